@@ -1,0 +1,256 @@
+package topology
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// Header is a record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is what a processor receives: a decoded key and value with the
+// input record's timestamp and headers.
+type Record[K, V any] struct {
+	Key       K
+	Value     V
+	Timestamp time.Time
+	Headers   []Header
+}
+
+type nodeKind int
+
+const (
+	kindSource nodeKind = iota
+	kindProcessor
+	kindSink
+)
+
+func (k nodeKind) String() string {
+	return [...]string{"source", "processor", "sink"}[k]
+}
+
+// handler receives one record at a node. key and value are typed values
+// (the node's input types) boxed in any.
+type handler func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error
+
+type node struct {
+	name    string
+	kind    nodeKind
+	topic   string   // sources and sinks
+	parents []string // processors and sinks
+	stores  []string // processors
+	keyType reflect.Type
+	valType reflect.Type
+
+	// decode turns raw input into typed key and value (sources).
+	decode func(k, v []byte) (key, value any, part string, err error)
+	// handle runs the node on a typed record (processors and sinks).
+	handle handler
+
+	children []*node // set by Build
+	sources  []string
+}
+
+type store struct {
+	name    string
+	keyType reflect.Type
+	valType reflect.Type
+}
+
+// Builder collects nodes and stores; Build validates them into a Topology.
+// A Builder is not safe for concurrent use.
+type Builder struct {
+	nodes  []*node
+	stores []*store
+	errs   []error
+}
+
+// NewBuilder returns an empty Builder.
+func NewBuilder() *Builder { return &Builder{} }
+
+func (b *Builder) add(n *node) {
+	b.nodes = append(b.nodes, n)
+}
+
+func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// SourceNode is the handle of a source node.
+type SourceNode[K, V any] struct{ name string }
+
+// Name returns the node's name.
+func (s SourceNode[K, V]) Name() string { return s.name }
+
+// Source adds a source node reading topic, decoding keys and values with ks
+// and vs.
+func Source[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V]) SourceNode[K, V] {
+	b.add(&node{
+		name: name, kind: kindSource, topic: topic,
+		keyType: typeOf[K](), valType: typeOf[V](),
+		decode: func(k, v []byte) (any, any, string, error) {
+			key, err := ks.Decode(k)
+			if err != nil {
+				return nil, nil, "key", err
+			}
+			val, err := vs.Decode(v)
+			if err != nil {
+				return nil, nil, "value", err
+			}
+			return key, val, "", nil
+		},
+	})
+	return SourceNode[K, V]{name}
+}
+
+// ProcessorFunc processes one record. A returned error marks the record as
+// bad input (it goes to the dead-letter topic and its effects are dropped);
+// it must not be used for transient conditions.
+type ProcessorFunc[K, V any] func(ctx *Context, r Record[K, V]) error
+
+// ProcessorNode is the handle of a processor node; other processors that
+// list it as a child send records to it with Send.
+type ProcessorNode[K, V any] struct{ name string }
+
+// Name returns the node's name.
+func (p ProcessorNode[K, V]) Name() string { return p.name }
+
+// Send passes a record to this processor. The calling node must be one of
+// its parents.
+func (p ProcessorNode[K, V]) Send(ctx *Context, key K, value V) error {
+	return ctx.send(p.name, key, value, ctx.ts, nil)
+}
+
+// ProcessOpt configures a processor node.
+type ProcessOpt interface{ apply(*node) }
+
+type processOpt func(*node)
+
+func (o processOpt) apply(n *node) { o(n) }
+
+// Parents names the nodes (sources or processors) that feed this processor.
+func Parents(names ...string) ProcessOpt {
+	return processOpt(func(n *node) { n.parents = append(n.parents, names...) })
+}
+
+// Stores names the stores this processor reads and writes.
+func Stores(names ...string) ProcessOpt {
+	return processOpt(func(n *node) { n.stores = append(n.stores, names...) })
+}
+
+// Process adds a processor node running fn on records of type K, V.
+func Process[K, V any](b *Builder, name string, fn ProcessorFunc[K, V], opts ...ProcessOpt) ProcessorNode[K, V] {
+	n := &node{name: name, kind: kindProcessor, keyType: typeOf[K](), valType: typeOf[V]()}
+	for _, o := range opts {
+		o.apply(n)
+	}
+	n.handle = func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error {
+		return fn(ctx, Record[K, V]{Key: key.(K), Value: value.(V), Timestamp: ts, Headers: hdrs})
+	}
+	b.add(n)
+	return ProcessorNode[K, V]{name}
+}
+
+// SinkNode is the handle of a sink node.
+type SinkNode[K, V any] struct {
+	name  string
+	topic string
+}
+
+// Name returns the node's name.
+func (s SinkNode[K, V]) Name() string { return s.name }
+
+// Topic returns the topic the sink writes.
+func (s SinkNode[K, V]) Topic() string { return s.topic }
+
+// Send encodes and produces a record to the sink's topic (inside the
+// current transaction). The calling node must be one of the sink's parents.
+func (s SinkNode[K, V]) Send(ctx *Context, key K, value V) error {
+	return ctx.send(s.name, key, value, ctx.ts, nil)
+}
+
+// SendRecord is Send with a timestamp and headers.
+func (s SinkNode[K, V]) SendRecord(ctx *Context, r Record[K, V]) error {
+	return ctx.send(s.name, r.Key, r.Value, r.Timestamp, r.Headers)
+}
+
+// Sink adds a sink node writing topic, encoding with ks and vs, fed by
+// parents (processors, or a source to copy records through).
+func Sink[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], parents ...string) SinkNode[K, V] {
+	n := &node{
+		name: name, kind: kindSink, topic: topic, parents: parents,
+		keyType: typeOf[K](), valType: typeOf[V](),
+	}
+	n.handle = func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error {
+		k, err := ks.Encode(key.(K))
+		if err != nil {
+			return fmt.Errorf("encoding key for sink %q: %w", name, err)
+		}
+		v, err := vs.Encode(value.(V))
+		if err != nil {
+			return fmt.Errorf("encoding value for sink %q: %w", name, err)
+		}
+		return ctx.emit(topic, k, v, ts, hdrs)
+	}
+	b.add(n)
+	return SinkNode[K, V]{name: name, topic: topic}
+}
+
+// StoreRef is a typed handle on a named state store. Its methods are valid
+// only inside a processor that declared the store with Stores.
+type StoreRef[K, V any] struct {
+	name string
+	ks   Serde[K]
+	vs   Serde[V]
+}
+
+// Name returns the store's name.
+func (s StoreRef[K, V]) Name() string { return s.name }
+
+// Store declares a named state store with key and value serdes.
+func Store[K, V any](b *Builder, name string, ks Serde[K], vs Serde[V]) StoreRef[K, V] {
+	b.stores = append(b.stores, &store{name: name, keyType: typeOf[K](), valType: typeOf[V]()})
+	return StoreRef[K, V]{name: name, ks: ks, vs: vs}
+}
+
+// Get reads key, seeing this transaction's own earlier writes.
+func (s StoreRef[K, V]) Get(ctx *Context, key K) (V, bool, error) {
+	var zero V
+	k, err := s.ks.Encode(key)
+	if err != nil {
+		return zero, false, fmt.Errorf("encoding key for store %q: %w", s.name, err)
+	}
+	b, ok, err := ctx.get(s.name, k)
+	if err != nil || !ok {
+		return zero, false, err
+	}
+	v, err := s.vs.Decode(b)
+	if err != nil {
+		return zero, false, fmt.Errorf("decoding value from store %q: %w", s.name, err)
+	}
+	return v, true, nil
+}
+
+// Put writes key. The write becomes durable only if the transaction commits.
+func (s StoreRef[K, V]) Put(ctx *Context, key K, value V) error {
+	k, err := s.ks.Encode(key)
+	if err != nil {
+		return fmt.Errorf("encoding key for store %q: %w", s.name, err)
+	}
+	v, err := s.vs.Encode(value)
+	if err != nil {
+		return fmt.Errorf("encoding value for store %q: %w", s.name, err)
+	}
+	return ctx.put(s.name, k, v)
+}
+
+// Delete removes key.
+func (s StoreRef[K, V]) Delete(ctx *Context, key K) error {
+	k, err := s.ks.Encode(key)
+	if err != nil {
+		return fmt.Errorf("encoding key for store %q: %w", s.name, err)
+	}
+	return ctx.del(s.name, k)
+}

@@ -1,0 +1,325 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Topology is a validated, immutable processing graph. It is safe for
+// concurrent use by many tasks: all per-record state lives in the Context.
+type Topology struct {
+	nodes    []*node
+	byName   map[string]*node
+	byTopic  map[string]*node // source topic -> source node
+	stores   []*store
+	storeSrc map[string][]string // store -> source topics feeding its users
+}
+
+// SourceInfo describes a source.
+type SourceInfo struct {
+	Name  string
+	Topic string
+}
+
+// Sources returns the sources in declaration order.
+func (t *Topology) Sources() []SourceInfo {
+	var out []SourceInfo
+	for _, n := range t.nodes {
+		if n.kind == kindSource {
+			out = append(out, SourceInfo{n.name, n.topic})
+		}
+	}
+	return out
+}
+
+// SourceTopics returns the topics the sources read, in declaration order.
+func (t *Topology) SourceTopics() []string {
+	var out []string
+	for _, s := range t.Sources() {
+		out = append(out, s.Topic)
+	}
+	return out
+}
+
+// SinkTopics returns the distinct topics sinks write, in declaration order.
+func (t *Topology) SinkTopics() []string {
+	var out []string
+	for _, n := range t.nodes {
+		if n.kind == kindSink && !slices.Contains(out, n.topic) {
+			out = append(out, n.topic)
+		}
+	}
+	return out
+}
+
+// StoreNames returns the declared stores in declaration order.
+func (t *Topology) StoreNames() []string {
+	var out []string
+	for _, s := range t.stores {
+		out = append(out, s.name)
+	}
+	return out
+}
+
+// StoreSources returns the source topics whose records reach the store's
+// users. These topics must be co-partitioned with the store's changelog.
+func (t *Topology) StoreSources(store string) []string {
+	return slices.Clone(t.storeSrc[store])
+}
+
+// Process runs one raw input record through the graph. Store access and
+// output go through rt. The error, if any, is a *DecodeError or
+// *ProcessError (the record is bad: the caller dead-letters it and must drop
+// whatever it staged for it), a *RuntimeError (the runtime failed: abort), or
+// wraps ErrNoSource.
+func (t *Topology) Process(ctx context.Context, rt Runtime, in *Input) error {
+	src := t.byTopic[in.Topic]
+	if src == nil {
+		return fmt.Errorf("%w %q", ErrNoSource, in.Topic)
+	}
+	key, val, part, err := src.decode(in.Key, in.Value)
+	if err != nil {
+		return &DecodeError{Node: src.name, Topic: in.Topic, Part: part, Err: err}
+	}
+	c := &Context{ctx: ctx, rt: rt, t: t, in: in, node: src, ts: in.Timestamp}
+	for _, ch := range src.children {
+		if err = c.run(ch, key, val, in.Timestamp, in.Headers); err != nil {
+			break
+		}
+	}
+	if c.rtErr != nil {
+		return &RuntimeError{Err: c.rtErr}
+	}
+	return err
+}
+
+// Describe returns a human-readable description of the graph: nodes in
+// declaration order with their edges, stores with the sources feeding them.
+func (t *Topology) Describe() string {
+	var sb strings.Builder
+	sb.WriteString("Topology\n")
+	for _, n := range t.nodes {
+		fmt.Fprintf(&sb, "  %s %q", n.kind, n.name)
+		if n.topic != "" {
+			fmt.Fprintf(&sb, " topic=%s", n.topic)
+		}
+		fmt.Fprintf(&sb, " [%s, %s]", n.keyType, n.valType)
+		if len(n.parents) > 0 {
+			fmt.Fprintf(&sb, " <- %s", strings.Join(n.parents, ", "))
+		}
+		if len(n.children) > 0 {
+			names := make([]string, len(n.children))
+			for i, c := range n.children {
+				names[i] = c.name
+			}
+			fmt.Fprintf(&sb, " -> %s", strings.Join(names, ", "))
+		}
+		if len(n.stores) > 0 {
+			fmt.Fprintf(&sb, " stores=%s", strings.Join(n.stores, ", "))
+		}
+		sb.WriteString("\n")
+	}
+	for _, s := range t.stores {
+		fmt.Fprintf(&sb, "  store %q [%s, %s] sources=%s\n", s.name, s.keyType, s.valType, strings.Join(t.storeSrc[s.name], ", "))
+	}
+	return sb.String()
+}
+
+// Build validates the graph and returns the Topology. Errors are
+// *BuildError values naming the node or store at fault; all of them are
+// reported, joined.
+func (b *Builder) Build() (*Topology, error) {
+	t := &Topology{
+		nodes:    b.nodes,
+		byName:   make(map[string]*node),
+		byTopic:  make(map[string]*node),
+		stores:   b.stores,
+		storeSrc: make(map[string][]string),
+	}
+	v := &validator{t: t}
+	v.names()
+	v.stores()
+	v.edges()
+	if len(v.errs) == 0 {
+		v.cycles()
+	}
+	if len(v.errs) == 0 {
+		v.storeSources()
+	}
+	if len(t.byTopic) == 0 && len(v.errs) == 0 {
+		v.fail("", "topology has no source")
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+type validator struct {
+	t    *Topology
+	errs []error
+}
+
+func (v *validator) fail(name, format string, args ...any) {
+	v.errs = append(v.errs, &BuildError{Node: name, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) err() error {
+	switch len(v.errs) {
+	case 0:
+		return nil
+	case 1:
+		return v.errs[0]
+	}
+	return errors.Join(v.errs...)
+}
+
+func (v *validator) names() {
+	for _, n := range v.t.nodes {
+		switch {
+		case n.name == "":
+			v.fail(n.name, "%s has an empty name", n.kind)
+		case v.t.byName[n.name] != nil:
+			v.fail(n.name, "duplicate node name")
+		default:
+			v.t.byName[n.name] = n
+		}
+		if n.kind != kindProcessor && n.topic == "" {
+			v.fail(n.name, "%s has no topic", n.kind)
+		}
+		if n.kind == kindSource {
+			if other := v.t.byTopic[n.topic]; other != nil {
+				v.fail(n.name, "topic %s is already read by source %q", n.topic, other.name)
+			} else if n.topic != "" {
+				v.t.byTopic[n.topic] = n
+			}
+		}
+	}
+}
+
+func (v *validator) stores() {
+	seen := make(map[string]bool)
+	for _, s := range v.t.stores {
+		switch {
+		case s.name == "":
+			v.fail(s.name, "store has an empty name")
+		case seen[s.name]:
+			v.fail(s.name, "duplicate store name")
+		}
+		seen[s.name] = true
+	}
+	for _, n := range v.t.nodes {
+		for _, s := range n.stores {
+			if !seen[s] {
+				v.fail(n.name, "uses unknown store %q", s)
+			}
+		}
+	}
+}
+
+// edges resolves parents into children and checks types along each edge
+// that starts at a source (processor-to-processor edges are typed by Send).
+func (v *validator) edges() {
+	for _, n := range v.t.nodes {
+		if n.kind == kindSource {
+			continue
+		}
+		if len(n.parents) == 0 {
+			v.fail(n.name, "%s has no parent", n.kind)
+		}
+		for _, pn := range n.parents {
+			p := v.t.byName[pn]
+			switch {
+			case p == nil:
+				v.fail(n.name, "unknown parent %q", pn)
+			case p.kind == kindSink:
+				v.fail(n.name, "parent %q is a sink", pn)
+			case p.kind == kindSource && (p.keyType != n.keyType || p.valType != n.valType):
+				v.fail(n.name, "takes [%s, %s] but source %q gives [%s, %s]", n.keyType, n.valType, pn, p.keyType, p.valType)
+			default:
+				if !slices.Contains(p.children, n) {
+					p.children = append(p.children, n)
+				}
+			}
+		}
+	}
+}
+
+// cycles reports a cycle among processors by depth-first search.
+func (v *validator) cycles() {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make(map[*node]int)
+	var visit func(n *node, path []string) bool
+	visit = func(n *node, path []string) bool {
+		color[n] = grey
+		path = append(path, n.name)
+		for _, c := range n.children {
+			switch color[c] {
+			case grey:
+				v.fail(c.name, "cycle: %s -> %s", strings.Join(path, " -> "), c.name)
+				return true
+			case white:
+				if visit(c, path) {
+					return true
+				}
+			}
+		}
+		color[n] = black
+		return false
+	}
+	for _, n := range v.t.nodes {
+		if color[n] == white && visit(n, nil) {
+			return
+		}
+	}
+}
+
+// storeSources computes, per node, the source topics that reach it, and
+// requires every user of a store to be reached by the same sources: a task
+// owns one partition of the store, so records from unrelated inputs must not
+// share it.
+func (v *validator) storeSources() {
+	reach := make(map[*node][]string)
+	var walk func(n *node, topic string)
+	walk = func(n *node, topic string) {
+		if slices.Contains(reach[n], topic) {
+			return
+		}
+		reach[n] = append(reach[n], topic)
+		for _, c := range n.children {
+			walk(c, topic)
+		}
+	}
+	for _, n := range v.t.nodes {
+		if n.kind == kindSource {
+			walk(n, n.topic)
+		}
+	}
+	users := make(map[string][]*node)
+	for _, n := range v.t.nodes {
+		sort.Strings(reach[n])
+		for _, s := range n.stores {
+			users[s] = append(users[s], n)
+		}
+	}
+	for _, s := range v.t.stores {
+		us := users[s.name]
+		for _, u := range us[min(1, len(us)):] {
+			if !slices.Equal(reach[u], reach[us[0]]) {
+				v.fail(u.name, "uses store %q, also used by %q, but is fed by sources [%s] where %q is fed by [%s]",
+					s.name, us[0].name, strings.Join(reach[u], ", "), us[0].name, strings.Join(reach[us[0]], ", "))
+			}
+		}
+		if len(us) > 0 {
+			v.t.storeSrc[s.name] = reach[us[0]]
+		}
+	}
+}
