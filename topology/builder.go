@@ -78,6 +78,13 @@ func (b *Builder) add(n *node) {
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
+// unbox returns x as a T. A nil interface (a JSON null decoded into an
+// interface type) becomes T's zero value instead of a panic.
+func unbox[T any](x any) T {
+	v, _ := x.(T)
+	return v
+}
+
 // SourceNode is the handle of a source node.
 type SourceNode[K, V any] struct{ name string }
 
@@ -123,6 +130,11 @@ func (p ProcessorNode[K, V]) Send(ctx *Context, key K, value V) error {
 	return ctx.send(p.name, key, value, ctx.ts, nil)
 }
 
+// SendRecord is Send with a timestamp and headers.
+func (p ProcessorNode[K, V]) SendRecord(ctx *Context, r Record[K, V]) error {
+	return ctx.send(p.name, r.Key, r.Value, r.Timestamp, r.Headers)
+}
+
 // ProcessOpt configures a processor node.
 type ProcessOpt interface{ apply(*node) }
 
@@ -147,7 +159,7 @@ func Process[K, V any](b *Builder, name string, fn ProcessorFunc[K, V], opts ...
 		o.apply(n)
 	}
 	n.handle = func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error {
-		return fn(ctx, Record[K, V]{Key: key.(K), Value: value.(V), Timestamp: ts, Headers: hdrs})
+		return fn(ctx, Record[K, V]{Key: unbox[K](key), Value: unbox[V](value), Timestamp: ts, Headers: hdrs})
 	}
 	b.add(n)
 	return ProcessorNode[K, V]{name}
@@ -184,11 +196,11 @@ func Sink[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], pa
 		keyType: typeOf[K](), valType: typeOf[V](),
 	}
 	n.handle = func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error {
-		k, err := ks.Encode(key.(K))
+		k, err := ks.Encode(unbox[K](key))
 		if err != nil {
 			return fmt.Errorf("encoding key for sink %q: %w", name, err)
 		}
-		v, err := vs.Encode(value.(V))
+		v, err := vs.Encode(unbox[V](value))
 		if err != nil {
 			return fmt.Errorf("encoding value for sink %q: %w", name, err)
 		}

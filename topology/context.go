@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -126,8 +127,9 @@ func (c *Context) run(n *node, key, value any, ts time.Time, hdrs []Header) erro
 	if err == nil {
 		return nil
 	}
-	if _, ok := err.(*ProcessError); ok {
-		return err
+	var pe *ProcessError
+	if errors.As(err, &pe) {
+		return err // already names the innermost node
 	}
 	return &ProcessError{Node: n.name, Err: err}
 }

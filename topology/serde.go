@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -31,12 +32,7 @@ func (s SerdeFuncs[T]) Decode(b []byte) (T, error) { return s.DecodeFunc(b) }
 type bytesSerde struct{}
 
 func (bytesSerde) Encode(v []byte) ([]byte, error) { return v, nil }
-func (bytesSerde) Decode(b []byte) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	return append([]byte(nil), b...), nil
-}
+func (bytesSerde) Decode(b []byte) ([]byte, error) { return bytes.Clone(b), nil }
 
 // Bytes returns a Serde that passes bytes through (copying on decode).
 func Bytes() Serde[[]byte] { return bytesSerde{} }

@@ -134,7 +134,7 @@ func (t *Topology) Describe() string {
 // reported, joined.
 func (b *Builder) Build() (*Topology, error) {
 	t := &Topology{
-		nodes:    b.nodes,
+		nodes:    cloneNodes(b.nodes),
 		byName:   make(map[string]*node),
 		byTopic:  make(map[string]*node),
 		stores:   b.stores,
@@ -157,6 +157,20 @@ func (b *Builder) Build() (*Topology, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// cloneNodes copies the builder's nodes so that a Topology never changes
+// after Build, whatever is later added to the Builder.
+func cloneNodes(ns []*node) []*node {
+	out := make([]*node, len(ns))
+	for i, n := range ns {
+		c := *n
+		c.parents = slices.Clone(n.parents)
+		c.stores = slices.Clone(n.stores)
+		c.children = nil
+		out[i] = &c
+	}
+	return out
 }
 
 type validator struct {
@@ -264,7 +278,7 @@ func (v *validator) cycles() {
 		for _, c := range n.children {
 			switch color[c] {
 			case grey:
-				v.fail(c.name, "cycle: %s -> %s", strings.Join(path, " -> "), c.name)
+				v.fail(c.name, "cycle: %s -> %s", strings.Join(path[slices.Index(path, c.name):], " -> "), c.name)
 				return true
 			case white:
 				if visit(c, path) {
