@@ -1,0 +1,161 @@
+package state
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Staged holds the uncommitted state writes of one Kafka transaction, over
+// every store and partition, in a Pebble indexed batch: reads see the
+// staged writes first and fall through to the committed data.
+//
+// Nothing staged reaches the DB before Apply, which the processor calls
+// only after the Kafka transaction committed (invariant S1). After Apply or
+// Discard the Staged is finished and its methods return ErrFinished.
+//
+// A Staged is not safe for concurrent use.
+type Staged struct {
+	db  *DB
+	b   *pebble.Batch // nil once finished
+	key []byte        // scratch for encoding keys
+}
+
+// NewStaged returns an empty Staged over db.
+func (db *DB) NewStaged() *Staged {
+	return &Staged{db: db, b: db.pdb.NewIndexedBatch()}
+}
+
+// Get returns a copy of the value of key in store partition, as staged or,
+// if the Staged did not touch key, as committed.
+func (s *Staged) Get(store string, partition int32, key []byte) ([]byte, bool, error) {
+	v, ok, err := s.get(store, partition, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("getting staged key in %s/%d: %w", store, partition, err)
+	}
+	return v, ok, nil
+}
+
+func (s *Staged) get(store string, partition int32, key []byte) ([]byte, bool, error) {
+	if err := s.check("store", store, partition); err != nil {
+		return nil, false, err
+	}
+	if err := s.db.acquire(); err != nil {
+		return nil, false, err
+	}
+	defer s.db.mu.RUnlock()
+	s.key = appendDataKey(s.key[:0], store, partition, key)
+	return getCopy(s.b, s.key)
+}
+
+// Put stages key = value in store partition. An empty value is a value, not
+// a deletion. Put copies key and value.
+func (s *Staged) Put(store string, partition int32, key, value []byte) error {
+	if err := s.check("store", store, partition); err != nil {
+		return fmt.Errorf("staging put: %w", err)
+	}
+	s.key = appendDataKey(s.key[:0], store, partition, key)
+	if err := s.b.Set(s.key, value, nil); err != nil {
+		return fmt.Errorf("staging put in %s/%d: %w", store, partition, err)
+	}
+	return nil
+}
+
+// Delete stages the deletion of key in store partition.
+func (s *Staged) Delete(store string, partition int32, key []byte) error {
+	if err := s.check("store", store, partition); err != nil {
+		return fmt.Errorf("staging delete: %w", err)
+	}
+	s.key = appendDataKey(s.key[:0], store, partition, key)
+	if err := s.b.Delete(s.key, nil); err != nil {
+		return fmt.Errorf("staging delete in %s/%d: %w", store, partition, err)
+	}
+	return nil
+}
+
+// SetCheckpoint stages the changelog checkpoint of store partition: the
+// offset of the last changelog record the transaction produced for it.
+func (s *Staged) SetCheckpoint(store string, partition int32, changelogOffset int64) error {
+	if err := s.setOffset(tagCheckpoint, "store", store, partition, changelogOffset); err != nil {
+		return fmt.Errorf("staging checkpoint: %w", err)
+	}
+	return nil
+}
+
+// SetInputCheckpoint stages the last consumed offset of input topic
+// partition.
+func (s *Staged) SetInputCheckpoint(topic string, partition int32, offset int64) error {
+	if err := s.setOffset(tagInputCheckpoint, "topic", topic, partition, offset); err != nil {
+		return fmt.Errorf("staging input checkpoint: %w", err)
+	}
+	return nil
+}
+
+func (s *Staged) setOffset(tag byte, kind, name string, partition int32, offset int64) error {
+	if err := s.check(kind, name, partition); err != nil {
+		return err
+	}
+	if err := checkOffset(offset); err != nil {
+		return err
+	}
+	s.key = appendPartition(s.key[:0], tag, name, partition)
+	return s.b.Set(s.key, encodeOffset(offset), nil)
+}
+
+// Empty reports whether nothing is staged. A finished Staged is empty.
+func (s *Staged) Empty() bool {
+	return s.b == nil || s.b.Empty()
+}
+
+// Count returns the number of staged operations (puts, deletes and
+// checkpoints), 0 once finished.
+func (s *Staged) Count() uint32 {
+	if s.b == nil {
+		return 0
+	}
+	return s.b.Count()
+}
+
+// Apply commits everything staged to the DB in one atomic Pebble batch,
+// without fsync: after a crash the DB holds some prefix of the applied
+// batches, never part of one. The Staged is finished afterwards, whether
+// Apply succeeded or not.
+func (s *Staged) Apply() error {
+	if err := s.apply(); err != nil {
+		return fmt.Errorf("applying staged batch: %w", err)
+	}
+	return nil
+}
+
+func (s *Staged) apply() error {
+	if s.b == nil {
+		return ErrFinished
+	}
+	defer s.Discard()
+	if err := s.db.acquire(); err != nil {
+		return err
+	}
+	defer s.db.mu.RUnlock()
+	if s.b.Empty() {
+		return nil
+	}
+	return s.b.Commit(pebble.NoSync)
+}
+
+// Discard drops everything staged, leaving the DB untouched. It is
+// idempotent and may follow Apply.
+func (s *Staged) Discard() {
+	if s.b == nil {
+		return
+	}
+	_ = s.b.Close() // only fails on a batch closed twice, which b == nil prevents
+	s.b = nil
+}
+
+// check validates a write target and that s is not finished.
+func (s *Staged) check(kind, name string, partition int32) error {
+	if s.b == nil {
+		return ErrFinished
+	}
+	return checkPartition(kind, name, partition)
+}
