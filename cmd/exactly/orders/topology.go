@@ -1,0 +1,109 @@
+package orders
+
+import (
+	"fmt"
+
+	"github.com/exactly-stream/exactly/topology"
+)
+
+// Node names of the two topologies.
+const (
+	NodeOrders       = "orders"       // source of TopicOrders
+	NodeApply        = "apply"        // applies an order to its customer
+	NodeEvents       = "events"       // sink to TopicEvents
+	NodeOrderEvents  = "order-events" // source of TopicEvents (payment stage)
+	NodePay          = "pay"          // counts payment attempts per order
+	NodePaymentsSink = "payments"     // sink to TopicPayments
+)
+
+// OrderTopology returns the order service: it reads TopicOrders (key:
+// customer id, value: Order), keeps a Customer per customer id in
+// StoreCustomers and, for each order whose id the customer has not seen,
+// emits an Event to TopicEvents with the customer's new count and total.
+// An order id seen before for that customer is an upstream duplicate: no
+// state change, no event. A malformed order (DecodeOrder or Order.Validate
+// fails) makes Process return an error for which topology.IsBadRecord is
+// true; the runtime dead-letters it.
+func OrderTopology() (*topology.Topology, error) {
+	b := topology.NewBuilder()
+	src := topology.Source(b, NodeOrders, TopicOrders, topology.String(), OrderSerde())
+	customers := topology.Store(b, StoreCustomers, topology.String(), CustomerSerde())
+	events := topology.Sink(b, NodeEvents, TopicEvents, topology.String(), EventSerde(), NodeApply)
+	topology.Process(b, NodeApply, applyOrder(customers, events),
+		topology.Parents(src.Name()), topology.Stores(customers.Name()))
+	t, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("building order topology: %w", err)
+	}
+	return t, nil
+}
+
+// applyOrder is the order service's hot path: the order is decoded once by
+// the source; here one Get, one Put and one Send.
+func applyOrder(customers topology.StoreRef[string, Customer], events topology.SinkNode[string, Event]) topology.ProcessorFunc[string, Order] {
+	return func(ctx *topology.Context, r topology.Record[string, Order]) error {
+		o := r.Value
+		if err := o.Validate(r.Key); err != nil {
+			return err
+		}
+		c, _, err := customers.Get(ctx, r.Key)
+		if err != nil {
+			return fmt.Errorf("reading customer %q: %w", r.Key, err)
+		}
+		if !c.apply(o) {
+			return nil // upstream duplicate
+		}
+		if err := customers.Put(ctx, r.Key, c); err != nil {
+			return fmt.Errorf("writing customer %q: %w", r.Key, err)
+		}
+		return events.Send(ctx, r.Key, eventFor(o, c))
+	}
+}
+
+// PaymentTopology returns the payment stage, run as its own application
+// (consumer group): it reads TopicEvents (key: customer id, value: Event),
+// counts in StorePayments how often it saw each order id, and emits one
+// Payment per event to TopicPayments keyed by customer id, with Attempt set
+// to that count. It deliberately does not hide duplicates: an event seen
+// twice shows up as attempt 2, which Verify reports.
+//
+// Payment state is keyed by order id alone, so order ids are assumed unique
+// across customers (as Produce makes them).
+func PaymentTopology() (*topology.Topology, error) {
+	b := topology.NewBuilder()
+	src := topology.Source(b, NodeOrderEvents, TopicEvents, topology.String(), EventSerde())
+	state := topology.Store(b, StorePayments, topology.String(), PaymentStateSerde())
+	payments := topology.Sink(b, NodePaymentsSink, TopicPayments, topology.String(), PaymentSerde(), NodePay)
+	topology.Process(b, NodePay, pay(state, payments),
+		topology.Parents(src.Name()), topology.Stores(state.Name()))
+	t, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("building payment topology: %w", err)
+	}
+	return t, nil
+}
+
+// pay is the payment stage's hot path: one Get, one Put, one Send.
+func pay(state topology.StoreRef[string, PaymentState], payments topology.SinkNode[string, Payment]) topology.ProcessorFunc[string, Event] {
+	return func(ctx *topology.Context, r topology.Record[string, Event]) error {
+		ev := r.Value
+		if err := ev.Validate(r.Key); err != nil {
+			return err
+		}
+		st, _, err := state.Get(ctx, ev.OrderID)
+		if err != nil {
+			return fmt.Errorf("reading payment state of order %q: %w", ev.OrderID, err)
+		}
+		st.Attempts++
+		st.AmountCents = ev.AmountCents
+		if err := state.Put(ctx, ev.OrderID, st); err != nil {
+			return fmt.Errorf("writing payment state of order %q: %w", ev.OrderID, err)
+		}
+		return payments.Send(ctx, r.Key, Payment{
+			OrderID:     ev.OrderID,
+			CustomerID:  ev.CustomerID,
+			AmountCents: ev.AmountCents,
+			Attempt:     st.Attempts,
+		})
+	}
+}

@@ -1,0 +1,193 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// VerifyOptions configures Verify. The zero value checks the default topics
+// without the payment stage.
+type VerifyOptions struct {
+	// Payments enables the payment-stage checks (CheckPayments), reading
+	// PaymentsTopic and PaymentsDLQTopic. The default value is false.
+	Payments bool
+
+	// OrdersTopic, EventsTopic, DLQTopic, PaymentsTopic and
+	// PaymentsDLQTopic name the topics. The default values are
+	// TopicOrders, TopicEvents, TopicDLQ, TopicPayments and
+	// TopicPaymentsDLQ.
+	OrdersTopic, EventsTopic, DLQTopic, PaymentsTopic, PaymentsDLQTopic string
+
+	// StableTopics are further topics (changelogs, for example) checked
+	// only for E5. The default value is none.
+	StableTopics []string
+
+	// StableWait is how long Verify waits for every last stable offset to
+	// reach its high watermark before it reports E5 and starts reading.
+	// Real brokers write commit markers asynchronously, so a pipeline that
+	// just stopped may need a moment. The default value is 0 (check once).
+	StableWait time.Duration
+
+	// IdleTimeout bounds how long reading may make no progress. A partition
+	// with an open transaction (an E5 violation) may end in records that
+	// read_committed never shows; reading it stops after IdleTimeout. For
+	// any other partition no progress is an error. The default value is 10s.
+	IdleTimeout time.Duration
+
+	// MaxViolations caps Report.Violations; further violations are only
+	// counted. The default value is 50.
+	MaxViolations int
+}
+
+func (o *VerifyOptions) ensureDefaults() {
+	setDefault(&o.OrdersTopic, TopicOrders)
+	setDefault(&o.EventsTopic, TopicEvents)
+	setDefault(&o.DLQTopic, TopicDLQ)
+	setDefault(&o.PaymentsTopic, TopicPayments)
+	setDefault(&o.PaymentsDLQTopic, TopicPaymentsDLQ)
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Second
+	}
+	if o.MaxViolations <= 0 {
+		o.MaxViolations = 50
+	}
+}
+
+func setDefault(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+// dataTopics returns the topics Verify reads, in reading order.
+func (o *VerifyOptions) dataTopics() []string {
+	ts := []string{o.OrdersTopic, o.EventsTopic, o.DLQTopic}
+	if o.Payments {
+		ts = append(ts, o.PaymentsTopic, o.PaymentsDLQTopic)
+	}
+	return ts
+}
+
+// stableTopics returns the topics checked for E5.
+func (o *VerifyOptions) stableTopics() []string {
+	ts := o.dataTopics()
+	for _, t := range o.StableTopics {
+		if !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// Verify reads the pipeline's topics completely with read_committed and
+// checks the invariants of the reference application:
+//
+//   - E1 every valid order appears in the events exactly once, and there is
+//     no event for anything else;
+//   - E2 per customer the event counts run 1..n without gap or repeat in
+//     partition order, and every event equals the fold of the orders in
+//     partition order (so totals are the running sums);
+//   - E3 every malformed order is in the dead-letter topic exactly once
+//     (matched by its source headers, key and value byte-equal), and
+//     nothing else is;
+//   - payments (with opts.Payments) exactly one payment per event, attempt
+//     1, amounts equal, and nothing dead-lettered by the payment stage;
+//   - E5 no transaction is left hanging: on every topic the last stable
+//     offset equals the high watermark.
+//
+// Violations of the data are reported in the Report; an error means
+// Verify could not finish (listing offsets, fetching, ctx). Report.Expected
+// is the fold, for callers that check E4 against local state.
+//
+// Every topic read must exist. Verify uses cl for admin requests (kadm)
+// only, and reads with its own clients built from cl's options minus its
+// consumer, group and producer options: seed brokers, TLS, SASL, dialer and
+// logger carry over. It reads a snapshot: each partition up to the last
+// stable offset listed when Verify starts, so run it after the pipeline
+// stopped or drained.
+func Verify(ctx context.Context, cl *kgo.Client, opts VerifyOptions) (*Report, error) {
+	opts.ensureDefaults()
+	v := &verifier{
+		opts:     opts,
+		adm:      kadm.NewClient(cl),
+		base:     readerOpts(cl),
+		report:   newReport(opts.MaxViolations, opts.Payments),
+		fold:     newFold(),
+		events:   newEventIndex(),
+		dlq:      make(map[position]int),
+		payments: make(map[orderKey]int),
+	}
+	if err := v.run(ctx); err != nil {
+		return nil, err
+	}
+	return v.report, nil
+}
+
+// readerOpts returns cl's client-level options.
+func readerOpts(cl *kgo.Client) []kgo.Opt {
+	var out []kgo.Opt
+	for _, o := range cl.Opts() {
+		switch o.(type) {
+		case kgo.ConsumerOpt, kgo.GroupOpt, kgo.ProducerOpt:
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// verifier holds one Verify call's state.
+type verifier struct {
+	opts   VerifyOptions
+	adm    *kadm.Client
+	base   []kgo.Opt
+	report *Report
+	snap   *snapshot
+	fold   *fold
+	events *eventIndex
+
+	dlq      map[position]int // dead-letter records per malformed input
+	payments map[orderKey]int // payments per order
+}
+
+// run lists offsets, checks E5, then reads and checks each topic in order:
+// the fold of the orders first, as every other check compares with it.
+func (v *verifier) run(ctx context.Context) error {
+	snap, err := v.takeSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	v.snap = snap
+	v.checkStable()
+	v.checkStarts()
+	if err := v.readTopic(ctx, v.opts.OrdersTopic, v.foldOrder); err != nil {
+		return err
+	}
+	v.report.Expected = v.fold.expected()
+	if err := v.readTopic(ctx, v.opts.EventsTopic, v.indexEvent); err != nil {
+		return err
+	}
+	v.checkEvents()
+	if err := v.readTopic(ctx, v.opts.DLQTopic, v.matchDLQ); err != nil {
+		return err
+	}
+	v.checkDLQ()
+	if !v.opts.Payments {
+		return nil
+	}
+	if err := v.readTopic(ctx, v.opts.PaymentsTopic, v.matchPayment); err != nil {
+		return err
+	}
+	v.checkPayments()
+	return v.readTopic(ctx, v.opts.PaymentsDLQTopic, v.rejectPaymentDLQ)
+}
+
+// where formats a record position.
+func where(topic string, partition int32, offset int64) string {
+	return fmt.Sprintf("%s[%d]@%d", topic, partition, offset)
+}

@@ -1,0 +1,478 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const changelogTopic = DefaultOrderGroup + "-" + StoreCustomers + "-changelog"
+
+// cluster is an in-process kfake cluster with the pipeline's topics.
+type cluster struct {
+	addrs []string
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.SeedTopics(3, TopicOrders, TopicEvents, TopicDLQ, TopicPayments, TopicPaymentsDLQ, changelogTopic))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	return &cluster{addrs: kc.ListenAddrs()}
+}
+
+func (c *cluster) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.addrs...)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+var txnIDs atomic.Int64
+
+// txnClient returns a transactional client with a fresh transactional ID.
+func (c *cluster) txnClient(t *testing.T) *kgo.Client {
+	t.Helper()
+	return c.client(t, kgo.TransactionalID(fmt.Sprintf("test-%d", txnIDs.Add(1))))
+}
+
+// readAll returns every committed record of topic, in partition order.
+func (c *cluster) readAll(t *testing.T, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(c.client(t)).ListEndOffsets(ctx, topic)
+	require.NoError(t, err)
+	remaining := make(map[int32]int64)
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	cl := c.client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))
+	var out []*kgo.Record
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "reading %s", topic)
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if r.Offset >= remaining[r.Partition]-1 {
+				delete(remaining, r.Partition)
+			}
+		})
+	}
+	slices.SortStableFunc(out, func(a, b *kgo.Record) int {
+		return comparePositions(position{a.Partition, a.Offset}, position{b.Partition, b.Offset})
+	})
+	return out
+}
+
+// write produces recs in one committed transaction.
+func (c *cluster) write(t *testing.T, recs []*kgo.Record) {
+	t.Helper()
+	if len(recs) == 0 {
+		return
+	}
+	ctx := context.Background()
+	cl := c.txnClient(t)
+	require.NoError(t, cl.BeginTransaction())
+	require.NoError(t, cl.ProduceSync(ctx, cloneRecords(recs)...).FirstErr())
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
+}
+
+// cloneRecords copies records for producing: kgo sets fields on produced
+// records, and the tests produce the same outputs more than once.
+func cloneRecords(recs []*kgo.Record) []*kgo.Record {
+	out := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		out[i] = &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
+	}
+	return out
+}
+
+// scenario is a produced input and the outputs a correct pipeline gives for
+// it, computed by running the topologies in memory. Tests corrupt the
+// outputs before writing them.
+type scenario struct {
+	c           *cluster
+	stats       ProduceStats
+	orders      *memPipeline
+	events      []*kgo.Record
+	dlq         []*kgo.Record
+	payments    []*kgo.Record
+	paymentsDLQ []*kgo.Record
+}
+
+var scenarioConfig = ProduceConfig{Count: 300, Customers: 12, MalformedShare: 0.1, DuplicateShare: 0.1, Seed: 7}
+
+func newScenario(t *testing.T) *scenario {
+	t.Helper()
+	c := newCluster(t)
+	stats, err := Produce(context.Background(), c.client(t), scenarioConfig)
+	require.NoError(t, err)
+	require.Equal(t, scenarioConfig.Count, stats.Produced)
+
+	top, err := OrderTopology()
+	require.NoError(t, err)
+	s := &scenario{c: c, stats: stats, orders: newMemPipeline(top, TopicDLQ)}
+	s.orders.run(t, c.readAll(t, TopicOrders))
+	s.events, s.dlq = s.orders.out, s.orders.dlq
+	require.Len(t, s.events, stats.Valid)
+	require.Len(t, s.dlq, stats.Malformed)
+	return s
+}
+
+// pay computes the payments for the (possibly corrupted) events.
+func (s *scenario) pay(t *testing.T) {
+	t.Helper()
+	top, err := PaymentTopology()
+	require.NoError(t, err)
+	p := newMemPipeline(top, TopicPaymentsDLQ)
+	p.run(t, s.events)
+	s.payments, s.paymentsDLQ = p.out, p.dlq
+}
+
+func (s *scenario) write(t *testing.T) {
+	t.Helper()
+	s.c.write(t, s.events)
+	s.c.write(t, s.dlq)
+	s.c.write(t, s.payments)
+	s.c.write(t, s.paymentsDLQ)
+}
+
+func (s *scenario) verify(t *testing.T, opts VerifyOptions) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := Verify(ctx, s.c.client(t), opts)
+	require.NoError(t, err)
+	return r
+}
+
+func TestVerifyCorrectPipeline(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.pay(t)
+	s.write(t)
+
+	// A client with consumer options of its own: Verify must drop them.
+	cl := s.c.client(t, kgo.ConsumeTopics(TopicOrders), kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	r, err := Verify(context.Background(), cl, VerifyOptions{Payments: true, StableTopics: []string{changelogTopic}})
+	require.NoError(t, err)
+	require.True(t, r.OK(), "%s", r)
+	require.Empty(t, r.Counts)
+
+	require.Equal(t, s.stats.Produced, r.Inputs)
+	require.Equal(t, s.stats.Valid, r.Valid)
+	require.Equal(t, s.stats.Malformed, r.Malformed)
+	require.Equal(t, s.stats.Duplicates, r.Duplicates)
+	require.Equal(t, s.stats.Valid, r.Events)
+	require.Equal(t, s.stats.Malformed, r.DLQ)
+	require.Equal(t, s.stats.Valid, r.Payments)
+	require.Contains(t, r.String(), "verify: OK")
+
+	// E4: the topology's state equals the fold.
+	state := s.orders.state(StoreCustomers)
+	require.Len(t, r.Expected, len(state))
+	for id, b := range state {
+		c, err := CustomerSerde().Decode(b)
+		require.NoError(t, err)
+		require.Equal(t, r.Expected[id], c, "customer %s", id)
+	}
+}
+
+func TestVerifyDetectsCorruption(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		events       func(t *testing.T, s *scenario) // before payments are computed
+		outputs      func(t *testing.T, s *scenario) // after
+		want         map[string]int
+		wantContains string
+	}{
+		{
+			name:         "event dropped",
+			events:       func(_ *testing.T, s *scenario) { s.events = slices.Delete(s.events, 40, 41) },
+			want:         map[string]int{CheckE1: 1, CheckE2: 1},
+			wantContains: "0 events, want 1",
+		},
+		{
+			name: "event duplicated",
+			events: func(_ *testing.T, s *scenario) {
+				s.events = slices.Insert(s.events, 41, s.events[40])
+			},
+			want:         map[string]int{CheckE1: 1, CheckE2: 1, CheckPayments: 1},
+			wantContains: "2 events, want 1",
+		},
+		{
+			name: "wrong total",
+			events: func(t *testing.T, s *scenario) {
+				s.events[40] = editEvent(t, s.events[40], func(ev *Event) { ev.CustomerTotalCents++ })
+			},
+			want:         map[string]int{CheckE2: 1},
+			wantContains: "CustomerTotalCents",
+		},
+		{
+			name: "wrong count",
+			events: func(t *testing.T, s *scenario) {
+				s.events[40] = editEvent(t, s.events[40], func(ev *Event) { ev.CustomerOrderCount += 2 })
+			},
+			want:         map[string]int{CheckE2: 1},
+			wantContains: "gap or repeat",
+		},
+		{
+			name: "event for an order that was not valid",
+			events: func(t *testing.T, s *scenario) {
+				s.events = append(s.events, editEvent(t, s.events[40], func(ev *Event) { ev.OrderID = "bogus" }))
+			},
+			want:         map[string]int{CheckE1: 1, CheckE2: 1},
+			wantContains: "not a valid input",
+		},
+		{
+			name: "event not decodable",
+			events: func(_ *testing.T, s *scenario) {
+				s.events = append(s.events, &kgo.Record{Topic: TopicEvents, Key: []byte("c-0001"), Value: []byte("{}")})
+			},
+			want:         map[string]int{CheckE1: 1, CheckPayments: 1},
+			wantContains: "the payment stage dead-lettered an event",
+		},
+		{
+			name:         "DLQ record missing",
+			outputs:      func(_ *testing.T, s *scenario) { s.dlq = s.dlq[1:] },
+			want:         map[string]int{CheckE3: 1},
+			wantContains: "0 records in orders-dlq, want 1",
+		},
+		{
+			name:         "DLQ record twice",
+			outputs:      func(_ *testing.T, s *scenario) { s.dlq = append(s.dlq, s.dlq[3]) },
+			want:         map[string]int{CheckE3: 1},
+			wantContains: "2 records in orders-dlq, want 1",
+		},
+		{
+			name: "DLQ value altered",
+			outputs: func(_ *testing.T, s *scenario) {
+				r := *s.dlq[2]
+				r.Value = append(slices.Clone(r.Value), ' ')
+				s.dlq[2] = &r
+			},
+			want:         map[string]int{CheckE3: 1},
+			wantContains: "differ from the input",
+		},
+		{
+			name: "DLQ names a valid record",
+			outputs: func(_ *testing.T, s *scenario) {
+				r := *s.dlq[0]
+				r.Headers = slices.Clone(r.Headers)
+				r.Headers[3].Value = []byte("999999")
+				s.dlq[0] = &r
+			},
+			want:         map[string]int{CheckE3: 2},
+			wantContains: "not a malformed input record",
+		},
+		{
+			name: "DLQ header missing",
+			outputs: func(_ *testing.T, s *scenario) {
+				r := *s.dlq[0]
+				r.Headers = r.Headers[1:]
+				s.dlq[0] = &r
+			},
+			want:         map[string]int{CheckE3: 2},
+			wantContains: "missing header exactly.error",
+		},
+		{
+			name: "payment attempt 2",
+			outputs: func(t *testing.T, s *scenario) {
+				s.payments[7] = editPayment(t, s.payments[7], func(p *Payment) { p.Attempt = 2 })
+			},
+			want:         map[string]int{CheckPayments: 1},
+			wantContains: "attempt 2",
+		},
+		{
+			name:         "payment missing",
+			outputs:      func(_ *testing.T, s *scenario) { s.payments = slices.Delete(s.payments, 7, 8) },
+			want:         map[string]int{CheckPayments: 1},
+			wantContains: "0 payments for 1 events",
+		},
+		{
+			name: "payment amount wrong",
+			outputs: func(t *testing.T, s *scenario) {
+				s.payments[7] = editPayment(t, s.payments[7], func(p *Payment) { p.AmountCents++ })
+			},
+			want:         map[string]int{CheckPayments: 1},
+			wantContains: "event says",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newScenario(t)
+			if tc.events != nil {
+				tc.events(t, s)
+			}
+			s.pay(t)
+			if tc.outputs != nil {
+				tc.outputs(t, s)
+			}
+			s.write(t)
+			r := s.verify(t, VerifyOptions{Payments: true})
+			require.False(t, r.OK())
+			require.Equal(t, tc.want, r.Counts, "%s", r)
+			require.Contains(t, r.String(), tc.wantContains)
+		})
+	}
+}
+
+func editEvent(t *testing.T, r *kgo.Record, edit func(*Event)) *kgo.Record {
+	t.Helper()
+	ev, err := DecodeEvent(r.Value)
+	require.NoError(t, err)
+	edit(&ev)
+	v, err := json.Marshal(ev)
+	require.NoError(t, err)
+	return &kgo.Record{Topic: r.Topic, Key: r.Key, Value: v}
+}
+
+func editPayment(t *testing.T, r *kgo.Record, edit func(*Payment)) *kgo.Record {
+	t.Helper()
+	p, err := DecodePayment(r.Value)
+	require.NoError(t, err)
+	edit(&p)
+	v, err := json.Marshal(p)
+	require.NoError(t, err)
+	return &kgo.Record{Topic: r.Topic, Key: r.Key, Value: v}
+}
+
+func TestVerifyWithoutPayments(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.write(t) // no payments
+
+	r := s.verify(t, VerifyOptions{})
+	require.True(t, r.OK(), "%s", r)
+	require.Contains(t, r.String(), "payments not checked")
+
+	r = s.verify(t, VerifyOptions{Payments: true})
+	require.Equal(t, map[string]int{CheckPayments: s.stats.Valid}, r.Counts)
+}
+
+func TestVerifyCapsViolations(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.events = nil
+	s.write(t)
+	r := s.verify(t, VerifyOptions{MaxViolations: 5})
+	require.Len(t, r.Violations, 5)
+	total := r.Counts[CheckE1] + r.Counts[CheckE2]
+	require.Equal(t, s.stats.Valid, r.Counts[CheckE1])
+	require.Equal(t, total-5, r.Omitted)
+	require.Equal(t, total, r.Total())
+	require.Contains(t, r.String(), fmt.Sprintf("and %d more", total-5))
+}
+
+// TestVerifyOpenTransaction leaves a transaction open on a topic: Verify
+// must report E5, and read_committed must hide the open records.
+func TestVerifyOpenTransaction(t *testing.T) {
+	t.Parallel()
+	for _, topic := range []string{TopicEvents, changelogTopic} {
+		t.Run(topic, func(t *testing.T) {
+			t.Parallel()
+			s := newScenario(t)
+			s.pay(t)
+			s.write(t)
+
+			open := s.c.txnClient(t)
+			require.NoError(t, open.BeginTransaction())
+			bogus := editEvent(t, s.events[0], func(ev *Event) { ev.OrderID = "open" })
+			bogus.Topic = topic
+			require.NoError(t, open.ProduceSync(context.Background(), bogus).FirstErr())
+
+			r := s.verify(t, VerifyOptions{Payments: true, StableTopics: []string{changelogTopic}, IdleTimeout: 2 * time.Second})
+			require.Equal(t, map[string]int{CheckE5: 1}, r.Counts, "%s", r)
+			require.Contains(t, r.String(), "a transaction is left open")
+			require.Equal(t, s.stats.Valid, r.Events)
+		})
+	}
+}
+
+func TestVerifyIgnoresAbortedTransaction(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.pay(t)
+	s.write(t)
+
+	cl := s.c.txnClient(t)
+	require.NoError(t, cl.BeginTransaction())
+	bogus := editEvent(t, s.events[0], func(ev *Event) { ev.OrderID = "aborted" })
+	require.NoError(t, cl.ProduceSync(context.Background(), bogus).FirstErr())
+	require.NoError(t, cl.EndTransaction(context.Background(), kgo.TryAbort))
+
+	r := s.verify(t, VerifyOptions{Payments: true})
+	require.True(t, r.OK(), "%s", r)
+	require.Equal(t, s.stats.Valid, r.Events)
+}
+
+// TestVerifyStableWait commits the outputs while Verify waits for stable
+// offsets.
+func TestVerifyStableWait(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.pay(t)
+	ctx := context.Background()
+	cl := s.c.txnClient(t)
+	require.NoError(t, cl.BeginTransaction())
+	require.NoError(t, cl.ProduceSync(ctx, cloneRecords(slices.Concat(s.events, s.dlq, s.payments, s.paymentsDLQ))...).FirstErr())
+
+	committed := make(chan error, 1)
+	time.AfterFunc(300*time.Millisecond, func() { committed <- cl.EndTransaction(ctx, kgo.TryCommit) })
+	r := s.verify(t, VerifyOptions{Payments: true, StableWait: 10 * time.Second})
+	require.NoError(t, <-committed)
+	require.True(t, r.OK(), "%s", r)
+}
+
+func TestVerifyMissingTopic(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	_, err := Verify(context.Background(), c.client(t), VerifyOptions{DLQTopic: "no-such-topic"})
+	require.ErrorContains(t, err, "no-such-topic")
+}
+
+// TestVerifyOpenTransactionHidesTail leaves the partition ending, below its
+// last stable offset, in a record read_committed never shows: an aborted
+// transaction whose abort marker was written after another transaction
+// opened. Reading cannot see the end there, and must stop after
+// IdleTimeout instead of failing or hanging.
+func TestVerifyOpenTransactionHidesTail(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.pay(t)
+	s.write(t)
+
+	ctx := context.Background()
+	bogus := func(id string) *kgo.Record {
+		return editEvent(t, s.events[0], func(ev *Event) { ev.OrderID = id })
+	}
+	aborted, open := s.c.txnClient(t), s.c.txnClient(t)
+	require.NoError(t, aborted.BeginTransaction())
+	require.NoError(t, aborted.ProduceSync(ctx, bogus("aborted")).FirstErr())
+	require.NoError(t, open.BeginTransaction())
+	require.NoError(t, open.ProduceSync(ctx, bogus("open")).FirstErr())
+	require.NoError(t, aborted.EndTransaction(ctx, kgo.TryAbort))
+
+	start := time.Now()
+	r := s.verify(t, VerifyOptions{Payments: true, IdleTimeout: 500 * time.Millisecond})
+	require.Equal(t, map[string]int{CheckE5: 1}, r.Counts, "%s", r)
+	require.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond)
+}
