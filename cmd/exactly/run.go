@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/topology"
+)
+
+// serviceConfig is what `exactly run` needs to start one instance.
+type serviceConfig struct {
+	service        string
+	brokers        string
+	group          string
+	instanceID     string
+	stateDir       string
+	maxRecords     int
+	commitInterval time.Duration
+	txnTimeout     time.Duration
+	createTopics   bool
+	replication    int
+}
+
+func (c *serviceConfig) flags(fs *flag.FlagSet) {
+	host, _ := os.Hostname()
+	fs.StringVar(&c.service, "service", "order", "which service to run: order or payment")
+	fs.StringVar(&c.brokers, "brokers", "", "comma-separated seed brokers (required)")
+	fs.StringVar(&c.group, "group", "", "consumer group and application id (default: orders-svc or payments-svc)")
+	fs.StringVar(&c.instanceID, "instance-id", host, "stable instance id; the transactional id is <group>-<instance id>")
+	fs.StringVar(&c.stateDir, "state-dir", "", "directory of the local state (required)")
+	fs.IntVar(&c.maxRecords, "max-records", 1000, "input records per transaction at most")
+	fs.DurationVar(&c.commitInterval, "commit-interval", 100*time.Millisecond, "how long a transaction collects records at most")
+	fs.DurationVar(&c.txnTimeout, "transaction-timeout", 10*time.Second, "transaction timeout (Java transaction.timeout.ms)")
+	fs.BoolVar(&c.createTopics, "create-topics", true, "create missing changelog, output and dead-letter topics")
+	fs.IntVar(&c.replication, "replication-factor", -1, "replication factor of created topics (-1: broker default)")
+}
+
+// topology returns the service's topology, group and dead-letter topic.
+func (c *serviceConfig) topology() (*topology.Topology, string, string, error) {
+	switch c.service {
+	case "order":
+		t, err := orders.OrderTopology()
+		return t, orders.DefaultOrderGroup, orders.TopicDLQ, err
+	case "payment":
+		t, err := orders.PaymentTopology()
+		return t, orders.DefaultPaymentGroup, orders.TopicPaymentsDLQ, err
+	}
+	return nil, "", "", fmt.Errorf("%w: --service: want order or payment, got %q", errUsage, c.service)
+}
+
+// processor builds the processor for this configuration.
+func (c *serviceConfig) processor(opts ...processor.Opt) (*processor.Processor, error) {
+	topo, group, dlq, err := c.topology()
+	if err != nil {
+		return nil, err
+	}
+	if c.group != "" {
+		group = c.group
+	}
+	brokers := splitBrokers(c.brokers)
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("%w: --brokers (or EXACTLY_BROKERS) is required", errUsage)
+	}
+	if c.stateDir == "" {
+		return nil, fmt.Errorf("%w: --state-dir (or EXACTLY_STATE_DIR) is required", errUsage)
+	}
+	if c.replication < -1 || c.replication == 0 || c.replication > 32767 {
+		return nil, fmt.Errorf("%w: --replication-factor: want -1 or 1..32767, got %d", errUsage, c.replication)
+	}
+	base := []processor.Opt{
+		processor.Brokers(brokers...),
+		processor.Group(group),
+		processor.InstanceID(c.instanceID),
+		processor.StateDir(c.stateDir),
+		processor.MaxRecordsPerTxn(c.maxRecords),
+		processor.CommitInterval(c.commitInterval),
+		processor.TransactionTimeout(c.txnTimeout),
+		processor.DeadLetterTopic(dlq),
+		processor.CreateTopics(c.createTopics),
+		processor.ReplicationFactor(int16(c.replication)),
+	}
+	return processor.New(topo, append(base, opts...)...)
+}
+
+func runCmd(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var c serviceConfig
+	c.flags(fs)
+	logger := logFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := logger()
+	if err != nil {
+		return err
+	}
+	p, err := c.processor(processor.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "service", c.service, "transactional_id", p.TransactionalID())
+	if err := p.Run(ctx); err != nil {
+		return err
+	}
+	s := p.Stats()
+	log.Info("stopped", "committed", s.Committed, "aborted", s.Aborted, "records", s.Records, "dead_lettered", s.DeadLettered)
+	return nil
+}

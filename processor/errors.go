@@ -1,0 +1,76 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/exactly-stream/exactly/topology"
+)
+
+var (
+	// ErrClosed is returned by Run after Close.
+	ErrClosed = errors.New("processor: closed")
+
+	// ErrConfig is wrapped by every configuration error returned by New or
+	// Run: the message names the setting at fault.
+	ErrConfig = errors.New("processor: invalid configuration")
+
+	// ErrStateAhead is wrapped when local or changelog state reflects input
+	// the consumer group has not committed: an operator moved the group's
+	// offsets backwards (or they expired). Processing would apply inputs
+	// twice. Reset the state (wipe the changelogs and state directory) or
+	// restore the group's offsets.
+	ErrStateAhead = errors.New("processor: state is ahead of the group's committed offsets")
+
+	// ErrLocalState is wrapped when the local state store fails (disk
+	// full, corruption): the instance stops; a restart restores.
+	ErrLocalState = errors.New("processor: local state failure")
+
+	// ErrRestoreIncomplete is wrapped when a changelog partition never
+	// reaches the group's committed offset within the restore timeout.
+	ErrRestoreIncomplete = errors.New("processor: restore incomplete")
+)
+
+func configErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+}
+
+// RestoreError names the store partition whose restore failed.
+type RestoreError struct {
+	Store     string
+	Partition int32
+	Err       error
+}
+
+func (e *RestoreError) Error() string {
+	return fmt.Sprintf("restoring store %q partition %d: %s", e.Store, e.Partition, e.Err.Error())
+}
+
+func (e *RestoreError) Unwrap() error { return e.Err }
+
+// IsFatal reports whether err from a transaction means this instance must
+// stop: it was fenced by another instance with the same instance ID, it is
+// not authorized, or its state cannot be trusted. Other errors from ending a
+// transaction are handled by recreating the session.
+func IsFatal(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, kerr.ProducerFenced),
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed),
+		errors.Is(err, kerr.GroupAuthorizationFailed),
+		errors.Is(err, kerr.TopicAuthorizationFailed),
+		errors.Is(err, kerr.ClusterAuthorizationFailed),
+		errors.Is(err, kerr.InvalidTransactionTimeout),
+		errors.Is(err, ErrStateAhead),
+		errors.Is(err, ErrRestoreIncomplete),
+		errors.Is(err, ErrConfig),
+		errors.Is(err, ErrLocalState):
+		return true
+	}
+	var re *RestoreError
+	var rt *topology.RuntimeError
+	return errors.As(err, &re) || errors.As(err, &rt)
+}

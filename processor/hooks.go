@@ -1,0 +1,62 @@
+package processor
+
+import "time"
+
+// Hooks observe the processor. Every field is optional. Hooks run on the
+// processor's goroutines and must not block.
+type Hooks struct {
+	// OnCommit runs after a transaction committed and its state was
+	// applied to the local store.
+	OnCommit func(TxnInfo)
+	// OnAbort runs after a transaction was aborted; err says why (nil for a
+	// clean abort after a rebalance).
+	OnAbort func(err error)
+	// OnRestore runs after one store partition was restored.
+	OnRestore func(RestoreInfo)
+}
+
+// TxnInfo describes a committed transaction.
+type TxnInfo struct {
+	Records    int // input records consumed
+	DeadLetter int // of which went to the dead-letter topic
+	Duration   time.Duration
+}
+
+// RestoreInfo describes the restore of one store partition.
+type RestoreInfo struct {
+	Store     string
+	Partition int32
+	From      int64 // first changelog offset read
+	Records   int64 // changelog data records applied
+	Wiped     bool  // local state was discarded first
+	Duration  time.Duration
+}
+
+// Stats are cumulative counters of a Processor.
+type Stats struct {
+	Committed      int64 // transactions committed
+	Aborted        int64 // transactions aborted
+	Records        int64 // input records committed
+	DeadLettered   int64 // input records sent to the dead-letter topic (committed)
+	Restored       int64 // changelog records applied by restores
+	Restores       int64 // store partitions restored
+	SessionRestart int64 // sessions recreated after an End error
+}
+
+func (h *Hooks) commit(i TxnInfo) {
+	if h.OnCommit != nil {
+		h.OnCommit(i)
+	}
+}
+
+func (h *Hooks) abort(err error) {
+	if h.OnAbort != nil {
+		h.OnAbort(err)
+	}
+}
+
+func (h *Hooks) restore(i RestoreInfo) {
+	if h.OnRestore != nil {
+		h.OnRestore(i)
+	}
+}

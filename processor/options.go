@@ -1,0 +1,158 @@
+package processor
+
+import (
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/state"
+)
+
+// Opt configures a Processor.
+type Opt interface{ apply(*cfg) }
+
+type opt func(*cfg)
+
+func (o opt) apply(c *cfg) { o(c) }
+
+type cfg struct {
+	brokers        []string
+	group          string
+	instanceID     string
+	stateDir       string
+	maxRecords     int
+	commitInterval time.Duration
+	txnTimeout     time.Duration
+	fetchMaxWait   time.Duration
+	dlqTopic       string
+	createTopics   bool
+	replication    int16
+	restoreTimeout time.Duration
+	restoreBatch   int
+	stateOpts      state.Options
+	logger         *slog.Logger
+	kgoOpts        []kgo.Opt
+	hooks          Hooks
+}
+
+func defaultCfg() cfg {
+	return cfg{
+		maxRecords:     1000,
+		commitInterval: 100 * time.Millisecond,
+		txnTimeout:     10 * time.Second,
+		fetchMaxWait:   250 * time.Millisecond,
+		createTopics:   true,
+		replication:    -1,
+		restoreTimeout: 60 * time.Second,
+		restoreBatch:   10000,
+		logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
+// Brokers sets the seed brokers. Required.
+func Brokers(brokers ...string) Opt { return opt(func(c *cfg) { c.brokers = brokers }) }
+
+// Group sets the consumer group, which is also the application ID: it
+// prefixes changelog topics (<group>-<store>-changelog) and transactional
+// IDs. Required.
+func Group(group string) Opt { return opt(func(c *cfg) { c.group = group }) }
+
+// InstanceID sets this instance's stable identity. The transactional ID is
+// <group>-<instance id>, so a restarted instance fences its previous
+// incarnation and aborts its open transaction at once. Two running instances
+// must never share an ID. The default value is the host name.
+func InstanceID(id string) Opt { return opt(func(c *cfg) { c.instanceID = id }) }
+
+// StateDir sets the directory of the local Pebble state. Required.
+func StateDir(dir string) Opt { return opt(func(c *cfg) { c.stateDir = dir }) }
+
+// MaxRecordsPerTxn bounds the input records one transaction processes. The
+// default value is 1000.
+func MaxRecordsPerTxn(n int) Opt { return opt(func(c *cfg) { c.maxRecords = n }) }
+
+// CommitInterval bounds how long a transaction stays open collecting
+// records. This corresponds to the Java commit.interval.ms of Kafka
+// Streams under exactly-once. The default value is 100ms.
+func CommitInterval(d time.Duration) Opt { return opt(func(c *cfg) { c.commitInterval = d }) }
+
+// TransactionTimeout sets the transaction timeout. This corresponds to the
+// Java transaction.timeout.ms. It must exceed the commit interval. The
+// default value is 10s.
+func TransactionTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.txnTimeout = d }) }
+
+// FetchMaxWait sets how long a fetch waits for data. This corresponds to
+// the Java fetch.max.wait.ms. The default value is 250ms.
+func FetchMaxWait(d time.Duration) Opt { return opt(func(c *cfg) { c.fetchMaxWait = d }) }
+
+// DeadLetterTopic sets the topic bad records go to. The default value is
+// <group>-dlq.
+func DeadLetterTopic(topic string) Opt { return opt(func(c *cfg) { c.dlqTopic = topic }) }
+
+// CreateTopics sets whether missing changelog, sink and dead-letter topics
+// are created at start (with the input's partition count). The default
+// value is true.
+func CreateTopics(create bool) Opt { return opt(func(c *cfg) { c.createTopics = create }) }
+
+// ReplicationFactor sets the replication factor of topics this processor
+// creates. The default value is -1 (the broker's default).
+func ReplicationFactor(rf int16) Opt { return opt(func(c *cfg) { c.replication = rf }) }
+
+// RestoreTimeout bounds how long the restore of one assignment may wait for
+// a changelog to reach the group's committed offsets. The default value is
+// 60s.
+func RestoreTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.restoreTimeout = d }) }
+
+// StateOptions sets the Pebble options of the local state.
+func StateOptions(o state.Options) Opt { return opt(func(c *cfg) { c.stateOpts = o }) }
+
+// WithLogger sets the logger; kgo's own logs are bridged into it at warn
+// level and above. The default discards.
+func WithLogger(l *slog.Logger) Opt { return opt(func(c *cfg) { c.logger = l }) }
+
+// KgoOpts adds kgo client options for the session (TLS, SASL, timeouts).
+// Options that would break exactly-once (isolation level, acks,
+// idempotence) are refused at start.
+func KgoOpts(opts ...kgo.Opt) Opt {
+	return opt(func(c *cfg) { c.kgoOpts = append(c.kgoOpts, opts...) })
+}
+
+// WithHooks injects observation points (tests, metrics).
+func WithHooks(h Hooks) Opt { return opt(func(c *cfg) { c.hooks = h }) }
+
+func (c *cfg) validate() error {
+	switch {
+	case len(c.brokers) == 0:
+		return configErr("brokers", "no seed brokers given")
+	case c.group == "":
+		return configErr("group", "no consumer group given")
+	case c.stateDir == "":
+		return configErr("state dir", "no state directory given")
+	case c.maxRecords <= 0:
+		return configErr("max records per transaction", "must be positive, got %d", c.maxRecords)
+	case c.commitInterval <= 0:
+		return configErr("commit interval", "must be positive, got %s", c.commitInterval)
+	case c.txnTimeout <= c.commitInterval:
+		return configErr("transaction timeout", "%s must exceed the commit interval %s", c.txnTimeout, c.commitInterval)
+	case c.restoreTimeout <= 0:
+		return configErr("restore timeout", "must be positive, got %s", c.restoreTimeout)
+	}
+	if c.instanceID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return configErr("instance id", "none given and no host name to default to")
+		}
+		c.instanceID = host
+	}
+	if c.dlqTopic == "" {
+		c.dlqTopic = c.group + "-dlq"
+	}
+	return nil
+}
+
+// TransactionalID returns the transactional ID this configuration uses.
+func (c *cfg) transactionalID() string { return c.group + "-" + c.instanceID }
+
+// ChangelogTopic returns the changelog topic of store in application group.
+func ChangelogTopic(group, store string) string { return group + "-" + store + "-changelog" }

@@ -1,0 +1,228 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/exactly-stream/exactly/state"
+	"github.com/exactly-stream/exactly/topology"
+)
+
+// Processor runs one instance of a topology. Create it with New, run it
+// with Run, stop it by cancelling Run's context or with Close.
+type Processor struct {
+	cfg        cfg
+	topo       *topology.Topology
+	changelogs map[string]string   // store -> changelog topic
+	storesOf   map[string][]string // source topic -> stores its records reach
+
+	db        *state.DB
+	adminCl   *kgo.Client
+	admin     *kadm.Client
+	restoreCl *kgo.Client
+	tasks     *tasks
+	stats     counters
+
+	mu struct {
+		sync.Mutex
+		running bool
+		closed  bool
+		cancel  context.CancelFunc
+		done    chan struct{}
+	}
+}
+
+type counters struct {
+	committed, aborted, records, dlq, restored, restores, sessions atomic.Int64
+}
+
+// New validates the topology against the configuration. Nothing is opened
+// or contacted before Run.
+func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
+	c := defaultCfg()
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	p := &Processor{
+		cfg:        c,
+		topo:       t,
+		changelogs: make(map[string]string),
+		storesOf:   make(map[string][]string),
+		tasks:      newTasks(),
+	}
+	for _, store := range t.StoreNames() {
+		p.changelogs[store] = ChangelogTopic(c.group, store)
+		srcs := t.StoreSources(store)
+		if len(srcs) > 1 {
+			// kgo's balancers do not keep partition p of several topics on
+			// one member; a co-partitioning balancer must come first.
+			return nil, configErr("topology", "store %q is fed by several source topics %v: co-partitioned multi-source tasks are not supported yet", store, srcs)
+		}
+		for _, src := range srcs {
+			p.storesOf[src] = append(p.storesOf[src], store)
+		}
+	}
+	return p, nil
+}
+
+// Stats returns the processor's cumulative counters.
+func (p *Processor) Stats() Stats {
+	s := &p.stats
+	return Stats{
+		Committed: s.committed.Load(), Aborted: s.aborted.Load(), Records: s.records.Load(),
+		DeadLettered: s.dlq.Load(), Restored: s.restored.Load(), Restores: s.restores.Load(),
+		SessionRestart: s.sessions.Load(),
+	}
+}
+
+// TransactionalID returns the transactional ID this instance uses.
+func (p *Processor) TransactionalID() string { return p.cfg.transactionalID() }
+
+// Run opens the local state, checks or creates the topics, joins the group
+// and processes until ctx is cancelled or a fatal error occurs. On
+// cancellation the open transaction ends (committed if it can be, else
+// aborted), the member leaves the group and the state is closed; Run then
+// returns nil. Run may be called once.
+func (p *Processor) Run(ctx context.Context) error {
+	ctx, done, err := p.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer close(done)
+	defer p.shutdown()
+	if err := p.open(ctx); err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := p.runSession(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case IsFatal(err):
+			return err
+		}
+		p.stats.sessions.Add(1)
+		p.cfg.logger.Warn("transaction session failed; recreating it", "err", err, "attempt", attempt+1)
+		if !sleep(ctx, backoff(attempt)) {
+			return nil
+		}
+	}
+}
+
+// Close stops a running Run and waits for it to return. It is idempotent
+// and safe to call concurrently with Run.
+func (p *Processor) Close() {
+	p.mu.Lock()
+	p.mu.closed = true
+	cancel, done := p.mu.cancel, p.mu.done
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+func (p *Processor) begin(ctx context.Context) (context.Context, chan struct{}, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.mu.closed:
+		return nil, nil, ErrClosed
+	case p.mu.running:
+		return nil, nil, errors.New("processor: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p.mu.running, p.mu.cancel, p.mu.done = true, cancel, make(chan struct{})
+	return ctx, p.mu.done, nil
+}
+
+// open opens the state and the helper clients and provisions topics.
+func (p *Processor) open(ctx context.Context) error {
+	db, err := state.Open(p.cfg.stateDir, p.cfg.stateOpts)
+	if err != nil {
+		return fmt.Errorf("%w: state dir %s: %w", ErrConfig, p.cfg.stateDir, err)
+	}
+	p.db = db
+	base := []kgo.Opt{kgo.SeedBrokers(p.cfg.brokers...), kgo.WithLogger(p.kgoLogger())}
+	if p.adminCl, err = kgo.NewClient(append(base, p.cfg.kgoOpts...)...); err != nil {
+		return fmt.Errorf("%w: creating admin client: %w", ErrConfig, err)
+	}
+	p.admin = kadm.NewClient(p.adminCl)
+	restoreOpts := append(base,
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(p.cfg.fetchMaxWait),
+	)
+	if p.restoreCl, err = kgo.NewClient(append(restoreOpts, p.cfg.kgoOpts...)...); err != nil {
+		return fmt.Errorf("%w: creating restore client: %w", ErrConfig, err)
+	}
+	if _, err := p.ensureTopics(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// shutdown closes what open opened, in reverse order. The session is
+// already closed (and the group left) by runSession.
+func (p *Processor) shutdown() {
+	if p.restoreCl != nil {
+		p.restoreCl.Close()
+	}
+	if p.adminCl != nil {
+		p.adminCl.Close()
+	}
+	if p.db != nil {
+		if err := p.db.Close(); err != nil {
+			p.cfg.logger.Error("closing state", "err", err)
+		}
+	}
+}
+
+// kgoLogger bridges kgo's logs at warn and above: kgo logs every
+// transaction at info.
+func (p *Processor) kgoLogger() kgo.Logger {
+	return kslog.New(slog.New(minLevel{p.cfg.logger.Handler(), slog.LevelWarn}).With("component", "kgo"))
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(as), m.min}
+}
+
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
+
+func backoff(attempt int) time.Duration {
+	return min(50*time.Millisecond<<min(attempt, 10), 2*time.Second)
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

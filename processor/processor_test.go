@@ -1,0 +1,424 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/exactly-stream/exactly/state"
+	"github.com/exactly-stream/exactly/topology"
+)
+
+// counterTopology counts records per key in store "counts" and emits
+// "key=count" to topic out. A value "bad" is rejected by the processor, so it
+// goes to the dead-letter topic.
+func counterTopology(t testing.TB) *topology.Topology {
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", "in", topology.String(), topology.String())
+	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
+	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), "count")
+	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+		if r.Value == "bad" {
+			return errors.New("bad value")
+		}
+		n, _, err := counts.Get(ctx, r.Key)
+		if err != nil {
+			return err
+		}
+		n++
+		if err := counts.Put(ctx, r.Key, n); err != nil {
+			return err
+		}
+		return out.Send(ctx, r.Key, fmt.Sprintf("%s=%d", r.Key, n))
+	}, topology.Parents(src.Name()), topology.Stores(counts.Name()))
+	topo, err := b.Build()
+	require.NoError(t, err)
+	return topo
+}
+
+func newCluster(t testing.TB, partitions int32) *kfake.Cluster {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "in"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func produceInputs(t testing.TB, brokers []string, keys, perKey int, bad map[int]bool) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := 0; i < perKey; i++ {
+		for k := 0; k < keys; k++ {
+			v := strconv.Itoa(i)
+			if bad[i*keys+k] {
+				v = "bad"
+			}
+			recs = append(recs, &kgo.Record{Topic: "in", Key: []byte("k" + strconv.Itoa(k)), Value: []byte(v)})
+		}
+	}
+	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
+}
+
+// readAll reads every committed record of topic with read_committed.
+func readAll(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer adm.Close()
+	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
+	require.NoError(t, err)
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	got := map[int32]int64{}
+	var out []*kgo.Record
+	done := func() bool {
+		for p, end := range want {
+			if got[p] < end {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "reading %s: got %v want %v", topic, got, want)
+		fs.EachRecord(func(r *kgo.Record) {
+			got[r.Partition] = r.Offset + 1
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		})
+	}
+	return out
+}
+
+type instance struct {
+	p    *Processor
+	err  chan error
+	stop context.CancelFunc
+}
+
+func start(t testing.TB, topo *topology.Topology, brokers []string, dir, id string, opts ...Opt) *instance {
+	t.Helper()
+	base := []Opt{Brokers(brokers...), Group("app"), InstanceID(id), StateDir(dir),
+		CommitInterval(50 * time.Millisecond), MaxRecordsPerTxn(50), DeadLetterTopic("dlq"),
+		KgoOpts(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(200*time.Millisecond)), WithLogger(testLogger(t))}
+	p, err := New(topo, append(base, opts...)...)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{p: p, err: make(chan error, 1), stop: cancel}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); in.err <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return in
+}
+
+func (in *instance) close(t testing.TB) {
+	t.Helper()
+	in.stop()
+	select {
+	case err := <-in.err:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("instance did not stop")
+	}
+}
+
+// waitRecords waits until the instance committed n input records, failing
+// at once if it stopped with an error.
+func (in *instance) waitRecords(t testing.TB, n int64) {
+	t.Helper()
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d records committed", n), func() bool {
+		select {
+		case err := <-in.err:
+			in.err <- err
+			require.NoError(t, err, "instance stopped")
+		default:
+		}
+		return in.p.Stats().Records == n
+	})
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkCounts asserts every key's outputs run key=1..perKey in order, once.
+func checkCounts(t testing.TB, recs []*kgo.Record, keys int, perKey map[string]int) {
+	t.Helper()
+	next := map[string]int{}
+	for _, r := range recs {
+		k := string(r.Key)
+		next[k]++
+		require.Equal(t, fmt.Sprintf("%s=%d", k, next[k]), string(r.Value), "output sequence of %s", k)
+	}
+	require.Len(t, next, keys)
+	for k, n := range perKey {
+		require.Equal(t, n, next[k], "outputs of %s", k)
+	}
+}
+
+func localCounts(t testing.TB, dir string, partitions int32) map[string]int64 {
+	t.Helper()
+	db, err := state.Open(dir, state.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	out := map[string]int64{}
+	for p := int32(0); p < partitions; p++ {
+		v := state.NewView(db, "counts", p, topology.String(), topology.Int64())
+		all, errf := v.All()
+		for k, n := range all {
+			out[k] = n
+		}
+		require.NoError(t, errf())
+	}
+	return out
+}
+
+func TestProcessExactlyOnceAndRestoreFromCheckpoint(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	brokers := c.ListenAddrs()
+	topo := counterTopology(t)
+	dir := t.TempDir()
+	produceInputs(t, brokers, 5, 40, map[int]bool{7: true, 101: true})
+
+	in := start(t, topo, brokers, dir, "a")
+	in.waitRecords(t, 200)
+	in.close(t)
+	require.EqualValues(t, 2, in.p.Stats().DeadLettered)
+
+	outs := readAll(t, brokers, "out")
+	require.Len(t, outs, 198)
+	dlq := readAll(t, brokers, "dlq")
+	require.Len(t, dlq, 2)
+	for _, r := range dlq {
+		require.Equal(t, "bad", string(r.Value))
+		require.Equal(t, HeaderError, r.Headers[0].Key)
+	}
+	local := localCounts(t, dir, 3)
+	require.Len(t, local, 5)
+	var sum int64
+	for _, n := range local {
+		sum += n
+	}
+	require.EqualValues(t, 198, sum)
+
+	// A restart on the same state directory restores from its checkpoint:
+	// it reads only the markers past it, no state record.
+	var restored []RestoreInfo
+	var mu sync.Mutex
+	produceInputs(t, brokers, 5, 2, nil)
+	in2 := start(t, topo, brokers, dir, "a", WithHooks(Hooks{OnRestore: func(i RestoreInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		restored = append(restored, i)
+	}}))
+	in2.waitRecords(t, 10)
+	in2.close(t)
+	mu.Lock()
+	require.Len(t, restored, 3)
+	for _, r := range restored {
+		require.Zero(t, r.Records, "restore of partition %d read state records", r.Partition)
+		require.False(t, r.Wiped)
+	}
+	mu.Unlock()
+	perKey := map[string]int{}
+	for k := range 5 {
+		perKey["k"+strconv.Itoa(k)] = 42
+	}
+	perKey["k2"]-- // record 7 is key k2
+	perKey["k1"]-- // record 101 is key k1
+	checkCounts(t, readAll(t, brokers, "out"), 5, perKey)
+}
+
+func TestFreshInstanceRestoresEverything(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	brokers := c.ListenAddrs()
+	topo := counterTopology(t)
+	produceInputs(t, brokers, 4, 25, nil)
+	in := start(t, topo, brokers, t.TempDir(), "a")
+	in.waitRecords(t, 100)
+	in.close(t)
+
+	dir := t.TempDir()
+	produceInputs(t, brokers, 4, 1, nil)
+	in2 := start(t, topo, brokers, dir, "b")
+	in2.waitRecords(t, 4)
+	in2.close(t)
+	require.EqualValues(t, 100, in2.p.Stats().Restored, "a fresh instance restores every state write")
+	require.Equal(t, map[string]int64{"k0": 26, "k1": 26, "k2": 26, "k3": 26}, localCounts(t, dir, 2))
+	checkCounts(t, readAll(t, brokers, "out"), 4, map[string]int{"k0": 26, "k1": 26, "k2": 26, "k3": 26})
+}
+
+// TestAbortedTransactionsLeaveNoTrace fails EndTxn commits and
+// TxnOffsetCommit now and then: those transactions abort, their staged state
+// is dropped, and the records are processed again; outputs and state still
+// count every record exactly once.
+func TestAbortedTransactionsLeaveNoTrace(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	brokers := c.ListenAddrs()
+	var mu sync.Mutex
+	n := 0
+	c.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		r := req.(*kmsg.EndTxnRequest)
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if !r.Commit || n%3 != 0 {
+			return nil, nil, false
+		}
+		resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.TransactionAbortable.Code
+		return resp, nil, true
+	})
+	topo := counterTopology(t)
+	dir := t.TempDir()
+	produceInputs(t, brokers, 3, 60, nil)
+	var aborts int
+	in := start(t, topo, brokers, dir, "a", WithHooks(Hooks{OnAbort: func(error) { mu.Lock(); aborts++; mu.Unlock() }}))
+	in.waitRecords(t, 180)
+	in.close(t)
+	mu.Lock()
+	require.Positive(t, aborts)
+	mu.Unlock()
+	checkCounts(t, readAll(t, brokers, "out"), 3, map[string]int{"k0": 60, "k1": 60, "k2": 60})
+	require.Equal(t, map[string]int64{"k0": 60, "k1": 60, "k2": 60}, localCounts(t, dir, 2))
+}
+
+func TestStateAheadOfGroupIsRefused(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	brokers := c.ListenAddrs()
+	topo := counterTopology(t)
+	dir := t.TempDir()
+	produceInputs(t, brokers, 2, 10, nil)
+	in := start(t, topo, brokers, dir, "a")
+	in.waitRecords(t, 20)
+	in.close(t)
+
+	// An operator moves the group back to offset 5.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	os := kadm.Offsets{}
+	os.Add(kadm.Offset{Topic: "in", Partition: 0, At: 5})
+	_, err = kadm.NewClient(cl).CommitOffsets(context.Background(), "app", os)
+	require.NoError(t, err)
+
+	in2 := start(t, topo, brokers, dir, "a")
+	select {
+	case err := <-in2.err:
+		require.ErrorIs(t, err, ErrStateAhead)
+		require.True(t, IsFatal(err))
+	case <-time.After(30 * time.Second):
+		t.Fatal("instance did not refuse")
+	}
+}
+
+func TestUnsafeClientSettingsRefused(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	for name, tc := range map[string]struct {
+		opt  kgo.Opt
+		want string
+	}{
+		"read uncommitted": {kgo.FetchIsolationLevel(kgo.ReadUncommitted()), "isolation level"},
+		"leader acks":      {kgo.RequiredAcks(kgo.LeaderAck()), "acks"},
+		"short txn":        {kgo.TransactionTimeout(10 * time.Millisecond), "transaction timeout"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := start(t, counterTopology(t), c.ListenAddrs(), t.TempDir(), "a", KgoOpts(tc.opt))
+			select {
+			case err := <-in.err:
+				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorContains(t, err, tc.want)
+			case <-time.After(20 * time.Second):
+				t.Fatal("not refused")
+			}
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	topo := counterTopology(t)
+	ok := []Opt{Brokers("x:1"), Group("g"), StateDir("d"), InstanceID("i")}
+	for name, tc := range map[string]struct {
+		opts []Opt
+		want string
+	}{
+		"no brokers":    {[]Opt{Group("g"), StateDir("d")}, "brokers"},
+		"no group":      {[]Opt{Brokers("x:1"), StateDir("d")}, "group"},
+		"no state dir":  {[]Opt{Brokers("x:1"), Group("g")}, "state dir"},
+		"zero records":  {append(ok, MaxRecordsPerTxn(0)), "max records"},
+		"txn too short": {append(ok, CommitInterval(time.Second), TransactionTimeout(time.Second)), "transaction timeout"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := New(topo, tc.opts...)
+			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	p, err := New(topo, ok...)
+	require.NoError(t, err)
+	require.Equal(t, "g-i", p.TransactionalID())
+}
+
+func TestOffsetRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := offsetRecord("orders", 12345)
+	topic, off, ok, err := parseOffsetRecord(r)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "orders", topic)
+	require.EqualValues(t, 12345, off)
+
+	_, _, ok, err = parseOffsetRecord(&kgo.Record{Key: r.Key, Value: r.Value})
+	require.NoError(t, err)
+	require.False(t, ok, "a state record with the reserved key but no header is a state record")
+
+	_, _, ok, err = parseOffsetRecord(&kgo.Record{Key: []byte("x"), Value: []byte{1}, Headers: r.Headers})
+	require.True(t, ok)
+	require.Error(t, err)
+}
+
+// testLogger logs to the test at debug level when EXACTLY_TEST_LOG is set.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("EXACTLY_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

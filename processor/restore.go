@@ -1,0 +1,273 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/state"
+)
+
+// restoreAssigned restores every store partition of the newly assigned
+// partitions, then marks them ready. It runs in the OnPartitionsAssigned
+// callback: kgo fetches the partitions' offsets, and so starts consuming
+// them, only after the callback returns, while the member keeps
+// heartbeating. A failure is fatal for the instance and is reported through
+// tasks.setFatal before returning, so records of a partition that never
+// became ready are never processed.
+func (p *Processor) restoreAssigned(ctx context.Context, assigned map[string][]int32) {
+	parts := p.newPartitions(assigned)
+	if len(parts) == 0 {
+		return
+	}
+	committed, err := p.committedOffsets(ctx)
+	if err != nil {
+		p.tasks.setFatal(fmt.Errorf("fetching the group's committed offsets for restore: %w", err))
+		return
+	}
+	for _, part := range parts {
+		for _, store := range p.topo.StoreNames() {
+			if err := p.restoreStore(ctx, store, part, committed); err != nil {
+				if ctx.Err() == nil {
+					p.tasks.setFatal(&RestoreError{Store: store, Partition: part, Err: err})
+				}
+				return
+			}
+		}
+		p.tasks.setReady(part, true)
+	}
+}
+
+// newPartitions returns the assigned partition numbers not ready yet.
+func (p *Processor) newPartitions(assigned map[string][]int32) []int32 {
+	seen := make(map[int32]bool)
+	var out []int32
+	for _, parts := range assigned {
+		for _, part := range parts {
+			if !seen[part] && !p.tasks.isReady(part) {
+				seen[part] = true
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// committedOffsets fetches the group's committed offsets, waiting for
+// pending transactional commits to settle (RequireStable).
+func (p *Processor) committedOffsets(ctx context.Context) (kadm.OffsetResponses, error) {
+	resps, err := p.admin.FetchOffsets(kadm.RequireStable(ctx), p.cfg.group)
+	if err != nil {
+		return nil, err
+	}
+	return resps, resps.Error()
+}
+
+// restoreStore brings one store partition up to the changelog. It reads
+// from the local checkpoint + 1 (or the log start when there is none, or
+// when the checkpoint fell below it) to the last stable offset, and repeats
+// until the changelog's offset records reach the group's committed offsets:
+// commit markers land on partitions at different moments, so a changelog can
+// trail the offsets commit of the same transaction for a short while.
+func (p *Processor) restoreStore(ctx context.Context, store string, part int32, committed kadm.OffsetResponses) error {
+	begin := time.Now()
+	topic := p.changelogs[store]
+	from, wiped, err := p.restoreStart(ctx, store, part)
+	if err != nil {
+		return err
+	}
+	r := p.db.NewRestorer(store, part, p.cfg.restoreBatch)
+	next := from
+	p.restoreCl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(from)}})
+	defer p.restoreCl.RemoveConsumePartitions(map[string][]int32{topic: {part}})
+
+	deadline := time.Now().Add(p.cfg.restoreTimeout)
+	for {
+		target, err := p.lastStable(ctx, topic, part)
+		if err != nil {
+			return err
+		}
+		if next, err = p.readChangelog(ctx, r, store, topic, part, next, target); err != nil {
+			return err
+		}
+		if err := r.Flush(); err != nil {
+			return err
+		}
+		done, err := p.restoreComplete(store, part, committed)
+		if err != nil || done {
+			if done {
+				p.finishRestore(store, part, from, r.Applied(), wiped, begin)
+			}
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("changelog %s partition %d did not reach the group's committed offsets within %s: %w",
+				topic, part, p.cfg.restoreTimeout, ErrRestoreIncomplete)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Processor) finishRestore(store string, part int32, from, applied int64, wiped bool, begin time.Time) {
+	p.stats.restored.Add(applied)
+	p.stats.restores.Add(1)
+	info := RestoreInfo{Store: store, Partition: part, From: from, Records: applied, Wiped: wiped, Duration: time.Since(begin)}
+	p.cfg.logger.Info("restored store partition", "store", store, "partition", part, "from", from,
+		"records", applied, "wiped", wiped, "duration", info.Duration)
+	p.cfg.hooks.restore(info)
+}
+
+// restoreStart decides where to read the changelog from, wiping the local
+// partition when its checkpoint cannot be continued: none at all, below the
+// log start offset (compaction or retention removed what follows it), or at
+// or past the end (the changelog was recreated or truncated).
+func (p *Processor) restoreStart(ctx context.Context, store string, part int32) (from int64, wiped bool, err error) {
+	topic := p.changelogs[store]
+	start, err := p.listOffset(ctx, p.admin.ListStartOffsets, "log start", topic, part)
+	if err != nil {
+		return 0, false, err
+	}
+	end, err := p.lastStable(ctx, topic, part)
+	if err != nil {
+		return 0, false, err
+	}
+	cp, has, err := p.db.Checkpoint(store, part)
+	if err != nil {
+		return 0, false, err
+	}
+	if has && cp+1 >= start && cp < end {
+		return cp + 1, false, nil
+	}
+	if err := p.db.WipePartition(store, part); err != nil {
+		return 0, false, err
+	}
+	for _, src := range p.topo.StoreSources(store) {
+		if err := p.db.DeleteInputCheckpoint(inputCheckpointName(store, src), part); err != nil {
+			return 0, false, err
+		}
+	}
+	if has {
+		p.cfg.logger.Warn("local state cannot continue from its checkpoint; wiped and restoring from the log start",
+			"store", store, "partition", part, "checkpoint", cp, "log_start", start, "last_stable", end)
+	}
+	return start, has, nil
+}
+
+func errMissing(ok bool) error {
+	if ok {
+		return nil
+	}
+	return errors.New("partition missing from the response")
+}
+
+// lastStable returns the last stable offset of one partition: every
+// transaction below it is decided.
+func (p *Processor) lastStable(ctx context.Context, topic string, part int32) (int64, error) {
+	return p.listOffset(ctx, p.admin.ListCommittedOffsets, "last stable", topic, part)
+}
+
+// listOffset lists one partition's offset with list, retrying for a while
+// when the partition is not known yet: a topic just created reaches every
+// broker's metadata a moment later.
+func (p *Processor) listOffset(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error),
+	what, topic string, part int32,
+) (int64, error) {
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		var offs kadm.ListedOffsets
+		if offs, err = list(ctx, topic); err == nil {
+			o, ok := offs.Lookup(topic, part)
+			if ok && o.Err == nil {
+				return o.Offset, nil
+			}
+			err = errors.Join(o.Err, errMissing(ok))
+		}
+		if !sleep(ctx, backoff(attempt)/4) {
+			break
+		}
+	}
+	return 0, fmt.Errorf("listing %s offset of %s partition %d: %w", what, topic, part, err)
+}
+
+// readChangelog applies changelog records from next up to target (the last
+// stable offset). Control records are kept by the restore client so that
+// the read can tell it passed a trailing commit or abort marker.
+func (p *Processor) readChangelog(ctx context.Context, r *state.Restorer, store, topic string, part int32, next, target int64) (int64, error) {
+	for next < target {
+		fs := p.restoreCl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return next, err
+		}
+		var ferr error
+		fs.EachError(func(t string, pp int32, err error) {
+			if t == topic && pp == part {
+				ferr = errors.Join(ferr, err)
+			}
+		})
+		if ferr != nil {
+			return next, fmt.Errorf("reading changelog %s partition %d: %w", topic, part, ferr)
+		}
+		var aerr error
+		fs.EachRecord(func(rec *kgo.Record) {
+			if aerr != nil || rec.Topic != topic || rec.Partition != part || rec.Offset < next {
+				return
+			}
+			next = rec.Offset + 1
+			aerr = applyChangelogRecord(r, store, rec)
+		})
+		if aerr != nil {
+			return next, aerr
+		}
+	}
+	return next, nil
+}
+
+func applyChangelogRecord(r *state.Restorer, store string, rec *kgo.Record) error {
+	if rec.Attrs.IsControl() {
+		return r.Skip(rec.Offset)
+	}
+	topic, off, isOffset, err := parseOffsetRecord(rec)
+	switch {
+	case err != nil:
+		return err
+	case isOffset:
+		return r.SetInputCheckpoint(inputCheckpointName(store, topic), off, rec.Offset)
+	case rec.Value == nil:
+		return r.Delete(rec.Offset, rec.Key)
+	default:
+		return r.Put(rec.Offset, rec.Key, rec.Value)
+	}
+}
+
+// restoreComplete reports whether the store partition reflects every
+// transaction the group committed: for each input feeding the store, the
+// offset record restored (or applied locally) must be the group's committed
+// offset minus one. Ahead of it means the group's offsets were moved back.
+func (p *Processor) restoreComplete(store string, part int32, committed kadm.OffsetResponses) (bool, error) {
+	for _, topic := range p.topo.StoreSources(store) {
+		got, has, err := p.db.InputCheckpoint(inputCheckpointName(store, topic), part)
+		if err != nil {
+			return false, err
+		}
+		want := int64(-1)
+		if c, ok := committed.Lookup(topic, part); ok && c.Err == nil && c.At >= 0 {
+			want = c.At - 1
+		}
+		switch {
+		case has && got > want:
+			return false, fmt.Errorf("store %q partition %d reflects %s offset %d but group %q committed only through %d: %w",
+				store, part, topic, got, p.cfg.group, want, ErrStateAhead)
+		case want >= 0 && (!has || got < want):
+			return false, nil
+		}
+	}
+	return true, nil
+}

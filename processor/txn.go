@@ -1,0 +1,231 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// newSession creates the GroupTransactSession: read_committed, the stable
+// transactional ID, changelog records partitioned by task, restore in the
+// assignment callback.
+func (p *Processor) newSession() (*kgo.GroupTransactSession, error) {
+	manual := make([]string, 0, len(p.changelogs))
+	for _, t := range p.changelogs {
+		manual = append(manual, t)
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(p.cfg.brokers...),
+		kgo.WithLogger(p.kgoLogger()),
+		kgo.ConsumerGroup(p.cfg.group),
+		kgo.ConsumeTopics(p.topo.SourceTopics()...),
+		kgo.TransactionalID(p.cfg.transactionalID()),
+		kgo.TransactionTimeout(p.cfg.txnTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(p.cfg.fetchMaxWait),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RecordPartitioner(newPartitioner(manual)),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			p.restoreAssigned(ctx, m)
+		}),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onRevoked),
+	}
+	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating transaction session: %w", ErrConfig, err)
+	}
+	if err := p.checkClient(sess.Client()); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return sess, nil
+}
+
+// checkClient refuses client settings that would break exactly-once, which
+// user kgo options could have set.
+func (p *Processor) checkClient(cl *kgo.Client) error {
+	switch {
+	// kgo reports the isolation level as its wire value: 1 is read_committed.
+	case cl.OptValue(kgo.FetchIsolationLevel) != int8(1):
+		return configErr("isolation level", "must be read_committed (Java isolation.level)")
+	case cl.OptValue(kgo.RequiredAcks) != kgo.AllISRAcks():
+		return configErr("acks", "must be all (Java acks=all)")
+	case cl.OptValue(kgo.DisableIdempotentWrite) == true:
+		return configErr("idempotence", "must be enabled (Java enable.idempotence)")
+	}
+	if d, _ := cl.OptValue(kgo.TransactionTimeout).(time.Duration); d <= p.cfg.commitInterval {
+		return configErr("transaction timeout", "%s must exceed the commit interval %s", d, p.cfg.commitInterval)
+	}
+	return nil
+}
+
+// onRevoked marks revoked (or lost) partitions not ready. The session
+// itself makes the open transaction abort; their committed local state
+// stays as a warm cache with its checkpoint.
+func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	for _, parts := range m {
+		for _, part := range parts {
+			p.tasks.setReady(part, false)
+		}
+	}
+}
+
+// runSession runs the transaction loop on one session until ctx is done or
+// an error occurs. Closing the session leaves the group.
+func (p *Processor) runSession(ctx context.Context) error {
+	sess, err := p.newSession()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sess.Close()
+		p.tasks.reset()
+	}()
+	var aborts int
+	for {
+		if err := p.tasks.fatal(); err != nil {
+			return err
+		}
+		recs, err := p.poll(ctx, sess, p.cfg.maxRecords, time.Second)
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		committed, err := p.transact(ctx, sess, recs)
+		if err != nil {
+			return err
+		}
+		if committed {
+			aborts = 0
+			continue
+		}
+		aborts++
+		if !sleep(ctx, backoff(aborts-1)) {
+			return nil
+		}
+	}
+}
+
+// poll returns the next records, waiting at most wait. Fetch errors are
+// kgo's to retry, except those that no retry can mend.
+func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, max int, wait time.Duration) ([]*kgo.Record, error) {
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	fs := sess.PollRecords(pctx, max)
+	for _, fe := range fs.Errors() {
+		switch {
+		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
+		case errors.Is(fe.Err, kerr.TopicAuthorizationFailed), errors.Is(fe.Err, kerr.GroupAuthorizationFailed):
+			return nil, fmt.Errorf("fetching %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+		default:
+			p.cfg.logger.Warn("fetch error; kgo retries", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+	}
+	return fs.Records(), nil
+}
+
+// transact runs one transaction: it begins, processes the first records
+// and whatever more arrives within the commit interval up to the record
+// bound, then ends. See ARCHITECTURE.md, "One transaction = one unit of
+// work".
+func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession, first []*kgo.Record) (bool, error) {
+	if err := sess.Begin(); err != nil {
+		return false, fmt.Errorf("beginning transaction: %w", err)
+	}
+	// Records are produced with a context that outlives a shutdown request:
+	// the transaction still ends with a commit when it can.
+	t := p.newTxn(context.WithoutCancel(ctx), sess.Produce)
+	defer t.staged.Discard()
+	deadline := t.start.Add(p.cfg.commitInterval)
+	err := p.processAll(t, first)
+	for err == nil && !t.doomed && t.records < p.cfg.maxRecords && ctx.Err() == nil {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		var recs []*kgo.Record
+		if recs, err = p.poll(ctx, sess, p.cfg.maxRecords-t.records, wait); err == nil {
+			err = p.processAll(t, recs)
+		}
+	}
+	if err == nil && !t.doomed {
+		err = t.finish()
+	}
+	return p.end(ctx, sess, t, err)
+}
+
+// processAll runs records in order. A record of a partition that is not
+// ready (revoked since it was polled) dooms the transaction: the session
+// will abort it anyway, and processing it could only waste work.
+func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
+	for _, r := range recs {
+		if !p.tasks.isReady(r.Partition) {
+			if err := p.tasks.fatal(); err != nil {
+				return err
+			}
+			t.doomed = true
+			return nil
+		}
+		if err := t.process(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// end ends the transaction: commit when everything was processed and every
+// produced record was acknowledged, abort otherwise. Only a commit moves
+// local state: the staged batch is applied with its checkpoints after End
+// reports the commit, and dropped otherwise (invariant S1).
+func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn, procErr error) (bool, error) {
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.txnTimeout)
+	defer cancel()
+	try, cause := kgo.TryCommit, procErr
+	if cause == nil && !t.doomed {
+		// Flush first so the produce results are known without waiting
+		// out the linger; a failed record must never be skipped.
+		if err := sess.Client().Flush(ectx); err != nil {
+			cause = fmt.Errorf("flushing transaction: %w", err)
+		} else {
+			cause = t.errs.get()
+		}
+	}
+	if cause != nil || t.doomed {
+		try = kgo.TryAbort
+	}
+	committed, err := sess.End(ectx, try)
+	if committed {
+		if err := t.apply(); err != nil {
+			return true, fmt.Errorf("%w: applying a committed transaction: %w", ErrLocalState, err)
+		}
+		p.committed(t)
+		return true, nil
+	}
+	p.stats.aborted.Add(1)
+	if cause == nil {
+		cause = err
+	}
+	p.cfg.logger.Info("transaction aborted", "records", t.records, "cause", cause)
+	p.cfg.hooks.abort(cause)
+	switch {
+	case procErr != nil:
+		return false, procErr
+	case err != nil:
+		return false, fmt.Errorf("ending transaction: %w", err)
+	}
+	return false, nil
+}
+
+func (p *Processor) committed(t *txn) {
+	p.stats.committed.Add(1)
+	p.stats.records.Add(int64(t.records))
+	p.stats.dlq.Add(int64(t.dlq))
+	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Duration: time.Since(t.start)})
+}
