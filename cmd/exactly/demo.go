@@ -44,10 +44,9 @@ func (f *fleet) start(service, name string) (*instance, error) {
 	c := serviceConfig{
 		service: service, brokers: joinBrokers(f.brokers), instanceID: name, stateDir: dir,
 		maxRecords: 1000, commitInterval: 100 * time.Millisecond, txnTimeout: 10 * time.Second,
-		createTopics: true, replication: -1,
+		createTopics: true, replication: -1, sessionTimeout: 10 * time.Second,
 	}
-	p, err := c.processor(processor.WithLogger(f.log.With("instance", name)),
-		processor.KgoOpts(kgo.SessionTimeout(10*time.Second), kgo.HeartbeatInterval(500*time.Millisecond)))
+	p, err := c.processor(processor.WithLogger(f.log.With("instance", name)))
 	if err != nil {
 		return nil, err
 	}

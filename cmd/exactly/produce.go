@@ -26,9 +26,11 @@ func produceCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
 	var c orders.ProduceConfig
 	produceFlags(fs, &c)
+	prefix := fs.String("topic-prefix", "", "prefix of the orders topic name")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	c.Topic = orders.TopicsWithPrefix(*prefix).Orders
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -65,6 +67,7 @@ func verifyCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
 	payments := fs.Bool("payments", true, "also check the payment stage's output")
 	wait := fs.Duration("stable-wait", 10*time.Second, "how long to wait for open transactions to end before reporting E5")
+	prefix := fs.String("topic-prefix", "", "prefix of every topic name")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -73,7 +76,9 @@ func verifyCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer cl.Close()
-	rep, err := orders.Verify(ctx, cl, orders.VerifyOptions{Payments: *payments, StableWait: *wait})
+	opts := orders.TopicsWithPrefix(*prefix).VerifyOptions(*payments)
+	opts.StableWait = *wait
+	rep, err := orders.Verify(ctx, cl, opts)
 	if err != nil {
 		return fmt.Errorf("verifying: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/exactly-stream/exactly/cmd/exactly/orders"
 	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/topology"
@@ -25,6 +27,8 @@ type serviceConfig struct {
 	txnTimeout     time.Duration
 	createTopics   bool
 	replication    int
+	topicPrefix    string
+	sessionTimeout time.Duration
 }
 
 func (c *serviceConfig) flags(fs *flag.FlagSet) {
@@ -39,17 +43,20 @@ func (c *serviceConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.txnTimeout, "transaction-timeout", 10*time.Second, "transaction timeout (Java transaction.timeout.ms)")
 	fs.BoolVar(&c.createTopics, "create-topics", true, "create missing changelog, output and dead-letter topics")
 	fs.IntVar(&c.replication, "replication-factor", -1, "replication factor of created topics (-1: broker default)")
+	fs.StringVar(&c.topicPrefix, "topic-prefix", "", "prefix of every topic and default group name (several pipelines on one cluster)")
+	fs.DurationVar(&c.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout (Java session.timeout.ms)")
 }
 
 // topology returns the service's topology, group and dead-letter topic.
 func (c *serviceConfig) topology() (*topology.Topology, string, string, error) {
+	ts := orders.TopicsWithPrefix(c.topicPrefix)
 	switch c.service {
 	case "order":
-		t, err := orders.OrderTopology()
-		return t, orders.DefaultOrderGroup, orders.TopicDLQ, err
+		t, err := orders.OrderTopologyFor(ts)
+		return t, c.topicPrefix + orders.DefaultOrderGroup, ts.DLQ, err
 	case "payment":
-		t, err := orders.PaymentTopology()
-		return t, orders.DefaultPaymentGroup, orders.TopicPaymentsDLQ, err
+		t, err := orders.PaymentTopologyFor(ts)
+		return t, c.topicPrefix + orders.DefaultPaymentGroup, ts.PaymentsDLQ, err
 	}
 	return nil, "", "", fmt.Errorf("%w: --service: want order or payment, got %q", errUsage, c.service)
 }
@@ -70,6 +77,9 @@ func (c *serviceConfig) processor(opts ...processor.Opt) (*processor.Processor, 
 	if c.stateDir == "" {
 		return nil, fmt.Errorf("%w: --state-dir (or EXACTLY_STATE_DIR) is required", errUsage)
 	}
+	if c.sessionTimeout < time.Second {
+		return nil, fmt.Errorf("%w: --session-timeout: want at least 1s, got %s", errUsage, c.sessionTimeout)
+	}
 	if c.replication < -1 || c.replication == 0 || c.replication > 32767 {
 		return nil, fmt.Errorf("%w: --replication-factor: want -1 or 1..32767, got %d", errUsage, c.replication)
 	}
@@ -84,6 +94,7 @@ func (c *serviceConfig) processor(opts ...processor.Opt) (*processor.Processor, 
 		processor.DeadLetterTopic(dlq),
 		processor.CreateTopics(c.createTopics),
 		processor.ReplicationFactor(int16(c.replication)),
+		processor.KgoOpts(kgo.SessionTimeout(c.sessionTimeout), kgo.HeartbeatInterval(c.sessionTimeout/15)),
 	}
 	return processor.New(topo, append(base, opts...)...)
 }

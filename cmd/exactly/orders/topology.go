@@ -24,11 +24,41 @@ const (
 // state change, no event. A malformed order (DecodeOrder or Order.Validate
 // fails) makes Process return an error for which topology.IsBadRecord is
 // true; the runtime dead-letters it.
-func OrderTopology() (*topology.Topology, error) {
+func OrderTopology() (*topology.Topology, error) { return OrderTopologyFor(DefaultTopics()) }
+
+// Topics names the pipeline's topics, so that several pipelines can share a
+// cluster (tests on a real cluster, staging next to production).
+type Topics struct {
+	Orders, Events, DLQ, Payments, PaymentsDLQ string
+}
+
+// DefaultTopics returns the default topic names.
+func DefaultTopics() Topics {
+	return TopicsWithPrefix("")
+}
+
+// TopicsWithPrefix returns the default topic names with prefix prepended.
+func TopicsWithPrefix(prefix string) Topics {
+	return Topics{
+		Orders: prefix + TopicOrders, Events: prefix + TopicEvents, DLQ: prefix + TopicDLQ,
+		Payments: prefix + TopicPayments, PaymentsDLQ: prefix + TopicPaymentsDLQ,
+	}
+}
+
+// VerifyOptions returns Verify options reading these topics.
+func (ts Topics) VerifyOptions(payments bool) VerifyOptions {
+	return VerifyOptions{
+		Payments: payments, OrdersTopic: ts.Orders, EventsTopic: ts.Events, DLQTopic: ts.DLQ,
+		PaymentsTopic: ts.Payments, PaymentsDLQTopic: ts.PaymentsDLQ,
+	}
+}
+
+// OrderTopologyFor is OrderTopology on the topics ts names.
+func OrderTopologyFor(ts Topics) (*topology.Topology, error) {
 	b := topology.NewBuilder()
-	src := topology.Source(b, NodeOrders, TopicOrders, topology.String(), OrderSerde())
+	src := topology.Source(b, NodeOrders, ts.Orders, topology.String(), OrderSerde())
 	customers := topology.Store(b, StoreCustomers, topology.String(), CustomerSerde())
-	events := topology.Sink(b, NodeEvents, TopicEvents, topology.String(), EventSerde(), NodeApply)
+	events := topology.Sink(b, NodeEvents, ts.Events, topology.String(), EventSerde(), NodeApply)
 	topology.Process(b, NodeApply, applyOrder(customers, events),
 		topology.Parents(src.Name()), topology.Stores(customers.Name()))
 	t, err := b.Build()
@@ -69,11 +99,14 @@ func applyOrder(customers topology.StoreRef[string, Customer], events topology.S
 //
 // Payment state is keyed by order id alone, so order ids are assumed unique
 // across customers (as Produce makes them).
-func PaymentTopology() (*topology.Topology, error) {
+func PaymentTopology() (*topology.Topology, error) { return PaymentTopologyFor(DefaultTopics()) }
+
+// PaymentTopologyFor is PaymentTopology on the topics ts names.
+func PaymentTopologyFor(ts Topics) (*topology.Topology, error) {
 	b := topology.NewBuilder()
-	src := topology.Source(b, NodeOrderEvents, TopicEvents, topology.String(), EventSerde())
+	src := topology.Source(b, NodeOrderEvents, ts.Events, topology.String(), EventSerde())
 	state := topology.Store(b, StorePayments, topology.String(), PaymentStateSerde())
-	payments := topology.Sink(b, NodePaymentsSink, TopicPayments, topology.String(), PaymentSerde(), NodePay)
+	payments := topology.Sink(b, NodePaymentsSink, ts.Payments, topology.String(), PaymentSerde(), NodePay)
 	topology.Process(b, NodePay, pay(state, payments),
 		topology.Parents(src.Name()), topology.Stores(state.Name()))
 	t, err := b.Build()

@@ -1,0 +1,284 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/processor"
+)
+
+// binary is the exactly command built once by TestMain, for tests that
+// need a process to kill.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "exactly-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "exactly")
+	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/exactly")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the exactly binary:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const partitions = 4
+
+// env is one test's cluster, topics and instances.
+type env struct {
+	t       *testing.T
+	brokers []string
+	prefix  string
+	topics  orders.Topics
+	real    bool
+	admin   *kadm.Client
+	root    string
+
+	mu    sync.Mutex
+	insts []*inst
+	wg    sync.WaitGroup
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{t: t, root: t.TempDir()}
+	if bs := os.Getenv("KAFKA_BROKERS"); bs != "" {
+		e.brokers, e.real = strings.Split(bs, ","), true
+		e.prefix = fmt.Sprintf("it-%s-%d-", regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-"), rand.IntN(1e6))
+	} else {
+		c, err := kfake.NewCluster(kfake.NumBrokers(3))
+		require.NoError(t, err)
+		t.Cleanup(c.Close)
+		e.brokers = c.ListenAddrs()
+	}
+	e.topics = orders.TopicsWithPrefix(e.prefix)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	e.admin = kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, topic := range []string{e.topics.Orders, e.topics.Events} {
+		resp, err := e.admin.CreateTopic(ctx, partitions, -1, nil, topic)
+		require.NoError(t, err)
+		require.NoError(t, resp.Err, "creating %s", topic)
+	}
+	t.Cleanup(e.stopAll)
+	return e
+}
+
+func logger(t testing.TB, name string) *slog.Logger {
+	if os.Getenv("EXACTLY_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name(), "instance", name)
+}
+
+// inst is one in-process instance.
+type inst struct {
+	name    string
+	service string
+	dir     string
+	p       *processor.Processor
+	stop    context.CancelFunc
+	done    chan error
+	mu      sync.Mutex
+	restore []processor.RestoreInfo
+}
+
+// group returns the consumer group of a service in this env.
+func (e *env) group(service string) string {
+	if service == "payment" {
+		return e.prefix + orders.DefaultPaymentGroup
+	}
+	return e.prefix + orders.DefaultOrderGroup
+}
+
+// start runs an instance of service ("order" or "payment") with instance id
+// name and state directory dir (under the test's temp dir).
+func (e *env) start(service, name, dir string, opts ...processor.Opt) *inst {
+	e.t.Helper()
+	topo, err := orders.OrderTopologyFor(e.topics)
+	dlq := e.topics.DLQ
+	if service == "payment" {
+		topo, err = orders.PaymentTopologyFor(e.topics)
+		dlq = e.topics.PaymentsDLQ
+	}
+	require.NoError(e.t, err)
+	in := &inst{name: name, service: service, dir: filepath.Join(e.root, dir), done: make(chan error, 1)}
+	base := []processor.Opt{
+		processor.Brokers(e.brokers...), processor.Group(e.group(service)), processor.InstanceID(name),
+		processor.StateDir(in.dir), processor.DeadLetterTopic(dlq),
+		processor.CommitInterval(50 * time.Millisecond), processor.MaxRecordsPerTxn(200),
+		processor.WithLogger(logger(e.t, name)),
+		processor.KgoOpts(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(300*time.Millisecond)),
+		processor.WithHooks(processor.Hooks{OnRestore: func(r processor.RestoreInfo) {
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			in.restore = append(in.restore, r)
+		}}),
+	}
+	in.p, err = processor.New(topo, append(base, opts...)...)
+	require.NoError(e.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	in.stop = cancel
+	e.wg.Go(func() { in.done <- in.p.Run(ctx) })
+	e.mu.Lock()
+	e.insts = append(e.insts, in)
+	e.mu.Unlock()
+	return in
+}
+
+// close stops the instance cleanly and requires Run to return nil.
+func (in *inst) close(t testing.TB) {
+	t.Helper()
+	in.stop()
+	select {
+	case err := <-in.done:
+		in.done <- err
+		require.NoError(t, err, "instance %s", in.name)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("instance %s did not stop", in.name)
+	}
+}
+
+func (in *inst) restores() []processor.RestoreInfo {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]processor.RestoreInfo(nil), in.restore...)
+}
+
+func (e *env) stopAll() {
+	e.mu.Lock()
+	insts := e.insts
+	e.mu.Unlock()
+	for _, in := range insts {
+		in.stop()
+	}
+	e.wg.Wait()
+}
+
+// failed fails the test if an instance stopped with an error.
+func (e *env) failed() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, in := range e.insts {
+		select {
+		case err := <-in.done:
+			in.done <- err
+			require.NoError(e.t, err, "instance %s stopped", in.name)
+		default:
+		}
+	}
+}
+
+// produce writes count orders with a seed unique to the call.
+func (e *env) produce(count int, seed int64, rate int) orders.ProduceStats {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	require.NoError(e.t, err)
+	defer cl.Close()
+	st, err := orders.Produce(context.Background(), cl, orders.ProduceConfig{
+		Count: count, Customers: 50, Rate: rate, MalformedShare: 0.03, DuplicateShare: 0.03, Seed: seed, Topic: e.topics.Orders,
+	})
+	require.NoError(e.t, err)
+	return st
+}
+
+// verify runs orders.Verify once. After a run (stableWait > 0) the
+// changelogs are checked for hanging transactions too.
+func (e *env) verify(payments bool, stableWait time.Duration) *orders.Report {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	require.NoError(e.t, err)
+	defer cl.Close()
+	opts := e.topics.VerifyOptions(payments)
+	opts.StableWait = stableWait
+	if stableWait > 0 {
+		opts.StableTopics = []string{processor.ChangelogTopic(e.group("order"), orders.StoreCustomers)}
+		if payments {
+			opts.StableTopics = append(opts.StableTopics, processor.ChangelogTopic(e.group("payment"), orders.StorePayments))
+		}
+	}
+	opts.IdleTimeout = 5 * time.Second
+	rep, err := orders.Verify(context.Background(), cl, opts)
+	require.NoError(e.t, err)
+	return rep
+}
+
+// tryVerify is verify for polling: Verify fails while the topics the
+// instances create do not exist yet.
+func (e *env) tryVerify(payments bool) (*orders.Report, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	opts := e.topics.VerifyOptions(payments)
+	opts.IdleTimeout = 5 * time.Second
+	return orders.Verify(context.Background(), cl, opts)
+}
+
+// waitVerified polls Verify until the pipeline's output is complete and
+// correct, or fails with the last report after timeout.
+func (e *env) waitVerified(payments bool, timeout time.Duration) *orders.Report {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		e.failed()
+		rep, err := e.tryVerify(payments)
+		if err == nil && rep.OK() {
+			return rep
+		}
+		if time.Now().After(deadline) {
+			require.NoError(e.t, err)
+			e.t.Fatalf("pipeline did not complete correctly within %s:\n%s", timeout, rep.String())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// finalCheck stops every instance, then verifies E1-E3 and E5 on the topics
+// (with the changelogs checked for E5 too) and E4 on the order service's
+// local state.
+func (e *env) finalCheck(payments bool, extraDirs ...string) *orders.Report {
+	e.t.Helper()
+	e.mu.Lock()
+	insts := e.insts
+	e.mu.Unlock()
+	dirs := extraDirs
+	for _, in := range insts {
+		in.close(e.t)
+		if in.service == "order" {
+			dirs = append(dirs, in.dir)
+		}
+	}
+	rep := e.verify(payments, 15*time.Second)
+	require.True(e.t, rep.OK(), rep.String())
+	local, err := orders.CheckLocalState(dirs, partitions, rep.Expected)
+	require.NoError(e.t, err)
+	require.Empty(e.t, local, "E4")
+	return rep
+}

@@ -1,0 +1,185 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+func TestOneInstance(t *testing.T) {
+	e := newEnv(t)
+	st := e.produce(3000, 1, 0)
+	e.start("order", "a", "a")
+	rep := e.waitVerified(false, 2*time.Minute)
+	require.Equal(t, st.Valid, rep.Events)
+	require.Equal(t, st.Malformed, rep.DLQ)
+	require.Equal(t, st.Duplicates, rep.Duplicates)
+	e.finalCheck(false)
+}
+
+// TestMembersJoinAndLeave runs three instances while orders arrive, then
+// stops one, adds two and stops another: every rebalance aborts the open
+// transactions and moves tasks, whose state is restored by their new owner.
+func TestMembersJoinAndLeave(t *testing.T) {
+	e := newEnv(t)
+	a, b, _ := e.start("order", "a", "a"), e.start("order", "b", "b"), e.start("order", "c", "c")
+	produced := make(chan struct{})
+	e.wg.Go(func() { defer close(produced); e.produce(6000, 2, 3000) })
+	waitProgress(t, e, a, 500)
+	b.close(t)
+	e.start("order", "d", "d")
+	waitProgress(t, e, a, 1500)
+	e.start("order", "e", "e")
+	a.close(t)
+	<-produced
+	e.waitVerified(false, 2*time.Minute)
+	e.finalCheck(false)
+}
+
+// waitProgress waits until instance in committed at least n records.
+func waitProgress(t *testing.T, e *env, in *inst, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for in.p.Stats().Records < n {
+		e.failed()
+		require.True(t, time.Now().Before(deadline), "instance %s made no progress", in.name)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRestartRestoresFromCheckpoint restarts an instance on its own state
+// directory: its restore reads only what follows its local checkpoint (the
+// last commit markers), not the state records.
+func TestRestartRestoresFromCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	e.produce(2000, 3, 0)
+	a := e.start("order", "a", "a")
+	e.waitVerified(false, 2*time.Minute)
+	a.close(t)
+
+	e.produce(500, 4, 0)
+	a2 := e.start("order", "a", "a")
+	e.waitVerified(false, 2*time.Minute)
+	rs := a2.restores()
+	require.Len(t, rs, partitions)
+	for _, r := range rs {
+		require.False(t, r.Wiped, "partition %d", r.Partition)
+		require.Zero(t, r.Records, "partition %d restored state records despite its checkpoint", r.Partition)
+	}
+	e.finalCheck(false)
+}
+
+// TestFreshInstanceRestoresAll replaces an instance by one with an empty
+// state directory: it restores every state record from the changelogs and
+// goes on from there.
+func TestFreshInstanceRestoresAll(t *testing.T) {
+	e := newEnv(t)
+	e.produce(2000, 5, 0)
+	a := e.start("order", "a", "a")
+	first := e.waitVerified(false, 2*time.Minute)
+	a.close(t)
+
+	e.produce(500, 6, 0)
+	b := e.start("order", "b", "b")
+	e.waitVerified(false, 2*time.Minute)
+	var restored int64
+	for _, r := range b.restores() {
+		restored += r.Records
+	}
+	// One state write per event; compaction may only lower the count.
+	require.Positive(t, restored)
+	require.LessOrEqual(t, restored, int64(first.Events))
+	if !e.real {
+		require.EqualValues(t, first.Events, restored, "kfake does not compact: every state write is restored")
+	}
+	e.finalCheck(false)
+}
+
+// TestTwoStagePipeline chains the order service and the payment service,
+// each exactly-once, each its own group: a payment per order, attempt 1.
+func TestTwoStagePipeline(t *testing.T) {
+	e := newEnv(t)
+	e.start("order", "o1", "o1")
+	e.start("order", "o2", "o2")
+	e.start("payment", "p1", "p1")
+	st := e.produce(4000, 7, 0)
+	rep := e.waitVerified(true, 2*time.Minute)
+	require.Equal(t, st.Valid, rep.Payments)
+	e.finalCheck(true)
+}
+
+// TestAbandonedMidTransaction kills an instance's process (SIGKILL: no
+// abort, no leave) while it processes, most likely with a transaction open,
+// and replaces it. Replaced by the same instance id, the new process fences
+// its predecessor and aborts its transaction at once; replaced by another
+// id, the group waits out the session timeout and the zombie transaction
+// is aborted at the transaction timeout. Either way nothing is lost or
+// duplicated.
+func TestAbandonedMidTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		name, replacement string
+	}{
+		{"same instance id", "z"},
+		{"other instance id", "y"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			produced := make(chan struct{})
+			e.wg.Go(func() { defer close(produced); e.produce(4000, 8, 2000) })
+			dir := e.root + "/z"
+			cmd := e.runProcess("z", dir)
+			e.waitCommitted(e.group("order"), 300)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			_ = cmd.Wait()
+
+			var extra []string
+			if tc.replacement == "z" {
+				e.start("order", "z", "z") // the same state directory
+			} else {
+				extra = []string{dir}
+				e.start("order", tc.replacement, tc.replacement)
+			}
+			<-produced
+			e.waitVerified(false, 2*time.Minute)
+			e.finalCheck(false, extra...)
+		})
+	}
+}
+
+// runProcess starts `exactly run` for the order service as a child process.
+func (e *env) runProcess(id, dir string) *exec.Cmd {
+	e.t.Helper()
+	cmd := exec.Command(binary, "run", "--service", "order", "--brokers", strings.Join(e.brokers, ","),
+		"--instance-id", id, "--state-dir", dir, "--topic-prefix", e.prefix,
+		"--commit-interval", "200ms", "--max-records", "100",
+		"--session-timeout", "6s", "--transaction-timeout", "5s", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(e.t, cmd.Start())
+	e.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// waitCommitted waits until group committed at least n input offsets.
+func (e *env) waitCommitted(group string, n int64) {
+	e.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		offs, err := e.admin.FetchOffsets(context.Background(), group)
+		if err == nil {
+			var sum int64
+			offs.Each(func(o kadm.OffsetResponse) { sum += max(o.At, 0) })
+			if sum >= n {
+				return
+			}
+		}
+		require.True(e.t, time.Now().Before(deadline), "group %s committed nothing", group)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
