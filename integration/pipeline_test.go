@@ -30,28 +30,18 @@ func TestOneInstance(t *testing.T) {
 func TestMembersJoinAndLeave(t *testing.T) {
 	e := newEnv(t)
 	a, b, _ := e.start("order", "a", "a"), e.start("order", "b", "b"), e.start("order", "c", "c")
+	group := e.group("order")
 	produced := make(chan struct{})
 	e.wg.Go(func() { defer close(produced); e.produce(6000, 2, 3000) })
-	waitProgress(t, e, a, 500)
+	e.waitCommitted(group, 1500)
 	b.close(t)
 	e.start("order", "d", "d")
-	waitProgress(t, e, a, 1500)
+	e.waitCommitted(group, 3500)
 	e.start("order", "e", "e")
 	a.close(t)
 	<-produced
 	e.waitVerified(false, 2*time.Minute)
 	e.finalCheck(false)
-}
-
-// waitProgress waits until instance in committed at least n records.
-func waitProgress(t *testing.T, e *env, in *inst, n int64) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for in.p.Stats().Records < n {
-		e.failed()
-		require.True(t, time.Now().Before(deadline), "instance %s made no progress", in.name)
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestRestartRestoresFromCheckpoint restarts an instance on its own state

@@ -52,7 +52,6 @@ type node struct {
 	handle handler
 
 	children []*node // set by Build
-	sources  []string
 }
 
 type store struct {
@@ -66,7 +65,6 @@ type store struct {
 type Builder struct {
 	nodes  []*node
 	stores []*store
-	errs   []error
 }
 
 // NewBuilder returns an empty Builder.

@@ -1,0 +1,60 @@
+# exactly: exactly-once stream processing on Kafka-protocol brokers.
+#
+#   make demo        run the order pipeline on an embedded three-broker cluster
+#   make test        unit and integration tests (embedded kfake cluster), race detector on
+#   make test-kafka  the integration suite on a real three-node Apache Kafka cluster
+#                    (started and stopped here unless KAFKA_BROKERS is set)
+
+GO        ?= go
+PKGS      := ./...
+KAFKA     := integration/kafka/cluster.sh
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build test test-kafka kafka-up kafka-down lint vet fmt tidy demo bench clean
+
+all: build lint test
+
+build:
+	$(GO) build $(PKGS)
+	$(GO) build -o bin/exactly ./cmd/exactly
+
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+demo:
+	$(GO) run ./cmd/exactly demo
+
+kafka-up:
+	bash $(KAFKA) up
+
+kafka-down:
+	bash $(KAFKA) down
+
+# test-kafka runs the integration suite (and the cluster helper tests) on the
+# brokers in KAFKA_BROKERS, or on a three-node cluster it starts and always
+# stops, even when the tests fail.
+test-kafka:
+	@if [ -n "$$KAFKA_BROKERS" ]; then \
+		$(GO) test -race -count=1 -timeout 30m ./integration/...; \
+	else \
+		bash $(KAFKA) up || { bash $(KAFKA) down; exit 1; }; \
+		KAFKA_BROKERS=$$(bash $(KAFKA) brokers) $(GO) test -race -count=1 -timeout 30m ./integration/...; \
+		rc=$$?; bash $(KAFKA) down; exit $$rc; \
+	fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+	$(GO) mod tidy -diff
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin
