@@ -148,7 +148,7 @@ func demoCmd(ctx context.Context, args []string, stdout io.Writer) error {
 // while three order-service instances and the payment stage run, one
 // instance replaced mid-run, then verification of E1-E5.
 func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, pc orders.ProduceConfig, partitions int32) error {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(partitions, orders.TopicOrders))
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(partitions, orders.TopicOrders, orders.TopicEvents))
 	if err != nil {
 		return fmt.Errorf("starting the embedded cluster: %w", err)
 	}
