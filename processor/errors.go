@@ -28,6 +28,11 @@ var (
 	// full, corruption): the instance stops; a restart restores.
 	ErrLocalState = errors.New("processor: local state failure")
 
+	// ErrTxnAborted is the cause of a transaction that ended in an abort
+	// though nothing failed on this side and no rebalance happened: the
+	// broker or the coordinator aborted it (an abortable error).
+	ErrTxnAborted = errors.New("processor: transaction aborted by the cluster")
+
 	// ErrRestoreIncomplete is wrapped when a changelog partition never
 	// reaches the group's committed offset within the restore timeout.
 	ErrRestoreIncomplete = errors.New("processor: restore incomplete")
@@ -36,6 +41,35 @@ var (
 func configErr(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
 }
+
+// BadRecordError stops an instance whose error policy is Fail: it names
+// the bad record and why it failed. The transaction was aborted; the
+// record's offset did not commit.
+type BadRecordError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Err       error
+}
+
+func (e *BadRecordError) Error() string {
+	return fmt.Sprintf("bad record at %s partition %d offset %d (error policy fail): %s", e.Topic, e.Partition, e.Offset, e.Err.Error())
+}
+
+func (e *BadRecordError) Unwrap() error { return e.Err }
+
+// AbortLimitError stops an instance whose transactions aborted too many
+// times in a row for the same cause.
+type AbortLimitError struct {
+	Aborts int
+	Err    error // the cause of the last abort
+}
+
+func (e *AbortLimitError) Error() string {
+	return fmt.Sprintf("%d consecutive transactions aborted: %s", e.Aborts, e.Err.Error())
+}
+
+func (e *AbortLimitError) Unwrap() error { return e.Err }
 
 // RestoreError names the store partition whose restore failed.
 type RestoreError struct {
@@ -70,7 +104,11 @@ func IsFatal(err error) bool {
 		errors.Is(err, ErrLocalState):
 		return true
 	}
-	var re *RestoreError
-	var rt *topology.RuntimeError
-	return errors.As(err, &re) || errors.As(err, &rt)
+	var (
+		re *RestoreError
+		rt *topology.RuntimeError
+		br *BadRecordError
+		al *AbortLimitError
+	)
+	return errors.As(err, &re) || errors.As(err, &rt) || errors.As(err, &br) || errors.As(err, &al)
 }

@@ -38,6 +38,7 @@ type Stats struct {
 	Aborted        int64 // transactions aborted
 	Records        int64 // input records committed
 	DeadLettered   int64 // input records sent to the dead-letter topic (committed)
+	Skipped        int64 // bad input records skipped under error policy skip (committed)
 	Restored       int64 // changelog records applied by restores
 	Restores       int64 // store partitions restored
 	SessionRestart int64 // sessions recreated after an End error

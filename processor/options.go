@@ -35,6 +35,10 @@ type cfg struct {
 	logger         *slog.Logger
 	kgoOpts        []kgo.Opt
 	hooks          Hooks
+	policy         ErrorPolicy
+	sourcePolicy   map[string]ErrorPolicy
+	maxAborts      int
+	startupTimeout time.Duration
 }
 
 func defaultCfg() cfg {
@@ -47,6 +51,8 @@ func defaultCfg() cfg {
 		replication:    -1,
 		restoreTimeout: 60 * time.Second,
 		restoreBatch:   10000,
+		maxAborts:      10,
+		startupTimeout: 30 * time.Second,
 		logger:         slog.New(slog.DiscardHandler),
 	}
 }
@@ -118,6 +124,15 @@ func KgoOpts(opts ...kgo.Opt) Opt {
 	return opt(func(c *cfg) { c.kgoOpts = append(c.kgoOpts, opts...) })
 }
 
+// MaxConsecutiveAborts stops the instance when this many transactions in a
+// row abort for the same cause (a rebalance is not a cause). The default
+// value is 10.
+func MaxConsecutiveAborts(n int) Opt { return opt(func(c *cfg) { c.maxAborts = n }) }
+
+// StartupTimeout bounds how long Run waits for the brokers to answer at
+// start before failing. The default value is 30s.
+func StartupTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.startupTimeout = d }) }
+
 // WithHooks injects observation points (tests, metrics).
 func WithHooks(h Hooks) Opt { return opt(func(c *cfg) { c.hooks = h }) }
 
@@ -137,6 +152,12 @@ func (c *cfg) validate() error {
 		return configErr("transaction timeout", "%s must exceed the commit interval %s", c.txnTimeout, c.commitInterval)
 	case c.restoreTimeout <= 0:
 		return configErr("restore timeout", "must be positive, got %s", c.restoreTimeout)
+	case c.maxAborts <= 0:
+		return configErr("max consecutive aborts", "must be positive, got %d", c.maxAborts)
+	case c.startupTimeout <= 0:
+		return configErr("startup timeout", "must be positive, got %s", c.startupTimeout)
+	case c.policy < DeadLetter || c.policy > Skip:
+		return configErr("error policy", "unknown policy %s", c.policy)
 	}
 	if c.instanceID == "" {
 		host, err := os.Hostname()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type Processor struct {
 	admin     *kadm.Client
 	restoreCl *kgo.Client
 	tasks     *tasks
+	refused   refused
 	stats     counters
 
 	mu struct {
@@ -42,7 +44,7 @@ type Processor struct {
 }
 
 type counters struct {
-	committed, aborted, records, dlq, restored, restores, sessions atomic.Int64
+	committed, aborted, records, dlq, skipped, restored, restores, sessions atomic.Int64
 }
 
 // New validates the topology against the configuration. Nothing is opened
@@ -61,6 +63,11 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 		changelogs: make(map[string]string),
 		storesOf:   make(map[string][]string),
 		tasks:      newTasks(),
+	}
+	for topic := range c.sourcePolicy {
+		if !slices.Contains(t.SourceTopics(), topic) {
+			return nil, configErr("error policy", "topic %s is not a source of the topology", topic)
+		}
 	}
 	for _, store := range t.StoreNames() {
 		p.changelogs[store] = ChangelogTopic(c.group, store)
@@ -82,7 +89,7 @@ func (p *Processor) Stats() Stats {
 	s := &p.stats
 	return Stats{
 		Committed: s.committed.Load(), Aborted: s.aborted.Load(), Records: s.records.Load(),
-		DeadLettered: s.dlq.Load(), Restored: s.restored.Load(), Restores: s.restores.Load(),
+		DeadLettered: s.dlq.Load(), Skipped: s.skipped.Load(), Restored: s.restored.Load(), Restores: s.restores.Load(),
 		SessionRestart: s.sessions.Load(),
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,16 @@ func counterTopology(t testing.TB) *topology.Topology {
 	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
 		if r.Value == "bad" {
 			return errors.New("bad value")
+		}
+		if r.Value == "huge" {
+			n, _, err := counts.Get(ctx, r.Key)
+			if err != nil {
+				return err
+			}
+			if err := counts.Put(ctx, r.Key, n+1000); err != nil {
+				return err
+			}
+			return out.Send(ctx, r.Key, strings.Repeat("x", 2<<20))
 		}
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
@@ -421,4 +432,115 @@ func testLogger(t testing.TB) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestErrorPolicies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		policy  ErrorPolicy
+		outputs int
+		dlq     int
+		skipped int64
+		fail    bool
+	}{
+		{DeadLetter, 98, 2, 0, false},
+		{Skip, 98, 0, 2, false},
+		{Fail, 0, 0, 0, true},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, 1)
+			brokers := c.ListenAddrs()
+			produceInputs(t, brokers, 2, 50, map[int]bool{40: true, 77: true})
+			in := start(t, counterTopology(t), brokers, t.TempDir(), "a", OnBadRecordFrom("in", tc.policy))
+			if tc.fail {
+				select {
+				case err := <-in.err:
+					var bre *BadRecordError
+					require.ErrorAs(t, err, &bre)
+					require.Equal(t, "in", bre.Topic)
+					require.EqualValues(t, 40, bre.Offset, "the first bad record is named")
+					require.True(t, IsFatal(err))
+				case <-time.After(30 * time.Second):
+					t.Fatal("did not stop on the bad record")
+				}
+				// Only transactions wholly before the bad record committed.
+				for _, r := range readAll(t, brokers, "out") {
+					require.Less(t, r.Offset, int64(40))
+				}
+				return
+			}
+			in.waitRecords(t, 100)
+			in.close(t)
+			require.Len(t, readAll(t, brokers, "out"), tc.outputs)
+			require.Len(t, readAll(t, brokers, "dlq"), tc.dlq)
+			require.Equal(t, tc.skipped, in.p.Stats().Skipped)
+		})
+	}
+}
+
+// TestRefusedOutputIsDeadLettered: an output the producer refuses for good
+// (here larger than the batch limit) aborts its transaction; on the retry
+// its input record goes to the dead-letter topic instead, with the cause,
+// and leaves no state. Before, such a record would abort forever.
+func TestRefusedOutputIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	brokers := c.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range 30 {
+		v := strconv.Itoa(i)
+		if i == 12 {
+			v = "huge"
+		}
+		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte("k"), Value: []byte(v)})
+	}
+	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
+
+	dir := t.TempDir()
+	in := start(t, counterTopology(t), brokers, dir, "a")
+	in.waitRecords(t, 30)
+	in.close(t)
+	outs := readAll(t, brokers, "out")
+	require.Len(t, outs, 29)
+	require.Equal(t, "k=29", string(outs[28].Value), "the refused record left no count behind")
+	dlq := readAll(t, brokers, "dlq")
+	require.Len(t, dlq, 1)
+	require.Equal(t, "huge", string(dlq[0].Value))
+	require.Contains(t, string(dlq[0].Headers[0].Value), "MESSAGE_TOO_LARGE")
+	require.Equal(t, map[string]int64{"k": 29}, localCounts(t, dir, 1))
+}
+
+// TestAbortLimitStops: a cluster that aborts every commit stops the instance
+// after the configured number of consecutive aborts, naming the cause,
+// instead of retrying forever.
+func TestAbortLimitStops(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	brokers := c.ListenAddrs()
+	c.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		r := req.(*kmsg.EndTxnRequest)
+		if !r.Commit {
+			return nil, nil, false
+		}
+		resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.TransactionAbortable.Code
+		return resp, nil, true
+	})
+	produceInputs(t, brokers, 1, 10, nil)
+	in := start(t, counterTopology(t), brokers, t.TempDir(), "a", MaxConsecutiveAborts(3))
+	select {
+	case err := <-in.err:
+		var ale *AbortLimitError
+		require.ErrorAs(t, err, &ale)
+		require.Equal(t, 3, ale.Aborts)
+		require.ErrorIs(t, err, ErrTxnAborted)
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not stop")
+	}
+	require.Empty(t, readAll(t, brokers, "out"))
 }

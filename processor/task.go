@@ -29,6 +29,7 @@ type tasks struct {
 		ready map[int32]bool
 		fatal error
 	}
+	revokes atomic.Int64 // revoke or lost callbacks so far
 }
 
 func newTasks() *tasks {
@@ -115,7 +116,9 @@ type txn struct {
 	lastCL   map[storePart]*kgo.Record
 	records  int
 	dlq      int
-	doomed   bool // a record of a partition no longer ours was polled: abort
+	skipped  int
+	doomed   bool  // a record of a partition no longer ours was polled: abort
+	revokes  int64 // tasks.revokes at Begin: a change means a rebalance aborted us
 	start    time.Time
 	rt       recordRuntime
 }
@@ -144,18 +147,35 @@ func (t *txn) process(r *kgo.Record) error {
 		Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
 		Headers: fromKgoHeaders(r.Headers),
 	}
-	t.rt.reset(r.Partition)
+	ref := inputRef{r.Topic, r.Partition, r.Offset}
+	if cause, ok := t.p.refused.take(ref); ok {
+		return t.badRecord(r, cause)
+	}
+	t.rt.reset(ref)
 	err := t.p.topo.Process(t.ctx, &t.rt, &in)
 	switch {
 	case err == nil:
 		return t.rt.flush()
 	case topology.IsBadRecord(err):
-		t.rt.reset(r.Partition)
-		t.deadLetter(r, err)
-		return nil
+		t.rt.reset(ref)
+		return t.badRecord(r, err)
 	default:
 		return err
 	}
+}
+
+// badRecord applies the source's error policy to a bad record.
+func (t *txn) badRecord(r *kgo.Record, cause error) error {
+	switch t.p.cfg.policyOf(r.Topic) {
+	case Fail:
+		return &BadRecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: cause}
+	case Skip:
+		t.skipped++
+		t.p.cfg.logger.Warn("skipping bad record (error policy skip)", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", cause)
+	default:
+		t.deadLetter(r, cause)
+	}
+	return nil
 }
 
 func (t *txn) deadLetter(r *kgo.Record, cause error) {
@@ -214,6 +234,7 @@ func (t *txn) apply() error {
 // that fails leaves no trace in the transaction but its dead-letter record.
 type recordRuntime struct {
 	txn   *txn
+	in    inputRef
 	part  int32
 	ops   []stateOp
 	emits []*kgo.Record
@@ -226,8 +247,8 @@ type stateOp struct {
 	del   bool
 }
 
-func (rt *recordRuntime) reset(part int32) {
-	rt.part = part
+func (rt *recordRuntime) reset(in inputRef) {
+	rt.in, rt.part = in, in.part
 	clear(rt.ops)
 	rt.ops = rt.ops[:0]
 	clear(rt.emits)
@@ -286,7 +307,7 @@ func (rt *recordRuntime) flush() error {
 		t.produceChangelog(op.store, rt.part, rec)
 	}
 	for _, rec := range rt.emits {
-		t.produce(t.ctx, rec, t.errs.promise)
+		t.produce(t.ctx, rec, t.outputPromise(rt.in))
 	}
 	return nil
 }

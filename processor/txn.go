@@ -68,6 +68,7 @@ func (p *Processor) checkClient(cl *kgo.Client) error {
 // itself makes the open transaction abort; their committed local state
 // stays as a warm cache with its checkpoint.
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.tasks.revokes.Add(1)
 	for _, parts := range m {
 		for _, part := range parts {
 			p.tasks.setReady(part, false)
@@ -87,6 +88,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		p.tasks.reset()
 	}()
 	var aborts int
+	var lastCause error
 	for {
 		if err := p.tasks.fatal(); err != nil {
 			return err
@@ -98,15 +100,24 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if len(recs) == 0 {
 			continue
 		}
-		committed, err := p.transact(ctx, sess, recs)
-		if err != nil {
+		committed, cause, err := p.transact(ctx, sess, recs)
+		switch {
+		case err != nil:
 			return err
-		}
-		if committed {
-			aborts = 0
+		case committed:
+			aborts, lastCause = 0, nil
 			continue
+		case cause == nil:
+			continue // a rebalance: the session rewound; go on at once
+		case lastCause != nil && sameCause(cause, lastCause):
+			aborts++
+		default:
+			aborts = 1
 		}
-		aborts++
+		lastCause = cause
+		if aborts >= p.cfg.maxAborts {
+			return &AbortLimitError{Aborts: aborts, Err: cause}
+		}
 		if !sleep(ctx, backoff(aborts-1)) {
 			return nil
 		}
@@ -135,16 +146,17 @@ func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, ma
 // and whatever more arrives within the commit interval up to the record
 // bound, then ends. See ARCHITECTURE.md, "One transaction = one unit of
 // work".
-func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession, first []*kgo.Record) (bool, error) {
+func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession, first []*kgo.Record) (committed bool, cause, err error) {
 	if err := sess.Begin(); err != nil {
-		return false, fmt.Errorf("beginning transaction: %w", err)
+		return false, nil, fmt.Errorf("beginning transaction: %w", err)
 	}
 	// Records are produced with a context that outlives a shutdown request:
 	// the transaction still ends with a commit when it can.
 	t := p.newTxn(context.WithoutCancel(ctx), sess.Produce)
+	t.revokes = p.tasks.revokes.Load()
 	defer t.staged.Discard()
 	deadline := t.start.Add(p.cfg.commitInterval)
-	err := p.processAll(t, first)
+	err = p.processAll(t, first)
 	for err == nil && !t.doomed && t.records < p.cfg.maxRecords && ctx.Err() == nil {
 		wait := time.Until(deadline)
 		if wait <= 0 {
@@ -183,11 +195,14 @@ func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
 // end ends the transaction: commit when everything was processed and every
 // produced record was acknowledged, abort otherwise. Only a commit moves
 // local state: the staged batch is applied with its checkpoints after End
-// reports the commit, and dropped otherwise (invariant S1).
-func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn, procErr error) (bool, error) {
+// reports the commit, and dropped otherwise (invariant S1). An abort
+// returns its cause (nil after a rebalance); err is set when the loop must
+// not go on with this session.
+func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn, procErr error) (committed bool, cause, err error) {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.txnTimeout)
 	defer cancel()
-	try, cause := kgo.TryCommit, procErr
+	try := kgo.TryCommit
+	cause = procErr
 	if cause == nil && !t.doomed {
 		// Flush first so the produce results are known without waiting
 		// out the linger; a failed record must never be skipped.
@@ -200,32 +215,47 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *
 	if cause != nil || t.doomed {
 		try = kgo.TryAbort
 	}
-	committed, err := sess.End(ectx, try)
+	committed, err = sess.End(ectx, try)
 	if committed {
 		if err := t.apply(); err != nil {
-			return true, fmt.Errorf("%w: applying a committed transaction: %w", ErrLocalState, err)
+			return true, nil, fmt.Errorf("%w: applying a committed transaction: %w", ErrLocalState, err)
 		}
 		p.committed(t)
-		return true, nil
+		return true, nil, nil
 	}
 	p.stats.aborted.Add(1)
-	if cause == nil {
+	switch {
+	case cause != nil:
+	case err != nil:
 		cause = err
+	case !t.doomed && p.tasks.revokes.Load() == t.revokes:
+		cause = ErrTxnAborted
 	}
 	p.cfg.logger.Info("transaction aborted", "records", t.records, "cause", cause)
 	p.cfg.hooks.abort(cause)
 	switch {
 	case procErr != nil:
-		return false, procErr
+		return false, cause, procErr
 	case err != nil:
-		return false, fmt.Errorf("ending transaction: %w", err)
+		return false, cause, fmt.Errorf("ending transaction: %w", err)
 	}
-	return false, nil
+	return false, cause, nil
+}
+
+// sameCause reports whether two abort causes are the same failure: the
+// same Kafka error code, or the same sentinel.
+func sameCause(a, b error) bool {
+	var ka, kb *kerr.Error
+	if errors.As(a, &ka) && errors.As(b, &kb) {
+		return ka.Code == kb.Code
+	}
+	return errors.Is(a, b) || errors.Is(b, a)
 }
 
 func (p *Processor) committed(t *txn) {
 	p.stats.committed.Add(1)
 	p.stats.records.Add(int64(t.records))
 	p.stats.dlq.Add(int64(t.dlq))
+	p.stats.skipped.Add(int64(t.skipped))
 	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Duration: time.Since(t.start)})
 }
