@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,7 +126,7 @@ func TestAbandonedMidTransaction(t *testing.T) {
 			produced := make(chan struct{})
 			e.wg.Go(func() { defer close(produced); e.produce(4000, 8, 2000) })
 			dir := e.root + "/z"
-			cmd := e.runProcess("z", dir)
+			cmd := e.runProcess("z", dir, nil)
 			e.waitCommitted(e.group("order"), 300)
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			_ = cmd.Wait()
@@ -144,13 +146,16 @@ func TestAbandonedMidTransaction(t *testing.T) {
 }
 
 // runProcess starts `exactly run` for the order service as a child process.
-func (e *env) runProcess(id, dir string) *exec.Cmd {
+func (e *env) runProcess(id, dir string, stderr io.Writer) *exec.Cmd {
 	e.t.Helper()
 	cmd := exec.Command(binary, "run", "--service", "order", "--brokers", strings.Join(e.brokers, ","),
 		"--instance-id", id, "--state-dir", dir, "--topic-prefix", e.prefix,
 		"--commit-interval", "200ms", "--max-records", "100",
 		"--session-timeout", "6s", "--transaction-timeout", "5s", "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	cmd.Stdout, cmd.Stderr = os.Stderr, stderr
 	require.NoError(e.t, cmd.Start())
 	e.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd
@@ -172,4 +177,69 @@ func (e *env) waitCommitted(group string, n int64) {
 		require.True(e.t, time.Now().Before(deadline), "group %s committed nothing", group)
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestSignals sends SIGTERM to the real binary while it processes: it ends
+// its transaction, leaves the group and exits 0. Two signals in a row make
+// it exit at once (130), as a crash would. Either way a successor with the
+// same instance id finishes the input with nothing lost or duplicated.
+func TestSignals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		signals int
+		code    int
+	}{
+		{"one SIGTERM: clean shutdown", 1, 0},
+		{"two SIGTERMs: immediate exit", 2, 130},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			produced := make(chan struct{})
+			e.wg.Go(func() { defer close(produced); e.produce(3000, 9, 1500) })
+			dir := e.root + "/s"
+			w := &watcher{w: os.Stderr, want: "shutting down cleanly", seen: make(chan struct{})}
+			cmd := e.runProcess("s", dir, w)
+			e.waitCommitted(e.group("order"), 300)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			if tc.signals == 2 {
+				// Signals of one kind do not queue: send the second once
+				// the first was handled.
+				select {
+				case <-w.seen:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the first signal was not acknowledged")
+				}
+				require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			}
+			done := make(chan error, 1)
+			e.wg.Go(func() { done <- cmd.Wait() })
+			select {
+			case err := <-done:
+				require.Equal(t, tc.code, cmd.ProcessState.ExitCode(), "exit error: %v", err)
+			case <-time.After(30 * time.Second):
+				t.Fatal("the process did not exit")
+			}
+			<-produced
+			e.start("order", "s", "s")
+			e.waitVerified(false, 2*time.Minute)
+			e.finalCheck(false)
+		})
+	}
+}
+
+// watcher passes output on and closes seen once want was written.
+type watcher struct {
+	w    io.Writer
+	want string
+	buf  strings.Builder
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *watcher) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return w.w.Write(p)
 }

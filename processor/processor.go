@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,14 +160,21 @@ func (p *Processor) begin(ctx context.Context) (context.Context, chan struct{}, 
 func (p *Processor) open(ctx context.Context) error {
 	db, err := state.Open(p.cfg.stateDir, p.cfg.stateOpts)
 	if err != nil {
-		return fmt.Errorf("%w: state dir %s: %w", ErrConfig, p.cfg.stateDir, err)
+		hint := "not usable"
+		if errors.Is(err, state.ErrLocked) {
+			hint = "locked by another running instance"
+		}
+		return fmt.Errorf("%w: state dir %s: %s: %w", ErrConfig, p.cfg.stateDir, hint, err)
 	}
 	p.db = db
 	base := []kgo.Opt{kgo.SeedBrokers(p.cfg.brokers...), kgo.WithLogger(p.kgoLogger())}
 	if p.adminCl, err = kgo.NewClient(append(base, p.cfg.kgoOpts...)...); err != nil {
-		return fmt.Errorf("%w: creating admin client: %w", ErrConfig, err)
+		return fmt.Errorf("%w: brokers: %w", ErrConfig, err)
 	}
 	p.admin = kadm.NewClient(p.adminCl)
+	if err := p.checkCluster(ctx); err != nil {
+		return err
+	}
 	restoreOpts := append(base,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
@@ -177,6 +185,34 @@ func (p *Processor) open(ctx context.Context) error {
 	}
 	if _, err := p.ensureTopics(ctx); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkCluster waits, at most the startup timeout, for the brokers to
+// answer, and checks the transaction timeout against the brokers' maximum
+// (transaction.max.timeout.ms) where they report it.
+func (p *Processor) checkCluster(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.startupTimeout)
+	defer cancel()
+	if err := p.adminCl.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: brokers %v: no answer within %s: %w", ErrConfig, p.cfg.brokers, p.cfg.startupTimeout, err)
+	}
+	rcs, err := p.admin.DescribeBrokerConfigs(ctx)
+	if err != nil {
+		p.cfg.logger.Warn("cannot describe broker configs; transaction timeout not checked against the broker maximum", "err", err)
+		return nil
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key != "transaction.max.timeout.ms" || c.Value == nil {
+				continue
+			}
+			maxMs, err := strconv.ParseInt(*c.Value, 10, 64)
+			if err == nil && p.cfg.txnTimeout > time.Duration(maxMs)*time.Millisecond {
+				return configErr("transaction timeout", "%s exceeds the broker's transaction.max.timeout.ms (%dms)", p.cfg.txnTimeout, maxMs)
+			}
+		}
 	}
 	return nil
 }

@@ -544,3 +544,70 @@ func TestAbortLimitStops(t *testing.T) {
 	}
 	require.Empty(t, readAll(t, brokers, "out"))
 }
+
+func TestStartupErrorsNameTheCause(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	locked := t.TempDir()
+	db, err := state.Open(locked, state.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	file := t.TempDir() + "/file"
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+
+	for name, tc := range map[string]struct {
+		brokers []string
+		dir     string
+		opts    []Opt
+		want    string
+	}{
+		"unreachable brokers": {[]string{"127.0.0.1:1"}, t.TempDir(), []Opt{StartupTimeout(time.Second)}, "brokers [127.0.0.1:1]: no answer within 1s"},
+		"locked state dir":    {c.ListenAddrs(), locked, nil, "locked by another running instance"},
+		"unusable state dir":  {c.ListenAddrs(), file + "/state", nil, "state dir"},
+		"missing topics":      {c.ListenAddrs(), t.TempDir(), []Opt{CreateTopics(false)}, "does not exist and topic creation is off"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in := start(t, counterTopology(t), tc.brokers, tc.dir, "a", tc.opts...)
+			select {
+			case err := <-in.err:
+				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorContains(t, err, tc.want)
+			case <-time.After(20 * time.Second):
+				t.Fatal("no start-up error")
+			}
+		})
+	}
+}
+
+func TestChangelogMismatchRefused(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		partitions int32
+		configs    map[string]*string
+		want       string
+	}{
+		"partition count": {3, map[string]*string{"cleanup.policy": ptr("compact")}, "has 3 partitions but the input has 2"},
+		"not compacted":   {2, map[string]*string{"cleanup.policy": ptr("delete")}, "cleanup.policy=delete, want compact"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, 2)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+			require.NoError(t, err)
+			defer cl.Close()
+			_, err = kadm.NewClient(cl).CreateTopic(context.Background(), tc.partitions, 1, tc.configs, ChangelogTopic("app", "counts"))
+			require.NoError(t, err)
+			in := start(t, counterTopology(t), c.ListenAddrs(), t.TempDir(), "a")
+			select {
+			case err := <-in.err:
+				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorContains(t, err, tc.want)
+			case <-time.After(20 * time.Second):
+				t.Fatal("not refused")
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

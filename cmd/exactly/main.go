@@ -38,14 +38,31 @@ var commands = []command{
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go onSignals(sigs, cancel) // the process's one background goroutine; it ends with the process
 	if err := dispatch(ctx, os.Args[1:], os.Stdout); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "exactly:", err)
 		}
 		os.Exit(exitCode(err))
 	}
+}
+
+// onSignals turns the first SIGINT or SIGTERM into a clean shutdown (the
+// open transaction ends, committed if it can be, the member leaves the
+// group, the state closes) and the second into an immediate exit, which is
+// as safe as a crash: nothing uncommitted is visible, and a restart
+// restores.
+func onSignals(sigs <-chan os.Signal, cancel context.CancelFunc) {
+	s := <-sigs
+	fmt.Fprintf(os.Stderr, "exactly: %s: shutting down cleanly; send it again to exit at once\n", s)
+	cancel()
+	s = <-sigs
+	fmt.Fprintf(os.Stderr, "exactly: %s again: exiting now\n", s)
+	os.Exit(130)
 }
 
 func dispatch(ctx context.Context, args []string, stdout io.Writer) error {
