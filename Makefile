@@ -10,7 +10,7 @@ PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka kafka-up kafka-down lint vet fmt tidy demo bench clean
+.PHONY: all build test test-kafka kafka-up kafka-down lint vet fmt tidy demo bench fuzz clean
 
 all: build lint test
 
@@ -52,6 +52,15 @@ lint: vet
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# fuzz runs each fuzz target for FUZZTIME (seed corpora run in make test).
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzBuild:./topology FuzzKeyIsolation:./state FuzzCheckpointValue:./state \
+	FuzzParseOffsetRecord:./processor FuzzDecodeOrder:./cmd/exactly/orders
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $${t#*:} || exit 1; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
