@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
@@ -611,3 +612,50 @@ func TestChangelogMismatchRefused(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestTransactionTimeoutAboveBrokerMaximum(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"),
+		kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "5000"}))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	in := start(t, counterTopology(t), c.ListenAddrs(), t.TempDir(), "a", TransactionTimeout(10*time.Second))
+	select {
+	case err := <-in.err:
+		require.ErrorIs(t, err, ErrConfig)
+		require.ErrorContains(t, err, "exceeds the broker's transaction.max.timeout.ms (5000ms)")
+	case <-time.After(20 * time.Second):
+		t.Fatal("not refused")
+	}
+}
+
+// TestTransactionalIDNotAuthorized: a cluster that lets the instance read
+// and join its group but not use its transactional ID stops it with the
+// authorization error, not an endless retry.
+func TestTransactionalIDNotAuthorized(t *testing.T) {
+	t.Parallel()
+	allow := func(res kmsg.ACLResourceType, name string) kfake.ACL {
+		return kfake.ACL{Resource: res, Name: name, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationAll, Allow: true}
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.EnableSASL(), kfake.EnableACLs(),
+		kfake.Superuser("PLAIN", "admin", "admin"),
+		kfake.User("PLAIN", "app", "app",
+			allow(kmsg.ACLResourceTypeTopic, "*"), allow(kmsg.ACLResourceTypeGroup, "*"), allow(kmsg.ACLResourceTypeCluster, "kafka-cluster")))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	adminAuth := kgo.SASL(plain.Auth{User: "admin", Pass: "admin"}.AsMechanism())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), adminAuth)
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Key: []byte("k"), Value: []byte("1")}).FirstErr())
+
+	in := start(t, counterTopology(t), c.ListenAddrs(), t.TempDir(), "a",
+		KgoOpts(kgo.SASL(plain.Auth{User: "app", Pass: "app"}.AsMechanism())))
+	select {
+	case err := <-in.err:
+		require.ErrorIs(t, err, kerr.TransactionalIDAuthorizationFailed)
+		require.True(t, IsFatal(err))
+	case <-time.After(30 * time.Second):
+		t.Fatal("not refused")
+	}
+}

@@ -109,6 +109,8 @@ func (p *Processor) runSession(ctx context.Context) error {
 			continue
 		case cause == nil:
 			continue // a rebalance: the session rewound; go on at once
+		case IsFatal(cause):
+			return cause // not authorized, fenced for good: retrying cannot help
 		case lastCause != nil && sameCause(cause, lastCause):
 			aborts++
 		default:
