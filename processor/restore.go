@@ -19,12 +19,12 @@ import (
 // heartbeating. A failure is fatal for the instance and is reported through
 // tasks.setFatal before returning, so records of a partition that never
 // became ready are never processed.
-func (p *Processor) restoreAssigned(ctx context.Context, assigned map[string][]int32) {
+func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := p.newPartitions(assigned)
 	if len(parts) == 0 {
 		return
 	}
-	committed, err := p.committedOffsets(ctx)
+	committed, err := p.committedOffsets(ctx, cl)
 	if err != nil {
 		p.tasks.setFatal(fmt.Errorf("fetching the group's committed offsets for restore: %w", err))
 		return
@@ -58,13 +58,39 @@ func (p *Processor) newPartitions(assigned map[string][]int32) []int32 {
 }
 
 // committedOffsets fetches the group's committed offsets, waiting for
-// pending transactional commits to settle (RequireStable).
-func (p *Processor) committedOffsets(ctx context.Context) (kadm.OffsetResponses, error) {
-	resps, err := p.admin.FetchOffsets(kadm.RequireStable(ctx), p.cfg.group)
-	if err != nil {
-		return nil, err
+// pending transactional commits to settle (RequireStable). It asks through
+// the session's own client, which has just joined the group and so knows
+// its current coordinator; a separate client may still hold a coordinator
+// that died (seen on Kafka with the coordinator's broker killed). Failures
+// are retried until the restore timeout.
+func (p *Processor) committedOffsets(ctx context.Context, cl *kgo.Client) (kadm.OffsetResponses, error) {
+	adm := kadm.NewClient(cl)
+	var resps kadm.OffsetResponses
+	err := p.retry(ctx, "fetching committed offsets", func() error {
+		var err error
+		if resps, err = adm.FetchOffsets(kadm.RequireStable(ctx), p.cfg.group); err == nil {
+			err = resps.Error()
+		}
+		return err
+	})
+	return resps, err
+}
+
+// retry runs fn until it succeeds, ctx is done or the restore timeout
+// passed, backing off between tries. Brokers die and come back; what
+// restore asks them is idempotent.
+func (p *Processor) retry(ctx context.Context, what string, fn func() error) error {
+	deadline := time.Now().Add(p.cfg.restoreTimeout)
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		p.cfg.logger.Warn("retrying", "what", what, "attempt", attempt+1, "err", err)
+		if !sleep(ctx, backoff(attempt)) {
+			return err
+		}
 	}
-	return resps, resps.Error()
 }
 
 // restoreStore brings one store partition up to the changelog. It reads
@@ -174,27 +200,29 @@ func (p *Processor) lastStable(ctx context.Context, topic string, part int32) (i
 	return p.listOffset(ctx, p.admin.ListCommittedOffsets, "last stable", topic, part)
 }
 
-// listOffset lists one partition's offset with list, retrying for a while
-// when the partition is not known yet: a topic just created reaches every
-// broker's metadata a moment later.
+// listOffset lists one partition's offset with list, retrying: a topic just
+// created reaches every broker's metadata a moment later, and a partition's
+// leader may be down until another takes over.
 func (p *Processor) listOffset(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error),
 	what, topic string, part int32,
 ) (int64, error) {
-	var err error
-	for attempt := 0; attempt < 20; attempt++ {
-		var offs kadm.ListedOffsets
-		if offs, err = list(ctx, topic); err == nil {
-			o, ok := offs.Lookup(topic, part)
-			if ok && o.Err == nil {
-				return o.Offset, nil
-			}
-			err = errors.Join(o.Err, errMissing(ok))
+	var off int64
+	err := p.retry(ctx, "listing "+what+" offsets", func() error {
+		offs, err := list(ctx, topic)
+		if err != nil {
+			return err
 		}
-		if !sleep(ctx, backoff(attempt)/4) {
-			break
+		o, ok := offs.Lookup(topic, part)
+		if !ok || o.Err != nil {
+			return errors.Join(o.Err, errMissing(ok))
 		}
+		off = o.Offset
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("listing %s offset of %s partition %d: %w", what, topic, part, err)
 	}
-	return 0, fmt.Errorf("listing %s offset of %s partition %d: %w", what, topic, part, err)
+	return off, nil
 }
 
 // readChangelog applies changelog records from next up to target (the last

@@ -27,11 +27,13 @@ func (p *Processor) newSession() (*kgo.GroupTransactSession, error) {
 		kgo.TransactionTimeout(p.cfg.txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(p.cfg.fetchMaxWait),
+		// kgo retries CONCURRENT_TRANSACTIONS and leader moves after a
+		// metadata refresh; its default minimum age (5s) stalls the next
+		// transaction that long on a real cluster.
+		kgo.MetadataMinAge(time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(newPartitioner(manual)),
-		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
-			p.restoreAssigned(ctx, m)
-		}),
+		kgo.OnPartitionsAssigned(p.restoreAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onRevoked),
 	}

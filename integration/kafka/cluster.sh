@@ -1,0 +1,483 @@
+#!/usr/bin/env bash
+# cluster.sh: a real Apache Kafka cluster (KRaft, no ZooKeeper, no Docker) on
+# 127.0.0.1 for the integration tests.
+#
+# Usage:
+#   cluster.sh fetch                      fetch the Kafka jars (no-op when cached)
+#   cluster.sh up [--nodes N] [--transaction-version V]
+#                                         format and start a fresh cluster, wait
+#                                         until every node answers, print
+#                                         KAFKA_BROKERS=...
+#   cluster.sh down                       stop every node, remove the run dir
+#   cluster.sh stop-node N                SIGTERM node N (controlled shutdown), wait
+#   cluster.sh kill-node N                SIGKILL node N (a crash)
+#   cluster.sh start-node N               start node N on its data dir, wait
+#   cluster.sh status                     one line per node
+#   cluster.sh brokers                    print the bootstrap list
+#
+# Nodes are combined broker+controller processes; node N (1..9) listens on
+# 127.0.0.1:N9092 (clients) and 127.0.0.1:N9093 (controller quorum). --nodes
+# is 3 by default (replication factor 3, min.insync.replicas 2); --nodes 1
+# gives a single node with replication factor 1 and min.insync.replicas 1.
+#
+# `up` always starts from scratch: when a cluster from an earlier `up` is
+# still running in the run dir, it is stopped and its data removed first.
+#
+# Environment:
+#   EXACTLY_KAFKA_DIR       run dir: properties, data, logs, pid files, the
+#                           `brokers` file (default /tmp/exactly-kafka-cluster)
+#   EXACTLY_KAFKA_CACHE     jar cache root (default
+#                           ${XDG_CACHE_HOME:-$HOME/.cache}/exactly-kafka);
+#                           jars go to <root>/<kafka version>/lib
+#   EXACTLY_KAFKA_VERSION   Kafka version (default: kafka.version in pom.xml)
+#   EXACTLY_KAFKA_WAIT      seconds to wait for nodes to answer (default 120)
+#   EXACTLY_KAFKA_STOP_WAIT seconds stop-node waits for a node to exit
+#                           (default 60)
+#   EXACTLY_KAFKA_DOWN_WAIT seconds `down` waits after SIGTERM before it
+#                           sends SIGKILL (default 20)
+#   EXACTLY_KAFKA_HEAP_OPTS JVM heap flags (default "-Xms256m -Xmx768m")
+#   EXACTLY_KAFKA_JVM_OPTS  other JVM flags (default "-XX:+UseG1GC
+#                           -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1";
+#                           C1 only starts ~20% faster and spends less CPU on
+#                           JIT; drop TieredStopAtLevel for throughput tests)
+#   JAVA_HOME               Java 17 or later (otherwise `java` from PATH)
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+pom=$script_dir/pom.xml
+
+run_dir=${EXACTLY_KAFKA_DIR:-/tmp/exactly-kafka-cluster}
+kafka_version=${EXACTLY_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom" | head -n 1)}
+cache_root=${EXACTLY_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/exactly-kafka}
+lib_dir=$cache_root/$kafka_version/lib
+wait_secs=${EXACTLY_KAFKA_WAIT:-120}
+stop_wait_secs=${EXACTLY_KAFKA_STOP_WAIT:-60}
+heap_opts=${EXACTLY_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
+jvm_opts=${EXACTLY_KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1}
+java=${JAVA_HOME:+$JAVA_HOME/bin/}java
+
+# A file only this tool creates; `down` refuses to delete a run dir without
+# it, so a mistyped EXACTLY_KAFKA_DIR cannot wipe an unrelated directory.
+marker=.exactly-kafka-cluster
+
+log() { printf 'cluster.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+
+# --- jars -----------------------------------------------------------------
+
+# fetch copies kafka_2.13 and its runtime dependencies into $lib_dir via
+# Maven. A stamp holding the pom's checksum (cksum, which macOS has too)
+# makes it a no-op when the jars for this exact pom are already there; the
+# copy goes to a temporary folder first so an interrupted fetch never leaves
+# a half-filled lib dir behind.
+fetch() {
+  local stamp=$lib_dir/.fetched want
+  want=$(cksum <"$pom")
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || die "mvn not found: Maven is needed to fetch the Kafka jars"
+  mkdir -p "$cache_root/$kafka_version"
+  # Serialise concurrent fetches (two test jobs starting at once).
+  exec 9>"$cache_root/$kafka_version/.lock"
+  if command -v flock >/dev/null; then flock 9; fi
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    exec 9>&-
+    return 0
+  fi
+  log "fetching Kafka $kafka_version jars into $lib_dir"
+  local tmp=$cache_root/$kafka_version/lib.tmp.$$
+  rm -rf "$tmp"
+  # Maven's output is kept for failures only: even with -q, Debian's Maven
+  # 3.8 prints stray terminal escape codes.
+  local mvn_log=$cache_root/$kafka_version/mvn.log
+  if ! mvn -q -B -f "$pom" package -Dkafka.version="$kafka_version" -Dkafka.lib.dir="$tmp" >"$mvn_log" 2>&1; then
+    sed 's/\x1b\[[0-9;]*m//g' "$mvn_log" >&2
+    rm -rf "$tmp"
+    die "fetching Kafka $kafka_version jars failed (Maven output above)"
+  fi
+  rm -f "$mvn_log"
+  printf '%s\n' "$want" >"$tmp/.fetched"
+  rm -rf "$lib_dir" "$cache_root/$kafka_version/target"
+  mv "$tmp" "$lib_dir"
+  exec 9>&-
+}
+
+# check_java fails unless $java is Java 17 or later (Kafka 4's minimum).
+check_java() {
+  command -v "$java" >/dev/null || die "java not found (set JAVA_HOME or put Java 17+ on PATH)"
+  local major
+  major=$("$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+  [[ -n $major && $major -ge 17 ]] || die "Kafka $kafka_version needs Java 17 or later; $java is version ${major:-unknown}"
+}
+
+# --- state ----------------------------------------------------------------
+# The run dir holds, per node N: nN.properties, nN.pid, nN.log (log4j),
+# nN.out (JVM stdout/stderr) and data/nN (log.dirs); for the cluster:
+# cluster.env (settings that start-node must reuse) and brokers.
+
+# load_state reads cluster.env, written by `up`: nodes, cluster_id,
+# lib_dir and kafka_version as they were when the cluster was formatted.
+load_state() {
+  [[ -f $run_dir/cluster.env ]] || die "no cluster in $run_dir (run: cluster.sh up)"
+  # shellcheck source=/dev/null
+  source "$run_dir/cluster.env"
+}
+
+node_ids() { seq 1 "$nodes"; }
+
+# check_node_arg fails unless $1 is a node of the loaded cluster.
+check_node_arg() {
+  [[ ${1:-} =~ ^[1-9]$ ]] || die "node must be a number from 1 to $nodes, got '${1:-}'"
+  (( $1 <= nodes )) || die "node $1 does not exist: the cluster has $nodes node(s)"
+}
+
+# node_pid prints the pid of node $1 when that process is running; it checks
+# the command line too, so a pid reused by another process is not mistaken
+# for the node (and a zombie, whose command line is gone, counts as exited).
+node_pid() {
+  local pidfile=$run_dir/n$1.pid pid
+  [[ -f $pidfile ]] || return 1
+  pid=$(<"$pidfile")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  ps -ww -o args= -p "$pid" 2>/dev/null | grep -qF "kafka.Kafka $run_dir/n$1.properties" || return 1
+  echo "$pid"
+}
+
+# port_in_use succeeds when something accepts connections on 127.0.0.1:$1.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# write_properties writes nN.properties for node $1 (see REAL_KAFKA.md).
+write_properties() {
+  local n=$1 rf=3 min_isr=2 voters="" i
+  if (( nodes == 1 )); then rf=1; min_isr=1; fi
+  for i in $(node_ids); do voters+="${voters:+,}$i@127.0.0.1:${i}9093"; done
+  cat >"$run_dir/n$n.properties" <<EOF
+# Node $n of $nodes, written by integration/kafka/cluster.sh.
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093
+advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$run_dir/data/n$n
+
+# Durability as in production: tests must create topics explicitly.
+auto.create.topics.enable=false
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+
+# Test speed: few internal partitions, no initial rebalance delay, and
+# timed-out transactions aborted within seconds (default every 10 s).
+offsets.topic.num.partitions=8
+transaction.state.log.num.partitions=8
+share.coordinator.state.topic.num.partitions=8
+group.initial.rebalance.delay.ms=0
+transaction.abort.timed.out.transaction.cleanup.interval.ms=5000
+
+# Small footprint: several nodes share 2 cores and small heaps.
+num.network.threads=2
+num.io.threads=4
+background.threads=4
+num.replica.fetchers=1
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=16777216
+EOF
+}
+
+# start_java launches node $1 detached (own session, so it outlives this
+# script and the caller's process group) and records its pid.
+start_java() {
+  local n=$1
+  # A stale pid file from the previous run of this node would make the
+  # waits below look at a dead pid.
+  rm -f "$run_dir/n$n.pid"
+  # setsid(1) is Linux-only; without it nohup still shields the node from SIGHUP.
+  local detach=(nohup)
+  command -v setsid >/dev/null && detach=(setsid)
+  # The inner shell writes its own pid, then execs java, so the pid file
+  # holds the JVM's pid.
+  # shellcheck disable=SC2086 # heap_opts and jvm_opts are lists of flags
+  "${detach[@]}" bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$run_dir/n$n.pid" \
+    "$java" $heap_opts $jvm_opts \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$run_dir/log4j2.xml" \
+    -Dexactly.kafka.log="$run_dir/n$n.log" \
+    -Dkafka.logs.dir="$run_dir" \
+    -cp "$lib_dir/*" \
+    kafka.Kafka "$run_dir/n$n.properties" \
+    </dev/null >>"$run_dir/n$n.out" 2>&1 &
+  # Not a job of this shell: no "Killed" notice if kill-node or a failed
+  # `up` ends it while this script still runs.
+  disown "$!"
+  # Wait (briefly) for the pid file so callers can rely on it.
+  local i
+  for i in $(seq 50); do
+    [[ -s $run_dir/n$n.pid ]] && return 0
+    sleep 0.1
+  done
+  die "node $n: no pid file after 5 s"
+}
+
+# print_tails shows the end of each given node's logs, for failures.
+print_tails() {
+  local n f
+  for n in "$@"; do
+    for f in "$run_dir/n$n.log" "$run_dir/n$n.out"; do
+      [[ -s $f ]] || continue
+      printf '\n===== %s (last 40 lines) =====\n' "$f" >&2
+      tail -n 40 "$f" >&2
+    done
+  done
+}
+
+# wait_started waits until each node in "$@" (given as N:OFFSET, OFFSET being
+# the size of nN.log before the start) logs "Kafka Server started", which a
+# KRaft broker prints once it has joined the quorum and been unfenced. Fails
+# early when a node exits, and after $wait_secs.
+wait_started() {
+  local deadline=$((SECONDS + wait_secs)) pending=("$@") still item n off
+  while ((${#pending[@]})); do
+    still=()
+    for item in "${pending[@]}"; do
+      n=${item%%:*} off=${item#*:}
+      if tail -c "+$((off + 1))" "$run_dir/n$n.log" 2>/dev/null | grep -q 'Kafka Server started'; then
+        continue
+      fi
+      if ! node_pid "$n" >/dev/null; then
+        print_tails "$n"
+        die "node $n exited during startup (logs above)"
+      fi
+      still+=("$item")
+    done
+    pending=("${still[@]+"${still[@]}"}")
+    ((${#pending[@]})) || break
+    if ((SECONDS >= deadline)); then
+      local waiting=()
+      for item in "${pending[@]}"; do waiting+=("${item%%:*}"); done
+      print_tails "${waiting[@]}"
+      die "node(s) ${waiting[*]} did not start within ${wait_secs}s (logs above)"
+    fi
+    sleep 0.5
+  done
+}
+
+# log_size prints the size of file $1 in bytes, 0 when it does not exist.
+log_size() { if [[ -f $1 ]]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
+
+# --- stopping -------------------------------------------------------------
+
+# wait_exit waits up to $2 seconds for node $1 to exit; returns 1 on timeout.
+wait_exit() {
+  local n=$1 deadline=$((SECONDS + $2))
+  while node_pid "$n" >/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# --- commands -------------------------------------------------------------
+
+cmd_up() {
+  nodes=3
+  local txn_version=""
+  while (($#)); do
+    case $1 in
+      --nodes) nodes=${2:?--nodes needs a value}; shift 2 ;;
+      --nodes=*) nodes=${1#*=}; shift ;;
+      --transaction-version) txn_version=${2:?--transaction-version needs a value}; shift 2 ;;
+      --transaction-version=*) txn_version=${1#*=}; shift ;;
+      *) die "up: unknown argument '$1' (try: up [--nodes N] [--transaction-version V])" ;;
+    esac
+  done
+  [[ $nodes =~ ^[1-9]$ ]] || die "--nodes must be 1 to 9, got '$nodes'"
+  ((nodes == 1 || nodes >= 3)) || die "--nodes must be 1 or at least 3 (replication factor 3 needs 3 nodes)"
+  [[ -z $txn_version || $txn_version =~ ^[0-9]+$ ]] || die "--transaction-version must be a number, got '$txn_version'"
+
+  fetch
+  check_java
+
+  # A fresh cluster every time: stop whatever an earlier `up` left running.
+  if [[ -e $run_dir ]]; then
+    log "removing the previous cluster in $run_dir"
+    cmd_down
+  fi
+
+  local n port
+  for n in $(node_ids); do
+    for port in "${n}9092" "${n}9093"; do
+      ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
+    done
+  done
+
+  mkdir -p "$run_dir/data"
+  touch "$run_dir/$marker"
+  cp "$script_dir/log4j2.xml" "$run_dir/log4j2.xml"
+
+  local cluster_id
+  cluster_id=$("$java" -Dlog4j2.configurationFile="$run_dir/log4j2.xml" \
+    -Dexactly.kafka.log="$run_dir/format.log" -cp "$lib_dir/*" \
+    kafka.tools.StorageTool random-uuid)
+  local feature=()
+  [[ -z $txn_version ]] || feature=(--feature "transaction.version=$txn_version")
+
+  local brokers=""
+  for n in $(node_ids); do
+    write_properties "$n"
+    "$java" -Dlog4j2.configurationFile="$run_dir/log4j2.xml" \
+      -Dexactly.kafka.log="$run_dir/format.log" -cp "$lib_dir/*" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$run_dir/n$n.properties" \
+      ${feature[@]+"${feature[@]}"} >>"$run_dir/format.out" 2>&1 \
+      || { cat "$run_dir/format.out" >&2; die "formatting node $n failed"; }
+    brokers+="${brokers:+,}127.0.0.1:${n}9092"
+  done
+
+  # Everything start-node needs later, even from another shell or a test.
+  {
+    printf 'nodes=%q\n' "$nodes"
+    printf 'cluster_id=%q\n' "$cluster_id"
+    printf 'kafka_version=%q\n' "$kafka_version"
+    printf 'lib_dir=%q\n' "$lib_dir"
+    printf 'txn_version=%q\n' "$txn_version"
+    printf 'script=%q\n' "$script_dir/cluster.sh"
+  } >"$run_dir/cluster.env"
+
+  local waits=() pid
+  for n in $(node_ids); do
+    start_java "$n"
+    waits+=("$n:0")
+  done
+  if ! (wait_started "${waits[@]}"); then
+    # Leave logs for inspection but no processes behind.
+    for n in $(node_ids); do
+      if pid=$(node_pid "$n"); then kill -KILL "$pid" 2>/dev/null || true; fi
+    done
+    die "up failed; logs are in $run_dir (cluster.sh down removes them)"
+  fi
+  # Written last: its presence means the cluster came up.
+  printf '%s\n' "$brokers" >"$run_dir/brokers"
+  log "Kafka $kafka_version up: $nodes node(s)${txn_version:+, transaction.version=$txn_version}, run dir $run_dir"
+  echo "KAFKA_BROKERS=$brokers"
+}
+
+cmd_down() {
+  if [[ ! -e $run_dir ]]; then
+    return 0
+  fi
+  if [[ ! -e $run_dir/$marker ]] && [[ -n $(ls -A "$run_dir") ]]; then
+    die "$run_dir was not made by cluster.sh (no $marker); not touching it"
+  fi
+  local pids=() n pid f
+  # Every nN.pid, whatever the node count: also covers a half-made cluster.
+  shopt -s nullglob
+  for f in "$run_dir"/n*.pid; do
+    n=${f##*/n}; n=${n%.pid}
+    if pid=$(node_pid "$n"); then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$n")
+    fi
+  done
+  shopt -u nullglob
+  # SIGTERM all at once, then give them a bounded time: the last nodes of a
+  # combined cluster can hang in controlled shutdown once the quorum is gone,
+  # and the data is deleted anyway.
+  local down_wait=${EXACTLY_KAFKA_DOWN_WAIT:-20}
+  for n in ${pids[@]+"${pids[@]}"}; do
+    if ! wait_exit "$n" "$down_wait"; then
+      log "node $n did not exit within ${down_wait}s of SIGTERM; sending SIGKILL"
+      if pid=$(node_pid "$n"); then kill -KILL "$pid" 2>/dev/null || true; fi
+      wait_exit "$n" 10 || die "node $n (pid $pid) survived SIGKILL"
+    fi
+  done
+  rm -rf "$run_dir"
+  ((${#pids[@]} == 0)) || log "stopped ${#pids[@]} node(s), removed $run_dir"
+}
+
+cmd_stop_node() {
+  load_state
+  check_node_arg "${1:-}"
+  local pid
+  pid=$(node_pid "$1") || { log "node $1 is not running"; return 0; }
+  kill -TERM "$pid"
+  wait_exit "$1" "$stop_wait_secs" || die "node $1 (pid $pid) still running ${stop_wait_secs}s after SIGTERM"
+  log "node $1 stopped"
+}
+
+cmd_kill_node() {
+  load_state
+  check_node_arg "${1:-}"
+  local pid
+  pid=$(node_pid "$1") || { log "node $1 is not running"; return 0; }
+  kill -KILL "$pid"
+  wait_exit "$1" 10 || die "node $1 (pid $pid) still running after SIGKILL"
+  log "node $1 killed"
+}
+
+cmd_start_node() {
+  load_state
+  check_node_arg "${1:-}"
+  check_java
+  if node_pid "$1" >/dev/null; then
+    log "node $1 is already running"
+    return 0
+  fi
+  local off port
+  for port in "${1}9092" "${1}9093"; do
+    ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
+  done
+  off=$(log_size "$run_dir/n$1.log")
+  start_java "$1"
+  wait_started "$1:$off"
+  log "node $1 started"
+}
+
+cmd_status() {
+  load_state
+  local n pid
+  echo "Kafka $kafka_version, $nodes node(s)${txn_version:+, transaction.version=$txn_version}, run dir $run_dir"
+  for n in $(node_ids); do
+    if pid=$(node_pid "$n"); then
+      echo "node $n: running (pid $pid) 127.0.0.1:${n}9092"
+    else
+      echo "node $n: stopped"
+    fi
+  done
+}
+
+cmd_brokers() {
+  [[ -f $run_dir/brokers ]] || die "no cluster in $run_dir (run: cluster.sh up)"
+  cat "$run_dir/brokers"
+}
+
+main() {
+  local cmd=${1:-}
+  (($#)) && shift
+  case $cmd in
+    fetch) fetch ;;
+    up) cmd_up "$@" ;;
+    down) cmd_down ;;
+    stop-node) cmd_stop_node "$@" ;;
+    kill-node) cmd_kill_node "$@" ;;
+    start-node) cmd_start_node "$@" ;;
+    status) cmd_status ;;
+    brokers) cmd_brokers ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"
