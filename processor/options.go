@@ -39,6 +39,7 @@ type cfg struct {
 	sourcePolicy   map[string]ErrorPolicy
 	maxAborts      int
 	startupTimeout time.Duration
+	resetState     bool
 }
 
 func defaultCfg() cfg {
@@ -110,6 +111,11 @@ func ReplicationFactor(rf int16) Opt { return opt(func(c *cfg) { c.replication =
 // 60s.
 func RestoreTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.restoreTimeout = d }) }
 
+// RestoreBatchRecords sets how many changelog records a restore applies per
+// Pebble batch (each batch also moves the checkpoint). The default value is
+// 10000.
+func RestoreBatchRecords(n int) Opt { return opt(func(c *cfg) { c.restoreBatch = n }) }
+
 // StateOptions sets the Pebble options of the local state.
 func StateOptions(o state.Options) Opt { return opt(func(c *cfg) { c.stateOpts = o }) }
 
@@ -152,6 +158,8 @@ func (c *cfg) validate() error {
 		return configErr("transaction timeout", "%s must exceed the commit interval %s", c.txnTimeout, c.commitInterval)
 	case c.restoreTimeout <= 0:
 		return configErr("restore timeout", "must be positive, got %s", c.restoreTimeout)
+	case c.restoreBatch <= 0:
+		return configErr("restore batch records", "must be positive, got %d", c.restoreBatch)
 	case c.maxAborts <= 0:
 		return configErr("max consecutive aborts", "must be positive, got %d", c.maxAborts)
 	case c.startupTimeout <= 0:

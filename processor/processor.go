@@ -183,10 +183,11 @@ func (p *Processor) open(ctx context.Context) error {
 	if p.restoreCl, err = kgo.NewClient(append(restoreOpts, p.cfg.kgoOpts...)...); err != nil {
 		return fmt.Errorf("%w: creating restore client: %w", ErrConfig, err)
 	}
-	if _, err := p.ensureTopics(ctx); err != nil {
-		return err
+	if p.cfg.resetState {
+		return p.resetState(ctx)
 	}
-	return nil
+	_, err = p.ensureTopics(ctx)
+	return err
 }
 
 // checkCluster waits, at most the startup timeout, for the brokers to

@@ -358,6 +358,19 @@ func TestStateAheadOfGroupIsRefused(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("instance did not refuse")
 	}
+
+	// The explicit way out: reset the state. It is rebuilt from offset 5
+	// on: offsets 5..19 alternate k1 (odd) and k0 (even).
+	in3 := start(t, topo, brokers, dir, "a", ResetState(true))
+	in3.waitRecords(t, 15)
+	in3.close(t)
+	require.Equal(t, map[string]int64{"k0": 7, "k1": 8}, localCounts(t, dir, 1))
+
+	// And a normal restart after the reset restores without complaint.
+	produceInputs(t, brokers, 2, 1, nil)
+	in4 := start(t, topo, brokers, t.TempDir(), "b")
+	in4.waitRecords(t, 2)
+	in4.close(t)
 }
 
 func TestUnsafeClientSettingsRefused(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 // tasks.setFatal before returning, so records of a partition that never
 // became ready are never processed.
 func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	crashPoint(CrashInAssigned)
 	parts := p.newPartitions(assigned)
 	if len(parts) == 0 {
 		return
@@ -250,6 +251,9 @@ func (p *Processor) readChangelog(ctx context.Context, r *state.Restorer, store,
 			}
 			next = rec.Offset + 1
 			aerr = applyChangelogRecord(r, store, rec)
+			if r.Applied() == int64(p.cfg.restoreBatch)+1 {
+				crashPoint(CrashMidRestore) // one batch flushed, more to come
+			}
 		})
 		if aerr != nil {
 			return next, aerr

@@ -70,6 +70,7 @@ func (p *Processor) checkClient(cl *kgo.Client) error {
 // itself makes the open transaction abort; their committed local state
 // stays as a warm cache with its checkpoint.
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	crashPoint(CrashInRevoked)
 	p.tasks.revokes.Add(1)
 	for _, parts := range m {
 		for _, part := range parts {
@@ -102,6 +103,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if len(recs) == 0 {
 			continue
 		}
+		crashPoint(CrashAfterPoll)
 		committed, cause, err := p.transact(ctx, sess, recs)
 		switch {
 		case err != nil:
@@ -161,6 +163,7 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 	defer t.staged.Discard()
 	deadline := t.start.Add(p.cfg.commitInterval)
 	err = p.processAll(t, first)
+	crashPoint(CrashMidProduce)
 	for err == nil && !t.doomed && t.records < p.cfg.maxRecords && ctx.Err() == nil {
 		wait := time.Until(deadline)
 		if wait <= 0 {
@@ -219,8 +222,10 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *
 	if cause != nil || t.doomed {
 		try = kgo.TryAbort
 	}
+	crashPoint(CrashBeforeEnd)
 	committed, err = sess.End(ectx, try)
 	if committed {
+		crashPoint(CrashAfterCommit)
 		if err := t.apply(); err != nil {
 			return true, nil, fmt.Errorf("%w: applying a committed transaction: %w", ErrLocalState, err)
 		}

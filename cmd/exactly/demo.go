@@ -45,6 +45,7 @@ func (f *fleet) start(service, name string) (*instance, error) {
 		service: service, brokers: joinBrokers(f.brokers), instanceID: name, stateDir: dir,
 		maxRecords: 1000, commitInterval: 100 * time.Millisecond, txnTimeout: 10 * time.Second,
 		createTopics: true, replication: -1, sessionTimeout: 10 * time.Second,
+		restoreBatch: 10000, errorPolicy: "dead-letter",
 	}
 	p, err := c.processor(processor.WithLogger(f.log.With("instance", name)))
 	if err != nil {

@@ -29,6 +29,9 @@ type serviceConfig struct {
 	replication    int
 	topicPrefix    string
 	sessionTimeout time.Duration
+	restoreBatch   int
+	errorPolicy    string
+	resetState     bool
 }
 
 func (c *serviceConfig) flags(fs *flag.FlagSet) {
@@ -45,6 +48,9 @@ func (c *serviceConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.replication, "replication-factor", -1, "replication factor of created topics (-1: broker default)")
 	fs.StringVar(&c.topicPrefix, "topic-prefix", "", "prefix of every topic and default group name (several pipelines on one cluster)")
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout (Java session.timeout.ms)")
+	fs.IntVar(&c.restoreBatch, "restore-batch", 10000, "changelog records per restore batch")
+	fs.StringVar(&c.errorPolicy, "error-policy", "dead-letter", "what to do with a bad record: dead-letter, fail or skip")
+	fs.BoolVar(&c.resetState, "reset-state", false, "wipe local state and the changelogs, then rebuild state from the group's committed offsets on (after an operator moved them)")
 }
 
 // topology returns the service's topology, group and dead-letter topic.
@@ -83,7 +89,14 @@ func (c *serviceConfig) processor(opts ...processor.Opt) (*processor.Processor, 
 	if c.replication < -1 || c.replication == 0 || c.replication > 32767 {
 		return nil, fmt.Errorf("%w: --replication-factor: want -1 or 1..32767, got %d", errUsage, c.replication)
 	}
+	policy, err := processor.ParseErrorPolicy(c.errorPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --error-policy: %w", errUsage, err)
+	}
 	base := []processor.Opt{
+		processor.OnBadRecord(policy),
+		processor.RestoreBatchRecords(c.restoreBatch),
+		processor.ResetState(c.resetState),
 		processor.Brokers(brokers...),
 		processor.Group(group),
 		processor.InstanceID(c.instanceID),
