@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestOneInstance(t *testing.T) {
@@ -161,22 +162,39 @@ func (e *env) runProcess(id, dir string, stderr io.Writer) *exec.Cmd {
 	return cmd
 }
 
-// waitCommitted waits until group committed at least n input offsets.
+// waitCommitted waits until group committed at least n input offsets. It
+// asks through a new client each time: a client that cached a coordinator
+// on a broker that died keeps dialing it.
 func (e *env) waitCommitted(group string, n int64) {
 	e.t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
+	var last error
 	for {
-		offs, err := e.admin.FetchOffsets(context.Background(), group)
-		if err == nil {
-			var sum int64
-			offs.Each(func(o kadm.OffsetResponse) { sum += max(o.At, 0) })
-			if sum >= n {
-				return
-			}
+		sum, err := e.committed(group)
+		if err == nil && sum >= n {
+			return
 		}
-		require.True(e.t, time.Now().Before(deadline), "group %s committed nothing", group)
-		time.Sleep(50 * time.Millisecond)
+		last = err
+		require.True(e.t, time.Now().Before(deadline), "group %s committed %d < %d input offsets (last error: %v)", group, sum, n, last)
+		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func (e *env) committed(group string) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) { sum += max(o.At, 0) })
+	return sum, nil
 }
 
 // TestSignals sends SIGTERM to the real binary while it processes: it ends

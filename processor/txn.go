@@ -22,6 +22,8 @@ func (p *Processor) newSession() (*kgo.GroupTransactSession, error) {
 		kgo.SeedBrokers(p.cfg.brokers...),
 		kgo.WithLogger(p.kgoLogger()),
 		kgo.ConsumerGroup(p.cfg.group),
+		// Group members show their transactional ID (doctor, kadm).
+		kgo.ClientID(p.cfg.transactionalID()),
 		kgo.ConsumeTopics(p.topo.SourceTopics()...),
 		kgo.TransactionalID(p.cfg.transactionalID()),
 		kgo.TransactionTimeout(p.cfg.txnTimeout),

@@ -35,6 +35,8 @@ var commands = []command{
 	{"produce", "write orders (some malformed, some re-sent) to the orders topic", produceCmd},
 	{"verify", "read every topic with read_committed and check exactly-once (E1-E5)", verifyCmd},
 	{"demo", "run the whole pipeline on an embedded three-broker cluster and verify it", demoCmd},
+	{"topics", "create or check the pipeline's topics (topics create|check)", topicsCmd},
+	{"doctor", "check brokers, replication, groups' lag and open transactions", doctorCmd},
 }
 
 func main() {
@@ -90,6 +92,9 @@ func usage(w io.Writer) {
 var errViolations = errors.New("verification failed")
 
 func exitCode(err error) int {
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return ee.code
+	}
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
