@@ -13,12 +13,29 @@ type Hooks struct {
 	OnAbort func(err error)
 	// OnRestore runs after one store partition was restored.
 	OnRestore func(RestoreInfo)
+	// OnRestoreProgress runs during a restore, after each batch of
+	// changelog records applied.
+	OnRestoreProgress func(RestoreProgress)
+	// OnRebalance runs when partitions are assigned (before their restore)
+	// or revoked.
+	OnRebalance func(assigned, revoked []int32)
+}
+
+// RestoreProgress describes a restore under way.
+type RestoreProgress struct {
+	Store     string
+	Partition int32
+	Applied   int64 // changelog records applied so far
+	Offset    int64 // next changelog offset to read
+	Target    int64 // last stable offset being read up to
 }
 
 // TxnInfo describes a committed transaction.
 type TxnInfo struct {
 	Records    int // input records consumed
 	DeadLetter int // of which went to the dead-letter topic
+	Skipped    int // of which were skipped (error policy skip)
+	Outputs    int // records produced to sinks
 	Duration   time.Duration
 }
 
@@ -59,5 +76,17 @@ func (h *Hooks) abort(err error) {
 func (h *Hooks) restore(i RestoreInfo) {
 	if h.OnRestore != nil {
 		h.OnRestore(i)
+	}
+}
+
+func (h *Hooks) restoreProgress(r RestoreProgress) {
+	if h.OnRestoreProgress != nil {
+		h.OnRestoreProgress(r)
+	}
+}
+
+func (h *Hooks) rebalance(assigned, revoked []int32) {
+	if h.OnRebalance != nil {
+		h.OnRebalance(assigned, revoked)
 	}
 }

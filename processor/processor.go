@@ -34,6 +34,11 @@ type Processor struct {
 	tasks     *tasks
 	refused   refused
 	stats     counters
+	parts     atomic.Int32 // input partition count, known after open
+
+	progressMu sync.Mutex // restore progress logging
+	progressAt time.Time
+	progressN  int64
 
 	mu struct {
 		sync.Mutex
@@ -184,9 +189,12 @@ func (p *Processor) open(ctx context.Context) error {
 		return fmt.Errorf("%w: creating restore client: %w", ErrConfig, err)
 	}
 	if p.cfg.resetState {
-		return p.resetState(ctx)
+		if err := p.resetState(ctx); err != nil {
+			return err
+		}
 	}
-	_, err = p.ensureTopics(ctx)
+	n, err := p.ensureTopics(ctx)
+	p.parts.Store(n)
 	return err
 }
 

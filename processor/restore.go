@@ -22,6 +22,8 @@ import (
 func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	crashPoint(CrashInAssigned)
 	parts := p.newPartitions(assigned)
+	p.tasks.assign(parts)
+	p.cfg.hooks.rebalance(parts, nil)
 	if len(parts) == 0 {
 		return
 	}
@@ -144,6 +146,9 @@ func (p *Processor) restoreStore(ctx context.Context, store string, part int32, 
 }
 
 func (p *Processor) finishRestore(store string, part int32, from, applied int64, wiped bool, begin time.Time) {
+	p.progressMu.Lock()
+	p.progressAt = time.Time{}
+	p.progressMu.Unlock()
 	p.stats.restored.Add(applied)
 	p.stats.restores.Add(1)
 	info := RestoreInfo{Store: store, Partition: part, From: from, Records: applied, Wiped: wiped, Duration: time.Since(begin)}
@@ -258,8 +263,28 @@ func (p *Processor) readChangelog(ctx context.Context, r *state.Restorer, store,
 		if aerr != nil {
 			return next, aerr
 		}
+		p.restoreProgress(RestoreProgress{Store: store, Partition: part, Applied: r.Applied(), Offset: next, Target: target})
 	}
 	return next, nil
+}
+
+// restoreProgress reports progress to the hook on every poll and to the log
+// every five seconds: records, rate and what remains.
+func (p *Processor) restoreProgress(rp RestoreProgress) {
+	p.cfg.hooks.restoreProgress(rp)
+	p.progressMu.Lock()
+	defer p.progressMu.Unlock()
+	now := time.Now()
+	if p.progressAt.IsZero() {
+		p.progressAt, p.progressN = now, rp.Applied
+		return
+	}
+	if d := now.Sub(p.progressAt); d >= 5*time.Second {
+		rate := float64(rp.Applied-p.progressN) / d.Seconds()
+		p.cfg.logger.Info("restoring", "store", rp.Store, "partition", rp.Partition, "records", rp.Applied,
+			"rate_per_s", int64(rate), "remaining_offsets", rp.Target-rp.Offset)
+		p.progressAt, p.progressN = now, rp.Applied
+	}
 }
 
 func applyChangelogRecord(r *state.Restorer, store string, rec *kgo.Record) error {

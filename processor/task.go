@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,12 @@ const (
 type tasks struct {
 	mu struct {
 		sync.Mutex
-		ready map[int32]bool
-		fatal error
+		ready    map[int32]bool
+		assigned map[int32]bool
+		joined   bool            // an assignment arrived in this session
+		stable   map[int32]int64 // last stable offset seen by fetches, per partition
+		consumed map[int32]int64 // next input offset after the last commit, per partition
+		fatal    error
 	}
 	revokes atomic.Int64 // revoke or lost callbacks so far
 }
@@ -35,6 +40,9 @@ type tasks struct {
 func newTasks() *tasks {
 	t := &tasks{}
 	t.mu.ready = make(map[int32]bool)
+	t.mu.assigned = make(map[int32]bool)
+	t.mu.stable = make(map[int32]int64)
+	t.mu.consumed = make(map[int32]int64)
 	return t
 }
 
@@ -58,6 +66,78 @@ func (t *tasks) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	clear(t.mu.ready)
+	clear(t.mu.assigned)
+	t.mu.joined = false
+}
+
+func (t *tasks) assign(parts []int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.joined = true
+	for _, p := range parts {
+		t.mu.assigned[p] = true
+	}
+}
+
+func (t *tasks) revoke(p int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.mu.ready, p)
+	delete(t.mu.assigned, p)
+}
+
+// allReady reports whether the instance is in a group session and every
+// partition assigned to it is restored.
+func (t *tasks) allReady() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.mu.joined || t.mu.fatal != nil {
+		return false
+	}
+	for p := range t.mu.assigned {
+		if !t.mu.ready[p] {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *tasks) assignedParts() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]int32, 0, len(t.mu.assigned))
+	for p := range t.mu.assigned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (t *tasks) sawStable(p int32, lso int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.stable[p] = lso
+}
+
+func (t *tasks) committedUpTo(p int32, next int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.consumed[p] = next
+}
+
+// lag returns, per assigned partition, how far the last commit is behind
+// the last stable offset the fetches saw. Commit markers take offsets too,
+// so a caught-up transactional input may show 1.
+func (t *tasks) lag() map[int32]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[int32]int64, len(t.mu.assigned))
+	for p := range t.mu.assigned {
+		if lso, ok := t.mu.stable[p]; ok {
+			out[p] = max(lso-t.mu.consumed[p], 0)
+		}
+	}
+	return out
 }
 
 func (t *tasks) setFatal(err error) {
@@ -117,6 +197,7 @@ type txn struct {
 	records  int
 	dlq      int
 	skipped  int
+	outputs  int
 	doomed   bool  // a record of a partition no longer ours was polled: abort
 	revokes  int64 // tasks.revokes at Begin: a change means a rebalance aborted us
 	start    time.Time
@@ -309,6 +390,7 @@ func (rt *recordRuntime) flush() error {
 	for _, rec := range rt.emits {
 		t.produce(t.ctx, rec, t.outputPromise(rt.in))
 	}
+	t.outputs += len(rt.emits)
 	return nil
 }
 

@@ -74,11 +74,14 @@ func (p *Processor) checkClient(cl *kgo.Client) error {
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	crashPoint(CrashInRevoked)
 	p.tasks.revokes.Add(1)
+	var revoked []int32
 	for _, parts := range m {
 		for _, part := range parts {
-			p.tasks.setReady(part, false)
+			p.tasks.revoke(part)
+			revoked = append(revoked, part)
 		}
 	}
+	p.cfg.hooks.rebalance(nil, revoked)
 }
 
 // runSession runs the transaction loop on one session until ctx is done or
@@ -138,6 +141,11 @@ func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, ma
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	fs := sess.PollRecords(pctx, max)
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if fp.Err == nil && fp.LastStableOffset >= 0 {
+			p.tasks.sawStable(fp.Partition, fp.LastStableOffset)
+		}
+	})
 	for _, fe := range fs.Errors() {
 		switch {
 		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
@@ -268,5 +276,8 @@ func (p *Processor) committed(t *txn) {
 	p.stats.records.Add(int64(t.records))
 	p.stats.dlq.Add(int64(t.dlq))
 	p.stats.skipped.Add(int64(t.skipped))
-	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Duration: time.Since(t.start)})
+	for tp, off := range t.consumed {
+		p.tasks.committedUpTo(tp.part, off+1)
+	}
+	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Skipped: t.skipped, Outputs: t.outputs, Duration: time.Since(t.start)})
 }

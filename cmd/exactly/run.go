@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/cmd/exactly/httpapi"
 	"github.com/exactly-stream/exactly/cmd/exactly/orders"
 	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/topology"
@@ -32,6 +37,7 @@ type serviceConfig struct {
 	restoreBatch   int
 	errorPolicy    string
 	resetState     bool
+	metricsAddr    string
 }
 
 func (c *serviceConfig) flags(fs *flag.FlagSet) {
@@ -50,6 +56,7 @@ func (c *serviceConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout (Java session.timeout.ms)")
 	fs.IntVar(&c.restoreBatch, "restore-batch", 10000, "changelog records per restore batch")
 	fs.StringVar(&c.errorPolicy, "error-policy", "dead-letter", "what to do with a bad record: dead-letter, fail or skip")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz, /readyz and /state/{store}/{key} on this address (e.g. :9100)")
 	fs.BoolVar(&c.resetState, "reset-state", false, "wipe local state and the changelogs, then rebuild state from the group's committed offsets on (after an operator moved them)")
 }
 
@@ -65,6 +72,41 @@ func (c *serviceConfig) topology() (*topology.Topology, string, string, error) {
 		return t, c.topicPrefix + orders.DefaultPaymentGroup, ts.PaymentsDLQ, err
 	}
 	return nil, "", "", fmt.Errorf("%w: --service: want order or payment, got %q", errUsage, c.service)
+}
+
+// groupName returns the consumer group the configuration runs in.
+func (c *serviceConfig) groupName() string {
+	if c.group != "" {
+		return c.group
+	}
+	if c.service == "payment" {
+		return c.topicPrefix + orders.DefaultPaymentGroup
+	}
+	return c.topicPrefix + orders.DefaultOrderGroup
+}
+
+// serve listens on addr and serves h until stop is called, which shuts the
+// server down. A bad address fails at once, naming the flag.
+func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --metrics-addr: %w", errUsage, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { // ended by stop below
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("serving metrics, health and state", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // in-flight queries get 5s
+		<-done
+	}, nil
 }
 
 // processor builds the processor for this configuration.
@@ -124,11 +166,20 @@ func runCmd(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.processor(processor.WithLogger(log))
+	api := httpapi.New(c.groupName())
+	p, err := c.processor(processor.WithLogger(log), processor.WithHooks(api.Hooks()))
 	if err != nil {
 		return err
 	}
+	api.Attach(p)
 	log.Info("starting", "service", c.service, "transactional_id", p.TransactionalID())
+	if c.metricsAddr != "" {
+		stop, err := serve(ctx, c.metricsAddr, api.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := p.Run(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,187 @@
+// Package httpapi serves an instance's operations endpoints: Prometheus
+// metrics, liveness, readiness and queries of its committed state.
+//
+//	GET /metrics                      Prometheus text format
+//	GET /healthz                      200 while the process runs
+//	GET /readyz                       200 when every assigned partition is restored and processing, else 503
+//	GET /state/{store}/{key}          the key's committed state and the input offset it reflects
+//	    ?min_offset=N&wait=5s         wait (bounded) until the state reflects input offset N (read your write)
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/exactly-stream/exactly/processor"
+)
+
+// MaxWait bounds the wait parameter of state queries.
+const MaxWait = 30 * time.Second
+
+// Server holds the metrics of one processor and serves the endpoints.
+// Create it before the processor (its Hooks go into processor.WithHooks),
+// then Attach the processor.
+type Server struct {
+	reg *prometheus.Registry
+	m   *metrics
+
+	mu struct {
+		sync.Mutex
+		p *processor.Processor
+	}
+}
+
+// New returns a Server whose metrics carry the label group.
+func New(group string) *Server {
+	s := &Server{reg: prometheus.NewRegistry()}
+	s.m = newMetrics(s.reg, group, s.processor)
+	return s
+}
+
+// Attach sets the processor whose readiness, lag, state and store metrics
+// the server reports.
+func (s *Server) Attach(p *processor.Processor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.p = p
+}
+
+func (s *Server) processor() *processor.Processor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.p
+}
+
+// Hooks returns the processor hooks that feed the metrics.
+func (s *Server) Hooks() processor.Hooks { return s.m.hooks() }
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /state/{store}/{key}", s.state)
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if p := s.processor(); p != nil && p.Ready() {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		return
+	}
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready: joining the group or restoring"})
+}
+
+// stateResponse is the body of a state query.
+type stateResponse struct {
+	Store     string          `json:"store"`
+	Key       string          `json:"key"`
+	Partition int32           `json:"partition"`
+	Offset    int64           `json:"offset"` // last input offset the state reflects, -1 before any
+	Found     bool            `json:"found"`
+	Value     json.RawMessage `json:"value,omitempty"`
+	Owner     string          `json:"owner,omitempty"` // set when another instance owns the key
+	Error     string          `json:"error,omitempty"`
+}
+
+func (s *Server) state(w http.ResponseWriter, r *http.Request) {
+	store, key := r.PathValue("store"), r.PathValue("key")
+	resp := stateResponse{Store: store, Key: key, Offset: -1}
+	minOffset, wait, err := queryParams(r)
+	if err != nil {
+		resp.Error = err.Error()
+		writeJSON(w, http.StatusBadRequest, resp)
+		return
+	}
+	p := s.processor()
+	if p == nil {
+		resp.Error = "not started"
+		writeJSON(w, http.StatusServiceUnavailable, resp)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	l, err := awaitOffset(ctx, p, store, []byte(key), minOffset)
+	resp.Partition, resp.Offset, resp.Found = l.Partition, l.Offset, l.Found
+	if l.Found {
+		resp.Value = asJSON(l.Value)
+	}
+	writeJSON(w, statusOf(err, &resp), resp)
+}
+
+// statusOf maps a lookup error to a status and fills the response's error
+// and owner.
+func statusOf(err error, resp *stateResponse) int {
+	var noe *processor.NotOwnerError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &noe):
+		resp.Partition, resp.Owner, resp.Error = noe.Partition, noe.Owner, noe.Error()
+		return http.StatusMisdirectedRequest
+	case errors.Is(err, context.DeadlineExceeded):
+		resp.Error = "the state does not reflect min_offset yet"
+		return http.StatusGatewayTimeout
+	}
+	resp.Error = err.Error()
+	return http.StatusInternalServerError
+}
+
+// awaitOffset looks key up until its partition's state reflects minOffset
+// or ctx ends.
+func awaitOffset(ctx context.Context, p *processor.Processor, store string, key []byte, minOffset int64) (processor.Lookup, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		l, err := p.Lookup(ctx, store, key)
+		if err != nil || l.Offset >= minOffset {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return l, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func queryParams(r *http.Request) (minOffset int64, wait time.Duration, err error) {
+	minOffset, wait = -1, 5*time.Second
+	if v := r.URL.Query().Get("min_offset"); v != "" {
+		if minOffset, err = strconv.ParseInt(v, 10, 64); err != nil || minOffset < 0 {
+			return 0, 0, errors.New("min_offset: want a non-negative integer")
+		}
+	}
+	if v := r.URL.Query().Get("wait"); v != "" {
+		if wait, err = time.ParseDuration(v); err != nil || wait <= 0 || wait > MaxWait {
+			return 0, 0, errors.New("wait: want a duration in (0, 30s]")
+		}
+	}
+	return minOffset, wait, nil
+}
+
+// asJSON returns v as it is when it is JSON, else as a JSON string.
+func asJSON(v []byte) json.RawMessage {
+	if json.Valid(v) {
+		return v
+	}
+	b, _ := json.Marshal(string(v))
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
+}
