@@ -201,7 +201,7 @@ func CreateTopics(ctx context.Context, cl *kgo.Client, p Pipeline, c TopicsConfi
 	if err != nil {
 		return nil, err
 	}
-	var created []string
+	var created, attempted []string
 	for _, t := range p.Topics() {
 		if d, ok := s.details[t]; ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
 			continue // exists (or is unreadable: the check reports it)
@@ -214,12 +214,16 @@ func CreateTopics(ctx context.Context, cl *kgo.Client, p Pipeline, c TopicsConfi
 		if ok {
 			created = append(created, t)
 		}
+		attempted = append(attempted, t)
 		s.details[t] = kadm.TopicDetail{Topic: t, Partitions: make(kadm.PartitionDetails, n)}
 		for i := range n {
 			s.details[t].Partitions[i] = kadm.PartitionDetail{Topic: t, Partition: i}
 		}
 	}
-	if err := waitVisible(ctx, cl, created); err != nil {
+	// Wait for every topic this call tried to create, also those that
+	// turned out to exist: on a real cluster a topic created a moment ago
+	// elsewhere is known to the controller before every broker's metadata.
+	if err := waitVisible(ctx, cl, attempted); err != nil {
 		return nil, err
 	}
 	r, err := CheckTopics(ctx, cl, p, c)
