@@ -10,7 +10,7 @@ PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka kafka-up kafka-down lint vet fmt tidy demo bench fuzz clean
+.PHONY: all build test test-kafka kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick fuzz clean
 
 all: build lint test
 
@@ -60,8 +60,19 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $${t#*:} || exit 1; \
 	done
 
+# bench runs the Go benchmarks of the hot paths and a quick pipeline bench;
+# bench-pipeline takes the full figures of BENCHMARKS.md (about 8 minutes;
+# set KAFKA_BROKERS=... EXACTLY_BROKERS=... for a real cluster).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./cmd/exactly bench --quick
+
+bench-quick:
+	$(GO) run ./cmd/exactly bench --quick
+
+bench-pipeline:
+	$(GO) run ./cmd/exactly bench --repeat 3 --json --chart docs/bench-throughput.png > bench.json
+	$(GO) run ./cmd/exactly bench --from bench.json
 
 clean:
 	rm -rf bin

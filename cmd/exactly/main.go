@@ -5,6 +5,9 @@
 //	exactly produce  write orders to the orders topic
 //	exactly verify   check the pipeline's output (E1-E5) with read_committed
 //	exactly demo     all of the above on an embedded three-broker cluster
+//	exactly topics   create or check the pipeline's topics
+//	exactly doctor   check the cluster, the groups and open transactions
+//	exactly bench    measure the pipeline (see BENCHMARKS.md)
 //
 // Every flag can also be set through an environment variable named
 // EXACTLY_<FLAG> (upper case, dashes as underscores); a flag given on the
@@ -37,6 +40,7 @@ var commands = []command{
 	{"demo", "run the whole pipeline on an embedded three-broker cluster and verify it", demoCmd},
 	{"topics", "create or check the pipeline's topics (topics create|check)", topicsCmd},
 	{"doctor", "check brokers, replication, groups' lag and open transactions", doctorCmd},
+	{"bench", "measure throughput, latency, restore and memory of the order pipeline", benchCmd},
 }
 
 func main() {

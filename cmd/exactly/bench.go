@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+
+	"github.com/exactly-stream/exactly/cmd/exactly/bench"
+)
+
+// benchOpts are the flags of `exactly bench` about its output.
+type benchOpts struct {
+	quick      bool
+	jsonOut    bool
+	chart      string
+	cpuprofile string
+	logLevel   string
+	from       string
+}
+
+func benchCmd(ctx context.Context, args []string, stdout io.Writer) (err error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	c := bench.DefaultConfig()
+	c.AddFlags(fs)
+	var o benchOpts
+	fs.BoolVar(&o.quick, "quick", false, "small sizes that finish in about a minute (a smoke test, not figures); flags given win")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON instead of the table")
+	fs.StringVar(&o.chart, "chart", "", "also draw the throughput chart as a PNG into this file")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (cluster included) to this file")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the instances: debug, info, warn, error")
+	fs.StringVar(&o.from, "from", "", "measure nothing: print (and chart) the results of an earlier --json run saved in this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if o.from != "" {
+		res, err := readResults(o.from)
+		if err != nil {
+			return err
+		}
+		return writeBench(stdout, res, o)
+	}
+	if o.quick {
+		c.ApplyQuick(fs)
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level: %w", errUsage, err)
+	}
+	c.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	c.Progress = os.Stderr
+	if c.Exe, err = os.Executable(); err != nil {
+		c.Log.Warn("cannot find this executable; the RSS part is skipped", "err", err)
+	}
+	if o.cpuprofile != "" {
+		stop, err := startCPUProfile(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stop()) }()
+	}
+	res, err := bench.Run(ctx, c)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return writeBench(stdout, res, o)
+}
+
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+// writeBench prints the results, then draws the chart if asked.
+func writeBench(stdout io.Writer, res *bench.Results, o benchOpts) error {
+	if o.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else if err := res.WriteTable(stdout); err != nil {
+		return err
+	}
+	if o.chart == "" {
+		return nil
+	}
+	f, err := os.Create(o.chart)
+	if err != nil {
+		return fmt.Errorf("--chart: %w", err)
+	}
+	if err := bench.WriteChart(f, res); err != nil {
+		f.Close()
+		return fmt.Errorf("--chart: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--chart: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "chart written to %s\n", o.chart)
+	return nil
+}
+
+func readResults(path string) (*bench.Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--from: %w", err)
+	}
+	var res bench.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("--from %s: %w", path, err)
+	}
+	return &res, nil
+}

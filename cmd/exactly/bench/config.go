@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Parts of a Run, for Config.Skip.
+const (
+	PartPipeline = "pipeline" // exactly-once throughput grid
+	PartCeiling  = "ceiling"  // bare transactional loop
+	PartALO      = "alo"      // at-least-once loop
+	PartLatency  = "latency"
+	PartRestore  = "restore"
+	PartRSS      = "rss"
+	PartScaling  = "scaling"
+)
+
+// AllParts lists every part in the order Run measures them.
+var AllParts = []string{PartPipeline, PartCeiling, PartALO, PartLatency, PartRestore, PartRSS, PartScaling}
+
+// Config configures Run. Start from DefaultConfig or QuickConfig.
+type Config struct {
+	// Brokers are the seed brokers of the cluster to measure on; empty runs
+	// an embedded kfake cluster in this process.
+	Brokers []string
+	// KfakeBrokers is the number of brokers of the embedded cluster.
+	KfakeBrokers int
+	// Partitions of every topic created. More partitions than instances,
+	// so that the scaling runs have work to spread.
+	Partitions int32
+	// Replication is the replication factor of created topics; -1 is the
+	// broker's default.
+	Replication int16
+	// TopicPrefix prefixes every topic and group; it should differ between
+	// runs on one real cluster.
+	TopicPrefix string
+	// KeepTopics keeps the topics and groups of each run instead of
+	// deleting them after it.
+	KeepTopics bool
+
+	// Orders and Customers shape the input of the throughput runs (no
+	// malformed records, no duplicates); Seed makes it reproducible.
+	Orders    int
+	Customers int
+	Seed      int64
+
+	// TxnSizes (processor.MaxRecordsPerTxn) and CommitIntervals span the
+	// throughput grid.
+	TxnSizes        []int
+	CommitIntervals []time.Duration
+
+	// LatencyDuration is how long orders are produced for the latency run;
+	// LatencyRate is their rate, 0 for half the peak pipeline throughput
+	// measured at LatencyCommitInterval. LatencyTxnSize and
+	// LatencyCommitInterval configure the pipeline of that run.
+	LatencyDuration       time.Duration
+	LatencyRate           int
+	LatencyTxnSize        int
+	LatencyCommitInterval time.Duration
+
+	// RestoreCustomers is the number of customers (distinct keys) whose
+	// state is restored, and RSSOrders the orders the RSS child processes
+	// after restoring them.
+	RestoreCustomers int
+	RSSOrders        int
+	// Exe is the exactly binary run as the RSS child (`exactly run`); empty
+	// skips the RSS part.
+	Exe string
+
+	// Instances lists the instance counts of the scaling runs, at
+	// ScaleTxnSize and ScaleCommitInterval.
+	Instances           []int
+	ScaleTxnSize        int
+	ScaleCommitInterval time.Duration
+
+	// Repeat runs every throughput and scaling measurement this many
+	// times, in rounds, and reports the median: on a shared machine one
+	// run can catch a burst of someone else's load. 0 means 1.
+	Repeat int
+
+	// Skip names parts not to run (see AllParts).
+	Skip []string
+	// RunTimeout bounds each single run.
+	RunTimeout time.Duration
+	// Dir holds the state directories; empty is the system's temporary
+	// directory. Everything created there is removed.
+	Dir string
+
+	// Log receives the instances' logs; nil discards. Progress, if not
+	// nil, receives one line per measurement.
+	Log      *slog.Logger
+	Progress io.Writer
+}
+
+// DefaultConfig returns the configuration of a full run.
+func DefaultConfig() Config {
+	return Config{
+		KfakeBrokers:          3,
+		Partitions:            6,
+		Replication:           -1,
+		TopicPrefix:           fmt.Sprintf("bench-%d-", time.Now().Unix()),
+		Orders:                200_000,
+		Customers:             1000,
+		Seed:                  1,
+		TxnSizes:              []int{100, 1000, 10000},
+		CommitIntervals:       []time.Duration{100 * time.Millisecond, time.Second},
+		LatencyDuration:       20 * time.Second,
+		LatencyTxnSize:        1000,
+		LatencyCommitInterval: 100 * time.Millisecond,
+		RestoreCustomers:      1_000_000,
+		RSSOrders:             10_000,
+		Instances:             []int{1, 2, 3},
+		ScaleTxnSize:          1000,
+		ScaleCommitInterval:   100 * time.Millisecond,
+		RunTimeout:            10 * time.Minute,
+	}
+}
+
+// QuickConfig returns a configuration that runs every part in about a
+// minute on two cores, with the full run's 200 orders per customer: a
+// smoke test of the whole bench and a rough trend, not figures to quote.
+func QuickConfig() Config {
+	c := DefaultConfig()
+	c.Orders = 40_000
+	c.Customers = 200
+	c.LatencyDuration = 5 * time.Second
+	c.RestoreCustomers = 100_000
+	c.RSSOrders = 2000
+	c.RunTimeout = 2 * time.Minute
+	return c
+}
+
+// Validate reports the first bad field, named by its flag (AddFlags).
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0 && c.KfakeBrokers < 1:
+		return fmt.Errorf("--kfake-brokers: want at least 1, got %d", c.KfakeBrokers)
+	case c.Partitions < 1:
+		return fmt.Errorf("--partitions: want at least 1, got %d", c.Partitions)
+	case c.Replication < -1 || c.Replication == 0:
+		return fmt.Errorf("--replication-factor: want -1 or at least 1, got %d", c.Replication)
+	case c.Orders < 1:
+		return fmt.Errorf("--orders: want at least 1, got %d", c.Orders)
+	case c.Customers < 1:
+		return fmt.Errorf("--customers: want at least 1, got %d", c.Customers)
+	case len(c.TxnSizes) == 0 || slices.Min(c.TxnSizes) < 1:
+		return fmt.Errorf("--txn-sizes: want positive sizes, got %v", c.TxnSizes)
+	case len(c.CommitIntervals) == 0 || slices.Min(c.CommitIntervals) <= 0:
+		return fmt.Errorf("--commit-intervals: want positive intervals, got %v", c.CommitIntervals)
+	case c.LatencyDuration <= 0:
+		return fmt.Errorf("--latency-duration: want a positive duration, got %s", c.LatencyDuration)
+	case c.LatencyRate < 0:
+		return fmt.Errorf("--latency-rate: want 0 or more, got %d", c.LatencyRate)
+	case c.LatencyTxnSize < 1:
+		return fmt.Errorf("--latency-txn-size: want at least 1, got %d", c.LatencyTxnSize)
+	case c.LatencyCommitInterval <= 0:
+		return fmt.Errorf("--latency-commit-interval: want a positive duration, got %s", c.LatencyCommitInterval)
+	case c.RestoreCustomers < 1:
+		return fmt.Errorf("--restore-customers: want at least 1, got %d", c.RestoreCustomers)
+	case c.RSSOrders < 1:
+		return fmt.Errorf("--rss-orders: want at least 1, got %d", c.RSSOrders)
+	case len(c.Instances) == 0 || slices.Min(c.Instances) < 1:
+		return fmt.Errorf("--instances: want positive counts, got %v", c.Instances)
+	case c.ScaleTxnSize < 1:
+		return fmt.Errorf("--scale-txn-size: want at least 1, got %d", c.ScaleTxnSize)
+	case c.ScaleCommitInterval <= 0:
+		return fmt.Errorf("--scale-commit-interval: want a positive duration, got %s", c.ScaleCommitInterval)
+	case c.Repeat < 0:
+		return fmt.Errorf("--repeat: want 1 or more, got %d", c.Repeat)
+	case c.RunTimeout <= 0:
+		return fmt.Errorf("--run-timeout: want a positive duration, got %s", c.RunTimeout)
+	}
+	for _, s := range c.Skip {
+		if !slices.Contains(AllParts, s) {
+			return fmt.Errorf("--skip: unknown part %q, want some of %s", s, strings.Join(AllParts, ","))
+		}
+	}
+	return nil
+}
+
+func (c *Config) repeat() int { return max(1, c.Repeat) }
+
+// runs reports whether part is to be run.
+func (c *Config) runs(part string) bool {
+	if part == PartRSS && c.Exe == "" {
+		return false
+	}
+	return !slices.Contains(c.Skip, part)
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Log
+}
+
+func (c *Config) progressf(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, format+"\n", args...)
+	}
+}

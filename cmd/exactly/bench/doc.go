@@ -1,0 +1,32 @@
+// Package bench measures the order pipeline of the reference application:
+// what `exactly bench` runs and prints.
+//
+// One Run, over one input produced once (orders.Produce), measures
+//
+//   - throughput (input records/s, from the start of the instances until the
+//     group's committed input records reach the input count) of the
+//     exactly-once pipeline, processor.New(orders.OrderTopologyFor(...)), at
+//     every transaction size and commit interval asked for;
+//   - at the same settings, the ceiling: a bare kgo GroupTransactSession loop
+//     that decodes nothing and keeps no state, but consumes the same input
+//     and produces, in transactions of the same size, the same records the
+//     pipeline produces (one event and one changelog record per input, of
+//     the pipeline's exact sizes, plus one offset record per partition and
+//     transaction);
+//   - at the same settings, the same topology at least once: an idempotent
+//     producer without transactions, state applied to Pebble per batch and
+//     offsets committed only after the batch's outputs were acknowledged;
+//   - end-to-end latency, from an order's produce timestamp to its event
+//     being read by a read_committed consumer, at a fixed rate below
+//     saturation;
+//   - restore rate and time to ready for a changelog of N customers, from an
+//     empty state directory and from the local checkpoint;
+//   - peak RSS (VmHWM) of an `exactly run` child process holding those N
+//     customers;
+//   - throughput with several instances in one group.
+//
+// Every run uses a fresh consumer group and fresh output and changelog
+// topics, which are deleted after it, so each consumes the same input from
+// its start. The cluster is an embedded kfake cluster unless Config.Brokers
+// names a real one.
+package bench

@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	hundred := make([]time.Duration, 100)
+	for i := range hundred {
+		hundred[i] = ms(i + 1)
+	}
+	for name, tc := range map[string]struct {
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		"empty":            {nil, 0.5, 0},
+		"one value":        {[]time.Duration{ms(7)}, 0.99, ms(7)},
+		"p50 of 1..100":    {hundred, 0.50, ms(50)},
+		"p99 of 1..100":    {hundred, 0.99, ms(99)},
+		"max of 1..100":    {hundred, 1, ms(100)},
+		"p50 of four":      {[]time.Duration{ms(1), ms(2), ms(3), ms(4)}, 0.5, ms(2)},
+		"p99 of four":      {[]time.Duration{ms(1), ms(2), ms(3), ms(4)}, 0.99, ms(4)},
+		"tiny p clamps up": {[]time.Duration{ms(1), ms(2)}, 0.0001, ms(1)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, percentile(tc.sorted, tc.p))
+		})
+	}
+}
+
+func TestThousands(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[float64]string{
+		0: "0", 7.4: "7", 999.5: "1,000", 12345: "12,345", 1234567.8: "1,234,568", -4321: "-4,321",
+	} {
+		require.Equal(t, want, thousands(in), "%v", in)
+	}
+}
+
+// sampleResults is a full set of figures with round numbers.
+func sampleResults() *Results {
+	m := func(rate float64) *Measurement {
+		return &Measurement{Records: 1000, Elapsed: time.Second, RecordsPerSec: rate, Transactions: 10}
+	}
+	r := &Results{
+		Machine: Machine{CPUs: 2, GOMAXPROCS: 2, CPUModel: "Test CPU", MemoryMiB: 1024, GoVersion: "go1.26", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		Setup:   Setup{Cluster: "embedded kfake, 3 brokers in this process", Partitions: 6, Orders: 1000, Customers: 10, Seed: 1, EventBytes: 2e6, ChangelogBytes: 5e6},
+		Throughput: []Cell{
+			{TxnSize: 100, CommitInterval: ms(100), Pipeline: m(8000), Ceiling: m(10000), AtLeastOnce: m(9000)},
+			{TxnSize: 1000, CommitInterval: ms(100), Pipeline: m(18000), Ceiling: m(20000), AtLeastOnce: m(20000)},
+			{TxnSize: 1000, CommitInterval: time.Second, Pipeline: m(30000), Ceiling: nil, AtLeastOnce: m(25000)},
+		},
+		Latency: &Latency{Rate: 9000, PeakRate: 18000, Achieved: 8990, Duration: 20 * time.Second, TxnSize: 1000,
+			CommitInterval: ms(100), Events: 180000, P50: ms(60), P99: ms(140), Max: ms(300)},
+		Restore: &Restore{Customers: 1000000, Fill: *m(50000),
+			FromEmpty:      RestoreRun{Records: 1000000, Restoring: 2 * time.Second, Ready: 3 * time.Second, RecordsPerSec: 500000},
+			FromCheckpoint: RestoreRun{Ready: ms(400)}},
+		RSS:     &RSS{Customers: 1000000, Orders: 10000, PeakBytes: 250e6, Ready: 5 * time.Second},
+		Scaling: []Scale{{Instances: 1, TxnSize: 1000, CommitInterval: ms(100), Measurement: *m(20000)}, {Instances: 2, TxnSize: 1000, CommitInterval: ms(100), Measurement: *m(30000)}},
+		Elapsed: time.Minute,
+	}
+	r.Targets = r.evaluate()
+	return r
+}
+
+func TestWriteTable(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	require.NoError(t, sampleResults().WriteTable(&b))
+	out := b.String()
+	for _, want := range []string{
+		"machine: 2 CPUs (GOMAXPROCS 2), Test CPU, 1024 MiB",
+		"cluster: embedded kfake, 3 brokers in this process; 6 partitions",
+		"2.0 MB of event and 5.0 MB of changelog values",
+		"txn size  commit  pipeline  ceiling  at-least-once  pipeline/ceiling  eos overhead  aborts",
+		"     100   100ms     8,000   10,000          9,000              0.80           11%       0",
+		"    1000      1s    30,000        -         25,000                 -          -20%       0",
+		"p50 60ms  p99 140ms  max 300ms  (180000 events)",
+		"half the peak 18,000 records/s",
+		"empty state dir  1000000         2s    500,000        3s",
+		"local checkpoint        0         0s          -     400ms",
+		"250.0 MB (VmHWM)",
+		"          2     30,000  1.50       0",
+	} {
+		require.Contains(t, out, want)
+	}
+}
+
+func TestTargets(t *testing.T) {
+	t.Parallel()
+	got := map[string]Target{}
+	for _, tg := range sampleResults().Targets {
+		got[tg.Name] = tg
+	}
+	require.Len(t, got, 5)
+	require.True(t, got["pipeline vs ceiling"].Met, "worst ratio 0.80")
+	require.Equal(t, "0.80 at txn 100, commit 100ms", got["pipeline vs ceiling"].Got)
+	require.True(t, got["exactly-once overhead"].Met, "worst overhead 11% (txn 100), not 10% (txn 1000)")
+	require.Equal(t, "11% at txn 100", got["exactly-once overhead"].Got)
+	require.True(t, got["restore rate"].Met)
+	require.True(t, got["p99 latency"].Met, "140ms <= 150ms")
+	require.True(t, got["peak RSS"].Met)
+
+	r := sampleResults()
+	r.Latency.P99 = ms(151)
+	r.RSS.Customers = 1000
+	for _, tg := range r.evaluate() {
+		switch tg.Name {
+		case "p99 latency":
+			require.False(t, tg.Met)
+		case "peak RSS":
+			require.Contains(t, tg.Got, "at 1000 customers only")
+		}
+	}
+	require.Empty(t, (&Results{}).evaluate(), "nothing measured, nothing to report")
+}
+
+func TestResultsJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(sampleResults())
+	require.NoError(t, err)
+	var back Results
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, sampleResults().Throughput, back.Throughput)
+	require.True(t, strings.Contains(string(b), `"commit_interval_ns":100000000`), string(b))
+}
+
+func TestSummarizeWindows(t *testing.T) {
+	t.Parallel()
+	begin := time.Unix(100, 0)
+	var samples []latencySample
+	// 10 s of orders, one per 10 ms; latency grows with produce time.
+	for i := range 1000 {
+		at := time.Duration(i) * 10 * time.Millisecond
+		samples = append(samples, latencySample{produced: begin.Add(at), latency: ms(10) + at/10})
+	}
+	all, windows := summarize(samples, 10*time.Second)
+	require.Equal(t, 1000, all.Events)
+	require.Equal(t, ms(10), percentile([]time.Duration{ms(10)}, 1))
+	require.Equal(t, ms(10)+ms(999), all.Max)
+	require.Len(t, windows, latencyWindows)
+	for i, w := range windows {
+		require.Equal(t, 200, w.Events, "window %d", i)
+		require.Equal(t, time.Duration(i)*2*time.Second, w.From)
+		if i > 0 {
+			require.Greater(t, w.P99, windows[i-1].P99, "a growing tail shows window by window")
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	runs := []Measurement{{RecordsPerSec: 30, Aborted: 3}, {RecordsPerSec: 10, Aborted: 1}, {RecordsPerSec: 20, Aborted: 2}}
+	m := median(runs)
+	require.InDelta(t, 20, m.RecordsPerSec, 0)
+	require.Equal(t, int64(2), m.Aborted, "the median run's own figures")
+	require.Equal(t, []float64{30, 10, 20}, m.Runs, "every run's rate, in run order")
+	require.InDelta(t, 10, median(runs[:2]).RecordsPerSec, 0, "the lower middle of an even count")
+	require.Nil(t, median(runs[:1]).Runs, "a single run lists no runs")
+	require.Equal(t, "x-r2", runName("x", 1, 3))
+	require.Equal(t, "x", runName("x", 0, 1))
+}
+
+func TestMeasure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, err := measure(ctx, time.Minute, 10, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
+		for range 5 {
+			fl.add(2)
+		}
+		<-ctx.Done() // stopped once the target is reached
+		return txnCounts{committed: 5}, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, int64(10), m.Records)
+	require.Equal(t, int64(5), m.Transactions)
+	require.Positive(t, m.RecordsPerSec)
+	require.LessOrEqual(t, m.FirstCommit, m.Elapsed)
+
+	_, err = measure(ctx, time.Minute, 10, func(context.Context, *finishLine) (txnCounts, error) {
+		return txnCounts{}, errors.New("boom")
+	})
+	require.ErrorContains(t, err, "boom")
+	_, err = measure(ctx, time.Minute, 10, func(_ context.Context, fl *finishLine) (txnCounts, error) {
+		fl.add(3)
+		return txnCounts{}, nil
+	})
+	require.ErrorContains(t, err, "stopped with 3 of 10 records committed")
+	_, err = measure(ctx, 10*time.Millisecond, 10, func(ctx context.Context, _ *finishLine) (txnCounts, error) {
+		<-ctx.Done()
+		return txnCounts{}, nil
+	})
+	require.ErrorIs(t, err, errRunTimeout)
+}
