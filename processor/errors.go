@@ -33,10 +33,30 @@ var (
 	// broker or the coordinator aborted it (an abortable error).
 	ErrTxnAborted = errors.New("processor: transaction aborted by the cluster")
 
+	// ErrFenced is wrapped when another live instance uses this instance's
+	// transactional ID (the same group and instance ID: an operator
+	// mistake, or a replacement started before the old process died). The
+	// instance stops instead of fencing its twin back.
+	//
+	// A fencing error alone does not mean a twin: a transaction the broker
+	// aborted for its timeout (a GC or VM pause, a frozen process, a slow
+	// broker) bumps the producer epoch too, and a new session works. The
+	// processor stops with ErrFenced only when the group has another
+	// member with this transactional ID as its client ID, or when it was
+	// fenced maxFences times within fenceWindow.
+	ErrFenced = errors.New("processor: fenced by another instance with the same instance ID")
+
 	// ErrRestoreIncomplete is wrapped when a changelog partition never
 	// reaches the group's committed offset within the restore timeout.
 	ErrRestoreIncomplete = errors.New("processor: restore incomplete")
 )
+
+// isFenced reports whether err says this producer's epoch is no longer
+// current: another producer initialized its transactional ID, or the broker
+// aborted its transaction for its timeout.
+func isFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+}
 
 func configErr(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
@@ -85,14 +105,15 @@ func (e *RestoreError) Error() string {
 func (e *RestoreError) Unwrap() error { return e.Err }
 
 // IsFatal reports whether err from a transaction means this instance must
-// stop: it was fenced by another instance with the same instance ID, it is
-// not authorized, or its state cannot be trusted. Other errors from ending a
-// transaction are handled by recreating the session.
+// stop: it was fenced by another instance with the same instance ID
+// (ErrFenced), it is not authorized, or its state cannot be trusted. Other
+// errors from ending a transaction, fencing errors among them (see
+// ErrFenced), are handled by recreating the session.
 func IsFatal(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, kerr.ProducerFenced),
+	case errors.Is(err, ErrFenced),
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed),
 		errors.Is(err, kerr.GroupAuthorizationFailed),
 		errors.Is(err, kerr.TopicAuthorizationFailed),

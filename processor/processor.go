@@ -116,8 +116,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer close(done)
 	defer p.shutdown()
 	if err := p.open(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure to start
+		}
 		return err
 	}
+	var fences []time.Time
 	for attempt := 0; ; attempt++ {
 		err := p.runSession(ctx)
 		switch {
@@ -125,6 +129,10 @@ func (p *Processor) Run(ctx context.Context) error {
 			return nil
 		case IsFatal(err):
 			return err
+		case isFenced(err):
+			if fences, err = p.fenced(ctx, fences, err); err != nil {
+				return err
+			}
 		}
 		p.stats.sessions.Add(1)
 		p.cfg.logger.Warn("transaction session failed; recreating it", "err", err, "attempt", attempt+1)
@@ -132,6 +140,45 @@ func (p *Processor) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// Fencing without a twin in the group is retried with a new session, up to
+// maxFences times within fenceWindow (see ErrFenced). Two live twins fence
+// each other in turn, each time one of them rejoins: a few seconds apart.
+const (
+	maxFences   = 3
+	fenceWindow = time.Minute
+)
+
+// fenced decides what a session that ended fenced means. fences holds the
+// times of the earlier fences; it returns them with this one, and
+// ErrFenced when a live twin holds the transactional ID. The session is
+// closed (the group left) by then, so a member with this transactional ID
+// as its client ID is another process.
+func (p *Processor) fenced(ctx context.Context, fences []time.Time, cause error) ([]time.Time, error) {
+	now := time.Now()
+	fences = append(slices.DeleteFunc(fences, func(t time.Time) bool { return now.Sub(t) > fenceWindow }), now)
+	if len(fences) >= maxFences {
+		return fences, fmt.Errorf("%w: fenced %d times within %s (a twin that keeps rejoining?): %w", ErrFenced, len(fences), fenceWindow, cause)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	txnID := p.cfg.transactionalID()
+	groups, err := p.admin.DescribeGroups(dctx, p.cfg.group)
+	if err == nil {
+		err = groups.Error()
+	}
+	if err != nil {
+		p.cfg.logger.Warn("fenced; cannot describe the group to look for a twin instance", "err", err)
+		return fences, nil
+	}
+	for _, m := range groups[p.cfg.group].Members {
+		if m.ClientID == txnID {
+			return fences, fmt.Errorf("%w: group member %s on %s has transactional ID %s: %w", ErrFenced, m.MemberID, m.ClientHost, txnID, cause)
+		}
+	}
+	p.cfg.logger.Warn("producer fenced, and no other member of the group has this transactional ID: the broker aborted the transaction (transaction timeout: a pause, a slow broker?); recreating the session", "err", cause)
+	return fences, nil
 }
 
 // Close stops a running Run and waits for it to return. It is idempotent
@@ -204,8 +251,16 @@ func (p *Processor) open(ctx context.Context) error {
 func (p *Processor) checkCluster(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.startupTimeout)
 	defer cancel()
-	if err := p.adminCl.Ping(ctx); err != nil {
-		return fmt.Errorf("%w: brokers %v: no answer within %s: %w", ErrConfig, p.cfg.brokers, p.cfg.startupTimeout, err)
+	// Brokers that refuse connections (still starting, say) are asked
+	// again until the startup timeout.
+	for attempt := 0; ; attempt++ {
+		err := p.adminCl.Ping(ctx)
+		if err == nil {
+			break
+		}
+		if !sleep(ctx, backoff(attempt)) {
+			return fmt.Errorf("%w: brokers %v: no answer within %s: %w", ErrConfig, p.cfg.brokers, p.cfg.startupTimeout, err)
+		}
 	}
 	rcs, err := p.admin.DescribeBrokerConfigs(ctx)
 	if err != nil {

@@ -383,6 +383,9 @@ func TestUnsafeClientSettingsRefused(t *testing.T) {
 		"read uncommitted": {kgo.FetchIsolationLevel(kgo.ReadUncommitted()), "isolation level"},
 		"leader acks":      {kgo.RequiredAcks(kgo.LeaderAck()), "acks"},
 		"short txn":        {kgo.TransactionTimeout(10 * time.Millisecond), "transaction timeout"},
+		// kgo counts it from the record timestamp, which outputs copy from
+		// their input: a backlog older than it would never be sent.
+		"delivery timeout": {kgo.RecordDeliveryTimeout(time.Minute), "record delivery timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := start(t, counterTopology(t), c.ListenAddrs(), t.TempDir(), "a", KgoOpts(tc.opt))
@@ -592,6 +595,17 @@ func TestStartupErrorsNameTheCause(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStopWhileStarting stops an instance while it still waits for its
+// brokers. Regression: Run returned a configuration error ("brokers ...:
+// no answer within 30s: ... operation was canceled") for a stop that came
+// during start-up, so a clean stop looked like a failure.
+func TestStopWhileStarting(t *testing.T) {
+	t.Parallel()
+	in := start(t, counterTopology(t), []string{"127.0.0.1:1"}, t.TempDir(), "a")
+	time.Sleep(300 * time.Millisecond)
+	in.close(t)
 }
 
 func TestChangelogMismatchRefused(t *testing.T) {

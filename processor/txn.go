@@ -62,6 +62,11 @@ func (p *Processor) checkClient(cl *kgo.Client) error {
 	case cl.OptValue(kgo.DisableIdempotentWrite) == true:
 		return configErr("idempotence", "must be enabled (Java enable.idempotence)")
 	}
+	if d, _ := cl.OptValue(kgo.RecordDeliveryTimeout).(time.Duration); d > 0 {
+		// kgo measures it from each record's timestamp, not from when it
+		// was produced; outputs carry their input's timestamp.
+		return configErr("record delivery timeout", "%s: kgo counts it from the record timestamp, which outputs take from their input, so any input older than that (a backlog, a replay) would expire before it is sent; leave it unset: the processor bounds delivery by the transaction timeout", d)
+	}
 	if d, _ := cl.OptValue(kgo.TransactionTimeout).(time.Duration); d <= p.cfg.commitInterval {
 		return configErr("transaction timeout", "%s must exceed the commit interval %s", d, p.cfg.commitInterval)
 	}
@@ -119,7 +124,9 @@ func (p *Processor) runSession(ctx context.Context) error {
 		case cause == nil:
 			continue // a rebalance: the session rewound; go on at once
 		case IsFatal(cause):
-			return cause // not authorized, fenced for good: retrying cannot help
+			return cause // not authorized, say: retrying cannot help
+		case isFenced(cause):
+			return cause // the client is fenced for good; Run decides (twin or timeout)
 		case lastCause != nil && sameCause(cause, lastCause):
 			aborts++
 		default:
@@ -151,6 +158,10 @@ func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, ma
 		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
 		case errors.Is(fe.Err, kerr.TopicAuthorizationFailed), errors.Is(fe.Err, kerr.GroupAuthorizationFailed):
 			return nil, fmt.Errorf("fetching %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+		case errors.Is(fe.Err, kerr.InvalidSessionTimeout):
+			return nil, configErr("session timeout", "the brokers refuse it (their group.min.session.timeout.ms and group.max.session.timeout.ms): %v", fe.Err)
+		case errors.Is(fe.Err, kerr.InvalidGroupID), errors.Is(fe.Err, kerr.InconsistentGroupProtocol), errors.Is(fe.Err, kerr.GroupMaxSizeReached):
+			return nil, configErr("group", "the brokers refuse this member of group %s: %v", p.cfg.group, fe.Err)
 		default:
 			p.cfg.logger.Warn("fetch error; kgo retries", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
