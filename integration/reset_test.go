@@ -1,0 +1,195 @@
+package integration
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/processor"
+)
+
+// TestOperatorOffsetReset moves the group's committed offsets back (as an
+// operator would, with kadm, every instance stopped) while the state is
+// ahead of them. Restarted, the instance refuses with ErrStateAhead (exit
+// status 1 and the message), and so does a new instance on an empty
+// directory, whose changelog restore finds the same thing. `exactly run
+// --reset-state` then rebuilds the state from the input from the reset
+// offsets on: the local state equals the fold of the orders from those
+// offsets (computed here from the orders topic), the events written after
+// the reset are that fold's events, and a normal restart afterwards goes on
+// from there.
+func TestOperatorOffsetReset(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	group := e.group("order")
+	e.produce(1500, 1600, 0)
+	dir := filepath.Join(e.root, "a")
+	a := e.spawn("a", dir, spawnOpts{})
+	e.waitVerified(false, 2*time.Minute)
+	a.stop(t)
+
+	reset := e.moveOffsetsBack(group)
+	e.produce(300, 1601, 0)
+
+	for _, tc := range []struct{ who, dir string }{
+		{"the instance on its own state", dir},
+		{"a new instance on an empty directory", filepath.Join(e.root, "fresh")},
+	} {
+		c := e.spawn("a", tc.dir, spawnOpts{})
+		ps := c.wait(t, time.Minute)
+		require.Equal(t, 1, ps.ExitCode(), "%s must refuse to run on state ahead of the group's offsets", tc.who)
+		require.Contains(t, c.out.String(), processor.ErrStateAhead.Error(), tc.who)
+	}
+
+	eventsFrom := e.endOffsets(e.topics.Events)
+	r := e.spawn("a", dir, spawnOpts{args: []string{"--reset-state"}})
+	e.waitCaughtUp(group, 2*time.Minute)
+	r.stop(t)
+
+	// A normal restart after the reset: no refusal, more input.
+	e.produce(200, 1602, 0)
+	a2 := e.spawn("a", dir, spawnOpts{})
+	e.waitCaughtUp(group, 2*time.Minute)
+	a2.stop(t)
+
+	fold, events := foldOrders(e.readFrom(e.topics.Orders, reset))
+	require.NotEmpty(t, events)
+	local, err := orders.CheckLocalState([]string{dir}, partitions, fold)
+	require.NoError(t, err)
+	require.Empty(t, local, "E4 after the reset: local state must be the fold of the orders from the reset offsets on")
+	require.Equal(t, events, eventsByCustomer(e.readFrom(e.topics.Events, eventsFrom)), "the events after the reset must be those of the fold from the reset offsets")
+
+	rep := e.verify(false, 15*time.Second) // E1-E3 cannot hold across a replay; E5 must
+	require.Zero(t, rep.Counts[orders.CheckE5], rep.String())
+}
+
+// moveOffsetsBack commits, for every orders partition, half of the group's
+// committed offset, and returns the new offsets. The group must be empty.
+func (e *env) moveOffsetsBack(group string) map[int32]int64 {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	committed, err := e.admin.FetchOffsets(ctx, group)
+	require.NoError(e.t, err)
+	require.NoError(e.t, committed.Error())
+	back := make(kadm.Offsets)
+	reset := make(map[int32]int64)
+	committed.Each(func(o kadm.OffsetResponse) {
+		if o.Topic != e.topics.Orders {
+			return
+		}
+		require.Positive(e.t, o.At, "partition %d committed nothing", o.Partition)
+		reset[o.Partition] = o.At / 2
+		back.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.At / 2, LeaderEpoch: -1})
+	})
+	require.Len(e.t, reset, partitions)
+	resps, err := e.admin.CommitOffsets(ctx, group, back)
+	require.NoError(e.t, err)
+	require.NoError(e.t, resps.Error())
+	return reset
+}
+
+// endOffsets returns the high watermark of every partition of topic.
+func (e *env) endOffsets(topic string) map[int32]int64 {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := e.admin.ListEndOffsets(ctx, topic)
+	require.NoError(e.t, err)
+	require.NoError(e.t, ends.Error())
+	out := make(map[int32]int64)
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out
+}
+
+// readFrom reads topic with read_committed from the given offsets (the
+// start of a partition missing from from) to its current end, and returns
+// the data records in partition order. Control records are kept while
+// reading so that the last offset of every partition is seen even when it
+// is a transaction marker.
+func (e *env) readFrom(topic string, from map[int32]int64) map[int32][]*kgo.Record {
+	e.t.Helper()
+	ends := e.endOffsets(topic)
+	start := make(map[int32]kgo.Offset)
+	left := make(map[int32]bool)
+	for p, end := range ends {
+		start[p] = kgo.NewOffset().At(from[p])
+		if end > from[p] {
+			left[p] = true
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}), kgo.FetchMaxWait(250*time.Millisecond))
+	require.NoError(e.t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := make(map[int32][]*kgo.Record)
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		require.NoError(e.t, ctx.Err(), "reading %s: partitions %v not read to their end", topic, slices.Collect(maps.Keys(left)))
+		fs.EachError(func(_ string, p int32, err error) { require.NoError(e.t, err, "reading %s partition %d", topic, p) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= ends[r.Partition]-1 {
+				delete(left, r.Partition)
+			}
+			if !r.Attrs.IsControl() && r.Offset < ends[r.Partition] {
+				out[r.Partition] = append(out[r.Partition], r)
+			}
+		})
+	}
+	return out
+}
+
+// foldOrders folds orders as the order service does, from empty state: a
+// valid order applies unless its customer already has its id. It returns
+// the final state per customer and the events per customer, in order.
+func foldOrders(recs map[int32][]*kgo.Record) (map[string]orders.Customer, map[string][]orders.Event) {
+	state := make(map[string]orders.Customer)
+	events := make(map[string][]orders.Event)
+	for _, p := range slices.Sorted(maps.Keys(recs)) {
+		for _, r := range recs[p] {
+			o, err := orders.DecodeOrder(r.Value)
+			if err != nil || o.Validate(string(r.Key)) != nil {
+				continue // malformed: dead-lettered
+			}
+			c := state[o.CustomerID]
+			if slices.Contains(c.OrderIDs, o.OrderID) {
+				continue // an upstream duplicate
+			}
+			c.OrderCount++
+			c.TotalCents += o.AmountCents
+			c.OrderIDs = append(c.OrderIDs, o.OrderID)
+			state[o.CustomerID] = c
+			events[o.CustomerID] = append(events[o.CustomerID], orders.Event{
+				OrderID: o.OrderID, CustomerID: o.CustomerID, AmountCents: o.AmountCents,
+				CustomerOrderCount: c.OrderCount, CustomerTotalCents: c.TotalCents,
+			})
+		}
+	}
+	return state, events
+}
+
+// eventsByCustomer decodes events and groups them per customer, in
+// partition order.
+func eventsByCustomer(recs map[int32][]*kgo.Record) map[string][]orders.Event {
+	out := make(map[string][]orders.Event)
+	for _, p := range slices.Sorted(maps.Keys(recs)) {
+		for _, r := range recs[p] {
+			ev, err := orders.DecodeEvent(r.Value)
+			if err != nil {
+				ev = orders.Event{OrderID: "undecodable: " + err.Error(), CustomerID: string(r.Key)}
+			}
+			out[string(r.Key)] = append(out[string(r.Key)], ev)
+		}
+	}
+	return out
+}
