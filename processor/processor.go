@@ -36,6 +36,8 @@ type Processor struct {
 	stats     counters
 	parts     atomic.Int32 // input partition count, known after open
 
+	cb callbacks
+
 	progressMu sync.Mutex // restore progress logging
 	progressAt time.Time
 	progressN  int64
@@ -281,9 +283,37 @@ func (p *Processor) checkCluster(ctx context.Context) error {
 	return nil
 }
 
+// callbacks keeps kgo's group callbacks off the state once Run is over: a
+// session whose close runSession stopped waiting for may still call them.
+// shutdown waits for a callback that is running (its context is cancelled
+// by the leave, so it ends soon) and makes later ones return at once.
+type callbacks struct {
+	mu   sync.RWMutex
+	shut bool
+}
+
+func (c *callbacks) enter() bool {
+	c.mu.RLock()
+	if c.shut {
+		c.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (c *callbacks) exit() { c.mu.RUnlock() }
+
+func (c *callbacks) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shut = true
+}
+
 // shutdown closes what open opened, in reverse order. The session is
-// already closed (and the group left) by runSession.
+// already closed (and the group left, or the leave abandoned) by
+// runSession.
 func (p *Processor) shutdown() {
+	p.cb.shutdown()
 	if p.restoreCl != nil {
 		p.restoreCl.Close()
 	}

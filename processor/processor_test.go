@@ -686,3 +686,61 @@ func TestTransactionalIDNotAuthorized(t *testing.T) {
 		t.Fatal("not refused")
 	}
 }
+
+// TestStopDuringAHeldRebalance stops an instance whose JoinGroup the
+// coordinator holds, as it does during a rebalance until every member
+// rejoined or the rebalance timeout (60 s by default) passed. Run returns
+// without waiting for that answer, and what it committed stays.
+//
+// Regression: Run waited in kgo's Close, which waits for the JoinGroup
+// answer before it leaves; under the chaos soak a clean stop took over a
+// minute, past any deployment's grace period.
+func TestStopDuringAHeldRebalance(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	brokers := c.ListenAddrs()
+	produceInputs(t, brokers, 5, 20, nil)
+	a := start(t, counterTopology(t), brokers, t.TempDir(), "a")
+	a.waitRecords(t, 100)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	groups, err := kadm.NewClient(cl).DescribeGroups(context.Background(), "app")
+	require.NoError(t, err)
+	require.Len(t, groups["app"].Members, 1)
+	memberA := groups["app"].Members[0].MemberID
+
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the cluster closes
+	held := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if req.(*kmsg.JoinGroupRequest).MemberID != memberA {
+			return nil, nil, false
+		}
+		once.Do(func() { close(held) })
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	start(t, counterTopology(t), brokers, t.TempDir(), "b") // the group rebalances
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("instance a never rejoined")
+	}
+
+	stopped := make(chan error, 1)
+	go func() {
+		a.stop()
+		stopped <- <-a.err
+	}()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(leaveTimeout + 20*time.Second):
+		t.Fatal("Run is still waiting for the held JoinGroup")
+	}
+	require.EqualValues(t, 100, a.p.Stats().Records)
+}

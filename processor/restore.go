@@ -20,6 +20,10 @@ import (
 // tasks.setFatal before returning, so records of a partition that never
 // became ready are never processed.
 func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	if !p.cb.enter() {
+		return // Run is over: a session close it stopped waiting for
+	}
+	defer p.cb.exit()
 	crashPoint(CrashInAssigned)
 	parts := p.newPartitions(assigned)
 	p.tasks.assign(parts)

@@ -73,6 +73,32 @@ func (p *Processor) checkClient(cl *kgo.Client) error {
 	return nil
 }
 
+// leaveTimeout bounds how long closing a session waits to leave the group.
+// kgo sends JoinGroup with the client's context, and Close waits for its
+// answer before it leaves: during a rebalance the coordinator holds that
+// answer until every member rejoined or the rebalance timeout (60 s by
+// default) passed, longer than a deployment's grace period (Kubernetes: 30
+// s) leaves a stopping process. The transaction is ended by then, so
+// nothing is lost by going on: the group drops the member at its session
+// timeout, and the abandoned close finishes in the background.
+const leaveTimeout = 10 * time.Second
+
+// closeSession closes sess, waiting at most leaveTimeout for it to leave
+// the group. Callbacks the abandoned close still runs find the processor
+// shut (see callbacks).
+func (p *Processor) closeSession(sess *kgo.GroupTransactSession) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sess.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(leaveTimeout):
+		p.cfg.logger.Warn("leaving the group takes too long (a rebalance holds our JoinGroup); going on without waiting: the group drops this member at its session timeout", "waited", leaveTimeout)
+	}
+}
+
 // onRevoked marks revoked (or lost) partitions not ready. The session
 // itself makes the open transaction abort; their committed local state
 // stays as a warm cache with its checkpoint.
@@ -97,7 +123,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		return err
 	}
 	defer func() {
-		sess.Close()
+		p.closeSession(sess)
 		p.tasks.reset()
 	}()
 	var aborts int
