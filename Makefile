@@ -4,13 +4,15 @@
 #   make test        unit and integration tests (embedded kfake cluster), race detector on
 #   make test-kafka  the integration suite on a real three-node Apache Kafka cluster
 #                    (started and stopped here unless KAFKA_BROKERS is set)
+#   make chaos       a randomized soak: crashes, restarts, scaling, zombies, broker
+#                    faults; DURATION=30m SEED=<printed seed> to replay one
 
 GO        ?= go
 PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick fuzz clean
+.PHONY: all build test test-kafka chaos kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick fuzz clean
 
 all: build lint test
 
@@ -39,6 +41,18 @@ test-kafka:
 	else \
 		bash integration/kafka/test.sh; \
 	fi
+
+# chaos runs `exactly chaos` (instances built with the race detector) on an
+# embedded kfake cluster with broker faults, or on KAFKA_BROKERS; set
+# KAFKA_DIR to the run dir of integration/kafka/cluster.sh to kill and restart
+# its brokers too. It exits 3 on any violation.
+DURATION ?= 2m
+SEED     ?= 0
+CHAOS_FLAGS ?=
+chaos:
+	$(GO) build -race -o bin/exactly-race ./cmd/exactly
+	./bin/exactly-race chaos --duration $(DURATION) --seed $(SEED) \
+		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(if $(KAFKA_DIR),--kafka-dir $(KAFKA_DIR)) $(CHAOS_FLAGS)
 
 vet:
 	$(GO) vet $(PKGS)

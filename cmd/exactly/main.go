@@ -41,6 +41,7 @@ var commands = []command{
 	{"topics", "create or check the pipeline's topics (topics create|check)", topicsCmd},
 	{"doctor", "check brokers, replication, groups' lag and open transactions", doctorCmd},
 	{"bench", "measure throughput, latency, restore and memory of the order pipeline", benchCmd},
+	{"chaos", "randomized soak: crashes, restarts, scaling, zombies and broker faults, then verify", chaosCmd},
 }
 
 func main() {

@@ -1,0 +1,154 @@
+// Package chaos runs the order service under random failures and checks
+// that it stays exactly-once: a randomized soak test.
+//
+// Run starts several instances of the order service as child processes
+// (`<binary> run`), produces orders at a steady rate and, for the
+// configured duration, kills instances (SIGKILL) and restarts them, some on
+// a wiped state directory, restarts them cleanly, freezes one past its
+// session timeout (SIGSTOP, then SIGCONT: a zombie), scales the group up
+// and down, and injects broker faults: on the embedded kfake cluster
+// through its control API (failed or delayed EndTxn, TxnOffsetCommit,
+// Produce, InitProducerID), on a real cluster started by
+// integration/kafka/cluster.sh by killing and restarting brokers. Every
+// random choice comes from one seed, printed first, so a run can be
+// replayed (the choices, not the timing). At the end everything stops
+// cleanly, orders.Verify checks E1-E3 and E5, orders.CheckLocalState checks
+// E4, and the Report counts what happened.
+package chaos
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Config configures Run. Binary is required; every other field has a
+// default.
+type Config struct {
+	// Binary is the exactly command that runs the instances. Required.
+	Binary string
+
+	// Duration is how long failures are injected. The default value is
+	// 1m.
+	Duration time.Duration
+
+	// Seed seeds every random choice; 0 picks one from the clock. The
+	// default value is 0.
+	Seed int64
+
+	// Rate is the orders produced per second, from start to the end of
+	// Duration. The default value is 300.
+	Rate int
+
+	// Customers is the number of distinct customers. The default value is
+	// 100.
+	Customers int
+
+	// Instances is the number of instances at start; MinInstances and
+	// MaxInstances bound scaling. The default values are 3, 1 and 5.
+	Instances, MinInstances, MaxInstances int
+
+	// Partitions is the partition count of the orders and events topics
+	// when Run creates them. The default value is 6.
+	Partitions int32
+
+	// EventInterval is the mean time between two failures. The default
+	// value is 2s.
+	EventInterval time.Duration
+
+	// Brokers names a real cluster; empty runs an embedded kfake cluster.
+	// The default value is empty.
+	Brokers []string
+
+	// KafkaDir is the run directory of an integration/kafka/cluster.sh
+	// cluster behind Brokers; with it, brokers are killed and restarted.
+	// The default value is empty (no broker kills).
+	KafkaDir string
+
+	// NoFaults turns off the kfake fault injection. The default value is
+	// false.
+	NoFaults bool
+
+	// TopicPrefix prefixes the topics and the group. The default value is
+	// empty on kfake and "chaos-<seed>-<time>-" on a real cluster.
+	TopicPrefix string
+
+	// StateDir is where the instances' state directories go; empty uses a
+	// temporary directory removed at the end. The default value is empty.
+	StateDir string
+
+	// DrainTimeout bounds how long the pipeline may take to process the
+	// remaining input once failures stop. The default value is 3m.
+	DrainTimeout time.Duration
+
+	// StopTimeout bounds how long a clean stop (SIGTERM) may take before
+	// the instance is killed and reported as a slow stop. The default
+	// value is 1m.
+	StopTimeout time.Duration
+
+	// Out receives progress lines. The default value discards them.
+	Out io.Writer
+
+	// InstanceLogs, when set, receives every instance's log lines,
+	// prefixed with its id. The default value is nil (logs are only
+	// parsed for the report).
+	InstanceLogs io.Writer
+
+	// Logger logs what Run does at debug level. The default discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) ensureDefaults() {
+	setDefault(&c.Duration, time.Minute)
+	setDefault(&c.Rate, 300)
+	setDefault(&c.Customers, 100)
+	setDefault(&c.Instances, 3)
+	setDefault(&c.MinInstances, 1)
+	setDefault(&c.MaxInstances, 5)
+	setDefault(&c.Partitions, 6)
+	setDefault(&c.EventInterval, 2*time.Second)
+	setDefault(&c.DrainTimeout, 3*time.Minute)
+	setDefault(&c.StopTimeout, time.Minute)
+	if c.Seed == 0 {
+		c.Seed = time.Now().UnixNano() % 1_000_000_000
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TopicPrefix == "" && len(c.Brokers) > 0 {
+		c.TopicPrefix = fmt.Sprintf("chaos-%d-%d-", c.Seed, time.Now().Unix())
+	}
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// ErrConfig is wrapped by the errors of a bad Config.
+var ErrConfig = errors.New("chaos: invalid configuration")
+
+func (c *Config) validate() error {
+	switch {
+	case c.Binary == "":
+		return fmt.Errorf("%w: no binary to run the instances with", ErrConfig)
+	case c.Duration < 0 || c.Rate < 0 || c.Customers < 0 || c.EventInterval < 0:
+		return fmt.Errorf("%w: durations, rate and customers must not be negative", ErrConfig)
+	case c.MinInstances < 1 || c.MaxInstances < c.MinInstances:
+		return fmt.Errorf("%w: want 1 <= min instances (%d) <= max instances (%d)", ErrConfig, c.MinInstances, c.MaxInstances)
+	case c.Instances < c.MinInstances || c.Instances > c.MaxInstances:
+		return fmt.Errorf("%w: instances %d outside [%d, %d]", ErrConfig, c.Instances, c.MinInstances, c.MaxInstances)
+	case c.Partitions < 1:
+		return fmt.Errorf("%w: partitions must be positive, got %d", ErrConfig, c.Partitions)
+	case c.KafkaDir != "" && len(c.Brokers) == 0:
+		return fmt.Errorf("%w: a Kafka run directory needs the cluster's brokers", ErrConfig)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package chaos
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// instance is one `exactly run` child process and its identity. Its
+// fields are owned by the chaos loop; done is closed by the goroutine that
+// reads its output and reaps it.
+type instance struct {
+	id, dir string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	paused  bool
+	// signalled is set when the loop killed or stopped it on purpose, so
+	// that its exit is expected.
+	signalled bool
+	// lastErr is the last error line it logged (read after done).
+	lastErr string
+}
+
+func (in *instance) exited() bool {
+	select {
+	case <-in.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitExit waits at most d for the process to exit.
+func (in *instance) waitExit(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-in.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// txnTimeout is the instances' transaction timeout. It stays the same for
+// every incarnation of an instance id: kfake keeps the timeout a
+// transactional id was first initialized with.
+const txnTimeout = 5 * time.Second
+
+// fleet starts instances and follows their logs into stats.
+type fleet struct {
+	cfg     *Config
+	brokers string
+	stats   *stats
+	wg      sync.WaitGroup // one goroutine per process: read its output, reap it
+	logMu   sync.Mutex     // serializes writes to cfg.InstanceLogs
+	n       int            // instances ever created, for ids
+}
+
+// start runs an instance with id in dir. Its transaction size and commit
+// interval are drawn from pick so that instances differ.
+func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Duration) (*instance, error) {
+	cmd := exec.Command(f.cfg.Binary, "run", "--service", "order", "--brokers", f.brokers,
+		"--instance-id", id, "--state-dir", dir, "--topic-prefix", f.cfg.TopicPrefix,
+		"--max-records", fmt.Sprint(maxRecords), "--commit-interval", commitInterval.String(),
+		"--session-timeout", "6s", "--transaction-timeout", txnTimeout.String(),
+		"--log-level", "info", "--log-format", "json")
+	cmd.Env = os.Environ()
+	cmd.Stdout = io.Discard
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting instance %s: %w", id, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting instance %s: %w", id, err)
+	}
+	in := &instance{id: id, dir: dir, cmd: cmd, done: make(chan struct{})}
+	f.stats.add(func(s *Report) { s.Started++ })
+	f.wg.Go(func() {
+		in.lastErr = f.follow(in, out)
+		_ = cmd.Wait()
+		close(in.done)
+	})
+	return in, nil
+}
+
+// follow reads an instance's log lines until it exits, counting what the
+// report shows, and returns its last error line.
+func (f *fleet) follow(in *instance, r io.Reader) string {
+	var last string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if f.cfg.InstanceLogs != nil {
+			f.logMu.Lock()
+			fmt.Fprintf(f.cfg.InstanceLogs, "[%s] %s\n", in.id, line)
+			f.logMu.Unlock()
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			last = line // the command's final error, or a crash message
+			continue
+		}
+		if m["level"] == "ERROR" {
+			last = fmt.Sprint(m["msg"], ": ", m["err"])
+		}
+		f.stats.logLine(m)
+	}
+	return last
+}
+
+// signal sends sig to a running instance.
+func (in *instance) signal(sig syscall.Signal) {
+	if !in.exited() {
+		_ = in.cmd.Process.Signal(sig)
+	}
+}
+
+// kafkaCode finds a Kafka error code ("INVALID_TXN_STATE: ...") in an
+// error message.
+var kafkaCode = regexp.MustCompile(`\b([A-Z][A-Z_]*_[A-Z_]*[A-Z]):`)
+
+// shortCause reduces an abort cause to its kind: a Kafka error code, or
+// the innermost message.
+func shortCause(cause any) string {
+	s, _ := cause.(string)
+	if s == "" || s == "<nil>" {
+		return "rebalance"
+	}
+	if m := kafkaCode.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	if len(s) > 60 {
+		s = s[:60] + "..."
+	}
+	return s
+}
