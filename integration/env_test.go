@@ -73,6 +73,13 @@ func newEnv(t *testing.T) *env {
 		t.Cleanup(c.Close)
 		e.brokers = c.ListenAddrs()
 	}
+	e.setup()
+	return e
+}
+
+// setup creates the env's admin client and input and output topics.
+func (e *env) setup() {
+	t := e.t
 	e.topics = orders.TopicsWithPrefix(e.prefix)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
 	require.NoError(t, err)
@@ -86,7 +93,6 @@ func newEnv(t *testing.T) *env {
 		require.NoError(t, resp.Err, "creating %s", topic)
 	}
 	t.Cleanup(e.stopAll)
-	return e
 }
 
 func logger(t testing.TB, name string) *slog.Logger {

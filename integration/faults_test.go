@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,19 +32,7 @@ func newKfakeEnv(t *testing.T) (*env, *kfake.Cluster) {
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	e := &env{t: t, root: t.TempDir(), brokers: c.ListenAddrs()}
-	e.topics = orders.TopicsWithPrefix("")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
-	require.NoError(t, err)
-	t.Cleanup(cl.Close)
-	e.admin = kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, topic := range []string{e.topics.Orders, e.topics.Events} {
-		resp, err := e.admin.CreateTopic(ctx, partitions, -1, nil, topic)
-		require.NoError(t, err)
-		require.NoError(t, resp.Err, "creating %s", topic)
-	}
-	t.Cleanup(e.stopAll)
+	e.setup()
 	return e, c
 }
 
