@@ -32,8 +32,11 @@ func CheckLocalState(dirs []string, partitions int32, expected map[string]Custom
 	got := make(map[string]Customer)
 	for p := range partitions {
 		db, err := newestOwner(dbs, p)
-		if err != nil || db == nil {
+		if err != nil {
 			return nil, err
+		}
+		if db == nil {
+			continue // never committed to: the partition holds nothing
 		}
 		all, errf := state.NewView(db, StoreCustomers, p, topology.String(), CustomerSerde()).All()
 		for id, c := range all {
