@@ -147,6 +147,21 @@ func (c *child) stop(t testing.TB) {
 	require.Equal(t, 0, ps.ExitCode(), "instance %s: %s", c.id, ps)
 }
 
+// stopOrCrash is stop for a process with a crash point armed: the stop
+// itself may reach the point (the revoke callback runs as it leaves the
+// group), and then the process dies there, which is as safe as any crash.
+func (c *child) stopOrCrash(t testing.TB) {
+	t.Helper()
+	if !c.exited() {
+		require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	}
+	ps := c.wait(t, time.Minute)
+	if ws, _ := ps.Sys().(syscall.WaitStatus); ws.Signaled() && ws.Signal() == syscall.SIGKILL && strings.Contains(c.out.String(), "crash point ") {
+		return
+	}
+	require.Equal(t, 0, ps.ExitCode(), "instance %s: %s", c.id, ps)
+}
+
 // kill ends the process at once (SIGKILL), as a crash would.
 func (c *child) kill(t testing.TB) {
 	t.Helper()
@@ -252,9 +267,9 @@ func crashMidTransaction(t *testing.T, point string) {
 
 // crashMidRestore processes an input, then starts the instance on an empty
 // state directory with a restore batch of 50 records, so that restoring a
-// changelog partition takes several batches: it crashes after the first
-// batch of the third partition it restores (partitions restore one after
-// the other, so two are complete by then). Restarted on that half-restored
+// changelog partition takes several batches: it crashes at the third
+// flushed batch (store partitions restore one after the other, so one or
+// two are complete by then, and one is half done). Restarted on that half-restored
 // directory, it goes on from whatever prefix of the restore reached disk
 // (batches are written without fsync, so the prefix may be shorter than
 // what was flushed: the checkpoint lags, it never leads), never wipes it,

@@ -223,7 +223,9 @@ func (e *env) verify(payments bool, stableWait time.Duration) *orders.Report {
 	opts := e.topics.VerifyOptions(payments)
 	opts.StableWait = stableWait
 	if stableWait > 0 {
-		opts.StableTopics = []string{processor.ChangelogTopic(e.group("order"), orders.StoreCustomers)}
+		for _, store := range orders.OrderStores() {
+			opts.StableTopics = append(opts.StableTopics, processor.ChangelogTopic(e.group("order"), store))
+		}
 		if payments {
 			opts.StableTopics = append(opts.StableTopics, processor.ChangelogTopic(e.group("payment"), orders.StorePayments))
 		}

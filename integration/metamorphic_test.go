@@ -183,7 +183,7 @@ func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Eve
 		time.Sleep(300 * time.Millisecond)
 	}
 	if kid != nil {
-		kid.stop(t)
+		kid.stopOrCrash(t)
 	}
 	e.finalCheck(false, extra...)
 	return eventsByCustomer(e.readFrom(e.topics.Events, nil))

@@ -53,7 +53,7 @@ func TestOperate(t *testing.T) {
 	require.Contains(t, body, `exactly_records_out_total{group="`+e.group("order")+`"} `+strconv.Itoa(st.Valid))
 
 	// Every customer's committed state equals the fold.
-	for id, want := range rep.Expected {
+	for id, want := range rep.Expected.Customers {
 		code, body := httpGet(t, srv.URL+"/state/customers/"+id)
 		require.Equal(t, http.StatusOK, code, body)
 		var resp struct {

@@ -150,10 +150,11 @@ func (e *env) readFrom(topic string, from map[int32]int64) map[int32][]*kgo.Reco
 }
 
 // foldOrders folds orders as the order service does, from empty state: a
-// valid order applies unless its customer already has its id. It returns
-// the final state per customer and the events per customer, in order.
-func foldOrders(recs map[int32][]*kgo.Record) (map[string]orders.Customer, map[string][]orders.Event) {
-	state := make(map[string]orders.Customer)
+// valid order applies unless its id was applied before (for the same
+// customer: an upstream duplicate; for another: dead-lettered). It returns
+// the final state and the events per customer, in order.
+func foldOrders(recs map[int32][]*kgo.Record) (orders.Expected, map[string][]orders.Event) {
+	want := orders.Expected{Customers: make(map[string]orders.Customer), OrderIDs: make(map[string]string)}
 	events := make(map[string][]orders.Event)
 	for _, p := range slices.Sorted(maps.Keys(recs)) {
 		for _, r := range recs[p] {
@@ -161,21 +162,21 @@ func foldOrders(recs map[int32][]*kgo.Record) (map[string]orders.Customer, map[s
 			if err != nil || o.Validate(string(r.Key)) != nil {
 				continue // malformed: dead-lettered
 			}
-			c := state[o.CustomerID]
-			if slices.Contains(c.OrderIDs, o.OrderID) {
-				continue // an upstream duplicate
+			if _, seen := want.OrderIDs[o.OrderID]; seen {
+				continue
 			}
+			c := want.Customers[o.CustomerID]
 			c.OrderCount++
 			c.TotalCents += o.AmountCents
-			c.OrderIDs = append(c.OrderIDs, o.OrderID)
-			state[o.CustomerID] = c
+			want.Customers[o.CustomerID] = c
+			want.OrderIDs[o.OrderID] = o.CustomerID
 			events[o.CustomerID] = append(events[o.CustomerID], orders.Event{
 				OrderID: o.OrderID, CustomerID: o.CustomerID, AmountCents: o.AmountCents,
 				CustomerOrderCount: c.OrderCount, CustomerTotalCents: c.TotalCents,
 			})
 		}
 	}
-	return state, events
+	return want, events
 }
 
 // eventsByCustomer decodes events and groups them per customer, in

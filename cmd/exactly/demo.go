@@ -246,9 +246,13 @@ func demoVerify(ctx context.Context, out io.Writer, f *fleet, st orders.ProduceS
 	}
 	defer cl.Close()
 	rep, err := orders.Verify(ctx, cl, orders.VerifyOptions{
-		Payments:     true,
-		StableTopics: []string{processor.ChangelogTopic(orders.DefaultOrderGroup, orders.StoreCustomers), processor.ChangelogTopic(orders.DefaultPaymentGroup, orders.StorePayments)},
-		StableWait:   10 * time.Second,
+		Payments: true,
+		StableTopics: []string{
+			processor.ChangelogTopic(orders.DefaultOrderGroup, orders.StoreCustomers),
+			processor.ChangelogTopic(orders.DefaultOrderGroup, orders.StoreOrderIDs),
+			processor.ChangelogTopic(orders.DefaultPaymentGroup, orders.StorePayments),
+		},
+		StableWait: 10 * time.Second,
 	})
 	if err != nil {
 		return fmt.Errorf("verifying: %w", err)
@@ -268,7 +272,8 @@ func demoVerify(ctx context.Context, out io.Writer, f *fleet, st orders.ProduceS
 		fmt.Fprintln(out, "  "+v)
 	}
 	if len(local) == 0 {
-		fmt.Fprintf(out, "E4 local state of %d customers equals the fold of the inputs\n", len(rep.Expected))
+		fmt.Fprintf(out, "E4 local state of %d customers and %d order ids equals the fold of the inputs\n",
+			len(rep.Expected.Customers), len(rep.Expected.OrderIDs))
 	}
 	var aborted int64
 	for _, in := range f.all {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -59,7 +60,10 @@ func newALOLoop(brokers []string, a app, dir string, b batcher) (*aloLoop, error
 	if err != nil {
 		return nil, err
 	}
-	changelogs := map[string]string{orders.StoreCustomers: processor.ChangelogTopic(a.group, orders.StoreCustomers)}
+	changelogs := make(map[string]string)
+	for _, store := range orders.OrderStores() {
+		changelogs[store] = processor.ChangelogTopic(a.group, store)
+	}
 	db, err := state.Open(dir, state.Options{})
 	if err != nil {
 		return nil, err
@@ -255,11 +259,12 @@ func (r *runner) atLeastOnce(ctx context.Context, name string, txnSize int, inte
 	return m, nil
 }
 
-// createOutputs creates the topics of a, as the processor does at start.
+// createOutputs creates the topics of a, as the processor does at start:
+// the changelogs compacted.
 func (r *runner) createOutputs(ctx context.Context, a app) error {
-	changelog := processor.ChangelogTopic(a.group, orders.StoreCustomers)
+	changelogs := a.changelogs()
 	for _, t := range a.outputs() {
-		if err := r.cluster.createTopic(ctx, t, r.cfg.Partitions, t == changelog); err != nil {
+		if err := r.cluster.createTopic(ctx, t, r.cfg.Partitions, slices.Contains(changelogs, t)); err != nil {
 			return err
 		}
 	}

@@ -79,14 +79,21 @@ func TestAtLeastOnceLoopProcessesEverything(t *testing.T) {
 	require.Equal(t, st.Valid, rep.Events)
 	require.Equal(t, st.Malformed, rep.DLQ)
 
+	// The loop keeps no changelog checkpoints, so read the stores directly
+	// instead of through orders.CheckLocalState.
 	db, err := state.Open(dir, state.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	got := map[string]orders.Customer{}
+	got := orders.Expected{Customers: map[string]orders.Customer{}, OrderIDs: map[string]string{}}
 	for p := range int32(3) {
-		all, errf := state.NewView(db, orders.StoreCustomers, p, topology.String(), orders.CustomerSerde()).All()
-		for k, v := range all {
-			got[k] = v
+		customers, errf := state.NewView(db, orders.StoreCustomers, p, topology.String(), orders.CustomerSerde()).All()
+		for k, v := range customers {
+			got.Customers[k] = v
+		}
+		require.NoError(t, errf())
+		orderIDs, errf := state.NewView(db, orders.StoreOrderIDs, p, topology.String(), topology.String()).All()
+		for k, v := range orderIDs {
+			got.OrderIDs[k] = v
 		}
 		require.NoError(t, errf())
 	}
@@ -107,6 +114,7 @@ func TestSizeFold(t *testing.T) {
 		{Key: []byte("c1"), Value: order("o2", "c1", 7)},
 		{Key: []byte("c1"), Value: order("o1", "c1", 5)},   // duplicate: nothing
 		{Key: []byte("c1"), Value: []byte(`{"order_id":`)}, // malformed: dead-lettered as it is
+		{Key: []byte("c2"), Value: order("o2", "c2", 1)},   // another customer's id: dead-lettered
 	}
 	f := newSizeFold()
 	for i, r := range recs {
@@ -125,11 +133,12 @@ func TestSizeFold(t *testing.T) {
 	}
 	require.Equal(t, []outputSize{
 		{event: event(orders.Event{OrderID: "o1", CustomerID: "c1", AmountCents: 5, CustomerOrderCount: 1, CustomerTotalCents: 5}),
-			changelog: cust(orders.Customer{OrderCount: 1, TotalCents: 5, OrderIDs: []string{"o1"}})},
+			customer: cust(orders.Customer{OrderCount: 1, TotalCents: 5}), orderID: 2, orderIDKey: 2},
 		{event: event(orders.Event{OrderID: "o2", CustomerID: "c1", AmountCents: 7, CustomerOrderCount: 2, CustomerTotalCents: 12}),
-			changelog: cust(orders.Customer{OrderCount: 2, TotalCents: 12, OrderIDs: []string{"o1", "o2"}})},
+			customer: cust(orders.Customer{OrderCount: 2, TotalCents: 12}), orderID: 2, orderIDKey: 2},
 		{},
 		{event: int32(len(`{"order_id":`))},
+		{event: int32(len(recs[4].Value))},
 	}, f.sizes[0])
 	require.Equal(t, outputSize{}, f.sizes.of(0, 99), "out of range")
 	require.Error(t, f.add(&kgo.Record{Offset: 7, Value: order("o3", "c1", 1), Key: []byte("c1")}), "a gap in offsets")

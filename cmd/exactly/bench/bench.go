@@ -118,12 +118,7 @@ func (r *runner) prepareInput(ctx context.Context, setup *Setup) error {
 	if _, err := readTopic(ctx, r.cluster, r.input, fold.add); err != nil {
 		return err
 	}
-	r.sizes = fold.sizes
-	for _, offs := range r.sizes {
-		for _, o := range offs {
-			r.maxOutput = max(r.maxOutput, int(o.event), int(o.changelog))
-		}
-	}
+	r.sizes, r.maxOutput = fold.sizes, fold.sizes.largest()
 	setup.EventBytes, setup.ChangelogBytes = r.sizes.bytes()
 	return nil
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/processor"
 )
 
 // partitioner is the processor's: changelog records go to the partition set
@@ -96,27 +100,34 @@ func (b batcher) collect(ctx context.Context, cl interface {
 
 // ceilingLoop is the bare transactional loop: a GroupTransactSession
 // that, per input record, produces an event-sized record keyed like the
-// event and a changelog-sized record to the input's partition of a second
-// topic, and per partition and transaction one offset-sized record, as the
-// processor does; no decoding, no state.
+// event and, for each store write of the order service, a record of the
+// changelog record's size to the input's partition of that store's
+// changelog topic (the customer keyed like the input, the order id with a
+// key of the order id's size), and per partition and transaction one
+// offset-sized record to each changelog, as the processor does; no
+// decoding, no state.
 type ceilingLoop struct {
 	sess      *kgo.GroupTransactSession
 	batcher   batcher
 	events    string
-	changelog string
+	customers string // changelog of orders.StoreCustomers
+	orderIDs  string // changelog of orders.StoreOrderIDs
 	sizes     outputSizes
-	zeros     []byte
+	zeros     []byte // values
+	keys      []byte // order id keys, not NUL (a NUL first byte marks offset records)
 	counts    txnCounts
 }
 
 func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval time.Duration) (Measurement, error) {
 	group := r.cfg.TopicPrefix + name
-	events, changelog := group+"-events", group+"-changelog"
-	defer r.cluster.cleanup(ctx, []string{events, changelog}, group)
+	events := group + "-events"
+	customers := processor.ChangelogTopic(group, orders.StoreCustomers)
+	orderIDs := processor.ChangelogTopic(group, orders.StoreOrderIDs)
+	defer r.cluster.cleanup(ctx, []string{events, customers, orderIDs}, group)
 	for _, t := range []struct {
 		name    string
 		compact bool
-	}{{events, false}, {changelog, true}} {
+	}{{events, false}, {customers, true}, {orderIDs, true}} {
 		if err := r.cluster.createTopic(ctx, t.name, r.cfg.Partitions, t.compact); err != nil {
 			return Measurement{}, err
 		}
@@ -131,15 +142,15 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 			kgo.FetchMaxWait(250*time.Millisecond), // the processor's default
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.RecordPartitioner(partitioner{manual: map[string]bool{changelog: true}}),
+			kgo.RecordPartitioner(partitioner{manual: map[string]bool{customers: true, orderIDs: true}}),
 		)
 		if err != nil {
 			return txnCounts{}, err
 		}
 		defer sess.Close()
 		l := &ceilingLoop{
-			sess: sess, batcher: batcher{txnSize, interval}, events: events, changelog: changelog,
-			sizes: r.sizes, zeros: make([]byte, r.maxOutput),
+			sess: sess, batcher: batcher{txnSize, interval}, events: events, customers: customers, orderIDs: orderIDs,
+			sizes: r.sizes, zeros: make([]byte, r.maxOutput), keys: bytes.Repeat([]byte("k"), r.maxOutput),
 		}
 		err = l.run(ctx, fl)
 		return l.counts, err
@@ -182,17 +193,22 @@ func (l *ceilingLoop) transact(ctx context.Context, first []*kgo.Record, fl *fin
 			if sz.event > 0 {
 				l.sess.Produce(pctx, &kgo.Record{Topic: l.events, Key: r.Key, Value: l.zeros[:sz.event], Timestamp: r.Timestamp}, errs.promise)
 			}
-			if sz.changelog > 0 {
-				l.sess.Produce(pctx, &kgo.Record{Topic: l.changelog, Partition: r.Partition, Key: r.Key, Value: l.zeros[:sz.changelog]}, errs.promise)
+			if sz.customer > 0 {
+				l.sess.Produce(pctx, &kgo.Record{Topic: l.customers, Partition: r.Partition, Key: r.Key, Value: l.zeros[:sz.customer]}, errs.promise)
+			}
+			if sz.orderID > 0 {
+				l.sess.Produce(pctx, &kgo.Record{Topic: l.orderIDs, Partition: r.Partition, Key: l.keys[:sz.orderIDKey], Value: l.zeros[:sz.orderID]}, errs.promise)
 			}
 		}
 		return nil
 	})
 	for part, off := range last {
-		l.sess.Produce(pctx, &kgo.Record{
-			Topic: l.changelog, Partition: part, Key: []byte("\x00offset/" + l.events),
-			Value: binary.BigEndian.AppendUint64(nil, uint64(off)),
-		}, errs.promise)
+		for _, changelog := range []string{l.customers, l.orderIDs} {
+			l.sess.Produce(pctx, &kgo.Record{
+				Topic: changelog, Partition: part, Key: []byte("\x00offset/" + l.events),
+				Value: binary.BigEndian.AppendUint64(nil, uint64(off)),
+			}, errs.promise)
+		}
 	}
 	ectx, cancel := context.WithTimeout(pctx, 30*time.Second)
 	defer cancel()

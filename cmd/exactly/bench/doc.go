@@ -10,8 +10,9 @@
 //   - at the same settings, the ceiling: a bare kgo GroupTransactSession loop
 //     that decodes nothing and keeps no state, but consumes the same input
 //     and produces, in transactions of the same size, the same records the
-//     pipeline produces (one event and one changelog record per input, of
-//     the pipeline's exact sizes, plus one offset record per partition and
+//     pipeline produces (per input one event and one record in each of the
+//     two changelogs, customers and order ids, of the pipeline's exact
+//     sizes, plus one offset record per partition, changelog and
 //     transaction);
 //   - at the same settings, the same topology at least once: an idempotent
 //     producer without transactions, state applied to Pebble per batch and
@@ -19,8 +20,9 @@
 //   - end-to-end latency, from an order's produce timestamp to its event
 //     being read by a read_committed consumer, at a fixed rate below
 //     saturation;
-//   - restore rate and time to ready for a changelog of N customers, from an
-//     empty state directory and from the local checkpoint;
+//   - restore rate and time to ready for the changelogs of N customers (one
+//     order each), from an empty state directory and from the local
+//     checkpoint;
 //   - peak RSS (VmHWM) of an `exactly run` child process holding those N
 //     customers;
 //   - throughput with several instances in one group.

@@ -26,7 +26,16 @@ func newApp(group, input string) app {
 
 // outputs lists the topics the run creates.
 func (a app) outputs() []string {
-	return []string{a.topics.Events, a.topics.DLQ, processor.ChangelogTopic(a.group, orders.StoreCustomers)}
+	return append([]string{a.topics.Events, a.topics.DLQ}, a.changelogs()...)
+}
+
+// changelogs lists the changelog topics of the order service's stores.
+func (a app) changelogs() []string {
+	var out []string
+	for _, store := range orders.OrderStores() {
+		out = append(out, processor.ChangelogTopic(a.group, store))
+	}
+	return out
 }
 
 // instanceSpec configures the processors of one run.

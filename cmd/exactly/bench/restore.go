@@ -19,8 +19,9 @@ import (
 	"github.com/exactly-stream/exactly/processor"
 )
 
-// restore fills a changelog with RestoreCustomers customers by running the
-// pipeline over one order per customer, then measures a fresh instance
+// restore fills the changelogs with RestoreCustomers customers by running
+// the pipeline over one order per customer (a customer record and an order
+// id record each), then measures a fresh instance
 // restoring it into an empty state directory, the same instance restarting
 // on its directory (restore from the local checkpoint), and the peak RSS of
 // an `exactly run` child restoring it.

@@ -43,7 +43,8 @@ type Setup struct {
 	Customers  int    `json:"customers"`
 	Seed       int64  `json:"seed"`
 	// EventBytes and ChangelogBytes are the value bytes the pipeline
-	// produces for the whole input; the ceiling produces the same.
+	// produces for the whole input, ChangelogBytes over the changelogs of
+	// both stores; the ceiling produces the same.
 	EventBytes     int64 `json:"event_bytes"`
 	ChangelogBytes int64 `json:"changelog_bytes"`
 	// Repeat is how many times each throughput figure was measured; the
@@ -271,7 +272,7 @@ func writeRestore(b *strings.Builder, r *Restore) {
 	if r == nil {
 		return
 	}
-	fmt.Fprintf(b, "\nrestore of %d customers (changelog written by a pipeline run at %s records/s)\n",
+	fmt.Fprintf(b, "\nrestore of %d customers, a customer and an order id record each (changelogs written by a pipeline run at %s records/s)\n",
 		r.Customers, thousands(r.Fill.RecordsPerSec))
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "from\trecords\trestoring\trecords/s\tready in\t")

@@ -25,21 +25,25 @@ func buildExactly(t *testing.T) string {
 	return exe
 }
 
-// valueBytes sums the value sizes of topic's committed data records,
-// leaving out offset records (the processor's carry a header, the
+// outputBytes sums the key and value sizes of topic's committed data
+// records, leaving out offset records (the processor's carry a header, the
 // ceiling's a key prefix).
-func valueBytes(t *testing.T, c *cluster, topic string) (records, bytes int64) {
+type outputBytes struct{ records, keys, values int64 }
+
+func countBytes(t *testing.T, c *cluster, topic string) outputBytes {
 	t.Helper()
+	var n outputBytes
 	_, err := readTopic(context.Background(), c, topic, func(r *kgo.Record) error {
 		if len(r.Headers) > 0 || strings.HasPrefix(string(r.Key), "\x00") {
 			return nil
 		}
-		records++
-		bytes += int64(len(r.Value))
+		n.records++
+		n.keys += int64(len(r.Key))
+		n.values += int64(len(r.Value))
 		return nil
 	})
 	require.NoError(t, err)
-	return records, bytes
+	return n
 }
 
 // TestRunSmall runs every part on a small input and checks the figures
@@ -89,25 +93,31 @@ func TestRunSmall(t *testing.T) {
 	require.LessOrEqual(t, res.Latency.P50, res.Latency.P99)
 	require.LessOrEqual(t, res.Latency.P99, res.Latency.Max)
 	require.NotNil(t, res.Restore)
-	require.Equal(t, int64(3000), res.Restore.FromEmpty.Records, "one customer record per order")
+	require.Equal(t, int64(2*3000), res.Restore.FromEmpty.Records, "one customer and one order id record per order")
 	require.Zero(t, res.Restore.FromCheckpoint.Records, "the checkpoint is at the end of the changelog")
 	require.NotNil(t, res.RSS)
 	require.Greater(t, res.RSS.PeakBytes, int64(10<<20))
 	require.Len(t, res.Scaling, 2)
 	require.Len(t, res.Targets, 5)
 
-	// The ceiling's outputs have the pipeline's sizes, record for record.
+	// The ceiling's outputs have the pipeline's sizes, record for record:
+	// per input an event and one record in each store's changelog.
+	var pipeline map[string]outputBytes
 	for _, name := range []string{"pipeline-txn100-100ms", "ceiling-txn100-100ms", "alo-txn100-100ms"} {
-		evRecs, evBytes := valueBytes(t, c, "t-"+name+"-events")
-		clTopic := processor.ChangelogTopic("t-"+name, orders.StoreCustomers)
-		if strings.HasPrefix(name, "ceiling") {
-			clTopic = "t-" + name + "-changelog"
+		got := map[string]outputBytes{"events": countBytes(t, c, "t-"+name+"-events")}
+		var changelogValues int64
+		for _, store := range orders.OrderStores() {
+			cl := countBytes(t, c, processor.ChangelogTopic("t-"+name, store))
+			require.Equal(t, int64(2000), cl.records, "%s %s", name, store)
+			got[store], changelogValues = cl, changelogValues+cl.values
 		}
-		clRecs, clBytes := valueBytes(t, c, clTopic)
-		require.Equal(t, int64(2000), evRecs, name)
-		require.Equal(t, int64(2000), clRecs, name)
-		require.Equal(t, res.Setup.EventBytes, evBytes, name)
-		require.Equal(t, res.Setup.ChangelogBytes, clBytes, name)
+		require.Equal(t, int64(2000), got["events"].records, name)
+		require.Equal(t, res.Setup.EventBytes, got["events"].values, name)
+		require.Equal(t, res.Setup.ChangelogBytes, changelogValues, name)
+		if pipeline == nil {
+			pipeline = got
+		}
+		require.Equal(t, pipeline, got, "%s: keys and values of the pipeline's sizes", name)
 	}
 	var table bytes.Buffer
 	require.NoError(t, res.WriteTable(&table))

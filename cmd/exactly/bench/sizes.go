@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,11 +11,13 @@ import (
 )
 
 // outputSize is what the order pipeline produces for one input record:
-// the value sizes of its event and of its changelog record, 0 for none
-// (an upstream duplicate produces neither; a malformed order produces a
-// dead-letter record, counted as an event of the input's size).
+// the value size of its event and, for each store write, of its changelog
+// record (customer, order id), and the key size of the order id's
+// changelog record; 0 for none. An upstream duplicate produces nothing; a
+// rejected order produces a dead-letter record, counted as an event of the
+// input's size.
 type outputSize struct {
-	event, changelog int32
+	event, customer, orderID, orderIDKey int32
 }
 
 // outputSizes holds, per input partition, the outputSize of each offset.
@@ -29,28 +30,42 @@ func (s outputSizes) of(part int32, offset int64) outputSize {
 	return outputSize{}
 }
 
-// bytes returns the total value bytes of the events and changelog records.
+// bytes returns the total value bytes of the events and of the changelog
+// records of both stores.
 func (s outputSizes) bytes() (events, changelog int64) {
 	for _, offs := range s {
 		for _, o := range offs {
 			events += int64(o.event)
-			changelog += int64(o.changelog)
+			changelog += int64(o.customer) + int64(o.orderID)
 		}
 	}
 	return events, changelog
 }
 
-// sizeFold folds orders the way the order topology does, per customer in
-// partition order, and records the size of each record's outputs. It
-// repeats what OrderTopology computes so that the ceiling loop can produce
-// the same bytes without decoding or keeping state itself.
+// largest returns the largest size of any output value or key.
+func (s outputSizes) largest() int {
+	n := 0
+	for _, offs := range s {
+		for _, o := range offs {
+			n = max(n, int(o.event), int(o.customer), int(o.orderID), int(o.orderIDKey))
+		}
+	}
+	return n
+}
+
+// sizeFold folds orders the way the order topology does, per task
+// (input partition) in offset order, and records the size of each
+// record's outputs. It repeats what OrderTopology computes so that the
+// ceiling loop can produce the same bytes without decoding or keeping
+// state itself.
 type sizeFold struct {
 	customers map[string]*orders.Customer
+	orderIDs  map[int32]map[string]string // per task: order id -> customer id
 	sizes     outputSizes
 }
 
 func newSizeFold() *sizeFold {
-	return &sizeFold{customers: make(map[string]*orders.Customer), sizes: make(outputSizes)}
+	return &sizeFold{customers: make(map[string]*orders.Customer), orderIDs: make(map[int32]map[string]string), sizes: make(outputSizes)}
 }
 
 func (f *sizeFold) add(r *kgo.Record) error {
@@ -73,17 +88,25 @@ func (f *sizeFold) outputs(r *kgo.Record) (outputSize, error) {
 	if err != nil {
 		return outputSize{event: int32(len(r.Value))}, nil // dead-lettered as it is
 	}
+	ids := f.orderIDs[r.Partition]
+	if ids == nil {
+		ids = make(map[string]string)
+		f.orderIDs[r.Partition] = ids
+	}
+	switch owner, seen := ids[o.OrderID]; {
+	case seen && owner == key:
+		return outputSize{}, nil // upstream duplicate
+	case seen:
+		return outputSize{event: int32(len(r.Value))}, nil // another customer's order id: dead-lettered
+	}
+	ids[o.OrderID] = key
 	c := f.customers[key]
 	if c == nil {
 		c = &orders.Customer{}
 		f.customers[key] = c
 	}
-	if slices.Contains(c.OrderIDs, o.OrderID) {
-		return outputSize{}, nil
-	}
 	c.OrderCount++
 	c.TotalCents += o.AmountCents
-	c.OrderIDs = append(c.OrderIDs, o.OrderID)
 	cv, err := orders.CustomerSerde().Encode(*c)
 	if err != nil {
 		return outputSize{}, fmt.Errorf("encoding customer: %w", err)
@@ -95,7 +118,7 @@ func (f *sizeFold) outputs(r *kgo.Record) (outputSize, error) {
 	if err != nil {
 		return outputSize{}, fmt.Errorf("encoding event: %w", err)
 	}
-	return outputSize{event: int32(len(ev)), changelog: int32(len(cv))}, nil
+	return outputSize{event: int32(len(ev)), customer: int32(len(cv)), orderID: int32(len(key)), orderIDKey: int32(len(o.OrderID))}, nil
 }
 
 // readTopic reads topic with read_committed from its start to its end

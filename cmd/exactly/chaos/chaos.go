@@ -748,7 +748,9 @@ func (r *run) stopAll() error {
 // every state directory used, and completes the report.
 func (r *run) check(ctx context.Context) (*Report, error) {
 	opts := r.topics.VerifyOptions(false)
-	opts.StableTopics = []string{processor.ChangelogTopic(r.group, orders.StoreCustomers)}
+	for _, store := range orders.OrderStores() {
+		opts.StableTopics = append(opts.StableTopics, processor.ChangelogTopic(r.group, store))
+	}
 	opts.StableWait = 15 * time.Second
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
 	if err != nil {

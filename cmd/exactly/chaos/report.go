@@ -111,7 +111,7 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "  %s\n", v)
 	}
 	if r.Verify != nil && len(r.LocalState) == 0 {
-		fmt.Fprintf(&b, "E4 local state of %d customers equals the fold of the inputs\n", len(r.Verify.Expected))
+		fmt.Fprintf(&b, "E4 local state of %d customers equals the fold of the inputs\n", len(r.Verify.Expected.Customers))
 	}
 	if r.OK() {
 		b.WriteString("PASS: exactly once under chaos\n")

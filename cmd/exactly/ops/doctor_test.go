@@ -107,7 +107,7 @@ func TestDoctorHealthy(t *testing.T) {
 		require.True(t, b.Reachable, "%+v", b)
 		require.NotEmpty(t, b.Version)
 	}
-	require.Len(t, r.Partitions, 7*3)
+	require.Len(t, r.Partitions, 8*3)
 	for _, pt := range r.Partitions {
 		require.Len(t, pt.ISR, 3, "%+v", pt)
 		require.Equal(t, 2, pt.MinISR, "%+v", pt)
@@ -338,7 +338,7 @@ func TestDoctorProvisioning(t *testing.T) {
 	p := OrderPipeline("pv-", "", "")
 	r, err := CreateTopics(ctxT(t), cl, p, TopicsConfig{Partitions: 4, ReplicationFactor: -1})
 	require.NoError(t, err)
-	require.Len(t, r.Created, 5)
+	require.Len(t, r.Created, 6)
 
 	r2 := doctorRun(t, cl, p, DoctorOptions{})
 	var got []string

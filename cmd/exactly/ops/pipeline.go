@@ -26,7 +26,7 @@ type Pipeline struct {
 }
 
 // OrderPipeline is the reference application: the order service (group
-// orderGroup, store orders.StoreCustomers) reading the orders topic, and
+// orderGroup, stores orders.OrderStores) reading the orders topic, and
 // the payment stage (group paymentGroup, store orders.StorePayments)
 // reading the order service's events. Topic names carry prefix, as with
 // `exactly run --topic-prefix`. An empty group means the default group
@@ -44,15 +44,24 @@ func OrderPipeline(prefix, orderGroup, paymentGroup string) Pipeline {
 			Group:      orderGroup,
 			Input:      ts.Orders,
 			Outputs:    []string{ts.Events, ts.DLQ},
-			Changelogs: []string{processor.ChangelogTopic(orderGroup, orders.StoreCustomers)},
+			Changelogs: changelogs(orderGroup, orders.OrderStores()...),
 		},
 		{
 			Group:      paymentGroup,
 			Input:      ts.Events,
 			Outputs:    []string{ts.Payments, ts.PaymentsDLQ},
-			Changelogs: []string{processor.ChangelogTopic(paymentGroup, orders.StorePayments)},
+			Changelogs: changelogs(paymentGroup, orders.StorePayments),
 		},
 	}}
+}
+
+// changelogs returns the changelog topics of group's stores.
+func changelogs(group string, stores ...string) []string {
+	out := make([]string, 0, len(stores))
+	for _, s := range stores {
+		out = append(out, processor.ChangelogTopic(group, s))
+	}
+	return out
 }
 
 // Topics returns every topic of the pipeline once, in data-flow order.

@@ -11,13 +11,14 @@ import (
 func TestPipelineTopics(t *testing.T) {
 	p := OrderPipeline("x-", "", "")
 	require.Equal(t, []string{
-		"x-orders", "x-order-events", "x-orders-dlq", "x-exactly-orders-customers-changelog",
+		"x-orders", "x-order-events", "x-orders-dlq", "x-exactly-orders-customers-changelog", "x-exactly-orders-order-ids-changelog",
 		"x-payments", "x-payments-dlq", "x-exactly-payments-payments-state-changelog",
 	}, p.Topics())
 	require.Equal(t, []string{"x-exactly-orders", "x-exactly-payments"}, p.Groups())
 	require.Equal(t, "x-order-events", p.inputOf("x-payments"))
 	require.Equal(t, "x-orders", p.inputOf("x-orders"))
 	require.Equal(t, "changelog", p.role("x-exactly-orders-customers-changelog"))
+	require.Equal(t, "changelog", p.role("x-exactly-orders-order-ids-changelog"))
 	require.Equal(t, "input", p.role("x-orders"))
 	require.Equal(t, "output", p.role("x-order-events"))
 
@@ -85,6 +86,7 @@ func TestCheckFindsEveryMismatch(t *testing.T) {
 	mkTopic(t, adm, pre+"order-events", 4, -1, "min.insync.replicas", "2")                                                           // input orders has 6
 	mkTopic(t, adm, pre+"orders-dlq", 6, 1, "min.insync.replicas", "1")                                                              // rf 1, min isr 1
 	mkTopic(t, adm, pre+"exactly-orders-customers-changelog", 6, -1, "min.insync.replicas", "2", "cleanup.policy", "delete")         // not compacted
+	mkTopic(t, adm, pre+"exactly-orders-order-ids-changelog", 6, -1, "min.insync.replicas", "2", "cleanup.policy", "compact")        // right
 	mkTopic(t, adm, pre+"payments", 4, -1, "min.insync.replicas", "1")                                                               // min isr 1
 	mkTopic(t, adm, pre+"exactly-payments-payments-state-changelog", 4, -1, "min.insync.replicas", "4", "cleanup.policy", "compact") // min isr > rf
 	// payments-dlq is missing.

@@ -9,12 +9,31 @@ import (
 	"github.com/exactly-stream/exactly/topology"
 )
 
+// Expected is the state the order service must hold after a set of inputs:
+// the fold of their valid orders. Verify returns it in Report.Expected;
+// CheckLocalState compares it with the local state (E4).
+type Expected struct {
+	// Customers is the final state of every customer with at least one
+	// valid order: StoreCustomers.
+	Customers map[string]Customer
+	// OrderIDs maps every applied order id to its customer id:
+	// StoreOrderIDs.
+	OrderIDs map[string]string
+}
+
+// maxOrderIDViolations caps the order id differences CheckLocalState lists:
+// a lost store partition would otherwise list every order.
+const maxOrderIDViolations = 20
+
 // CheckLocalState checks E4: the committed local state equals the fold of
 // the inputs. dirs are the state directories of the order service's
-// instances, all stopped. For each partition the directory whose changelog
-// checkpoint is highest belongs to its last owner and holds its newest
-// state; the union of those partitions must equal expected exactly.
-func CheckLocalState(dirs []string, partitions int32, expected map[string]Customer) ([]string, error) {
+// instances, all stopped. For each store partition the directory whose
+// changelog checkpoint is highest belongs to its last owner and holds its
+// newest state; the union of those partitions must equal expected exactly:
+// every customer's count and total in StoreCustomers, and in StoreOrderIDs
+// exactly the applied order ids, each with its customer and in the
+// partition that holds that customer.
+func CheckLocalState(dirs []string, partitions int32, expected Expected) ([]string, error) {
 	dbs := make([]*state.DB, 0, len(dirs))
 	defer func() {
 		for _, db := range dbs {
@@ -29,30 +48,101 @@ func CheckLocalState(dirs []string, partitions int32, expected map[string]Custom
 		}
 		dbs = append(dbs, db)
 	}
-	got := make(map[string]Customer)
+	got := newLocalState()
 	for p := range partitions {
-		db, err := newestOwner(dbs, p)
-		if err != nil || db == nil {
+		if err := got.read(dbs, p); err != nil {
 			return nil, err
 		}
-		all, errf := state.NewView(db, StoreCustomers, p, topology.String(), CustomerSerde()).All()
-		for id, c := range all {
-			got[id] = c
-		}
-		if err := errf(); err != nil {
-			return nil, fmt.Errorf("reading customers of partition %d: %w", p, err)
-		}
 	}
-	return diffCustomers(expected, got), nil
+	return slices.Concat(
+		diffCustomers(expected.Customers, got.customers),
+		capped(slices.Concat(got.misplaced(), diffOrderIDs(expected.OrderIDs, got.orderIDs)), maxOrderIDViolations),
+	), nil
 }
 
-func newestOwner(dbs []*state.DB, p int32) (*state.DB, error) {
+// localState is the union of the newest state of every partition, with the
+// partition each key was found in.
+type localState struct {
+	customers    map[string]Customer
+	customerPart map[string]int32
+	orderIDs     map[string]string // order id -> customer id
+	orderPart    map[string]int32
+	twice        []string // order ids found in two partitions
+}
+
+func newLocalState() *localState {
+	return &localState{
+		customers: make(map[string]Customer), customerPart: make(map[string]int32),
+		orderIDs: make(map[string]string), orderPart: make(map[string]int32),
+	}
+}
+
+// read adds partition p of both stores, each from its newest owner. A
+// store partition no directory has a checkpoint for was never committed
+// to: it holds nothing.
+func (s *localState) read(dbs []*state.DB, p int32) error {
+	if err := s.readCustomers(dbs, p); err != nil {
+		return err
+	}
+	return s.readOrderIDs(dbs, p)
+}
+
+func (s *localState) readCustomers(dbs []*state.DB, p int32) error {
+	db, err := newestOwner(dbs, StoreCustomers, p)
+	if err != nil || db == nil {
+		return err
+	}
+	all, errf := state.NewView(db, StoreCustomers, p, topology.String(), CustomerSerde()).All()
+	for id, c := range all {
+		s.customers[id], s.customerPart[id] = c, p
+	}
+	if err := errf(); err != nil {
+		return fmt.Errorf("reading customers of partition %d: %w", p, err)
+	}
+	return nil
+}
+
+func (s *localState) readOrderIDs(dbs []*state.DB, p int32) error {
+	db, err := newestOwner(dbs, StoreOrderIDs, p)
+	if err != nil || db == nil {
+		return err
+	}
+	all, errf := state.NewView(db, StoreOrderIDs, p, topology.String(), topology.String()).All()
+	for id, customer := range all {
+		if q, ok := s.orderPart[id]; ok {
+			s.twice = append(s.twice, fmt.Sprintf("E4: order id %s is in the local state of partitions %d and %d", id, q, p))
+		}
+		s.orderIDs[id], s.orderPart[id] = customer, p
+	}
+	if err := errf(); err != nil {
+		return fmt.Errorf("reading order ids of partition %d: %w", p, err)
+	}
+	return nil
+}
+
+// misplaced reports order ids found in two partitions, or in another
+// partition than their customer.
+func (s *localState) misplaced() []string {
+	out := slices.Clone(s.twice)
+	for _, id := range slices.Sorted(maps.Keys(s.orderIDs)) {
+		customer := s.orderIDs[id]
+		if cp, ok := s.customerPart[customer]; ok && cp != s.orderPart[id] {
+			out = append(out, fmt.Sprintf("E4: order id %s of customer %s is in partition %d, the customer in partition %d",
+				id, customer, s.orderPart[id], cp))
+		}
+	}
+	return out
+}
+
+// newestOwner returns the directory whose checkpoint of store partition p
+// is highest, nil if none has one.
+func newestOwner(dbs []*state.DB, store string, p int32) (*state.DB, error) {
 	var best *state.DB
 	bestOff := int64(-1)
 	for _, db := range dbs {
-		off, ok, err := db.Checkpoint(StoreCustomers, p)
+		off, ok, err := db.Checkpoint(store, p)
 		if err != nil {
-			return nil, fmt.Errorf("reading checkpoint of partition %d: %w", p, err)
+			return nil, fmt.Errorf("reading checkpoint of %s partition %d: %w", store, p, err)
 		}
 		if ok && off > bestOff {
 			best, bestOff = db, off
@@ -65,7 +155,7 @@ func diffCustomers(want, got map[string]Customer) []string {
 	var out []string
 	for _, id := range slices.Sorted(maps.Keys(want)) {
 		w, g := want[id], got[id]
-		if w.OrderCount != g.OrderCount || w.TotalCents != g.TotalCents || !slices.Equal(w.OrderIDs, g.OrderIDs) {
+		if w != g {
 			out = append(out, fmt.Sprintf("E4: customer %s: local state count=%d total=%d, fold count=%d total=%d",
 				id, g.OrderCount, g.TotalCents, w.OrderCount, w.TotalCents))
 		}
@@ -76,4 +166,32 @@ func diffCustomers(want, got map[string]Customer) []string {
 		}
 	}
 	return out
+}
+
+func diffOrderIDs(want, got map[string]string) []string {
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		g, ok := got[id]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("E4: order id %s of customer %s is missing from local state", id, want[id]))
+		case g != want[id]:
+			out = append(out, fmt.Sprintf("E4: order id %s: local state says customer %s, fold %s", id, g, want[id]))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[id]; !ok {
+			out = append(out, fmt.Sprintf("E4: order id %s (customer %s) is in local state but was not applied", id, got[id]))
+		}
+	}
+	return out
+}
+
+// capped returns the first n of vs and, if there were more, a line counting
+// the rest.
+func capped(vs []string, n int) []string {
+	if len(vs) <= n {
+		return vs
+	}
+	return append(vs[:n:n], fmt.Sprintf("E4: ... and %d more order id differences", len(vs)-n))
 }

@@ -22,7 +22,7 @@ type Report struct {
 	Inputs     int // records read from the orders topic
 	Valid      int // valid orders applied by the fold
 	Malformed  int // malformed input records
-	Duplicates int // valid orders whose id the customer already had
+	Duplicates int // valid orders whose id was already applied for the customer
 	Events     int // records read from the events topic
 	DLQ        int // records read from the dead-letter topic
 	Payments   int // records read from the payments topic (if checked)
@@ -34,9 +34,10 @@ type Report struct {
 	PaymentsChecked bool
 
 	// Expected is the fold of the orders: the final state of every
-	// customer with at least one valid order. E4 holds when the pipeline's
-	// local state equals it.
-	Expected map[string]Customer
+	// customer with at least one valid order and the customer of every
+	// applied order id. E4 holds when the order service's local state
+	// equals it (CheckLocalState).
+	Expected Expected
 
 	// Violations describes the first violations found, each prefixed with
 	// its check (CheckE1, ...). Omitted counts those left off the list.
@@ -83,7 +84,7 @@ func (r *Report) String() string {
 	} else {
 		sb.WriteString(", payments not checked\n")
 	}
-	fmt.Fprintf(&sb, "  customers %d\n", len(r.Expected))
+	fmt.Fprintf(&sb, "  customers %d\n", len(r.Expected.Customers))
 	for _, v := range r.Violations {
 		fmt.Fprintf(&sb, "  %s\n", v)
 	}

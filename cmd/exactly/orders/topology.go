@@ -18,12 +18,19 @@ const (
 
 // OrderTopology returns the order service: it reads TopicOrders (key:
 // customer id, value: Order), keeps a Customer per customer id in
-// StoreCustomers and, for each order whose id the customer has not seen,
-// emits an Event to TopicEvents with the customer's new count and total.
-// An order id seen before for that customer is an upstream duplicate: no
-// state change, no event. A malformed order (DecodeOrder or Order.Validate
-// fails) makes Process return an error for which topology.IsBadRecord is
-// true; the runtime dead-letters it.
+// StoreCustomers and the customer id of every applied order id in
+// StoreOrderIDs and, for each order whose id it has not seen, emits an
+// Event to TopicEvents with the customer's new count and total. An order
+// id seen before for the same customer is an upstream duplicate: no state
+// change, no event. A malformed order (DecodeOrder or Order.Validate
+// fails), or one whose id was applied for another customer, makes Process
+// return an error for which topology.IsBadRecord is true; the runtime
+// dead-letters it.
+//
+// Order ids are assumed unique across customers, as the payment stage
+// assumes and Produce makes them. The duplicate check sees only its task's
+// orders, so an id reused by a customer of another input partition is not
+// caught here (the payment stage then reports attempt 2).
 func OrderTopology() (*topology.Topology, error) { return OrderTopologyFor(DefaultTopics()) }
 
 // Topics names the pipeline's topics, so that several pipelines can share a
@@ -58,9 +65,10 @@ func OrderTopologyFor(ts Topics) (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, NodeOrders, ts.Orders, topology.String(), OrderSerde())
 	customers := topology.Store(b, StoreCustomers, topology.String(), CustomerSerde())
+	orderIDs := topology.Store(b, StoreOrderIDs, topology.String(), topology.String())
 	events := topology.Sink(b, NodeEvents, ts.Events, topology.String(), EventSerde(), NodeApply)
-	topology.Process(b, NodeApply, applyOrder(customers, events),
-		topology.Parents(src.Name()), topology.Stores(customers.Name()))
+	topology.Process(b, NodeApply, applyOrder(customers, orderIDs, events),
+		topology.Parents(src.Name()), topology.Stores(customers.Name(), orderIDs.Name()))
 	t, err := b.Build()
 	if err != nil {
 		return nil, fmt.Errorf("building order topology: %w", err)
@@ -69,22 +77,34 @@ func OrderTopologyFor(ts Topics) (*topology.Topology, error) {
 }
 
 // applyOrder is the order service's hot path: the order is decoded once by
-// the source; here one Get, one Put and one Send.
-func applyOrder(customers topology.StoreRef[string, Customer], events topology.SinkNode[string, Event]) topology.ProcessorFunc[string, Order] {
+// the source; here two Gets, two Puts and one Send, each of a constant
+// size.
+func applyOrder(customers topology.StoreRef[string, Customer], orderIDs topology.StoreRef[string, string],
+	events topology.SinkNode[string, Event]) topology.ProcessorFunc[string, Order] {
 	return func(ctx *topology.Context, r topology.Record[string, Order]) error {
 		o := r.Value
 		if err := o.Validate(r.Key); err != nil {
 			return err
 		}
+		owner, seen, err := orderIDs.Get(ctx, o.OrderID)
+		switch {
+		case err != nil:
+			return fmt.Errorf("reading order id %q: %w", o.OrderID, err)
+		case seen && owner == r.Key:
+			return nil // upstream duplicate
+		case seen:
+			return malformedf("order_id %q was applied for customer %q", o.OrderID, owner)
+		}
 		c, _, err := customers.Get(ctx, r.Key)
 		if err != nil {
 			return fmt.Errorf("reading customer %q: %w", r.Key, err)
 		}
-		if !c.apply(o) {
-			return nil // upstream duplicate
-		}
+		c.apply(o)
 		if err := customers.Put(ctx, r.Key, c); err != nil {
 			return fmt.Errorf("writing customer %q: %w", r.Key, err)
+		}
+		if err := orderIDs.Put(ctx, o.OrderID, r.Key); err != nil {
+			return fmt.Errorf("writing order id %q: %w", o.OrderID, err)
 		}
 		return events.Send(ctx, r.Key, eventFor(o, c))
 	}

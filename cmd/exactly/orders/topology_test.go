@@ -50,8 +50,10 @@ func TestOrderTopologyShape(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{TopicOrders}, top.SourceTopics())
 	require.Equal(t, []string{TopicEvents}, top.SinkTopics())
-	require.Equal(t, []string{StoreCustomers}, top.StoreNames())
-	require.Equal(t, []string{TopicOrders}, top.StoreSources(StoreCustomers))
+	require.Equal(t, OrderStores(), top.StoreNames())
+	for _, store := range OrderStores() {
+		require.Equal(t, []string{TopicOrders}, top.StoreSources(store), store)
+	}
 
 	top, err = PaymentTopology()
 	require.NoError(t, err)
@@ -80,8 +82,11 @@ func TestOrderTopologyCountsAndTotals(t *testing.T) {
 		{"o-3", "c-1", 50, 2, 150},
 		{"o-4", "c-1", 1, 3, 151},
 	}, decodeEvents(t, rt))
-	require.Equal(t, Customer{3, 151, []string{"o-1", "o-3", "o-4"}}, customerState(t, rt, "c-1"))
-	require.Equal(t, Customer{1, 7, []string{"o-2"}}, customerState(t, rt, "c-2"))
+	require.Equal(t, Customer{3, 151}, customerState(t, rt, "c-1"))
+	require.Equal(t, Customer{1, 7}, customerState(t, rt, "c-2"))
+	require.Equal(t, map[string][]byte{
+		"o-1": []byte("c-1"), "o-2": []byte("c-2"), "o-3": []byte("c-1"), "o-4": []byte("c-1"),
+	}, rt.state[StoreOrderIDs])
 }
 
 func TestOrderTopologySkipsDuplicates(t *testing.T) {
@@ -101,9 +106,17 @@ func TestOrderTopologySkipsDuplicates(t *testing.T) {
 
 	require.Len(t, rt.out, 1)
 	require.Equal(t, before, customerState(t, rt, "c-1"))
-	// The same order id for another customer is that customer's order.
-	require.NoError(t, rt.process(top, orderInput(t, 3, "c-2", order("o-1", "c-2", 5))))
-	require.Equal(t, Event{"o-1", "c-2", 5, 1, 5}, decodeEvents(t, rt)[1])
+	require.Len(t, rt.state[StoreOrderIDs], 1)
+
+	// Order ids are unique across customers: another customer's order
+	// with the id is rejected (dead-lettered), not applied.
+	err = rt.process(top, orderInput(t, 3, "c-2", order("o-1", "c-2", 5)))
+	require.True(t, topology.IsBadRecord(err), "%v", err)
+	require.ErrorIs(t, err, ErrMalformed)
+	require.ErrorContains(t, err, `order_id "o-1" was applied for customer "c-1"`)
+	require.Len(t, rt.out, 1)
+	require.NotContains(t, rt.state[StoreCustomers], "c-2")
+	require.Equal(t, []byte("c-1"), rt.state[StoreOrderIDs]["o-1"])
 }
 
 func TestOrderTopologyMalformed(t *testing.T) {

@@ -2,7 +2,6 @@ package orders
 
 import (
 	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/exactly-stream/exactly/topology"
@@ -34,6 +33,12 @@ const (
 const (
 	// StoreCustomers holds one Customer per customer id (order service).
 	StoreCustomers = "customers"
+	// StoreOrderIDs holds, per applied order id, the id of its customer as
+	// raw bytes (topology.String): the order service's duplicate check.
+	// Input records are keyed by customer id and a re-sent order carries
+	// its customer's key, so an order id's entry lives in the same task
+	// (partition) as its customer.
+	StoreOrderIDs = "order-ids"
 	// StorePayments holds one PaymentState per order id (payment stage).
 	StorePayments = "payments-state"
 )
@@ -66,17 +71,19 @@ type Event struct {
 	CustomerTotalCents int64  `json:"customer_total_cents"`
 }
 
+// OrderStores returns the stores of the order service, in the order
+// OrderTopology declares them. Each has its changelog
+// processor.ChangelogTopic(group, store).
+func OrderStores() []string { return []string{StoreCustomers, StoreOrderIDs} }
+
 // Customer is the per-customer state in StoreCustomers: how many orders were
-// applied, their total, and their ids in the order they were applied (an id
-// seen again is an upstream duplicate).
-//
-// The id list grows with every order of the customer and is read and
-// written whole on each order; that is the reference application's
-// simplicity, not a design for unbounded customers.
+// applied and their total. It has a constant size: the ids of the applied
+// orders, which the duplicate check needs, are in StoreOrderIDs, one entry
+// per order, so the cost of an order does not grow with its customer's
+// history.
 type Customer struct {
-	OrderCount int64    `json:"order_count"`
-	TotalCents int64    `json:"total_cents"`
-	OrderIDs   []string `json:"order_ids"`
+	OrderCount int64 `json:"order_count"`
+	TotalCents int64 `json:"total_cents"`
 }
 
 // Payment is a value of TopicPayments. Attempt counts how often the payment
@@ -94,16 +101,10 @@ type PaymentState struct {
 	AmountCents int64 `json:"amount_cents"`
 }
 
-// apply adds o to c unless c already holds o's id. It reports whether c
-// changed.
-func (c *Customer) apply(o Order) bool {
-	if slices.Contains(c.OrderIDs, o.OrderID) {
-		return false
-	}
+// apply adds o, a new order of the customer, to c.
+func (c *Customer) apply(o Order) {
 	c.OrderCount++
 	c.TotalCents += o.AmountCents
-	c.OrderIDs = append(c.OrderIDs, o.OrderID)
-	return true
 }
 
 // eventFor is the event emitted for o applied to c.
@@ -135,9 +136,11 @@ func PaymentSerde() topology.Serde[Payment] {
 	return topology.SerdeFuncs[Payment]{EncodeFunc: encodeJSON[Payment], DecodeFunc: DecodePayment}
 }
 
-// CustomerSerde is the Serde of StoreCustomers values (JSON). Callers that
-// compare local state with Report.Expected decode it with this.
-func CustomerSerde() topology.Serde[Customer] { return topology.JSON[Customer]() }
+// CustomerSerde is the Serde of StoreCustomers values: JSON, the bytes
+// encoding/json writes, encoded and decoded by hand (encoding/json decodes
+// anything but the layout it writes). Callers that compare local state
+// with Report.Expected decode it with this.
+func CustomerSerde() topology.Serde[Customer] { return customerSerde{} }
 
 // PaymentStateSerde is the Serde of StorePayments values (JSON).
 func PaymentStateSerde() topology.Serde[PaymentState] { return topology.JSON[PaymentState]() }

@@ -29,17 +29,17 @@ func compareOrderKeys(a, b orderKey) int {
 }
 
 // fold is the expected outcome of the orders: per customer the state and the
-// events, and the malformed records. It is computed here independently of
-// the topology (with a set, not the state's id list).
+// events, the customer of every applied order id, and the malformed records.
+// It is computed here independently of the topology, over all partitions.
 type fold struct {
 	customers map[string]*customerFold
+	orderIDs  map[string]string // applied order id -> customer id
 	malformed map[position]rawRecord
 }
 
 type customerFold struct {
 	partition int32 // input partition of the first order
 	spanned   bool  // reported as spanning input partitions
-	seen      map[string]struct{}
 	state     Customer
 	want      []Event
 }
@@ -47,15 +47,20 @@ type customerFold struct {
 type rawRecord struct{ key, value []byte }
 
 func newFold() *fold {
-	return &fold{customers: make(map[string]*customerFold), malformed: make(map[position]rawRecord)}
+	return &fold{
+		customers: make(map[string]*customerFold),
+		orderIDs:  make(map[string]string),
+		malformed: make(map[position]rawRecord),
+	}
 }
 
-// expected returns the final state per customer that has a valid order.
-func (f *fold) expected() map[string]Customer {
-	out := make(map[string]Customer, len(f.customers))
+// expected returns the final state per customer that has a valid order and
+// the customer of every applied order id.
+func (f *fold) expected() Expected {
+	out := Expected{Customers: make(map[string]Customer, len(f.customers)), OrderIDs: maps.Clone(f.orderIDs)}
 	for id, c := range f.customers {
 		if c.state.OrderCount > 0 {
-			out[id] = c.state
+			out.Customers[id] = c.state
 		}
 	}
 	return out
@@ -74,21 +79,33 @@ func (v *verifier) foldOrder(r *kgo.Record) {
 		err = o.Validate(key)
 	}
 	if err != nil {
-		v.report.Malformed++
-		v.fold.malformed[position{r.Partition, r.Offset}] = rawRecord{bytes.Clone(r.Key), bytes.Clone(r.Value)}
+		v.foldMalformed(r)
 		return
 	}
 	c := v.customer(key, r)
-	if _, dup := c.seen[o.OrderID]; dup {
+	switch owner, seen := v.fold.orderIDs[o.OrderID]; {
+	case seen && owner == key:
 		v.report.Duplicates++
+		return
+	case seen:
+		// The order service rejects the order if it sees the first one
+		// (same input partition), else applies it: undefined here.
+		v.report.addf(CheckRead, "%s: order id %q of customer %q was applied for customer %q: order ids must be unique across customers",
+			where(v.opts.OrdersTopic, r.Partition, r.Offset), o.OrderID, key, owner)
+		v.foldMalformed(r)
 		return
 	}
 	v.report.Valid++
-	c.seen[o.OrderID] = struct{}{}
+	v.fold.orderIDs[o.OrderID] = key
 	c.state.OrderCount++
 	c.state.TotalCents += o.AmountCents
-	c.state.OrderIDs = append(c.state.OrderIDs, o.OrderID)
 	c.want = append(c.want, eventFor(o, c.state))
+}
+
+// foldMalformed records an input the order service rejects.
+func (v *verifier) foldMalformed(r *kgo.Record) {
+	v.report.Malformed++
+	v.fold.malformed[position{r.Partition, r.Offset}] = rawRecord{bytes.Clone(r.Key), bytes.Clone(r.Value)}
 }
 
 // customer returns the fold of a customer, reporting once if its orders
@@ -96,7 +113,7 @@ func (v *verifier) foldOrder(r *kgo.Record) {
 func (v *verifier) customer(id string, r *kgo.Record) *customerFold {
 	c := v.fold.customers[id]
 	if c == nil {
-		c = &customerFold{partition: r.Partition, seen: make(map[string]struct{})}
+		c = &customerFold{partition: r.Partition}
 		v.fold.customers[id] = c
 	}
 	if c.partition != r.Partition && !c.spanned {
@@ -166,15 +183,10 @@ func (v *verifier) checkE1() {
 		}
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(v.events.count), compareOrderKeys) {
-		if c := v.fold.customers[k.customer]; c == nil || !hasKey(c.seen, k.order) {
+		if owner, ok := v.fold.orderIDs[k.order]; !ok || owner != k.customer {
 			v.report.addf(CheckE1, "order %q of customer %q: %d events for an order that is not a valid input", k.order, k.customer, v.events.count[k])
 		}
 	}
-}
-
-func hasKey[K comparable, V any](m map[K]V, k K) bool {
-	_, ok := m[k]
-	return ok
 }
 
 // checkE2 compares a customer's events, in partition order, with the fold:

@@ -186,13 +186,53 @@ func TestVerifyCorrectPipeline(t *testing.T) {
 	require.Contains(t, r.String(), "verify: OK")
 
 	// E4: the topology's state equals the fold.
-	state := s.orders.state(StoreCustomers)
-	require.Len(t, r.Expected, len(state))
-	for id, b := range state {
+	customers := s.orders.state(StoreCustomers)
+	require.Len(t, r.Expected.Customers, len(customers))
+	for id, b := range customers {
 		c, err := CustomerSerde().Decode(b)
 		require.NoError(t, err)
-		require.Equal(t, r.Expected[id], c, "customer %s", id)
+		require.Equal(t, r.Expected.Customers[id], c, "customer %s", id)
 	}
+	orderIDs := s.orders.state(StoreOrderIDs)
+	require.Len(t, r.Expected.OrderIDs, s.stats.Valid)
+	require.Len(t, orderIDs, s.stats.Valid)
+	for id, customer := range orderIDs {
+		require.Equal(t, r.Expected.OrderIDs[id], string(customer), "order id %s", id)
+	}
+}
+
+// TestVerifyOrderIDReused feeds an order whose id another customer already
+// used: the order service rejects it (same partition here), and Verify
+// must say that the input breaks the uniqueness the checks assume.
+func TestVerifyOrderIDReused(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	val := func(o Order) []byte {
+		b, err := json.Marshal(o)
+		require.NoError(t, err)
+		return b
+	}
+	in := []*kgo.Record{
+		{Topic: TopicOrders, Partition: 0, Key: []byte("c-1"), Value: val(order("o-1", "c-1", 5))},
+		{Topic: TopicOrders, Partition: 0, Key: []byte("c-2"), Value: val(order("o-1", "c-2", 7))},
+	}
+	cl := c.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, cl.ProduceSync(context.Background(), in...).FirstErr())
+	top, err := OrderTopology()
+	require.NoError(t, err)
+	p := newMemPipeline(top, TopicDLQ)
+	p.run(t, c.readAll(t, TopicOrders))
+	require.Len(t, p.out, 1)
+	require.Len(t, p.dlq, 1)
+	c.write(t, p.out)
+	c.write(t, p.dlq)
+
+	r, err := Verify(context.Background(), c.client(t), VerifyOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{CheckRead: 1}, r.Counts, "%s", r)
+	require.Contains(t, r.String(), `order id "o-1" of customer "c-2" was applied for customer "c-1"`)
+	require.Equal(t, 1, r.Malformed)
+	require.Equal(t, Expected{Customers: map[string]Customer{"c-1": {1, 5}}, OrderIDs: map[string]string{"o-1": "c-1"}}, r.Expected)
 }
 
 func TestVerifyDetectsCorruption(t *testing.T) {
