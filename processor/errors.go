@@ -42,8 +42,7 @@ var (
 	// aborted for its timeout (a GC or VM pause, a frozen process, a slow
 	// broker) bumps the producer epoch too, and a new session works. The
 	// processor stops with ErrFenced only when the group has another
-	// member with this transactional ID as its client ID, or when it was
-	// fenced maxFences times within fenceWindow.
+	// member with this transactional ID as its client ID.
 	ErrFenced = errors.New("processor: fenced by another instance with the same instance ID")
 
 	// ErrRestoreIncomplete is wrapped when a changelog partition never

@@ -123,7 +123,6 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	var fences []time.Time
 	for attempt := 0; ; attempt++ {
 		err := p.runSession(ctx)
 		switch {
@@ -132,7 +131,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		case IsFatal(err):
 			return err
 		case isFenced(err):
-			if fences, err = p.fenced(ctx, fences, err); err != nil {
+			if err := p.fenced(ctx, err); err != nil {
 				return err
 			}
 		}
@@ -144,25 +143,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 }
 
-// Fencing without a twin in the group is retried with a new session, up to
-// maxFences times within fenceWindow (see ErrFenced). Two live twins fence
-// each other in turn, each time one of them rejoins: a few seconds apart.
-const (
-	maxFences   = 3
-	fenceWindow = time.Minute
-)
-
-// fenced decides what a session that ended fenced means. fences holds the
-// times of the earlier fences; it returns them with this one, and
-// ErrFenced when a live twin holds the transactional ID. The session is
-// closed (the group left) by then, so a member with this transactional ID
-// as its client ID is another process.
-func (p *Processor) fenced(ctx context.Context, fences []time.Time, cause error) ([]time.Time, error) {
-	now := time.Now()
-	fences = append(slices.DeleteFunc(fences, func(t time.Time) bool { return now.Sub(t) > fenceWindow }), now)
-	if len(fences) >= maxFences {
-		return fences, fmt.Errorf("%w: fenced %d times within %s (a twin that keeps rejoining?): %w", ErrFenced, len(fences), fenceWindow, cause)
-	}
+// fenced decides what a session that ended fenced means: ErrFenced when a
+// live twin holds the transactional ID, nil (recreate the session) when
+// none does. The session is closed (the group left) by then, so a member
+// with this transactional ID as its client ID is another process. A twin
+// fences this instance only once it produces, after it joined the group,
+// so it is a member when this check runs; should the check ever miss it,
+// the new session fences the twin, whose own check then sees this
+// instance. Fencing keeps the output exactly-once either way.
+func (p *Processor) fenced(ctx context.Context, cause error) error {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	txnID := p.cfg.transactionalID()
@@ -172,15 +161,15 @@ func (p *Processor) fenced(ctx context.Context, fences []time.Time, cause error)
 	}
 	if err != nil {
 		p.cfg.logger.Warn("fenced; cannot describe the group to look for a twin instance", "err", err)
-		return fences, nil
+		return nil
 	}
 	for _, m := range groups[p.cfg.group].Members {
 		if m.ClientID == txnID {
-			return fences, fmt.Errorf("%w: group member %s on %s has transactional ID %s: %w", ErrFenced, m.MemberID, m.ClientHost, txnID, cause)
+			return fmt.Errorf("%w: group member %s on %s has transactional ID %s: %w", ErrFenced, m.MemberID, m.ClientHost, txnID, cause)
 		}
 	}
 	p.cfg.logger.Warn("producer fenced, and no other member of the group has this transactional ID: the broker aborted the transaction (transaction timeout: a pause, a slow broker?); recreating the session", "err", cause)
-	return fences, nil
+	return nil
 }
 
 // Close stops a running Run and waits for it to return. It is idempotent
