@@ -36,7 +36,8 @@ type Processor struct {
 	stats     counters
 	parts     atomic.Int32 // input partition count, known after open
 
-	cb callbacks
+	cb     callbacks
+	runCtx context.Context // Run's; kgo gives callbacks the client's, done only once it closed
 
 	progressMu sync.Mutex // restore progress logging
 	progressAt time.Time
@@ -145,31 +146,63 @@ func (p *Processor) Run(ctx context.Context) error {
 
 // fenced decides what a session that ended fenced means: ErrFenced when a
 // live twin holds the transactional ID, nil (recreate the session) when
-// none does. The session is closed (the group left) by then, so a member
-// with this transactional ID as its client ID is another process. A twin
-// fences this instance only once it produces, after it joined the group,
-// so it is a member when this check runs; should the check ever miss it,
-// the new session fences the twin, whose own check then sees this
-// instance. Fencing keeps the output exactly-once either way.
+// none does. A twin fences this instance only once it produces, after it
+// joined the group, so it is a member when this runs; should the check
+// ever miss it, the new session fences the twin, whose own check then sees
+// this instance. Fencing keeps the output exactly-once either way.
+//
+// A member with this transactional ID as its client ID is not always a
+// twin: this process's own earlier members (a leave that closeSession
+// stopped waiting for) are known and skipped, and a predecessor that
+// crashed stays a member until its session times out. So a member found
+// is a twin only if it is still there after 1.5 session timeouts.
 func (p *Processor) fenced(ctx context.Context, cause error) error {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	txnID := p.cfg.transactionalID()
-	groups, err := p.admin.DescribeGroups(dctx, p.cfg.group)
-	if err == nil {
-		err = groups.Error()
+	suspects, err := p.twins()
+	if err != nil || len(suspects) == 0 {
+		if err != nil {
+			p.cfg.logger.Warn("fenced; cannot describe the group to look for a twin instance", "err", err)
+		}
+		p.cfg.logger.Warn("producer fenced, and no other member of the group has this transactional ID: the broker aborted the transaction (transaction timeout: a pause, a slow broker?); recreating the session", "err", cause)
+		return nil
 	}
+	wait := p.adminCl.OptValue(kgo.SessionTimeout).(time.Duration) * 3 / 2
+	p.cfg.logger.Warn("producer fenced while another group member has this transactional ID: a twin, or a crashed predecessor whose session has not timed out; checking again", "members", suspects, "in", wait, "err", cause)
+	if !sleep(ctx, wait) {
+		return nil
+	}
+	again, err := p.twins()
 	if err != nil {
 		p.cfg.logger.Warn("fenced; cannot describe the group to look for a twin instance", "err", err)
 		return nil
 	}
-	for _, m := range groups[p.cfg.group].Members {
-		if m.ClientID == txnID {
-			return fmt.Errorf("%w: group member %s on %s has transactional ID %s: %w", ErrFenced, m.MemberID, m.ClientHost, txnID, cause)
+	for id, host := range again {
+		if _, ok := suspects[id]; ok {
+			return fmt.Errorf("%w: group member %s on %s has transactional ID %s: %w", ErrFenced, id, host, p.cfg.transactionalID(), cause)
 		}
 	}
-	p.cfg.logger.Warn("producer fenced, and no other member of the group has this transactional ID: the broker aborted the transaction (transaction timeout: a pause, a slow broker?); recreating the session", "err", cause)
+	p.cfg.logger.Warn("producer fenced; the other member with this transactional ID is gone (a crashed predecessor); recreating the session", "err", cause)
 	return nil
+}
+
+// twins returns the members of the group (member ID to host) whose client
+// ID is this transactional ID, other than this process's own sessions.
+func (p *Processor) twins() (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := p.admin.DescribeGroups(ctx, p.cfg.group)
+	if err == nil {
+		err = groups.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string)
+	for _, m := range groups[p.cfg.group].Members {
+		if m.ClientID == p.cfg.transactionalID() && !p.tasks.ownMember(m.MemberID) {
+			out[m.MemberID] = m.ClientHost
+		}
+	}
+	return out, nil
 }
 
 // Close stops a running Run and waits for it to return. It is idempotent
@@ -196,6 +229,7 @@ func (p *Processor) begin(ctx context.Context) (context.Context, chan struct{}, 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	p.mu.running, p.mu.cancel, p.mu.done = true, cancel, make(chan struct{})
+	p.runCtx = ctx
 	return ctx, p.mu.done, nil
 }
 

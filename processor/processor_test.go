@@ -744,3 +744,49 @@ func TestStopDuringAHeldRebalance(t *testing.T) {
 	}
 	require.EqualValues(t, 100, a.p.Stats().Records)
 }
+
+// TestFencedWhileAStaleMemberHasItsID fences an instance while the group
+// has another member with its transactional ID as client ID that is not
+// alive: a static member that stopped without leaving, as a crashed
+// predecessor stays a member until its session times out. The instance
+// must go on; only a member still there after 1.5 session timeouts is a
+// twin (TestFencedByTwinInstance in integration has a live one).
+//
+// Regression: the chaos soak stopped a lone instance with ErrFenced,
+// taking a member of its own past for a twin.
+func TestFencedWhileAStaleMemberHasItsID(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 4)
+	brokers := c.ListenAddrs()
+	produceInputs(t, brokers, 8, 20, nil)
+	a := start(t, counterTopology(t), brokers, t.TempDir(), "a")
+	a.waitRecords(t, 50)
+
+	stale, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("app"), kgo.ConsumeTopics("in"),
+		kgo.ClientID(a.p.TransactionalID()), kgo.InstanceID("stale"), kgo.SessionTimeout(6*time.Second),
+		kgo.HeartbeatInterval(200*time.Millisecond))
+	require.NoError(t, err)
+	adm := kadm.NewClient(stale)
+	waitFor(t, 30*time.Second, "the stale member in the stable group", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		stale.PollFetches(ctx)
+		gs, err := adm.DescribeGroups(context.Background(), "app")
+		if err != nil || gs["app"].State != "Stable" {
+			return false
+		}
+		for _, m := range gs["app"].Members {
+			if m.InstanceID != nil && *m.InstanceID == "stale" {
+				return true
+			}
+		}
+		return false
+	})
+	stale.Close() // a static member: no LeaveGroup
+
+	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, TxnID: a.p.TransactionalID(), Err: kerr.ProducerFenced, Count: 1})
+	produceInputs(t, brokers, 8, 20, nil)
+	waitFor(t, 30*time.Second, "the fence injected", func() bool { return fault.Hits() > 0 })
+	a.waitRecords(t, 320)
+	require.Positive(t, a.p.Stats().SessionRestart)
+}

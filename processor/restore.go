@@ -24,6 +24,14 @@ func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigne
 		return // Run is over: a session close it stopped waiting for
 	}
 	defer p.cb.exit()
+	// A stop must not wait out a long restore: kgo's close waits for this
+	// callback, and its context ends only once the client is closed.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(p.runCtx, cancel)()
+	if member, _ := cl.GroupMetadata(); member != "" {
+		p.tasks.joinedAs(member)
+	}
 	crashPoint(CrashInAssigned)
 	parts := p.newPartitions(assigned)
 	p.tasks.assign(parts)

@@ -27,6 +27,7 @@ const (
 type tasks struct {
 	mu struct {
 		sync.Mutex
+		members  map[string]bool // group member IDs this process's sessions had
 		ready    map[int32]bool
 		assigned map[int32]bool
 		joined   bool            // an assignment arrived in this session
@@ -43,7 +44,21 @@ func newTasks() *tasks {
 	t.mu.assigned = make(map[int32]bool)
 	t.mu.stable = make(map[int32]int64)
 	t.mu.consumed = make(map[int32]int64)
+	t.mu.members = make(map[string]bool)
 	return t
+}
+
+// joinedAs remembers a group member ID of this process (reset keeps them).
+func (t *tasks) joinedAs(member string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.members[member] = true
+}
+
+func (t *tasks) ownMember(member string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mu.members[member]
 }
 
 func (t *tasks) isReady(p int32) bool {
