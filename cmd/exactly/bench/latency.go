@@ -124,7 +124,9 @@ func (r *runner) startReady(ctx context.Context, wg *sync.WaitGroup, spec instan
 		if prev != nil {
 			prev(ri)
 		}
-		if restored.Add(1) == r.cfg.Partitions {
+		// Ready once every store partition was restored: OnRestore
+		// reports each store of each partition.
+		if restored.Add(1) == r.cfg.Partitions*int32(len(orders.OrderStores())) {
 			once.Do(func() { close(in.ready) })
 		}
 	}
