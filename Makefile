@@ -21,7 +21,7 @@ build:
 	$(GO) build -o bin/exactly ./cmd/exactly
 
 test:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 demo:
 	$(GO) run ./cmd/exactly demo

@@ -225,9 +225,16 @@ func delayRequests(r *faultRun, key kmsg.Key, nth, count int64, d time.Duration,
 }
 
 // Paths a recovering instance takes through a fault.
-func retriedByKgo(t *testing.T, r *faultRun) {
-	_, all := r.obs.abortedBy(nil)
-	require.Zero(t, all, "kgo retries this error inside the request: no transaction should abort (%s)", r.obs)
+//
+// retriedByKgo: kgo retries the error inside the request, so no
+// transaction aborts because of it. Others may abort for other causes on a
+// loaded machine (a flush past the 2 s transaction timeout): aborting then
+// is right, and E1-E5 are checked all the same.
+func retriedByKgo(fault *kerr.Error) func(t *testing.T, r *faultRun) {
+	return func(t *testing.T, r *faultRun) {
+		n, _ := r.obs.abortedBy(fault)
+		require.Zero(t, n, "kgo retries %s inside the request: no transaction should abort with it (%s)", fault.Message, r.obs)
+	}
 }
 
 func abortedWith(cause error) func(t *testing.T, r *faultRun) {
@@ -258,9 +265,9 @@ func faultCases() []faultCase {
 	events := orders.TopicEvents
 	tv1 := []kgo.Opt{kgo.MaxVersions(kversion.V3_9_0())} // kgo sends AddPartitionsToTxn and AddOffsetsToTxn only before KIP-890 part 2
 	return []faultCase{
-		{name: "EndTxn COORDINATOR_LOAD_IN_PROGRESS", inject: txnFault(kmsg.EndTxn, kerr.CoordinatorLoadInProgress, 3, 4), hits: 4, path: retriedByKgo},
-		{name: "EndTxn CONCURRENT_TRANSACTIONS", inject: txnFault(kmsg.EndTxn, kerr.ConcurrentTransactions, 3, 4), hits: 4, path: retriedByKgo},
-		{name: "EndTxn NOT_COORDINATOR", inject: txnFault(kmsg.EndTxn, kerr.NotCoordinator, 3, 4), hits: 4, path: retriedByKgo},
+		{name: "EndTxn COORDINATOR_LOAD_IN_PROGRESS", inject: txnFault(kmsg.EndTxn, kerr.CoordinatorLoadInProgress, 3, 4), hits: 4, path: retriedByKgo(kerr.CoordinatorLoadInProgress)},
+		{name: "EndTxn CONCURRENT_TRANSACTIONS", inject: txnFault(kmsg.EndTxn, kerr.ConcurrentTransactions, 3, 4), hits: 4, path: retriedByKgo(kerr.ConcurrentTransactions)},
+		{name: "EndTxn NOT_COORDINATOR", inject: txnFault(kmsg.EndTxn, kerr.NotCoordinator, 3, 4), hits: 4, path: retriedByKgo(kerr.NotCoordinator)},
 		{name: "EndTxn INVALID_TXN_STATE", inject: txnFault(kmsg.EndTxn, kerr.InvalidTxnState, 3, 2), hits: 2, path: sessionRecreated(kerr.InvalidTxnState)},
 		{name: "EndTxn UNKNOWN_SERVER_ERROR", inject: txnFault(kmsg.EndTxn, kerr.UnknownServerError, 3, 4), hits: 4, path: abortedWith(processor.ErrTxnAborted)},
 		// Fenced with no twin in the group (a transaction timeout bumps
@@ -272,11 +279,11 @@ func faultCases() []faultCase {
 		{name: "EndTxn held past the transaction timeout", inject: delayEndTxn(3, 1, 3*time.Second), hits: 1, path: sessionRecreated(context.DeadlineExceeded)},
 		{name: "TxnOffsetCommit ILLEGAL_GENERATION", inject: txnFault(kmsg.TxnOffsetCommit, kerr.IllegalGeneration, 3, 4), hits: 4, path: abortedWith(processor.ErrTxnAborted)},
 		{name: "TxnOffsetCommit UNKNOWN_MEMBER_ID", inject: txnFault(kmsg.TxnOffsetCommit, kerr.UnknownMemberID, 3, 4), hits: 4, path: abortedWith(processor.ErrTxnAborted)},
-		{name: "TxnOffsetCommit COORDINATOR_NOT_AVAILABLE", inject: txnFault(kmsg.TxnOffsetCommit, kerr.CoordinatorNotAvailable, 3, 4), hits: 4, path: retriedByKgo},
-		{name: "TxnOffsetCommit NOT_COORDINATOR", inject: txnFault(kmsg.TxnOffsetCommit, kerr.NotCoordinator, 3, 4), hits: 4, path: retriedByKgo},
-		{name: "AddPartitionsToTxn CONCURRENT_TRANSACTIONS", inject: txnFault(kmsg.AddPartitionsToTxn, kerr.ConcurrentTransactions, 3, 4), hits: 4, kgoOpts: tv1, path: retriedByKgo},
-		{name: "AddOffsetsToTxn CONCURRENT_TRANSACTIONS", inject: txnFault(kmsg.AddOffsetsToTxn, kerr.ConcurrentTransactions, 3, 4), hits: 4, kgoOpts: tv1, path: retriedByKgo},
-		{name: "Produce NOT_ENOUGH_REPLICAS", inject: produceFault(events, kerr.NotEnoughReplicas, 3, 4), hits: 4, path: retriedByKgo},
+		{name: "TxnOffsetCommit COORDINATOR_NOT_AVAILABLE", inject: txnFault(kmsg.TxnOffsetCommit, kerr.CoordinatorNotAvailable, 3, 4), hits: 4, path: retriedByKgo(kerr.CoordinatorNotAvailable)},
+		{name: "TxnOffsetCommit NOT_COORDINATOR", inject: txnFault(kmsg.TxnOffsetCommit, kerr.NotCoordinator, 3, 4), hits: 4, path: retriedByKgo(kerr.NotCoordinator)},
+		{name: "AddPartitionsToTxn CONCURRENT_TRANSACTIONS", inject: txnFault(kmsg.AddPartitionsToTxn, kerr.ConcurrentTransactions, 3, 4), hits: 4, kgoOpts: tv1, path: retriedByKgo(kerr.ConcurrentTransactions)},
+		{name: "AddOffsetsToTxn CONCURRENT_TRANSACTIONS", inject: txnFault(kmsg.AddOffsetsToTxn, kerr.ConcurrentTransactions, 3, 4), hits: 4, kgoOpts: tv1, path: retriedByKgo(kerr.ConcurrentTransactions)},
+		{name: "Produce NOT_ENOUGH_REPLICAS", inject: produceFault(events, kerr.NotEnoughReplicas, 3, 4), hits: 4, path: retriedByKgo(kerr.NotEnoughReplicas)},
 		{name: "Produce INVALID_PRODUCER_EPOCH", inject: produceFault(events, kerr.InvalidProducerEpoch, 3, 1), hits: 1, path: abortedWith(kerr.InvalidProducerEpoch)},
 		{name: "Produce PRODUCER_FENCED", inject: produceFault(events, kerr.ProducerFenced, 3, 1), hits: 1, path: sessionRecreated(kerr.ProducerFenced)},
 		// Records expire while their produce request waits: the
@@ -288,7 +295,7 @@ func faultCases() []faultCase {
 		// record(s) ... ms has passed since batch creation"). kgo's own
 		// RecordDeliveryTimeout is refused: see TestOldBacklog.
 		{name: "Produce held until its records expire", inject: delayProduce(events, 3, 1, 3*time.Second), hits: 1, path: sessionRecreated(context.DeadlineExceeded)},
-		{name: "InitProducerID COORDINATOR_LOAD_IN_PROGRESS", inject: txnFault(kmsg.InitProducerID, kerr.CoordinatorLoadInProgress, 1, 3), hits: 3, path: retriedByKgo},
+		{name: "InitProducerID COORDINATOR_LOAD_IN_PROGRESS", inject: txnFault(kmsg.InitProducerID, kerr.CoordinatorLoadInProgress, 1, 3), hits: 3, path: retriedByKgo(kerr.CoordinatorLoadInProgress)},
 		{name: "InitProducerID UNKNOWN_SERVER_ERROR", inject: txnFault(kmsg.InitProducerID, kerr.UnknownServerError, 1, 2), hits: 2, path: restartedSession},
 		{name: "InitProducerID TRANSACTIONAL_ID_AUTHORIZATION_FAILED", inject: txnFault(kmsg.InitProducerID, kerr.TransactionalIDAuthorizationFailed, 1, 1), hits: 1, fatal: stoppedWith(kerr.TransactionalIDAuthorizationFailed)},
 	}
