@@ -165,7 +165,11 @@ func (p *Processor) fenced(ctx context.Context, cause error) error {
 		p.cfg.logger.Warn("producer fenced, and no other member of the group has this transactional ID: the broker aborted the transaction (transaction timeout: a pause, a slow broker?); recreating the session", "err", cause)
 		return nil
 	}
-	wait := p.adminCl.OptValue(kgo.SessionTimeout).(time.Duration) * 3 / 2
+	session, ok := p.adminCl.OptValue(kgo.SessionTimeout).(time.Duration)
+	if !ok || session <= 0 {
+		session = 45 * time.Second // kgo's default
+	}
+	wait := session * 3 / 2
 	p.cfg.logger.Warn("producer fenced while another group member has this transactional ID: a twin, or a crashed predecessor whose session has not timed out; checking again", "members", suspects, "in", wait, "err", cause)
 	if !sleep(ctx, wait) {
 		return nil
@@ -308,8 +312,8 @@ func (p *Processor) checkCluster(ctx context.Context) error {
 
 // callbacks keeps kgo's group callbacks off the state once Run is over: a
 // session whose close runSession stopped waiting for may still call them.
-// shutdown waits for a callback that is running (its context is cancelled
-// by the leave, so it ends soon) and makes later ones return at once.
+// shutdown waits for a callback that is running (a restore ends soon once
+// Run's context is done) and makes later ones return at once.
 type callbacks struct {
 	mu   sync.RWMutex
 	shut bool
