@@ -760,7 +760,7 @@ func TestFencedWhileAStaleMemberHasItsID(t *testing.T) {
 	brokers := c.ListenAddrs()
 	produceInputs(t, brokers, 8, 20, nil)
 	a := start(t, counterTopology(t), brokers, t.TempDir(), "a")
-	a.waitRecords(t, 50)
+	a.waitRecords(t, 160) // all of them: waitRecords wants the exact count
 
 	stale, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("app"), kgo.ConsumeTopics("in"),
 		kgo.ClientID(a.p.TransactionalID()), kgo.InstanceID("stale"), kgo.SessionTimeout(6*time.Second),
