@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -29,16 +30,13 @@ func (p *Processor) newSession() (*kgo.GroupTransactSession, error) {
 		kgo.TransactionTimeout(p.cfg.txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(p.cfg.fetchMaxWait),
-		// kgo retries CONCURRENT_TRANSACTIONS and leader moves after a
-		// metadata refresh; its default minimum age (5s) stalls the next
-		// transaction that long on a real cluster.
-		kgo.MetadataMinAge(time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(newPartitioner(manual)),
 		kgo.OnPartitionsAssigned(p.restoreAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onRevoked),
 	}
+	opts = append(opts, ClientTuning()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating transaction session: %w", ErrConfig, err)
@@ -48,6 +46,29 @@ func (p *Processor) newSession() (*kgo.GroupTransactSession, error) {
 		return nil, err
 	}
 	return sess, nil
+}
+
+// ClientTuning returns the kgo options the processor's transaction session
+// sets for latency, so that a comparison (the bench's bare-session ceiling)
+// runs the same client. User options (KgoOpts) override them.
+//
+//   - kgo retries CONCURRENT_TRANSACTIONS and leader moves after a metadata
+//     refresh; its default minimum metadata age (5 s) stalls the next
+//     transaction that long on a real cluster.
+//   - With transaction protocol v2 (KIP-890) the first produce of a
+//     transaction gets CONCURRENT_TRANSACTIONS while the coordinator still
+//     completes the previous one, and kgo's produce path backs off by its
+//     general retry backoff: 250 ms, doubling, so a busy loop stalls a
+//     quarter second or more per transaction. Java backs off 20 ms on this
+//     error (and 100 ms to 1 s on others). The backoff here starts at
+//     20 ms and doubles to 1 s, with jitter.
+func ClientTuning() []kgo.Opt {
+	return []kgo.Opt{kgo.MetadataMinAge(time.Second), kgo.RetryBackoffFn(retryBackoff)}
+}
+
+func retryBackoff(tries int) time.Duration {
+	d := min(20*time.Millisecond<<min(max(tries-1, 0), 6), time.Second)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // checkClient refuses client settings that would break exactly-once, which

@@ -41,7 +41,7 @@ func aloOptions(brokers []string, group, input string, changelogs map[string]str
 	for _, t := range changelogs {
 		manual[t] = true
 	}
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(input),
@@ -51,7 +51,7 @@ func aloOptions(brokers []string, group, input string, changelogs map[string]str
 		kgo.FetchMaxWait(250 * time.Millisecond), // the processor's default
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(partitioner{manual: manual}),
-	}
+	}, processor.ClientTuning()...) // the processor's client
 }
 
 // newALOLoop opens the state in dir and the client; close releases both.
