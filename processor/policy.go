@@ -118,10 +118,11 @@ func (r *refused) take(in inputRef) (error, bool) {
 // outputPromise returns the promise of an output of input record in: a
 // refused output marks in as bad for the retry.
 func (t *txn) outputPromise(in inputRef) func(*kgo.Record, error) {
+	promise := t.errs.Promise()
 	return func(r *kgo.Record, err error) {
 		if err != nil && isRecordRefused(err) {
 			t.p.refused.add(in, fmt.Errorf("output to %s refused: %w", r.Topic, err))
 		}
-		t.errs.promise(r, err)
+		promise(r, err)
 	}
 }

@@ -179,25 +179,6 @@ type storePart struct {
 	part  int32
 }
 
-// firstErr keeps the first produce error of a transaction. Promises run on
-// kgo's goroutines.
-type firstErr struct {
-	err atomic.Pointer[error]
-}
-
-func (f *firstErr) promise(_ *kgo.Record, err error) {
-	if err != nil {
-		f.err.CompareAndSwap(nil, &err)
-	}
-}
-
-func (f *firstErr) get() error {
-	if p := f.err.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
 // txn is the work of one open transaction: its staged state, what it
 // consumed, and the last changelog record per store partition (whose
 // offset becomes the local checkpoint once the transaction commits).
@@ -206,7 +187,7 @@ type txn struct {
 	ctx      context.Context
 	produce  func(context.Context, *kgo.Record, func(*kgo.Record, error))
 	staged   *state.Staged
-	errs     firstErr
+	errs     kgo.FirstErrPromise
 	consumed map[topicPart]int64
 	lastCL   map[storePart]*kgo.Record
 	records  int
@@ -286,7 +267,7 @@ func (t *txn) deadLetter(r *kgo.Record, cause error) {
 	t.produce(t.ctx, &kgo.Record{
 		Topic: t.p.cfg.dlqTopic, Key: r.Key, Value: r.Value,
 		Headers: hdrs, Timestamp: r.Timestamp,
-	}, t.errs.promise)
+	}, t.errs.Promise())
 }
 
 // produceChangelog produces one changelog record into the transaction.
@@ -294,7 +275,7 @@ func (t *txn) produceChangelog(store string, part int32, rec *kgo.Record) {
 	rec.Topic = t.p.changelogs[store]
 	rec.Partition = part
 	t.lastCL[storePart{store, part}] = rec
-	t.produce(t.ctx, rec, t.errs.promise)
+	t.produce(t.ctx, rec, t.errs.Promise())
 }
 
 // finish writes, for every input partition consumed, its offset record into

@@ -284,7 +284,7 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *
 		if err := sess.Client().Flush(ectx); err != nil {
 			cause = fmt.Errorf("flushing transaction: %w", err)
 		} else {
-			cause = t.errs.get()
+			cause = t.errs.Err() // the flush finished every promise
 		}
 	}
 	if cause != nil || t.doomed {

@@ -126,7 +126,7 @@ func (l *aloLoop) batch(ctx context.Context, first []*kgo.Record) (int, error) {
 	if err := l.cl.Flush(ectx); err != nil {
 		return n, fmt.Errorf("flushing: %w", err)
 	}
-	if err := rt.errs.get(); err != nil {
+	if err := rt.errs.Err(); err != nil {
 		return n, fmt.Errorf("producing: %w", err)
 	}
 	if err := rt.staged.Apply(); err != nil {
@@ -145,7 +145,7 @@ type aloRuntime struct {
 	loop   *aloLoop
 	ctx    context.Context
 	staged *state.Staged
-	errs   firstErr
+	errs   kgo.FirstErrPromise
 	part   int32
 	ops    []aloOp
 	emits  []*kgo.Record
@@ -173,7 +173,7 @@ func (rt *aloRuntime) process(r *kgo.Record) error {
 				{Key: processor.HeaderPartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
 				{Key: processor.HeaderOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
 			},
-		}, rt.errs.promise)
+		}, rt.errs.Promise())
 		return nil
 	}
 	return err
@@ -191,10 +191,10 @@ func (rt *aloRuntime) flush() error {
 		if err != nil {
 			return err
 		}
-		rt.loop.cl.Produce(rt.ctx, rec, rt.errs.promise)
+		rt.loop.cl.Produce(rt.ctx, rec, rt.errs.Promise())
 	}
 	for _, rec := range rt.emits {
-		rt.loop.cl.Produce(rt.ctx, rec, rt.errs.promise)
+		rt.loop.cl.Produce(rt.ctx, rec, rt.errs.Promise())
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,25 +25,6 @@ func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 		return kgo.ManualPartitioner().ForTopic(topic)
 	}
 	return kgo.StickyKeyPartitioner(nil).ForTopic(topic)
-}
-
-// firstErr keeps the first produce error of a batch; promises run on kgo's
-// goroutines.
-type firstErr struct {
-	err atomic.Pointer[error]
-}
-
-func (f *firstErr) promise(_ *kgo.Record, err error) {
-	if err != nil {
-		f.err.CompareAndSwap(nil, &err)
-	}
-}
-
-func (f *firstErr) get() error {
-	if p := f.err.Load(); p != nil {
-		return *p
-	}
-	return nil
 }
 
 // poll returns up to max records, waiting at most wait.
@@ -185,20 +165,20 @@ func (l *ceilingLoop) transact(ctx context.Context, first []*kgo.Record, fl *fin
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	pctx := context.WithoutCancel(ctx)
-	var errs firstErr
+	var errs kgo.FirstErrPromise
 	last := make(map[int32]int64)
 	n, err := l.batcher.collect(ctx, l.sess, first, func(recs []*kgo.Record) error {
 		for _, r := range recs {
 			last[r.Partition] = r.Offset
 			sz := l.sizes.of(r.Partition, r.Offset)
 			if sz.event > 0 {
-				l.sess.Produce(pctx, &kgo.Record{Topic: l.events, Key: r.Key, Value: l.zeros[:sz.event], Timestamp: r.Timestamp}, errs.promise)
+				l.sess.Produce(pctx, &kgo.Record{Topic: l.events, Key: r.Key, Value: l.zeros[:sz.event], Timestamp: r.Timestamp}, errs.Promise())
 			}
 			if sz.customer > 0 {
-				l.sess.Produce(pctx, &kgo.Record{Topic: l.customers, Partition: r.Partition, Key: r.Key, Value: l.zeros[:sz.customer]}, errs.promise)
+				l.sess.Produce(pctx, &kgo.Record{Topic: l.customers, Partition: r.Partition, Key: r.Key, Value: l.zeros[:sz.customer]}, errs.Promise())
 			}
 			if sz.orderID > 0 {
-				l.sess.Produce(pctx, &kgo.Record{Topic: l.orderIDs, Partition: r.Partition, Key: l.keys[:sz.orderIDKey], Value: l.zeros[:sz.orderID]}, errs.promise)
+				l.sess.Produce(pctx, &kgo.Record{Topic: l.orderIDs, Partition: r.Partition, Key: l.keys[:sz.orderIDKey], Value: l.zeros[:sz.orderID]}, errs.Promise())
 			}
 		}
 		return nil
@@ -208,7 +188,7 @@ func (l *ceilingLoop) transact(ctx context.Context, first []*kgo.Record, fl *fin
 			l.sess.Produce(pctx, &kgo.Record{
 				Topic: changelog, Partition: part, Key: []byte("\x00offset/" + l.events),
 				Value: binary.BigEndian.AppendUint64(nil, uint64(off)),
-			}, errs.promise)
+			}, errs.Promise())
 		}
 	}
 	ectx, cancel := context.WithTimeout(pctx, 30*time.Second)
@@ -216,7 +196,7 @@ func (l *ceilingLoop) transact(ctx context.Context, first []*kgo.Record, fl *fin
 	try := kgo.TryCommit
 	if err == nil {
 		if err = l.sess.Client().Flush(ectx); err == nil {
-			err = errs.get()
+			err = errs.Err()
 		}
 	}
 	if err != nil {

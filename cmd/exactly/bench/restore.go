@@ -127,7 +127,7 @@ func (r *runner) produceDistinct(ctx context.Context, topic, idPrefix string, n,
 		return err
 	}
 	defer cl.Close()
-	var errs firstErr
+	var errs kgo.FirstErrPromise
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	serde := orders.OrderSerde()
 	for i := range n {
@@ -138,12 +138,12 @@ func (r *runner) produceDistinct(ctx context.Context, topic, idPrefix string, n,
 		if err != nil {
 			return err
 		}
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(cust), Value: v}, errs.promise)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(cust), Value: v}, errs.Promise())
 	}
 	if err := cl.Flush(ctx); err != nil {
 		return err
 	}
-	if err := errs.get(); err != nil {
+	if err := errs.Err(); err != nil {
 		return fmt.Errorf("producing orders to %s: %w", topic, err)
 	}
 	return nil
