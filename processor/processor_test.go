@@ -790,3 +790,72 @@ func TestFencedWhileAStaleMemberHasItsID(t *testing.T) {
 	a.waitRecords(t, 320)
 	require.Positive(t, a.p.Stats().SessionRestart)
 }
+
+// TestStopDuringARestore stops an instance while its assignment callback
+// restores a changelog partition whose fetch the broker holds. Run returns
+// without waiting for the restore, and a restart on the same directory
+// restores and goes on.
+//
+// kgo gives the callback the client's context, which ends only once the
+// client is closed, and the close waits for the callback: without the
+// restore also watching Run's context, the stop hung for good.
+func TestStopDuringARestore(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	brokers := c.ListenAddrs()
+	topo := counterTopology(t)
+	produceInputs(t, brokers, 4, 25, nil)
+	a := start(t, topo, brokers, t.TempDir(), "a")
+	a.waitRecords(t, 100)
+	a.close(t)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	changelog := ChangelogTopic("app", "counts")
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background(), changelog)
+	require.NoError(t, err)
+	id := topics[changelog].ID
+	release := make(chan struct{})
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseAll) // before the cluster closes
+	held := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, ft := range req.(*kmsg.FetchRequest).Topics {
+			if ft.Topic == changelog || ft.TopicID == id {
+				once.Do(func() { close(held) })
+				c.SleepControl(func() { <-release })
+				break
+			}
+		}
+		return nil, nil, false
+	})
+
+	dir := t.TempDir()
+	b := start(t, topo, brokers, dir, "b")
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the restore never fetched the changelog")
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		b.stop()
+		stopped <- <-b.err
+	}()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(leaveTimeout + 20*time.Second):
+		t.Fatal("Run is still waiting for the held restore")
+	}
+
+	releaseAll()
+	produceInputs(t, brokers, 4, 1, nil)
+	b2 := start(t, topo, brokers, dir, "b")
+	b2.waitRecords(t, 4)
+	b2.close(t)
+	require.Equal(t, map[string]int64{"k0": 26, "k1": 26, "k2": 26, "k3": 26}, localCounts(t, dir, 2))
+}
