@@ -36,9 +36,6 @@ type Processor struct {
 	stats     counters
 	parts     atomic.Int32 // input partition count, known after open
 
-	cb     callbacks
-	runCtx context.Context // Run's; kgo gives callbacks the client's, done only once it closed
-
 	progressMu sync.Mutex // restore progress logging
 	progressAt time.Time
 	progressN  int64
@@ -233,7 +230,6 @@ func (p *Processor) begin(ctx context.Context) (context.Context, chan struct{}, 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	p.mu.running, p.mu.cancel, p.mu.done = true, cancel, make(chan struct{})
-	p.runCtx = ctx
 	return ctx, p.mu.done, nil
 }
 
@@ -310,37 +306,10 @@ func (p *Processor) checkCluster(ctx context.Context) error {
 	return nil
 }
 
-// callbacks keeps kgo's group callbacks off the state once Run is over: a
-// session whose close runSession stopped waiting for may still call them.
-// shutdown waits for a callback that is running (a restore ends soon once
-// Run's context is done) and makes later ones return at once.
-type callbacks struct {
-	mu   sync.RWMutex
-	shut bool
-}
-
-func (c *callbacks) enter() bool {
-	c.mu.RLock()
-	if c.shut {
-		c.mu.RUnlock()
-		return false
-	}
-	return true
-}
-
-func (c *callbacks) exit() { c.mu.RUnlock() }
-
-func (c *callbacks) shutdown() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.shut = true
-}
-
 // shutdown closes what open opened, in reverse order. The session is
-// already closed (and the group left, or the leave abandoned) by
-// runSession.
+// already closed (and the group left, or the leave abandoned with its
+// callbacks fenced off) by runSession.
 func (p *Processor) shutdown() {
-	p.cb.shutdown()
 	if p.restoreCl != nil {
 		p.restoreCl.Close()
 	}

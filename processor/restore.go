@@ -20,15 +20,6 @@ import (
 // tasks.setFatal before returning, so records of a partition that never
 // became ready are never processed.
 func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
-	if !p.cb.enter() {
-		return // Run is over: a session close it stopped waiting for
-	}
-	defer p.cb.exit()
-	// A stop must not wait out a long restore: kgo's close waits for this
-	// callback, and its context ends only once the client is closed.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(p.runCtx, cancel)()
 	if member, _ := cl.GroupMetadata(); member != "" {
 		p.tasks.joinedAs(member)
 	}
@@ -41,7 +32,9 @@ func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigne
 	}
 	committed, err := p.committedOffsets(ctx, cl)
 	if err != nil {
-		p.tasks.setFatal(fmt.Errorf("fetching the group's committed offsets for restore: %w", err))
+		if ctx.Err() == nil { // not the session closing
+			p.tasks.setFatal(fmt.Errorf("fetching the group's committed offsets for restore: %w", err))
+		}
 		return
 	}
 	for _, part := range parts {

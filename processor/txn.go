@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -14,7 +15,7 @@ import (
 // newSession creates the GroupTransactSession: read_committed, the stable
 // transactional ID, changelog records partitioned by task, restore in the
 // assignment callback.
-func (p *Processor) newSession() (*kgo.GroupTransactSession, error) {
+func (p *Processor) newSession(scope *sessionScope) (*kgo.GroupTransactSession, error) {
 	manual := make([]string, 0, len(p.changelogs))
 	for _, t := range p.changelogs {
 		manual = append(manual, t)
@@ -32,9 +33,9 @@ func (p *Processor) newSession() (*kgo.GroupTransactSession, error) {
 		kgo.FetchMaxWait(p.cfg.fetchMaxWait),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(newPartitioner(manual)),
-		kgo.OnPartitionsAssigned(p.restoreAssigned),
-		kgo.OnPartitionsRevoked(p.onRevoked),
-		kgo.OnPartitionsLost(p.onRevoked),
+		kgo.OnPartitionsAssigned(scope.guard(p.restoreAssigned)),
+		kgo.OnPartitionsRevoked(scope.guard(p.onRevoked)),
+		kgo.OnPartitionsLost(scope.guard(p.onRevoked)),
 	}
 	opts = append(opts, ClientTuning()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
@@ -104,10 +105,50 @@ func (p *Processor) checkClient(cl *kgo.Client) error {
 // timeout, and the abandoned close finishes in the background.
 const leaveTimeout = 10 * time.Second
 
-// closeSession closes sess, waiting at most leaveTimeout for it to leave
-// the group. Callbacks the abandoned close still runs find the processor
-// shut (see callbacks).
-func (p *Processor) closeSession(sess *kgo.GroupTransactSession) {
+// sessionScope fences off a session's group callbacks once the session
+// closes. kgo gives a callback the client's context, which ends only once
+// the client is closed, and the close waits for the callback; and a close
+// that closeSession stopped waiting for may still run callbacks later,
+// while the next session runs on the same tasks and state. So each
+// session's callbacks run under its scope: closing it cancels a running
+// restore, waits for it to return, and makes later callbacks return at
+// once.
+type sessionScope struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.RWMutex
+	closed bool
+}
+
+func newSessionScope(ctx context.Context) *sessionScope {
+	s := &sessionScope{}
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	return s
+}
+
+// guard wraps a group callback: it runs with the scope's context, and not
+// at all once the scope is closed.
+func (s *sessionScope) guard(fn func(context.Context, *kgo.Client, map[string][]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
+	return func(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if !s.closed {
+			fn(s.ctx, cl, m)
+		}
+	}
+}
+
+func (s *sessionScope) close() {
+	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+}
+
+// closeSession fences off the session's callbacks, then closes sess,
+// waiting at most leaveTimeout for it to leave the group.
+func (p *Processor) closeSession(sess *kgo.GroupTransactSession, scope *sessionScope) {
+	scope.close()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -139,12 +180,14 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]i
 // runSession runs the transaction loop on one session until ctx is done or
 // an error occurs. Closing the session leaves the group.
 func (p *Processor) runSession(ctx context.Context) error {
-	sess, err := p.newSession()
+	scope := newSessionScope(ctx)
+	sess, err := p.newSession(scope)
 	if err != nil {
+		scope.close()
 		return err
 	}
 	defer func() {
-		p.closeSession(sess)
+		p.closeSession(sess, scope)
 		p.tasks.reset()
 	}()
 	var aborts int
