@@ -154,7 +154,7 @@ func (p *Processor) Run(ctx context.Context) error {
 // crashed stays a member until its session times out. So a member found
 // is a twin only if it is still there after 1.5 session timeouts.
 func (p *Processor) fenced(ctx context.Context, cause error) error {
-	suspects, err := p.twins()
+	suspects, err := p.twins(ctx)
 	if err != nil || len(suspects) == 0 {
 		if err != nil {
 			p.cfg.logger.Warn("fenced; cannot describe the group to look for a twin instance", "err", err)
@@ -171,7 +171,7 @@ func (p *Processor) fenced(ctx context.Context, cause error) error {
 	if !sleep(ctx, wait) {
 		return nil
 	}
-	again, err := p.twins()
+	again, err := p.twins(ctx)
 	if err != nil {
 		p.cfg.logger.Warn("fenced; cannot describe the group to look for a twin instance", "err", err)
 		return nil
@@ -187,8 +187,8 @@ func (p *Processor) fenced(ctx context.Context, cause error) error {
 
 // twins returns the members of the group (member ID to host) whose client
 // ID is this transactional ID, other than this process's own sessions.
-func (p *Processor) twins() (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (p *Processor) twins(ctx context.Context) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	groups, err := p.admin.DescribeGroups(ctx, p.cfg.group)
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -711,18 +712,8 @@ func TestStopDuringAHeldRebalance(t *testing.T) {
 	require.Len(t, groups["app"].Members, 1)
 	memberA := groups["app"].Members[0].MemberID
 
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) }) // before the cluster closes
-	held := make(chan struct{})
-	var once sync.Once
-	c.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if req.(*kmsg.JoinGroupRequest).MemberID != memberA {
-			return nil, nil, false
-		}
-		once.Do(func() { close(held) })
-		c.SleepControl(func() { <-release })
-		return nil, nil, false
+	held, _ := holdRequests(t, c, kmsg.JoinGroup, func(req kmsg.Request) bool {
+		return req.(*kmsg.JoinGroupRequest).MemberID == memberA
 	})
 	start(t, counterTopology(t), brokers, t.TempDir(), "b") // the group rebalances
 	select {
@@ -731,17 +722,7 @@ func TestStopDuringAHeldRebalance(t *testing.T) {
 		t.Fatal("instance a never rejoined")
 	}
 
-	stopped := make(chan error, 1)
-	go func() {
-		a.stop()
-		stopped <- <-a.err
-	}()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err)
-	case <-time.After(leaveTimeout + 20*time.Second):
-		t.Fatal("Run is still waiting for the held JoinGroup")
-	}
+	a.stopWithin(t, leaveTimeout+20*time.Second, "Run is still waiting for the held JoinGroup")
 	require.EqualValues(t, 100, a.p.Stats().Records)
 }
 
@@ -816,21 +797,10 @@ func TestStopDuringARestore(t *testing.T) {
 	topics, err := kadm.NewClient(cl).ListTopics(context.Background(), changelog)
 	require.NoError(t, err)
 	id := topics[changelog].ID
-	release := make(chan struct{})
-	releaseAll := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(releaseAll) // before the cluster closes
-	held := make(chan struct{})
-	var once sync.Once
-	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		for _, ft := range req.(*kmsg.FetchRequest).Topics {
-			if ft.Topic == changelog || ft.TopicID == id {
-				once.Do(func() { close(held) })
-				c.SleepControl(func() { <-release })
-				break
-			}
-		}
-		return nil, nil, false
+	held, release := holdRequests(t, c, kmsg.Fetch, func(req kmsg.Request) bool {
+		return slices.ContainsFunc(req.(*kmsg.FetchRequest).Topics, func(ft kmsg.FetchRequestTopic) bool {
+			return ft.Topic == changelog || ft.TopicID == id
+		})
 	})
 
 	dir := t.TempDir()
@@ -840,22 +810,48 @@ func TestStopDuringARestore(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the restore never fetched the changelog")
 	}
-	stopped := make(chan error, 1)
-	go func() {
-		b.stop()
-		stopped <- <-b.err
-	}()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err)
-	case <-time.After(leaveTimeout + 20*time.Second):
-		t.Fatal("Run is still waiting for the held restore")
-	}
+	b.stopWithin(t, leaveTimeout+20*time.Second, "Run is still waiting for the held restore")
 
-	releaseAll()
+	release()
 	produceInputs(t, brokers, 4, 1, nil)
 	b2 := start(t, topo, brokers, dir, "b")
 	b2.waitRecords(t, 4)
 	b2.close(t)
 	require.Equal(t, map[string]int64{"k0": 26, "k1": 26, "k2": 26, "k3": 26}, localCounts(t, dir, 2))
+}
+
+// holdRequests holds every request of kind key that match accepts until
+// release is called (or the test ends, before the cluster closes); held is
+// closed once the first is held.
+func holdRequests(t testing.TB, c *kfake.Cluster, key kmsg.Key, match func(kmsg.Request) bool) (held <-chan struct{}, release func()) {
+	gate := make(chan struct{})
+	release = sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release)
+	first := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if match(req) {
+			once.Do(func() { close(first) })
+			c.SleepControl(func() { <-gate })
+		}
+		return nil, nil, false
+	})
+	return first, release
+}
+
+// stopWithin stops the instance and requires Run to return nil within d.
+func (in *instance) stopWithin(t testing.TB, d time.Duration, msg string) {
+	t.Helper()
+	stopped := make(chan error, 1)
+	go func() {
+		in.stop()
+		stopped <- <-in.err
+	}()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(d):
+		t.Fatal(msg)
+	}
 }
