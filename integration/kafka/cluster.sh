@@ -40,6 +40,11 @@
 #                           -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1";
 #                           C1 only starts ~20% faster and spends less CPU on
 #                           JIT; drop TieredStopAtLevel for throughput tests)
+#   EXACTLY_KAFKA_BROKER_PROPS
+#                           extra broker properties, one key=value per line,
+#                           appended to every node's properties (a later line
+#                           overrides an earlier one); for tuning experiments,
+#                           e.g. "add.partitions.to.txn.retry.backoff.ms=5"
 #   JAVA_HOME               Java 17 or later (otherwise `java` from PATH)
 set -euo pipefail
 
@@ -197,6 +202,9 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
+  if [[ -n ${EXACTLY_KAFKA_BROKER_PROPS:-} ]]; then
+    printf '\n# EXACTLY_KAFKA_BROKER_PROPS\n%s\n' "$EXACTLY_KAFKA_BROKER_PROPS" >>"$run_dir/n$n.properties"
+  fi
 }
 
 # start_java launches node $1 detached (own session, so it outlives this

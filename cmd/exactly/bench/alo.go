@@ -54,8 +54,9 @@ func aloOptions(brokers []string, group, input string, changelogs map[string]str
 	}, processor.ClientTuning()...) // the processor's client
 }
 
-// newALOLoop opens the state in dir and the client; close releases both.
-func newALOLoop(brokers []string, a app, dir string, b batcher) (*aloLoop, error) {
+// newALOLoop opens the state in dir and the client (with opts added);
+// close releases both.
+func newALOLoop(brokers []string, a app, dir string, b batcher, opts ...kgo.Opt) (*aloLoop, error) {
 	topo, err := orders.OrderTopologyFor(a.topics)
 	if err != nil {
 		return nil, err
@@ -68,7 +69,7 @@ func newALOLoop(brokers []string, a app, dir string, b batcher) (*aloLoop, error
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(aloOptions(brokers, a.group, a.topics.Orders, changelogs)...)
+	cl, err := kgo.NewClient(append(aloOptions(brokers, a.group, a.topics.Orders, changelogs), opts...)...)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -240,8 +241,9 @@ func (r *runner) atLeastOnce(ctx context.Context, name string, txnSize int, inte
 		return Measurement{}, err
 	}
 	defer os.RemoveAll(dir)
+	prof := newRequestProfile()
 	m, err := measure(ctx, r.cfg.RunTimeout, r.inputCount, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
-		l, err := newALOLoop(r.cluster.brokers, a, dir, batcher{txnSize, interval})
+		l, err := newALOLoop(r.cluster.brokers, a, dir, batcher{txnSize, interval}, kgo.WithHooks(prof))
 		if err != nil {
 			return txnCounts{}, err
 		}
@@ -254,8 +256,8 @@ func (r *runner) atLeastOnce(ctx context.Context, name string, txnSize int, inte
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
-	r.cfg.progressf("  %-32s %10s records/s  (%d records in %s, first commit after %s, %d batches)",
-		name, thousands(m.RecordsPerSec), m.Records, round(m.Elapsed), round(m.FirstCommit), m.Transactions)
+	m.Requests = prof.stats()
+	r.progress(name, "batch", "batches", m)
 	return m, nil
 }
 

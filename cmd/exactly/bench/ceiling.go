@@ -112,8 +112,10 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 			return Measurement{}, err
 		}
 	}
+	prof := newRequestProfile()
 	m, err := measure(ctx, r.cfg.RunTimeout, r.inputCount, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
 		sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
+			kgo.WithHooks(prof),
 			kgo.SeedBrokers(r.cluster.brokers...),
 			kgo.ConsumerGroup(group),
 			kgo.ConsumeTopics(r.input),
@@ -139,8 +141,8 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
-	r.cfg.progressf("  %-32s %10s records/s  (%d records in %s, first commit after %s, %d transactions, %d aborted)",
-		name, thousands(m.RecordsPerSec), m.Records, round(m.Elapsed), round(m.FirstCommit), m.Transactions, m.Aborted)
+	m.Requests = prof.stats()
+	r.progress(name, "transaction", "transactions", m)
 	return m, nil
 }
 

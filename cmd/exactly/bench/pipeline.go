@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/exactly-stream/exactly/cmd/exactly/orders"
 	"github.com/exactly-stream/exactly/processor"
 )
@@ -45,6 +47,7 @@ type instanceSpec struct {
 	txnSize  int
 	interval time.Duration
 	hooks    processor.Hooks
+	kgoOpts  []kgo.Opt // added to every client of every instance
 }
 
 // newProcessor returns instance i of spec.
@@ -65,6 +68,7 @@ func (r *runner) newProcessor(spec instanceSpec, id string) (*processor.Processo
 		processor.ReplicationFactor(r.cfg.Replication),
 		processor.WithLogger(r.cfg.logger().With("instance", id)),
 		processor.WithHooks(spec.hooks),
+		processor.KgoOpts(spec.kgoOpts...),
 	)
 }
 
@@ -109,9 +113,18 @@ func (r *runner) pipeline(ctx context.Context, name string, txnSize int, interva
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
-	r.cfg.progressf("  %-32s %10s records/s  (%d records in %s, first commit after %s, %d transactions, %d aborted)",
-		name, thousands(m.RecordsPerSec), m.Records, round(m.Elapsed), round(m.FirstCommit), m.Transactions, m.Aborted)
+	r.progress(name, "transaction", "transactions", m)
 	return m, nil
+}
+
+// progress reports a finished throughput run; unit and units name its
+// transactions (batches at least once).
+func (r *runner) progress(name, unit, units string, m Measurement) {
+	r.cfg.progressf("  %-32s %10s records/s  (%d records in %s, first commit after %s, %d %s, %d aborted)",
+		name, thousands(m.RecordsPerSec), m.Records, round(m.Elapsed), round(m.FirstCommit), m.Transactions, units, m.Aborted)
+	if s := requestSummary(&m); s != "" {
+		r.cfg.progressf("  %-32s per %s: %s", "", unit, s)
+	}
 }
 
 // measurePipeline runs instances processors of a, each on a fresh state
@@ -122,10 +135,15 @@ func (r *runner) measurePipeline(ctx context.Context, a app, target int64, txnSi
 		return Measurement{}, err
 	}
 	defer os.RemoveAll(dir)
-	return measure(ctx, r.cfg.RunTimeout, target, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
+	prof := newRequestProfile()
+	m, err := measure(ctx, r.cfg.RunTimeout, target, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
 		spec := instanceSpec{app: a, dir: dir, txnSize: txnSize, interval: interval, hooks: processor.Hooks{
 			OnCommit: func(ti processor.TxnInfo) { fl.add(int64(ti.Records)) },
-		}}
+		}, kgoOpts: []kgo.Opt{kgo.WithHooks(prof)}}
 		return r.runProcessors(ctx, spec, instances)
 	})
+	if err == nil {
+		m.Requests = prof.stats()
+	}
+	return m, err
 }

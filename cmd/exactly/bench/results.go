@@ -66,6 +66,9 @@ type Measurement struct {
 	// Runs holds the rate of every run when the measurement was repeated
 	// (Config.Repeat); the figures above are those of the median run.
 	Runs []float64 `json:"runs,omitempty"`
+	// Requests sums the requests of the run's clients by Kafka API, for
+	// where a transaction's time goes (requestSummary).
+	Requests map[string]RequestStat `json:"requests,omitempty"`
 }
 
 // Cell is one point of the throughput grid.
@@ -205,6 +208,7 @@ func (r *Results) WriteTable(w io.Writer) error {
 		}
 		b.WriteString("\n")
 		writeThroughput(&b, r.Throughput)
+		writeRequests(&b, r.Throughput)
 	}
 	writeLatency(&b, r.Latency)
 	writeRestore(&b, r.Restore)
@@ -217,6 +221,29 @@ func (r *Results) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "\ntotal time %s\n", round(r.Elapsed))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRequests says, per run of the grid, what a transaction (batch)
+// waited on: the requests of each kind it sent and their mean time.
+func writeRequests(b *strings.Builder, cells []Cell) {
+	var lines []string
+	for _, c := range cells {
+		for _, x := range []struct {
+			name string
+			m    *Measurement
+		}{{"pipeline", c.Pipeline}, {"ceiling", c.Ceiling}, {"at-least-once", c.AtLeastOnce}} {
+			if s := requestSummary(x.m); s != "" {
+				lines = append(lines, fmt.Sprintf("  %5d %6s %-14s %s\n", c.TxnSize, c.CommitInterval, x.name, s))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	b.WriteString("\nper transaction (at least once: per batch), requests sent × their mean time from write to response:\n")
+	for _, l := range lines {
+		b.WriteString(l)
+	}
 }
 
 func writeThroughput(b *strings.Builder, cells []Cell) {
