@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -71,6 +73,12 @@ func sampleResults() *Results {
 		Scaling: []Scale{{Instances: 1, TxnSize: 1000, CommitInterval: ms(100), Measurement: *m(20000)}, {Instances: 2, TxnSize: 1000, CommitInterval: ms(100), Measurement: *m(30000)}},
 		Elapsed: time.Minute,
 	}
+	r.Throughput[0].Pipeline.Requests = map[string]RequestStat{
+		"Produce": {Count: 35, Total: 35 * ms(47)},
+		"EndTxn":  {Count: 10, Total: 10 * ms(5)},
+		"Fetch":   {Count: 4, Total: 4 * ms(250)}, // not one a transaction waits on
+	}
+	r.Throughput[0].AtLeastOnce.Requests = map[string]RequestStat{"OffsetCommit": {Count: 10, Total: 10 * ms(3)}}
 	r.Targets = r.evaluate()
 	return r
 }
@@ -93,9 +101,29 @@ func TestWriteTable(t *testing.T) {
 		"local checkpoint        0         0s          -     400ms",
 		"250.0 MB (VmHWM)",
 		"          2     30,000  1.50       0",
+		"    100  100ms pipeline       Produce 3.5 × 47ms, EndTxn 1.0 × 5ms\n",
+		"    100  100ms at-least-once  OffsetCommit 1.0 × 3ms\n",
 	} {
 		require.Contains(t, out, want)
 	}
+}
+
+func TestRequestProfile(t *testing.T) {
+	t.Parallel()
+	p := newRequestProfile()
+	produce, endTxn := (&kmsg.ProduceRequest{}).Key(), (&kmsg.EndTxnRequest{}).Key()
+	p.OnBrokerE2E(kgo.BrokerMetadata{}, produce, kgo.BrokerE2E{TimeToWrite: ms(1), ReadWait: ms(40), TimeToRead: ms(9)})
+	p.OnBrokerE2E(kgo.BrokerMetadata{}, produce, kgo.BrokerE2E{TimeToWrite: ms(1), ReadWait: ms(20), TimeToRead: ms(9)})
+	p.OnBrokerE2E(kgo.BrokerMetadata{}, endTxn, kgo.BrokerE2E{ReadWait: ms(4)})
+	p.OnBrokerE2E(kgo.BrokerMetadata{}, endTxn, kgo.BrokerE2E{ReadWait: ms(400), ReadErr: errors.New("connection reset")})
+	got := p.stats()
+	require.Equal(t, map[string]RequestStat{
+		"Produce": {Count: 2, Total: ms(80)},
+		"EndTxn":  {Count: 1, Total: ms(4)}, // a failed request is not counted
+	}, got)
+	require.Equal(t, ms(40), got["Produce"].Mean())
+	require.Equal(t, "Produce 1.0 × 40ms, EndTxn 0.5 × 4ms", requestSummary(&Measurement{Transactions: 2, Requests: got}))
+	require.Empty(t, requestSummary(&Measurement{Requests: got}), "no transaction, nothing per transaction")
 }
 
 func TestTargets(t *testing.T) {
