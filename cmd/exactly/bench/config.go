@@ -55,8 +55,8 @@ type Config struct {
 	CommitIntervals []time.Duration
 
 	// LatencyDuration is how long orders are produced for the latency run;
-	// LatencyRate is their rate, 0 for half the peak pipeline throughput
-	// measured at LatencyCommitInterval. LatencyTxnSize and
+	// LatencyRate is their rate, 0 for half the pipeline's throughput at
+	// LatencyTxnSize and LatencyCommitInterval. LatencyTxnSize and
 	// LatencyCommitInterval configure the pipeline of that run.
 	LatencyDuration       time.Duration
 	LatencyRate           int

@@ -23,7 +23,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.Var((*intList)(&c.TxnSizes), "txn-sizes", "transaction sizes (processor.MaxRecordsPerTxn) of the throughput grid")
 	fs.Var((*durationList)(&c.CommitIntervals), "commit-intervals", "commit intervals of the throughput grid")
 	fs.DurationVar(&c.LatencyDuration, "latency-duration", c.LatencyDuration, "how long the latency run produces")
-	fs.IntVar(&c.LatencyRate, "latency-rate", c.LatencyRate, "orders/s of the latency run (0: half the peak pipeline throughput)")
+	fs.IntVar(&c.LatencyRate, "latency-rate", c.LatencyRate, "orders/s of the latency run (0: half the pipeline's throughput at the latency run's transaction size and commit interval)")
 	fs.IntVar(&c.LatencyTxnSize, "latency-txn-size", c.LatencyTxnSize, "transaction size of the latency run")
 	fs.DurationVar(&c.LatencyCommitInterval, "latency-commit-interval", c.LatencyCommitInterval, "commit interval of the latency run")
 	fs.IntVar(&c.RestoreCustomers, "restore-customers", c.RestoreCustomers, "customers (keys) in the changelog that is restored and held by the RSS child")

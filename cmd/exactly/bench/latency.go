@@ -29,8 +29,12 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // latencyRate returns the produce rate of the latency run and the peak it
-// is half of (0 when the rate is set by hand), measuring the peak if the
-// grid did not.
+// is half of (0 when the rate is set by hand): the pipeline's throughput
+// at the latency run's own transaction size and commit interval, measured
+// here if the grid did not. The best cell of the grid would not do: on a
+// real cluster larger transactions run much faster, and half of their
+// figure can be near the saturation of the latency run's configuration,
+// which then measures a queue.
 func (r *runner) latencyRate(ctx context.Context, cells []Cell) (int, float64, error) {
 	c := &r.cfg
 	if c.LatencyRate > 0 {
@@ -38,8 +42,8 @@ func (r *runner) latencyRate(ctx context.Context, cells []Cell) (int, float64, e
 	}
 	var peak float64
 	for _, cell := range cells {
-		if cell.Pipeline != nil && cell.CommitInterval == c.LatencyCommitInterval {
-			peak = max(peak, cell.Pipeline.RecordsPerSec)
+		if cell.Pipeline != nil && cell.TxnSize == c.LatencyTxnSize && cell.CommitInterval == c.LatencyCommitInterval {
+			peak = cell.Pipeline.RecordsPerSec
 		}
 	}
 	if peak == 0 {

@@ -282,7 +282,7 @@ func writeLatency(b *strings.Builder, l *Latency) {
 	}
 	basis := "set by hand"
 	if l.PeakRate > 0 {
-		basis = fmt.Sprintf("half the peak %s records/s", thousands(l.PeakRate))
+		basis = fmt.Sprintf("half the pipeline's %s records/s at this txn size and commit", thousands(l.PeakRate))
 	}
 	fmt.Fprintf(b, "\nend-to-end latency, produce timestamp to read_committed consumer, %s orders/s (%s; achieved %s) for %s over %d customers, txn %d, commit %s:\n",
 		thousands(float64(l.Rate)), basis, thousands(l.Achieved), round(l.Duration), l.Customers, l.TxnSize, l.CommitInterval)

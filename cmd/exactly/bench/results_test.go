@@ -96,7 +96,7 @@ func TestWriteTable(t *testing.T) {
 		"     100   100ms     8,000   10,000          9,000              0.80           11%       0",
 		"    1000      1s    30,000        -         25,000                 -          -20%       0",
 		"p50 60ms  p99 140ms  max 300ms  (180000 events)",
-		"half the peak 18,000 records/s",
+		"half the pipeline's 18,000 records/s at this txn size and commit",
 		"empty state dir  1000000         2s    500,000        3s",
 		"local checkpoint        0         0s          -     400ms",
 		"250.0 MB (VmHWM)",
@@ -186,6 +186,23 @@ func TestSummarizeWindows(t *testing.T) {
 			require.Greater(t, w.P99, windows[i-1].P99, "a growing tail shows window by window")
 		}
 	}
+}
+
+func TestLatencyRateIsHalfItsOwnCell(t *testing.T) {
+	t.Parallel()
+	r := &runner{cfg: Config{LatencyTxnSize: 1000, LatencyCommitInterval: ms(100)}}
+	cells := sampleResults().Throughput // 8,000 at txn 100, 18,000 at txn 1000, 30,000 at txn 1000 and 1 s
+	cells = append(cells, Cell{TxnSize: 10000, CommitInterval: ms(100), Pipeline: &Measurement{RecordsPerSec: 40000}})
+	rate, peak, err := r.latencyRate(context.Background(), cells)
+	require.NoError(t, err)
+	require.InDelta(t, 18000, peak, 0, "the cell of the latency run's txn size and commit, not the fastest")
+	require.Equal(t, 9000, rate)
+
+	r.cfg.LatencyRate = 1234
+	rate, peak, err = r.latencyRate(context.Background(), cells)
+	require.NoError(t, err)
+	require.Equal(t, 1234, rate)
+	require.Zero(t, peak, "set by hand")
 }
 
 func TestMedian(t *testing.T) {
