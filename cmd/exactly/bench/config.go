@@ -57,7 +57,11 @@ type Config struct {
 	// LatencyDuration is how long orders are produced for the latency run;
 	// LatencyRate is their rate, 0 for half the pipeline's throughput at
 	// LatencyTxnSize and LatencyCommitInterval. LatencyTxnSize and
-	// LatencyCommitInterval configure the pipeline of that run.
+	// LatencyCommitInterval configure the pipeline of that run. Orders
+	// are produced for LatencyWarmup first, at the same rate, and their
+	// events are not counted: the first transactions of a fresh instance
+	// on fresh topics pay for metadata and connections.
+	LatencyWarmup         time.Duration
 	LatencyDuration       time.Duration
 	LatencyRate           int
 	LatencyTxnSize        int
@@ -109,6 +113,7 @@ func DefaultConfig() Config {
 		Seed:                  1,
 		TxnSizes:              []int{100, 1000, 10000},
 		CommitIntervals:       []time.Duration{100 * time.Millisecond, time.Second},
+		LatencyWarmup:         2 * time.Second,
 		LatencyDuration:       20 * time.Second,
 		LatencyTxnSize:        1000,
 		LatencyCommitInterval: 100 * time.Millisecond,
@@ -154,6 +159,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--commit-intervals: want positive intervals, got %v", c.CommitIntervals)
 	case c.LatencyDuration <= 0:
 		return fmt.Errorf("--latency-duration: want a positive duration, got %s", c.LatencyDuration)
+	case c.LatencyWarmup < 0:
+		return fmt.Errorf("--latency-warmup: want 0 or more, got %s", c.LatencyWarmup)
 	case c.LatencyRate < 0:
 		return fmt.Errorf("--latency-rate: want 0 or more, got %d", c.LatencyRate)
 	case c.LatencyTxnSize < 1:

@@ -22,6 +22,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "generator seed of the input")
 	fs.Var((*intList)(&c.TxnSizes), "txn-sizes", "transaction sizes (processor.MaxRecordsPerTxn) of the throughput grid")
 	fs.Var((*durationList)(&c.CommitIntervals), "commit-intervals", "commit intervals of the throughput grid")
+	fs.DurationVar(&c.LatencyWarmup, "latency-warmup", c.LatencyWarmup, "how long the latency run produces first without counting the events")
 	fs.DurationVar(&c.LatencyDuration, "latency-duration", c.LatencyDuration, "how long the latency run produces")
 	fs.IntVar(&c.LatencyRate, "latency-rate", c.LatencyRate, "orders/s of the latency run (0: half the pipeline's throughput at the latency run's transaction size and commit interval)")
 	fs.IntVar(&c.LatencyTxnSize, "latency-txn-size", c.LatencyTxnSize, "transaction size of the latency run")

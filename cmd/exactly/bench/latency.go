@@ -67,10 +67,11 @@ func (r *runner) latency(ctx context.Context, cells []Cell) (*Latency, error) {
 		return nil, err
 	}
 	count := max(1, int(float64(rate)*c.LatencyDuration.Seconds()))
+	warm := int(float64(rate) * c.LatencyWarmup.Seconds())
 	// As many orders per customer as the throughput input has: the order
 	// service's state, and so its cost per order, grows with them.
 	customers := max(1, int(math.Round(float64(count)*float64(c.Customers)/float64(c.Orders))))
-	c.progressf("latency: %d orders over %d customers at %d/s, txn %d, commit %s", count, customers, rate, c.LatencyTxnSize, c.LatencyCommitInterval)
+	c.progressf("latency: %d orders over %d customers at %d/s after %d warm-up orders, txn %d, commit %s", count, customers, rate, warm, c.LatencyTxnSize, c.LatencyCommitInterval)
 	a := newApp(c.TopicPrefix+"latency", c.TopicPrefix+"latency-orders")
 	defer r.cluster.cleanup(ctx, append(a.outputs(), a.topics.Orders), a.group)
 	if err := r.cluster.createTopic(ctx, a.topics.Orders, c.Partitions, false); err != nil {
@@ -93,14 +94,16 @@ func (r *runner) latency(ctx context.Context, cells []Cell) (*Latency, error) {
 	if err := inst.wait(ctx, c.RunTimeout); err != nil {
 		return nil, err
 	}
-	samples, achieved, err := r.measureLatency(ctx, a, rate, count, customers)
+	samples, achieved, err := r.measureLatency(ctx, a, rate, warm+count, customers)
 	cancel()
 	if err = errors.Join(err, inst.stopped()); err != nil {
 		return nil, err
 	}
+	samples, warmed := splitWarmup(samples, warm)
 	all, windows := summarize(samples, c.LatencyDuration)
 	l := &Latency{
 		Rate: rate, PeakRate: peak, Achieved: achieved, Duration: c.LatencyDuration, Customers: customers,
+		Warmup: c.LatencyWarmup, WarmupEvents: warmed.Events, WarmupMax: warmed.Max,
 		TxnSize: c.LatencyTxnSize, CommitInterval: c.LatencyCommitInterval, Events: all.Events,
 		P50: all.P50, P99: all.P99, Max: all.Max, Windows: windows,
 	}
@@ -214,6 +217,18 @@ func (r *runner) measureLatency(ctx context.Context, a app, rate, count, custome
 		return nil, 0, fmt.Errorf("latency run: %d of %d events read", len(samples), count)
 	}
 	return samples, achieved, nil
+}
+
+// splitWarmup returns the samples of all but the first warm orders by
+// produce time, and the summary of those first ones.
+func splitWarmup(samples []latencySample, warm int) ([]latencySample, LatencyWindow) {
+	slices.SortStableFunc(samples, func(a, b latencySample) int { return a.produced.Compare(b.produced) })
+	warm = min(warm, len(samples))
+	lats := make([]time.Duration, warm)
+	for i, s := range samples[:warm] {
+		lats[i] = s.latency
+	}
+	return samples[warm:], window(lats, 0, 0)
 }
 
 // latencySample is one event's latency and its order's produce time.

@@ -100,10 +100,15 @@ func (c Cell) Overhead() (float64, bool) {
 
 // Latency is the end-to-end latency run.
 type Latency struct {
-	Rate           int           `json:"rate"`      // orders/s asked for
-	PeakRate       float64       `json:"peak_rate"` // the peak it is half of, 0 when set by hand
-	Achieved       float64       `json:"achieved_rate"`
-	Duration       time.Duration `json:"duration_ns"`
+	Rate     int           `json:"rate"`      // orders/s asked for
+	PeakRate float64       `json:"peak_rate"` // the peak it is half of, 0 when set by hand
+	Achieved float64       `json:"achieved_rate"`
+	Duration time.Duration `json:"duration_ns"`
+	// Warmup is how long orders were produced before Duration; their
+	// WarmupEvents are not counted, WarmupMax is their largest latency.
+	Warmup         time.Duration `json:"warmup_ns"`
+	WarmupEvents   int           `json:"warmup_events"`
+	WarmupMax      time.Duration `json:"warmup_max_ns"`
 	Customers      int           `json:"customers"` // as many orders per customer as the throughput input
 	TxnSize        int           `json:"txn_size"`
 	CommitInterval time.Duration `json:"commit_interval_ns"`
@@ -287,6 +292,9 @@ func writeLatency(b *strings.Builder, l *Latency) {
 	fmt.Fprintf(b, "\nend-to-end latency, produce timestamp to read_committed consumer, %s orders/s (%s; achieved %s) for %s over %d customers, txn %d, commit %s:\n",
 		thousands(float64(l.Rate)), basis, thousands(l.Achieved), round(l.Duration), l.Customers, l.TxnSize, l.CommitInterval)
 	fmt.Fprintf(b, "  p50 %s  p99 %s  max %s  (%d events)\n", round(l.P50), round(l.P99), round(l.Max), l.Events)
+	if l.Warmup > 0 {
+		fmt.Fprintf(b, "  not counted: %d events of a %s warm-up before, max %s\n", l.WarmupEvents, round(l.Warmup), round(l.WarmupMax))
+	}
 	if len(l.Windows) > 0 {
 		fmt.Fprintf(b, "  p99 per %s of produce time: %s\n", round(l.Windows[0].Duration), l.windowP99s())
 	}

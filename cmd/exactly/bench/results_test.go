@@ -65,7 +65,8 @@ func sampleResults() *Results {
 			{TxnSize: 1000, CommitInterval: time.Second, Pipeline: m(30000), Ceiling: nil, AtLeastOnce: m(25000)},
 		},
 		Latency: &Latency{Rate: 9000, PeakRate: 18000, Achieved: 8990, Duration: 20 * time.Second, TxnSize: 1000,
-			CommitInterval: ms(100), Events: 180000, P50: ms(60), P99: ms(140), Max: ms(300)},
+			CommitInterval: ms(100), Events: 180000, P50: ms(60), P99: ms(140), Max: ms(300),
+			Warmup: 2 * time.Second, WarmupEvents: 18000, WarmupMax: 1500 * time.Millisecond},
 		Restore: &Restore{Customers: 1000000, Fill: *m(50000),
 			FromEmpty:      RestoreRun{Records: 1000000, Restoring: 2 * time.Second, Ready: 3 * time.Second, RecordsPerSec: 500000},
 			FromCheckpoint: RestoreRun{Ready: ms(400)}},
@@ -97,6 +98,7 @@ func TestWriteTable(t *testing.T) {
 		"    1000      1s    30,000        -         25,000                 -          -20%       0",
 		"p50 60ms  p99 140ms  max 300ms  (180000 events)",
 		"half the pipeline's 18,000 records/s at this txn size and commit",
+		"not counted: 18000 events of a 2s warm-up before, max 1.5s",
 		"empty state dir  1000000         2s    500,000        3s",
 		"local checkpoint        0         0s          -     400ms",
 		"250.0 MB (VmHWM)",
@@ -203,6 +205,26 @@ func TestLatencyRateIsHalfItsOwnCell(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1234, rate)
 	require.Zero(t, peak, "set by hand")
+}
+
+func TestSplitWarmup(t *testing.T) {
+	t.Parallel()
+	begin := time.Unix(100, 0)
+	var samples []latencySample
+	for i := range 10 { // out of order, as a consumer of several partitions reads them
+		at := time.Duration((i*7)%10) * time.Second
+		samples = append(samples, latencySample{produced: begin.Add(at), latency: ms(100) + at/1000})
+	}
+	rest, warm := splitWarmup(samples, 3)
+	require.Len(t, rest, 7)
+	for _, s := range rest {
+		require.False(t, s.produced.Before(begin.Add(3*time.Second)), "the first three orders by produce time are the warm-up")
+	}
+	require.Equal(t, 3, warm.Events)
+	require.Equal(t, ms(102), warm.Max)
+	rest, warm = splitWarmup(samples, 0)
+	require.Len(t, rest, 10)
+	require.Zero(t, warm.Events)
 }
 
 func TestMedian(t *testing.T) {
