@@ -11,8 +11,12 @@ import (
 // holding keys committed keys of valueSize bytes in store "customers"
 // partition 3.
 func stagedBenchDB(b *testing.B, keys, valueSize int) *DB {
+	return stagedBenchDBWith(b, Options{}, keys, valueSize)
+}
+
+func stagedBenchDBWith(b *testing.B, opts Options, keys, valueSize int) *DB {
 	b.Helper()
-	opts, dir := Options{}, b.TempDir()
+	dir := b.TempDir()
 	if testing.Short() {
 		opts.FS, dir = vfs.NewMem(), "db"
 	}
@@ -95,6 +99,24 @@ func BenchmarkStagedGetCommitted(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		if _, ok, err := s.Get("customers", 3, stagedBenchKey((i*7919)%keys)); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+		i++
+	}
+}
+
+// BenchmarkStagedGetMiss measures a Get of a key that is nowhere, over
+// 1,000,000 committed keys flushed to tables (4 MiB memtables): the order
+// service's duplicate check of every new order id.
+func BenchmarkStagedGetMiss(b *testing.B) {
+	const keys = 1_000_000
+	db := stagedBenchDBWith(b, Options{MemTableSize: 4 << 20}, keys, 16)
+	s := db.NewStaged()
+	defer s.Discard()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, ok, err := s.Get("customers", 3, fmt.Appendf(nil, "c-%07dx", (i*7919)%keys)); err != nil || ok {
 			b.Fatal(ok, err)
 		}
 		i++
