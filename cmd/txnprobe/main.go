@@ -23,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -38,6 +39,7 @@ import (
 )
 
 type config struct {
+	out         io.Writer
 	brokers     []string
 	records     int
 	txnSize     int
@@ -60,7 +62,7 @@ func main() {
 }
 
 func run() error {
-	var c config
+	c := config{out: os.Stdout}
 	brokers := os.Getenv("KAFKA_BROKERS")
 	if brokers == "" {
 		brokers = "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
@@ -124,7 +126,7 @@ func probe(ctx context.Context, c config) error {
 	if err := produceInput(ctx, c, input); err != nil {
 		return err
 	}
-	fmt.Printf("%d records in %s; %d partitions, replication factor %d; txn size %d, commit interval %s\n",
+	fmt.Fprintf(c.out, "%d records in %s; %d partitions, replication factor %d; txn size %d, commit interval %s\n",
 		c.records, input, c.partitions, c.replication, c.txnSize, c.interval)
 	for _, mode := range c.modes {
 		if err := loop(ctx, c, mode, input, outputs, adm); err != nil {
@@ -276,7 +278,7 @@ func loop(ctx context.Context, c config, mode, input string, outputs []string, a
 				return err
 			}
 			if !committed {
-				fmt.Println("  a transaction aborted (rebalance); its records are consumed again")
+				fmt.Fprintln(c.out, "  a transaction aborted (rebalance); its records are consumed again")
 				continue
 			}
 		} else {
@@ -303,10 +305,10 @@ func loop(ctx context.Context, c config, mode, input string, outputs []string, a
 	if sess == nil {
 		commit = "commit"
 	}
-	fmt.Printf("%s: %d records in %s, %.0f records/s, %d batches of %.0f records; per batch: poll %s, warm %s, produce %s, flush %s, %s %s\n",
+	fmt.Fprintf(c.out, "%s: %d records in %s, %.0f records/s, %d batches of %.0f records; per batch: poll %s, warm %s, produce %s, flush %s, %s %s\n",
 		mode, ph.records, elapsed.Round(time.Millisecond), float64(ph.records)/elapsed.Seconds(), ph.batches,
 		float64(ph.records)/float64(max(ph.batches, 1)), per(ph.poll), per(ph.warm), per(ph.produce), per(ph.flush), commit, per(ph.end))
-	prof.print(ph.batches)
+	prof.print(c.out, ph.batches)
 	return nil
 }
 
@@ -369,7 +371,7 @@ func (p *profile) Log(_ kgo.LogLevel, msg string, kv ...any) {
 	}
 }
 
-func (p *profile) print(batches int) {
+func (p *profile) print(w io.Writer, batches int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	keys := make([]int16, 0, len(p.reqs))
@@ -379,8 +381,8 @@ func (p *profile) print(batches int) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		s := p.reqs[k]
-		fmt.Printf("  %-20s %6d requests, %5.2f per batch, mean %s, max %s\n", kmsg.NameForKey(k), s.n,
+		fmt.Fprintf(w, "  %-20s %6d requests, %5.2f per batch, mean %s, max %s\n", kmsg.NameForKey(k), s.n,
 			float64(s.n)/float64(max(batches, 1)), (s.sum / time.Duration(s.n)).Round(10*time.Microsecond), s.max.Round(100*time.Microsecond))
 	}
-	fmt.Printf("  CONCURRENT_TRANSACTIONS in kgo's debug log: %d\n", p.concurrent)
+	fmt.Fprintf(w, "  CONCURRENT_TRANSACTIONS in kgo's debug log: %d\n", p.concurrent)
 }
