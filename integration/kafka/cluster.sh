@@ -192,13 +192,18 @@ transaction.state.log.num.partitions=8
 share.coordinator.state.topic.num.partitions=8
 group.initial.rebalance.delay.ms=0
 transaction.abort.timed.out.transaction.cleanup.interval.ms=5000
+# A test suite deletes hundreds of topics; their files go after 1 s instead
+# of 60, so that a node SIGKILLed later does not spend its restart on them.
+file.delete.delay.ms=1000
 
 # Small footprint: several nodes share 2 cores and small heaps.
 num.network.threads=2
 num.io.threads=4
 background.threads=4
 num.replica.fetchers=1
-num.recovery.threads.per.data.dir=1
+# Two: a SIGKILLed node recovers every partition's log on restart, and
+# after a suite's hundreds of partitions one took over 120 s with one thread.
+num.recovery.threads.per.data.dir=2
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
