@@ -274,8 +274,11 @@ func TestProcessExactlyOnceAndRestoreFromCheckpoint(t *testing.T) {
 	checkCounts(t, readAll(t, brokers, "out"), 5, perKey)
 }
 
-func TestFreshInstanceRestoresEverything(t *testing.T) {
-	t.Parallel()
+// countedHundred starts a cluster, counts 100 inputs over keys k0-k3 (25
+// each) with one instance and closes it, leaving the counts in the
+// changelog for another instance to restore.
+func countedHundred(t *testing.T) (*kfake.Cluster, []string, *topology.Topology) {
+	t.Helper()
 	c := newCluster(t, 2)
 	brokers := c.ListenAddrs()
 	topo := counterTopology(t)
@@ -283,6 +286,12 @@ func TestFreshInstanceRestoresEverything(t *testing.T) {
 	in := start(t, topo, brokers, t.TempDir(), "a")
 	in.waitRecords(t, 100)
 	in.close(t)
+	return c, brokers, topo
+}
+
+func TestFreshInstanceRestoresEverything(t *testing.T) {
+	t.Parallel()
+	_, brokers, topo := countedHundred(t)
 
 	dir := t.TempDir()
 	produceInputs(t, brokers, 4, 1, nil)
@@ -782,13 +791,7 @@ func TestFencedWhileAStaleMemberHasItsID(t *testing.T) {
 // restore also watching Run's context, the stop hung for good.
 func TestStopDuringARestore(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 2)
-	brokers := c.ListenAddrs()
-	topo := counterTopology(t)
-	produceInputs(t, brokers, 4, 25, nil)
-	a := start(t, topo, brokers, t.TempDir(), "a")
-	a.waitRecords(t, 100)
-	a.close(t)
+	c, brokers, topo := countedHundred(t)
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	require.NoError(t, err)
