@@ -68,9 +68,9 @@ func (r *runner) latency(ctx context.Context, cells []Cell) (*Latency, error) {
 	}
 	count := max(1, int(float64(rate)*c.LatencyDuration.Seconds()))
 	warm := int(float64(rate) * c.LatencyWarmup.Seconds())
-	// As many orders per customer as the throughput input has: the order
-	// service's state, and so its cost per order, grows with them.
-	customers := max(1, int(math.Round(float64(count)*float64(c.Customers)/float64(c.Orders))))
+	// As many orders per customer, warm-up included, as the throughput
+	// input has: the order service's state grows with them.
+	customers := max(1, int(math.Round(float64(warm+count)*float64(c.Customers)/float64(c.Orders))))
 	c.progressf("latency: %d orders over %d customers at %d/s after %d warm-up orders, txn %d, commit %s", count, customers, rate, warm, c.LatencyTxnSize, c.LatencyCommitInterval)
 	a := newApp(c.TopicPrefix+"latency", c.TopicPrefix+"latency-orders")
 	defer r.cluster.cleanup(ctx, append(a.outputs(), a.topics.Orders), a.group)
