@@ -14,7 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/exactly-stream/exactly/cmd/exactly/orders"
 )
 
 // TestZombie freezes an instance (SIGSTOP) with a transaction open, past
@@ -28,8 +31,9 @@ import (
 // stops it the moment the broker receives its first produce of a
 // transaction ("mid-transaction": data written, offsets not) or its
 // TxnOffsetCommit ("offsets pending": only EndTxn is missing). On another
-// cluster the process is frozen while it processes a steady input, when a
-// transaction is open nearly all the time.
+// cluster the process is frozen while it processes a steady input, at a
+// moment its transaction coordinator describes its transaction as open
+// (freezeInTransaction).
 func TestZombie(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -70,8 +74,7 @@ func TestZombie(t *testing.T) {
 				freezeOn(c, tc.at, group+"-z", z.cmd.Process.Pid, frozen)
 				e.produce(500, 1401, 0) // work for the zombie to start a transaction on
 			} else {
-				e.produce(500, 1401, 0)
-				require.NoError(t, z.cmd.Process.Signal(syscall.SIGSTOP))
+				e.freezeInTransaction(z, group+"-z", 1401)
 				close(frozen)
 			}
 			select {
@@ -89,12 +92,13 @@ func TestZombie(t *testing.T) {
 				e.waitCaughtUp(group, 2*time.Minute)
 			}
 			require.False(t, z.exited())
+			aborted := len(z.logs("transaction aborted")) // before the freeze, e.g. when b joined
 			require.NoError(t, z.cmd.Process.Signal(syscall.SIGCONT))
 
 			// Thawed, the zombie learns it was fenced: its transaction
 			// aborts (it goes on as a new member), or it stops fenced.
 			deadline := time.Now().Add(time.Minute)
-			for len(z.logs("transaction aborted")) == 0 && !z.exited() {
+			for len(z.logs("transaction aborted")) == aborted && !z.exited() {
 				require.True(t, time.Now().Before(deadline), "the zombie neither aborted nor stopped")
 				time.Sleep(50 * time.Millisecond)
 			}
@@ -103,7 +107,7 @@ func TestZombie(t *testing.T) {
 				require.Contains(t, z.out.String(), "FENCED")
 				t.Logf("zombie stopped: %s: %s", z.cmd.ProcessState, lastLine(z.out.String()))
 			} else {
-				t.Logf("zombie aborted: %v", z.logs("transaction aborted")[0]["cause"])
+				t.Logf("zombie aborted: %v", z.logs("transaction aborted")[aborted]["cause"])
 			}
 			e.produce(300, 1403, 0)
 			e.waitVerified(false, 2*time.Minute)
@@ -113,6 +117,71 @@ func TestZombie(t *testing.T) {
 			e.finalCheck(false, dir)
 		})
 	}
+}
+
+// freezeInTransaction SIGSTOPs z while it has a transaction open. It feeds
+// z a steady input, stops it the moment the coordinator describes z's
+// transaction (txnID) as Ongoing, and keeps it stopped if a second later
+// the transaction has still not committed: an EndTxn that z sent just
+// before the stop would have committed it by then. Otherwise it thaws z
+// and tries again, well within z's session timeout.
+func (e *env) freezeInTransaction(z *child, txnID string, seed int64) {
+	e.t.Helper()
+	var stop atomic.Bool
+	errc := make(chan error, 1)
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer cl.Close()
+		for i := int64(0); !stop.Load(); i++ {
+			if _, err := orders.Produce(context.Background(), cl, orders.ProduceConfig{
+				Count: 50, Customers: 50, Rate: 250, MalformedShare: 0.03, DuplicateShare: 0.03,
+				Seed: seed*1000 + i, Topic: e.topics.Orders,
+			}); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	defer func() {
+		stop.Store(true)
+		require.NoError(e.t, <-errc)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for attempt := 1; ; {
+		require.True(e.t, time.Now().Before(deadline), "%s never frozen with a transaction open (%d attempts)", txnID, attempt-1)
+		if state, _ := e.txnState(txnID); state != "Ongoing" {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		require.NoError(e.t, z.cmd.Process.Signal(syscall.SIGSTOP))
+		attempt++
+		time.Sleep(time.Second)
+		switch state, err := e.txnState(txnID); state {
+		case "Ongoing", "PrepareAbort", "CompleteAbort", "PrepareEpochFence":
+			e.t.Logf("%s frozen with its transaction %s (attempt %d)", txnID, state, attempt-1)
+			return
+		default:
+			e.t.Logf("%s frozen after its transaction ended (%s, %v): thawed to try again", txnID, state, err)
+			require.NoError(e.t, z.cmd.Process.Signal(syscall.SIGCONT))
+		}
+	}
+}
+
+// txnState returns the state in which txnID's coordinator describes its
+// transaction.
+func (e *env) txnState(txnID string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ds, err := e.admin.DescribeTransactions(ctx, txnID)
+	if err == nil {
+		err = ds[txnID].Err
+	}
+	return ds[txnID].State, err
 }
 
 // waitGone waits until no member of group has client id (processor
