@@ -152,18 +152,18 @@ func (e *env) freezeInTransaction(z *child, txnID string, seed int64) {
 		require.NoError(e.t, <-errc)
 	}()
 	deadline := time.Now().Add(time.Minute)
-	for attempt := 1; ; {
-		require.True(e.t, time.Now().Before(deadline), "%s never frozen with a transaction open (%d attempts)", txnID, attempt-1)
+	for freezes := 0; ; {
+		require.True(e.t, time.Now().Before(deadline), "%s never frozen with a transaction open (%d freezes)", txnID, freezes)
 		if state, _ := e.txnState(txnID); state != "Ongoing" {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
 		require.NoError(e.t, z.cmd.Process.Signal(syscall.SIGSTOP))
-		attempt++
+		freezes++
 		time.Sleep(time.Second)
 		switch state, err := e.txnState(txnID); state {
 		case "Ongoing", "PrepareAbort", "CompleteAbort", "PrepareEpochFence":
-			e.t.Logf("%s frozen with its transaction %s (attempt %d)", txnID, state, attempt-1)
+			e.t.Logf("%s frozen with its transaction %s (freeze %d)", txnID, state, freezes)
 			return
 		default:
 			e.t.Logf("%s frozen after its transaction ended (%s, %v): thawed to try again", txnID, state, err)
