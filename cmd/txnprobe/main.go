@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -33,8 +34,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/exactly-stream/exactly/cmd/exactly/bench"
 	"github.com/exactly-stream/exactly/processor"
 )
 
@@ -165,7 +166,7 @@ type phases struct {
 }
 
 func loop(ctx context.Context, c config, mode, input string, outputs []string, adm *kadm.Client) error {
-	prof := &profile{reqs: make(map[int16]*reqStat)}
+	prof := &profile{RequestProfile: bench.NewRequestProfile()}
 	group := input + "-" + mode
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(c.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(input),
@@ -331,34 +332,12 @@ func (p topicPartitioner) Partition(r *kgo.Record, n int) int {
 	return p.TopicPartitioner.Partition(r, n)
 }
 
-// profile sums requests per API (kgo hook) and counts
-// CONCURRENT_TRANSACTIONS in kgo's debug log.
+// profile sums requests per API (bench.RequestProfile, a kgo hook) and
+// counts CONCURRENT_TRANSACTIONS in kgo's debug log.
 type profile struct {
+	*bench.RequestProfile
 	mu         sync.Mutex
-	reqs       map[int16]*reqStat
 	concurrent int
-}
-
-type reqStat struct {
-	n        int
-	sum, max time.Duration
-}
-
-func (p *profile) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
-	if e.Err() != nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.reqs[key]
-	if s == nil {
-		s = new(reqStat)
-		p.reqs[key] = s
-	}
-	d := e.DurationE2E()
-	s.n++
-	s.sum += d
-	s.max = max(s.max, d)
 }
 
 func (*profile) Level() kgo.LogLevel { return kgo.LogLevelDebug }
@@ -372,17 +351,13 @@ func (p *profile) Log(_ kgo.LogLevel, msg string, kv ...any) {
 }
 
 func (p *profile) print(w io.Writer, batches int) {
+	stats := p.Stats()
+	for _, api := range slices.Sorted(maps.Keys(stats)) {
+		s := stats[api]
+		fmt.Fprintf(w, "  %-20s %6d requests, %5.2f per batch, mean %s, max %s\n", api, s.Count,
+			float64(s.Count)/float64(max(batches, 1)), s.Mean().Round(10*time.Microsecond), s.Max.Round(100*time.Microsecond))
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	keys := make([]int16, 0, len(p.reqs))
-	for k := range p.reqs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		s := p.reqs[k]
-		fmt.Fprintf(w, "  %-20s %6d requests, %5.2f per batch, mean %s, max %s\n", kmsg.NameForKey(k), s.n,
-			float64(s.n)/float64(max(batches, 1)), (s.sum / time.Duration(s.n)).Round(10*time.Microsecond), s.max.Round(100*time.Microsecond))
-	}
 	fmt.Fprintf(w, "  CONCURRENT_TRANSACTIONS in kgo's debug log: %d\n", p.concurrent)
 }

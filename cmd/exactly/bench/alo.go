@@ -241,7 +241,7 @@ func (r *runner) atLeastOnce(ctx context.Context, name string, txnSize int, inte
 		return Measurement{}, err
 	}
 	defer os.RemoveAll(dir)
-	prof := newRequestProfile()
+	prof := NewRequestProfile()
 	m, err := measure(ctx, r.cfg.RunTimeout, r.inputCount, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
 		l, err := newALOLoop(r.cluster.brokers, a, dir, batcher{txnSize, interval}, kgo.WithHooks(prof))
 		if err != nil {
@@ -256,7 +256,7 @@ func (r *runner) atLeastOnce(ctx context.Context, name string, txnSize int, inte
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
-	m.Requests = prof.stats()
+	m.Requests = prof.Stats()
 	r.progress(name, "batch", "batches", m)
 	return m, nil
 }

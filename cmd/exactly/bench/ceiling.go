@@ -112,7 +112,7 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 			return Measurement{}, err
 		}
 	}
-	prof := newRequestProfile()
+	prof := NewRequestProfile()
 	m, err := measure(ctx, r.cfg.RunTimeout, r.inputCount, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
 		sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
 			kgo.WithHooks(prof),
@@ -141,7 +141,7 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
-	m.Requests = prof.stats()
+	m.Requests = prof.Stats()
 	r.progress(name, "transaction", "transactions", m)
 	return m, nil
 }

@@ -135,7 +135,7 @@ func (r *runner) measurePipeline(ctx context.Context, a app, target int64, txnSi
 		return Measurement{}, err
 	}
 	defer os.RemoveAll(dir)
-	prof := newRequestProfile()
+	prof := NewRequestProfile()
 	m, err := measure(ctx, r.cfg.RunTimeout, target, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
 		spec := instanceSpec{app: a, dir: dir, txnSize: txnSize, interval: interval, hooks: processor.Hooks{
 			OnCommit: func(ti processor.TxnInfo) { fl.add(int64(ti.Records)) },
@@ -143,7 +143,7 @@ func (r *runner) measurePipeline(ctx context.Context, a app, target int64, txnSi
 		return r.runProcessors(ctx, spec, instances)
 	})
 	if err == nil {
-		m.Requests = prof.stats()
+		m.Requests = prof.Stats()
 	}
 	return m, err
 }

@@ -18,6 +18,7 @@ import (
 type RequestStat struct {
 	Count int64         `json:"count"`
 	Total time.Duration `json:"total_ns"`
+	Max   time.Duration `json:"max_ns"`
 }
 
 // Mean is the mean time of one request.
@@ -28,21 +29,24 @@ func (s RequestStat) Mean() time.Duration {
 	return s.Total / time.Duration(s.Count)
 }
 
-// requestProfile is a kgo hook that sums each API's requests. One profile
-// serves every client of a run; requests after the finish line (while the
-// run stops) count too.
-type requestProfile struct {
+// RequestProfile is a kgo hook (kgo.WithHooks) that sums each API's
+// successful requests. One profile serves every client of a run; requests
+// after the finish line (while the run stops) count too. cmd/txnprobe
+// uses it as well.
+type RequestProfile struct {
 	mu sync.Mutex
 	m  map[int16]*RequestStat
 }
 
-var _ kgo.HookBrokerE2E = (*requestProfile)(nil)
+var _ kgo.HookBrokerE2E = (*RequestProfile)(nil)
 
-func newRequestProfile() *requestProfile {
-	return &requestProfile{m: make(map[int16]*RequestStat)}
+// NewRequestProfile returns an empty profile.
+func NewRequestProfile() *RequestProfile {
+	return &RequestProfile{m: make(map[int16]*RequestStat)}
 }
 
-func (p *requestProfile) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+// OnBrokerE2E implements kgo.HookBrokerE2E.
+func (p *RequestProfile) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
 	if e.Err() != nil {
 		return
 	}
@@ -53,12 +57,14 @@ func (p *requestProfile) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.Brok
 		s = new(RequestStat)
 		p.m[key] = s
 	}
+	d := e.DurationE2E()
 	s.Count++
-	s.Total += e.DurationE2E()
+	s.Total += d
+	s.Max = max(s.Max, d)
 }
 
-// stats returns the sums by API name (Produce, EndTxn, ...).
-func (p *requestProfile) stats() map[string]RequestStat {
+// Stats returns the sums by API name (Produce, EndTxn, ...).
+func (p *RequestProfile) Stats() map[string]RequestStat {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[string]RequestStat, len(p.m))

@@ -112,16 +112,16 @@ func TestWriteTable(t *testing.T) {
 
 func TestRequestProfile(t *testing.T) {
 	t.Parallel()
-	p := newRequestProfile()
+	p := NewRequestProfile()
 	produce, endTxn := (&kmsg.ProduceRequest{}).Key(), (&kmsg.EndTxnRequest{}).Key()
 	p.OnBrokerE2E(kgo.BrokerMetadata{}, produce, kgo.BrokerE2E{TimeToWrite: ms(1), ReadWait: ms(40), TimeToRead: ms(9)})
 	p.OnBrokerE2E(kgo.BrokerMetadata{}, produce, kgo.BrokerE2E{TimeToWrite: ms(1), ReadWait: ms(20), TimeToRead: ms(9)})
 	p.OnBrokerE2E(kgo.BrokerMetadata{}, endTxn, kgo.BrokerE2E{ReadWait: ms(4)})
 	p.OnBrokerE2E(kgo.BrokerMetadata{}, endTxn, kgo.BrokerE2E{ReadWait: ms(400), ReadErr: errors.New("connection reset")})
-	got := p.stats()
+	got := p.Stats()
 	require.Equal(t, map[string]RequestStat{
-		"Produce": {Count: 2, Total: ms(80)},
-		"EndTxn":  {Count: 1, Total: ms(4)}, // a failed request is not counted
+		"Produce": {Count: 2, Total: ms(80), Max: ms(50)},
+		"EndTxn":  {Count: 1, Total: ms(4), Max: ms(4)}, // a failed request is not counted
 	}, got)
 	require.Equal(t, ms(40), got["Produce"].Mean())
 	require.Equal(t, "Produce 1.0 × 40ms, EndTxn 0.5 × 4ms", requestSummary(&Measurement{Transactions: 2, Requests: got}))
