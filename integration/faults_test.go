@@ -369,6 +369,11 @@ func TestFencedByTwinInstance(t *testing.T) {
 	first := e.start("order", "a", "a1")
 	e.waitCommitted(e.group("order"), 300)
 	e.start("order", "a", "a2")
+	// The first learns it is fenced on its next transaction, so it must
+	// have input to start one: if the input above is all processed before
+	// the twin's InitProducerID (a slow start under load), an idle first
+	// instance would wait for records for good.
+	e.produceUntil(1301, time.Minute, func() bool { return exited(first) })
 	dir, err := e.forget(first, time.Minute)
 	require.Error(t, err, "the fenced instance must stop")
 	require.ErrorIs(t, err, processor.ErrFenced)
