@@ -144,17 +144,35 @@ func (db *DB) readOffset(tag byte, kind, name string, partition int32) (int64, b
 }
 
 // WipePartition deletes, in one atomic batch, every data key of store
-// partition and its changelog checkpoint. The input checkpoints are kept.
+// partition, its changelog checkpoint and its binding. The input
+// checkpoints are kept.
 func (db *DB) WipePartition(store string, partition int32) error {
-	if err := db.wipePartition(store, partition); err != nil {
+	if err := db.resetPartition(store, partition, nil, nil); err != nil {
 		return fmt.Errorf("wiping %s/%d: %w", store, partition, err)
 	}
 	return nil
 }
 
-func (db *DB) wipePartition(store string, partition int32) error {
+// ResetPartition deletes, in one atomic batch, every data key of store
+// partition, its changelog checkpoint and the input checkpoints named in
+// inputs, and binds the partition to the changelog identity binding (kept
+// as given; nil leaves no binding). After a crash either all of it
+// happened or none.
+func (db *DB) ResetPartition(store string, partition int32, inputs []string, binding []byte) error {
+	if err := db.resetPartition(store, partition, inputs, binding); err != nil {
+		return fmt.Errorf("resetting %s/%d: %w", store, partition, err)
+	}
+	return nil
+}
+
+func (db *DB) resetPartition(store string, partition int32, inputs []string, binding []byte) error {
 	if err := checkPartition("store", store, partition); err != nil {
 		return err
+	}
+	for _, in := range inputs {
+		if err := checkPartition("topic", in, partition); err != nil {
+			return err
+		}
 	}
 	if err := db.acquire(); err != nil {
 		return err
@@ -169,7 +187,39 @@ func (db *DB) wipePartition(store string, partition int32) error {
 	if err := b.Delete(appendPartition(nil, tagCheckpoint, store, partition), nil); err != nil {
 		return err
 	}
+	for _, in := range inputs {
+		if err := b.Delete(appendPartition(nil, tagInputCheckpoint, in, partition), nil); err != nil {
+			return err
+		}
+	}
+	key := appendPartition(nil, tagBinding, store, partition)
+	var err error
+	if binding == nil {
+		err = b.Delete(key, nil)
+	} else {
+		err = b.Set(key, binding, nil)
+	}
+	if err != nil {
+		return err
+	}
 	return b.Commit(pebble.NoSync)
+}
+
+// Binding returns the changelog identity store partition is bound to (see
+// ResetPartition).
+func (db *DB) Binding(store string, partition int32) (binding []byte, ok bool, err error) {
+	if err := checkPartition("store", store, partition); err != nil {
+		return nil, false, fmt.Errorf("reading binding: %w", err)
+	}
+	if err := db.acquire(); err != nil {
+		return nil, false, fmt.Errorf("reading binding: %w", err)
+	}
+	defer db.mu.RUnlock()
+	binding, ok, err = getCopy(db.pdb, appendPartition(nil, tagBinding, store, partition))
+	if err != nil {
+		return nil, false, fmt.Errorf("reading binding of %s/%d: %w", store, partition, err)
+	}
+	return binding, ok, nil
 }
 
 // DeleteInputCheckpoint removes the input checkpoint of topic partition.

@@ -117,6 +117,58 @@ func TestWipePartition(t *testing.T) {
 	require.ErrorIs(t, db.WipePartition("", 0), ErrInvalidArgument)
 }
 
+// TestResetPartition: one batch wipes a store partition's data, its
+// checkpoint and the named input checkpoints, and binds the partition to a
+// changelog identity; other partitions and inputs keep theirs, and a wipe
+// drops the binding.
+func TestResetPartition(t *testing.T) {
+	t.Parallel()
+	db := openMem(t)
+	stage(t, db, func(s *Staged) {
+		for p := range int32(2) {
+			require.NoError(t, s.Put("s", p, key(1), []byte("v")))
+			require.NoError(t, s.SetCheckpoint("s", p, 7))
+			require.NoError(t, s.SetInputCheckpoint("s/in", p, 3))
+			require.NoError(t, s.SetInputCheckpoint("other", p, 4))
+		}
+	})
+	_, ok, err := db.Binding("s", 1)
+	require.NoError(t, err)
+	require.False(t, ok, "no binding before one is set")
+
+	id := []byte("0123456789abcdef")
+	require.NoError(t, db.ResetPartition("s", 1, []string{"s/in"}, id))
+	require.Empty(t, dumpPartition(t, db, "s", 1))
+	_, ok, err = db.Checkpoint("s", 1)
+	require.NoError(t, err)
+	require.False(t, ok)
+	_, ok, err = db.InputCheckpoint("s/in", 1)
+	require.NoError(t, err)
+	require.False(t, ok, "the named input checkpoint goes with the data")
+	_, ok, err = db.InputCheckpoint("other", 1)
+	require.NoError(t, err)
+	require.True(t, ok, "an input not named stays")
+	got, ok, err := db.Binding("s", 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, id, got)
+
+	// Partition 0 is untouched.
+	require.Len(t, dumpPartition(t, db, "s", 0), 1)
+	_, ok, err = db.InputCheckpoint("s/in", 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, ok, err = db.Binding("s", 0)
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	require.NoError(t, db.WipePartition("s", 1))
+	_, ok, err = db.Binding("s", 1)
+	require.NoError(t, err)
+	require.False(t, ok, "a wipe drops the binding")
+	require.ErrorIs(t, db.ResetPartition("s", 0, []string{""}, id), ErrInvalidArgument)
+}
+
 func TestPartitions(t *testing.T) {
 	t.Parallel()
 	db := openMem(t)

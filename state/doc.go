@@ -30,8 +30,12 @@
 //	data key                 0x01 | uvarint(len(store)) | store | uint32be(partition) | user key
 //	changelog checkpoint     0x02 | uvarint(len(store)) | store | uint32be(partition)
 //	input checkpoint         0x03 | uvarint(len(topic)) | topic | uint32be(partition)
+//	changelog binding        0x04 | uvarint(len(store)) | store | uint32be(partition)
 //
-// Checkpoint values are 8-byte big-endian int64 offsets. The data of one
+// Checkpoint values are 8-byte big-endian int64 offsets. A binding's value
+// names the changelog the store partition's checkpoint was taken from (the
+// processor stores its topic ID): a checkpoint is only valid against that
+// changelog, never against one deleted and recreated under the same name. The data of one
 // store partition is the key range [prefix, successor(prefix)), which is
 // what iterators bound themselves to and what [DB.WipePartition] deletes.
 //

@@ -10,6 +10,7 @@ const (
 	tagData            byte = 0x01
 	tagCheckpoint      byte = 0x02
 	tagInputCheckpoint byte = 0x03
+	tagBinding         byte = 0x04
 )
 
 // partitionLen is the encoded length of a partition number.
