@@ -15,7 +15,9 @@ import (
 //
 // An error from a Runtime method is a failure of the runtime, not of the
 // record: Process reports it as a *RuntimeError even if a processor swallowed
-// it.
+// it. The key, value and header slices passed to Put, Delete and Emit belong
+// to the Runtime from then on (it holds them until the record is produced):
+// callers pass slices nothing else changes, as Serde.Encode returns them.
 type Runtime interface {
 	Get(store string, key []byte) (value []byte, ok bool, err error)
 	Put(store string, key, value []byte) error

@@ -11,7 +11,11 @@ import (
 // sources decode, sinks and stores encode. Inside the engine everything is
 // bytes.
 //
-// Decode must not retain b: the engine may reuse it after Decode returns.
+// Encode must return a slice that the caller may keep and that nothing
+// changes later: the engine holds encoded keys and values until the record
+// is produced in the transaction, so a slice into a buffer the serde (or its
+// caller) reuses would corrupt earlier writes. Decode must not retain b: the
+// engine may reuse it after Decode returns.
 type Serde[T any] interface {
 	Encode(v T) ([]byte, error)
 	Decode(b []byte) (T, error)
@@ -31,10 +35,11 @@ func (s SerdeFuncs[T]) Decode(b []byte) (T, error) { return s.DecodeFunc(b) }
 
 type bytesSerde struct{}
 
-func (bytesSerde) Encode(v []byte) ([]byte, error) { return v, nil }
+func (bytesSerde) Encode(v []byte) ([]byte, error) { return bytes.Clone(v), nil }
 func (bytesSerde) Decode(b []byte) ([]byte, error) { return bytes.Clone(b), nil }
 
-// Bytes returns a Serde that passes bytes through (copying on decode).
+// Bytes returns a Serde that passes bytes through, copying both ways: the
+// caller may reuse the slice it encoded as soon as Encode returns.
 func Bytes() Serde[[]byte] { return bytesSerde{} }
 
 type stringSerde struct{}

@@ -121,6 +121,27 @@ func TestBytesDecodeCopies(t *testing.T) {
 	require.Nil(t, got)
 }
 
+// TestBytesEncodeCopies: Encode returned the caller's slice, and the
+// runtime holds encoded keys and values until the changelog record and the
+// output are produced, so a caller that reused its buffer for the next write
+// of the same record changed the earlier write (a store value, a changelog
+// record, an output) behind the engine's back.
+func TestBytesEncodeCopies(t *testing.T) {
+	t.Parallel()
+	buf := []byte("first")
+	got, err := topology.Bytes().Encode(buf)
+	require.NoError(t, err)
+	copy(buf, "XXXXX")
+	require.Equal(t, []byte("first"), got, "Encode must not alias its input")
+
+	got, err = topology.Bytes().Encode(nil)
+	require.NoError(t, err)
+	require.Nil(t, got, "a nil value (a tombstone) stays nil")
+	got, err = topology.Bytes().Encode([]byte{})
+	require.NoError(t, err)
+	require.NotNil(t, got, "an empty value stays empty, not a tombstone")
+}
+
 // TestBytesDecodeKeepsEmpty checks that an empty, non-nil input stays
 // empty and non-nil.
 //
