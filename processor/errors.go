@@ -45,8 +45,8 @@ var (
 	// member with this transactional ID as its client ID.
 	ErrFenced = errors.New("processor: fenced by another instance with the same instance ID")
 
-	// ErrRestoreIncomplete is wrapped when a changelog partition never
-	// reaches the group's committed offset within the restore timeout.
+	// ErrRestoreIncomplete is wrapped when the restore of a changelog
+	// partition made no progress for the restore timeout.
 	ErrRestoreIncomplete = errors.New("processor: restore incomplete")
 )
 

@@ -54,20 +54,21 @@ func (p *Processor) Lookup(ctx context.Context, store string, key []byte) (Looku
 		return Lookup{}, fmt.Errorf("looking up store %q: unknown store or not started", store)
 	}
 	part := int32(kgo.StickyKeyPartitioner(nil).ForTopic(srcs[0]).Partition(&kgo.Record{Key: key}, int(n)))
-	if !p.tasks.isReady(part) {
+	db := p.db.Load()
+	if !p.tasks.readyNow(part) || db == nil {
 		return Lookup{}, &NotOwnerError{Partition: part, Owner: p.owner(ctx, srcs[0], part)}
 	}
 	l := Lookup{Partition: part, Offset: -1}
 	// The offset first, then the value: the value is then at least as new
 	// as the offset reported.
-	off, ok, err := p.db.InputCheckpoint(inputCheckpointName(store, srcs[0]), part)
+	off, ok, err := db.InputCheckpoint(inputCheckpointName(store, srcs[0]), part)
 	if err != nil {
 		return l, err
 	}
 	if ok {
 		l.Offset = off
 	}
-	l.Value, l.Found, err = p.db.Get(store, part, key)
+	l.Value, l.Found, err = db.Get(store, part, key)
 	return l, err
 }
 
@@ -107,8 +108,9 @@ func (p *Processor) Lag() map[int32]int64 { return p.tasks.lag() }
 // StateMetrics returns the local Pebble store's metrics, or nil when it is
 // not open.
 func (p *Processor) StateMetrics() *pebble.Metrics {
-	if p.db == nil {
+	db := p.db.Load()
+	if db == nil {
 		return nil
 	}
-	return p.db.Metrics()
+	return db.Metrics()
 }

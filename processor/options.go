@@ -106,9 +106,12 @@ func CreateTopics(create bool) Opt { return opt(func(c *cfg) { c.createTopics = 
 // creates. The default value is -1 (the broker's default).
 func ReplicationFactor(rf int16) Opt { return opt(func(c *cfg) { c.replication = rf }) }
 
-// RestoreTimeout bounds how long the restore of one assignment may wait for
-// a changelog to reach the group's committed offsets. The default value is
-// 60s.
+// RestoreTimeout bounds how long the restore of one store partition may go
+// without progress: no changelog record read and the group's committed
+// offsets not reached (a broker down, a changelog that never catches up).
+// The instance then stops with an error wrapping ErrRestoreIncomplete that
+// names the store and partition. A restore that keeps reading runs as long
+// as it needs. The default value is 60s.
 func RestoreTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.restoreTimeout = d }) }
 
 // RestoreBatchRecords sets how many changelog records a restore applies per
@@ -120,7 +123,8 @@ func RestoreBatchRecords(n int) Opt { return opt(func(c *cfg) { c.restoreBatch =
 func StateOptions(o state.Options) Opt { return opt(func(c *cfg) { c.stateOpts = o }) }
 
 // WithLogger sets the logger; kgo's own logs are bridged into it at warn
-// level and above. The default discards.
+// level and above, and its info lines that say why a transaction aborts.
+// The default discards.
 func WithLogger(l *slog.Logger) Opt { return opt(func(c *cfg) { c.logger = l }) }
 
 // KgoOpts adds kgo client options for the session (TLS, SASL, timeouts).

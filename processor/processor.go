@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,9 @@ type Processor struct {
 	changelogs map[string]string   // store -> changelog topic
 	storesOf   map[string][]string // source topic -> stores its records reach
 
-	db        *state.DB
+	// db is set once the state opens in Run; queries (Lookup,
+	// StateMetrics) may read it from other goroutines before that.
+	db        atomic.Pointer[state.DB]
 	adminCl   *kgo.Client
 	admin     *kadm.Client
 	restoreCl *kgo.Client
@@ -35,6 +38,8 @@ type Processor struct {
 	refused   refused
 	stats     counters
 	parts     atomic.Int32 // input partition count, known after open
+	coop      atomic.Bool  // the session's balancers are all cooperative
+	bg        sync.WaitGroup
 
 	progressMu sync.Mutex // restore progress logging
 	progressAt time.Time
@@ -70,6 +75,7 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 		storesOf:   make(map[string][]string),
 		tasks:      newTasks(),
 	}
+	p.tasks.onRevoked = p.revokedUnheard
 	for topic := range c.sourcePolicy {
 		if !slices.Contains(t.SourceTopics(), topic) {
 			return nil, configErr("error policy", "topic %s is not a source of the topology", topic)
@@ -243,7 +249,7 @@ func (p *Processor) open(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w: state dir %s: %s: %w", ErrConfig, p.cfg.stateDir, hint, err)
 	}
-	p.db = db
+	p.db.Store(db)
 	base := []kgo.Opt{kgo.SeedBrokers(p.cfg.brokers...), kgo.WithLogger(p.kgoLogger())}
 	if p.adminCl, err = kgo.NewClient(append(base, p.cfg.kgoOpts...)...); err != nil {
 		return fmt.Errorf("%w: brokers: %w", ErrConfig, err)
@@ -310,39 +316,80 @@ func (p *Processor) checkCluster(ctx context.Context) error {
 // already closed (and the group left, or the leave abandoned with its
 // callbacks fenced off) by runSession.
 func (p *Processor) shutdown() {
+	p.bg.Wait()
 	if p.restoreCl != nil {
 		p.restoreCl.Close()
 	}
 	if p.adminCl != nil {
 		p.adminCl.Close()
 	}
-	if p.db != nil {
-		if err := p.db.Close(); err != nil {
+	if db := p.db.Load(); db != nil {
+		if err := db.Close(); err != nil {
 			p.cfg.logger.Error("closing state", "err", err)
 		}
 	}
 }
 
-// kgoLogger bridges kgo's logs at warn and above: kgo logs every
-// transaction at info.
+// kgoLogger bridges kgo's logs at warn and above, and those of its info
+// lines that say why the transaction session aborts: kgo logs every
+// transaction at info, but its reasons for an abort only there.
 func (p *Processor) kgoLogger() kgo.Logger {
-	return kslog.New(slog.New(minLevel{p.cfg.logger.Handler(), slog.LevelWarn}).With("component", "kgo"))
+	return kslog.New(slog.New(kgoFilter{p.cfg.logger.Handler()}).With("component", "kgo"))
 }
 
-type minLevel struct {
-	slog.Handler
-	min slog.Level
+// kgoFilter passes kgo's warnings and errors, and its info lines about
+// aborting transactions (see kgo's txn.go).
+type kgoFilter struct{ slog.Handler }
+
+func (f kgoFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo && f.Handler.Enabled(ctx, l)
 }
 
-func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= m.min && m.Handler.Enabled(ctx, l)
+func (f kgoFilter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn || abortReason(r) {
+		return f.Handler.Handle(ctx, r)
+	}
+	return nil
 }
 
-func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{m.Handler.WithAttrs(as), m.min}
+// abortReason reports whether a kgo info line explains an abort: a revoke
+// or loss dooming the transaction, an End that wanted to commit and could
+// not, an EndTxn retried as an abort.
+func abortReason(r slog.Record) bool {
+	switch {
+	case strings.HasPrefix(r.Message, "transact session in on_revoke; aborting"),
+		strings.HasPrefix(r.Message, "transact session in on_lost"),
+		strings.HasPrefix(r.Message, "end transaction "),
+		strings.HasPrefix(r.Message, "heartbeat returned RebalanceInProgress"):
+		return true
+	case r.Message != "transaction session ending":
+		return false
+	}
+	want, will := false, false
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "want_commit":
+			want = a.Value.Resolve().String() == "true"
+		case "will_try_commit":
+			will = a.Value.Resolve().String() == "true"
+		}
+		return true
+	})
+	return want && !will
 }
 
-func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
+func (f kgoFilter) WithAttrs(as []slog.Attr) slog.Handler { return kgoFilter{f.Handler.WithAttrs(as)} }
+
+func (f kgoFilter) WithGroup(g string) slog.Handler { return kgoFilter{f.Handler.WithGroup(g)} }
+
+// spawn runs fn on a goroutine that shutdown waits for.
+func (p *Processor) spawn(fn func()) {
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		fn()
+	}()
+}
 
 func backoff(attempt int) time.Duration {
 	return min(50*time.Millisecond<<min(attempt, 10), 2*time.Second)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -710,7 +711,8 @@ func TestStopDuringAHeldRebalance(t *testing.T) {
 	c := newCluster(t, 3)
 	brokers := c.ListenAddrs()
 	produceInputs(t, brokers, 5, 20, nil)
-	a := start(t, counterTopology(t), brokers, t.TempDir(), "a")
+	var clients clientCount
+	a := start(t, counterTopology(t), brokers, t.TempDir(), "a", KgoOpts(kgo.WithHooks(&clients)))
 	a.waitRecords(t, 100)
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -733,6 +735,19 @@ func TestStopDuringAHeldRebalance(t *testing.T) {
 
 	a.stopWithin(t, leaveTimeout+20*time.Second, "Run is still waiting for the held JoinGroup")
 	require.EqualValues(t, 100, a.p.Stats().Records)
+	// Regression: the session's Close went on in a goroutine nobody
+	// waited for, after Run returned.
+	opened, closed := clients.counts()
+	require.Equal(t, opened, closed, "every client Run opened is closed when Run returns")
+}
+
+// clientCount is a kgo hook counting clients created and closed.
+type clientCount struct{ opened, closed atomic.Int64 }
+
+func (c *clientCount) OnNewClient(*kgo.Client)    { c.opened.Add(1) }
+func (c *clientCount) OnClientClosed(*kgo.Client) { c.closed.Add(1) }
+func (c *clientCount) counts() (opened, closed int64) {
+	return c.opened.Load(), c.closed.Load()
 }
 
 // TestFencedWhileAStaleMemberHasItsID fences an instance while the group
@@ -792,19 +807,7 @@ func TestFencedWhileAStaleMemberHasItsID(t *testing.T) {
 func TestStopDuringARestore(t *testing.T) {
 	t.Parallel()
 	c, brokers, topo := countedHundred(t)
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	require.NoError(t, err)
-	defer cl.Close()
-	changelog := ChangelogTopic("app", "counts")
-	topics, err := kadm.NewClient(cl).ListTopics(context.Background(), changelog)
-	require.NoError(t, err)
-	id := topics[changelog].ID
-	held, release := holdRequests(t, c, kmsg.Fetch, func(req kmsg.Request) bool {
-		return slices.ContainsFunc(req.(*kmsg.FetchRequest).Topics, func(ft kmsg.FetchRequestTopic) bool {
-			return ft.Topic == changelog || ft.TopicID == id
-		})
-	})
+	held, release := holdChangelogFetches(t, c, brokers)
 
 	dir := t.TempDir()
 	b := start(t, topo, brokers, dir, "b")
@@ -857,4 +860,96 @@ func (in *instance) stopWithin(t testing.TB, d time.Duration, msg string) {
 	case <-time.After(d):
 		t.Fatal(msg)
 	}
+}
+
+// TestRestoreTimeoutBoundsTheRead holds every fetch of the changelog while
+// an instance restores it. The restore must fail after the restore timeout
+// with an error naming the store and partition, and Run must return it.
+//
+// Regression: the timeout covered only the wait for the offset records;
+// reading the changelog polled with the session's context, which has no
+// deadline, so a changelog that never reached its target (a broker down)
+// held the assign callback, and the instance, forever.
+func TestRestoreTimeoutBoundsTheRead(t *testing.T) {
+	t.Parallel()
+	c, brokers, topo := countedHundred(t)
+	holdChangelogFetches(t, c, brokers)
+	b := start(t, topo, brokers, t.TempDir(), "b", RestoreTimeout(2*time.Second))
+	select {
+	case err := <-b.err:
+		require.ErrorIs(t, err, ErrRestoreIncomplete)
+		var re *RestoreError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, "counts", re.Store)
+		require.Contains(t, err.Error(), `restoring store "counts" partition`)
+		require.Contains(t, err.Error(), "restore timeout")
+	case <-time.After(45 * time.Second):
+		t.Fatal("the restore of a changelog whose fetches the broker holds never timed out")
+	}
+}
+
+// holdChangelogFetches holds every fetch of the changelog of
+// countedHundred's topology until release (or the test's end); held is
+// closed once the first is held.
+func holdChangelogFetches(t *testing.T, c *kfake.Cluster, brokers []string) (held <-chan struct{}, release func()) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	changelog := ChangelogTopic("app", "counts")
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background(), changelog)
+	require.NoError(t, err)
+	id := topics[changelog].ID
+	return holdRequests(t, c, kmsg.Fetch, func(req kmsg.Request) bool {
+		return slices.ContainsFunc(req.(*kmsg.FetchRequest).Topics, func(ft kmsg.FetchRequestTopic) bool {
+			return ft.Topic == changelog || ft.TopicID == id
+		})
+	})
+}
+
+// TestQueriesWhileStarting reads the processor's queries (state metrics,
+// lookups, readiness, assignment, lag) from other goroutines while Run
+// opens the state and restores, as `exactly run` serves /metrics and
+// /state before Run starts. Run under the race detector.
+//
+// Regression: the state handle was written by Run and read by the state
+// metrics unguarded: a data race.
+func TestQueriesWhileStarting(t *testing.T) {
+	t.Parallel()
+	_, brokers, topo := countedHundred(t)
+	p, err := New(topo, Brokers(brokers...), Group("app"), InstanceID("q"), StateDir(t.TempDir()),
+		CommitInterval(50*time.Millisecond), KgoOpts(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(200*time.Millisecond)),
+		WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	stopped := make(chan error, 1)
+	wg.Add(2)
+	go func() { defer wg.Done(); stopped <- p.Run(ctx) }()
+	ready := make(chan struct{})
+	go func() {
+		defer wg.Done()
+		defer close(ready)
+		for !p.Ready() {
+			_ = p.StateMetrics()
+			_, _ = p.Lookup(context.Background(), "counts", []byte("k0"))
+			_ = p.Assigned()
+			_ = p.Lag()
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-stopped:
+		t.Fatalf("Run stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("never ready")
+	}
+	l, err := p.Lookup(context.Background(), "counts", []byte("k0"))
+	require.NoError(t, err)
+	require.True(t, l.Found)
+	require.NotNil(t, p.StateMetrics())
+	cancel()
+	wg.Wait()
+	require.NoError(t, <-stopped)
 }

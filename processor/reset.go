@@ -69,16 +69,16 @@ func (p *Processor) deleteTopics(ctx context.Context, topics []string) error {
 }
 
 func (p *Processor) wipeStore(store string) error {
-	parts, err := p.db.Partitions(store)
+	parts, err := p.db.Load().Partitions(store)
 	if err != nil {
 		return err
 	}
 	for _, part := range parts {
-		if err := p.db.WipePartition(store, part); err != nil {
+		if err := p.db.Load().WipePartition(store, part); err != nil {
 			return err
 		}
 		for _, src := range p.topo.StoreSources(store) {
-			if err := p.db.DeleteInputCheckpoint(inputCheckpointName(store, src), part); err != nil {
+			if err := p.db.Load().DeleteInputCheckpoint(inputCheckpointName(store, src), part); err != nil {
 				return err
 			}
 		}

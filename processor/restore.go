@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -12,11 +13,14 @@ import (
 	"github.com/exactly-stream/exactly/state"
 )
 
-// restoreAssigned restores every store partition of the newly assigned
+// restoreAssigned restores every store partition of the assigned
 // partitions, then marks them ready. It runs in the OnPartitionsAssigned
 // callback: kgo fetches the partitions' offsets, and so starts consuming
 // them, only after the callback returns, while the member keeps
-// heartbeating. A failure is fatal for the instance and is reported through
+// heartbeating. Every partition of the callback is restored, even one
+// tasks believed it never lost: kgo's session may have dropped the callback
+// of its revoke (see tasks), and a restore from a current checkpoint reads
+// nothing. A failure is fatal for the instance and is reported through
 // tasks.setFatal before returning, so records of a partition that never
 // became ready are never processed.
 func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
@@ -24,12 +28,18 @@ func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigne
 		p.tasks.joinedAs(member)
 	}
 	crashPoint(CrashInAssigned)
-	parts := p.newPartitions(assigned)
+	parts := partitionsOf(assigned)
 	p.tasks.assign(parts)
 	p.cfg.hooks.rebalance(parts, nil)
 	if len(parts) == 0 {
 		return
 	}
+	// A transaction that committed before the revoke of one of these
+	// partitions was let through (kgo holds a revoke behind End) may still
+	// be applying: let it finish before reading the checkpoints.
+	p.tasks.applyMu.Lock()
+	//lint:ignore SA2001 an empty critical section: waiting for the holder is the point
+	p.tasks.applyMu.Unlock()
 	committed, err := p.committedOffsets(ctx, cl)
 	if err != nil {
 		if ctx.Err() == nil { // not the session closing
@@ -37,32 +47,66 @@ func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigne
 		}
 		return
 	}
+	ids, err := p.changelogIDs(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.tasks.setFatal(fmt.Errorf("describing the changelogs for restore: %w", err))
+		}
+		return
+	}
 	for _, part := range parts {
 		for _, store := range p.topo.StoreNames() {
-			if err := p.restoreStore(ctx, store, part, committed); err != nil {
+			if err := p.restoreStore(ctx, store, part, committed, ids[store]); err != nil {
 				if ctx.Err() == nil {
 					p.tasks.setFatal(&RestoreError{Store: store, Partition: part, Err: err})
 				}
 				return
 			}
 		}
-		p.tasks.setReady(part, true)
+		p.tasks.setReady(part)
 	}
 }
 
-// newPartitions returns the assigned partition numbers not ready yet.
-func (p *Processor) newPartitions(assigned map[string][]int32) []int32 {
-	seen := make(map[int32]bool)
+// partitionsOf returns the distinct partition numbers of an assignment.
+func partitionsOf(assigned map[string][]int32) []int32 {
 	var out []int32
 	for _, parts := range assigned {
-		for _, part := range parts {
-			if !seen[part] && !p.tasks.isReady(part) {
-				seen[part] = true
-				out = append(out, part)
+		out = append(out, parts...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// changelogIDs returns each store's changelog topic ID: the identity a local
+// checkpoint is bound to. A zero ID means the brokers do not report topic
+// IDs.
+func (p *Processor) changelogIDs(ctx context.Context) (map[string]kadm.TopicID, error) {
+	topics := make([]string, 0, len(p.changelogs))
+	for _, t := range p.changelogs {
+		topics = append(topics, t)
+	}
+	var details kadm.TopicDetails
+	err := p.retry(ctx, "describing changelogs", func() error {
+		var err error
+		if details, err = p.admin.ListTopics(ctx, topics...); err != nil {
+			return err
+		}
+		for _, t := range topics {
+			d, ok := details[t]
+			if !ok || d.Err != nil {
+				return errors.Join(d.Err, fmt.Errorf("changelog %s: %w", t, errMissing(ok)))
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out
+	ids := make(map[string]kadm.TopicID, len(p.changelogs))
+	for store, t := range p.changelogs {
+		ids[store] = details[t].ID
+	}
+	return ids, nil
 }
 
 // committedOffsets fetches the group's committed offsets, waiting for
@@ -103,29 +147,39 @@ func (p *Processor) retry(ctx context.Context, what string, fn func() error) err
 
 // restoreStore brings one store partition up to the changelog. It reads
 // from the local checkpoint + 1 (or the log start when there is none, or
-// when the checkpoint fell below it) to the last stable offset, and repeats
-// until the changelog's offset records reach the group's committed offsets:
-// commit markers land on partitions at different moments, so a changelog can
-// trail the offsets commit of the same transaction for a short while.
-func (p *Processor) restoreStore(ctx context.Context, store string, part int32, committed kadm.OffsetResponses) error {
+// when the checkpoint cannot be continued) to the last stable offset, and
+// repeats until the changelog's offset records reach the group's committed
+// offsets: commit markers land on partitions at different moments, so a
+// changelog can trail the offsets commit of the same transaction for a short
+// while. The whole restore, reads included, fails once it went the restore
+// timeout without progress (a broker down, a changelog that never reaches
+// the committed offsets).
+func (p *Processor) restoreStore(ctx context.Context, store string, part int32, committed kadm.OffsetResponses, id kadm.TopicID) (err error) {
 	begin := time.Now()
 	topic := p.changelogs[store]
-	from, wiped, err := p.restoreStart(ctx, store, part)
+	ctx, wd := newWatchdog(ctx, p.cfg.restoreTimeout)
+	defer func() {
+		wd.stop()
+		if err != nil && errors.Is(context.Cause(ctx), errRestoreStalled) {
+			err = fmt.Errorf("changelog %s partition %d made no progress for %s, the restore timeout (%w): %w",
+				topic, part, p.cfg.restoreTimeout, err, ErrRestoreIncomplete)
+		}
+	}()
+	from, wiped, err := p.restoreStart(ctx, store, part, id)
 	if err != nil {
 		return err
 	}
-	r := p.db.NewRestorer(store, part, p.cfg.restoreBatch)
+	r := p.db.Load().NewRestorer(store, part, p.cfg.restoreBatch)
+	defer r.Discard()
 	next := from
 	p.restoreCl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(from)}})
 	defer p.restoreCl.RemoveConsumePartitions(map[string][]int32{topic: {part}})
-
-	deadline := time.Now().Add(p.cfg.restoreTimeout)
 	for {
 		target, err := p.lastStable(ctx, topic, part)
 		if err != nil {
 			return err
 		}
-		if next, err = p.readChangelog(ctx, r, store, topic, part, next, target); err != nil {
+		if next, err = p.readChangelog(ctx, r, wd, store, topic, part, next, target); err != nil {
 			return err
 		}
 		if err := r.Flush(); err != nil {
@@ -138,16 +192,37 @@ func (p *Processor) restoreStore(ctx context.Context, store string, part int32, 
 			}
 			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("changelog %s partition %d did not reach the group's committed offsets within %s: %w",
-				topic, part, p.cfg.restoreTimeout, ErrRestoreIncomplete)
-		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, 20*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// errRestoreStalled is the cause a restore's context ends with when the
+// restore made no progress for the restore timeout.
+var errRestoreStalled = errors.New("restore stalled")
+
+// watchdog cancels a restore's context once it went its timeout without
+// progress.
+type watchdog struct {
+	d      time.Duration
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+}
+
+func newWatchdog(ctx context.Context, d time.Duration) (context.Context, *watchdog) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &watchdog{d: d, cancel: cancel}
+	w.timer = time.AfterFunc(d, func() { cancel(errRestoreStalled) })
+	return ctx, w
+}
+
+// progress restarts the timeout.
+func (w *watchdog) progress() { w.timer.Reset(w.d) }
+
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel(nil)
 }
 
 func (p *Processor) finishRestore(store string, part int32, from, applied int64, wiped bool, begin time.Time) {
@@ -162,11 +237,15 @@ func (p *Processor) finishRestore(store string, part int32, from, applied int64,
 	p.cfg.hooks.restore(info)
 }
 
-// restoreStart decides where to read the changelog from, wiping the local
-// partition when its checkpoint cannot be continued: none at all, below the
-// log start offset (compaction or retention removed what follows it), or at
-// or past the end (the changelog was recreated or truncated).
-func (p *Processor) restoreStart(ctx context.Context, store string, part int32) (from int64, wiped bool, err error) {
+// restoreStart decides where to read the changelog from. The local
+// checkpoint is continued only when it was taken from this very changelog
+// (its topic ID, bound to the store partition when its restore began) and
+// lies within it; otherwise the partition is wiped, bound to the changelog
+// and restored from the log start: there is no checkpoint, the changelog was
+// deleted and recreated (a state reset) or belongs to another cluster, the
+// checkpoint is below the log start (compaction or retention removed what
+// follows it) or at or past the end (the changelog was truncated).
+func (p *Processor) restoreStart(ctx context.Context, store string, part int32, id kadm.TopicID) (from int64, wiped bool, err error) {
 	topic := p.changelogs[store]
 	start, err := p.listOffset(ctx, p.admin.ListStartOffsets, "log start", topic, part)
 	if err != nil {
@@ -176,24 +255,39 @@ func (p *Processor) restoreStart(ctx context.Context, store string, part int32) 
 	if err != nil {
 		return 0, false, err
 	}
-	cp, has, err := p.db.Checkpoint(store, part)
+	cp, has, err := p.db.Load().Checkpoint(store, part)
 	if err != nil {
 		return 0, false, err
 	}
-	if has && cp+1 >= start && cp < end {
-		return cp + 1, false, nil
-	}
-	if err := p.db.WipePartition(store, part); err != nil {
+	bound, isBound, err := p.db.Load().Binding(store, part)
+	if err != nil {
 		return 0, false, err
 	}
+	var why string
+	switch {
+	case !has:
+		why = "no checkpoint"
+	case !isBound:
+		why = "the checkpoint names no changelog (state of an older version)"
+	case string(bound) != string(id[:]):
+		why = fmt.Sprintf("the changelog was recreated or is another cluster's: checkpoint of topic ID %x, changelog has %x", bound, id[:])
+	case cp+1 < start:
+		why = "the checkpoint is below the log start"
+	case cp >= end:
+		why = "the checkpoint is past the last stable offset"
+	default:
+		return cp + 1, false, nil
+	}
+	inputs := make([]string, 0, len(p.topo.StoreSources(store)))
 	for _, src := range p.topo.StoreSources(store) {
-		if err := p.db.DeleteInputCheckpoint(inputCheckpointName(store, src), part); err != nil {
-			return 0, false, err
-		}
+		inputs = append(inputs, inputCheckpointName(store, src))
+	}
+	if err := p.db.Load().ResetPartition(store, part, inputs, id[:]); err != nil {
+		return 0, false, err
 	}
 	if has {
 		p.cfg.logger.Warn("local state cannot continue from its checkpoint; wiped and restoring from the log start",
-			"store", store, "partition", part, "checkpoint", cp, "log_start", start, "last_stable", end)
+			"store", store, "partition", part, "why", why, "checkpoint", cp, "log_start", start, "last_stable", end)
 	}
 	return start, has, nil
 }
@@ -239,8 +333,9 @@ func (p *Processor) listOffset(ctx context.Context, list func(context.Context, .
 // readChangelog applies changelog records from next up to target (the last
 // stable offset). Control records are kept by the restore client so that
 // the read can tell it passed a trailing commit or abort marker.
-func (p *Processor) readChangelog(ctx context.Context, r *state.Restorer, store, topic string, part int32, next, target int64) (int64, error) {
+func (p *Processor) readChangelog(ctx context.Context, r *state.Restorer, wd *watchdog, store, topic string, part int32, next, target int64) (int64, error) {
 	for next < target {
+		before := next
 		fs := p.restoreCl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return next, err
@@ -267,6 +362,9 @@ func (p *Processor) readChangelog(ctx context.Context, r *state.Restorer, store,
 		})
 		if aerr != nil {
 			return next, aerr
+		}
+		if next > before {
+			wd.progress()
 		}
 		p.restoreProgress(RestoreProgress{Store: store, Partition: part, Applied: r.Applied(), Offset: next, Target: target})
 	}
@@ -315,7 +413,7 @@ func applyChangelogRecord(r *state.Restorer, store string, rec *kgo.Record) erro
 // offset minus one. Ahead of it means the group's offsets were moved back.
 func (p *Processor) restoreComplete(store string, part int32, committed kadm.OffsetResponses) (bool, error) {
 	for _, topic := range p.topo.StoreSources(store) {
-		got, has, err := p.db.InputCheckpoint(inputCheckpointName(store, topic), part)
+		got, has, err := p.db.Load().InputCheckpoint(inputCheckpointName(store, topic), part)
 		if err != nil {
 			return false, err
 		}

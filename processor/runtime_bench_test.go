@@ -48,10 +48,12 @@ func benchProcessor(b *testing.B, topo *topology.Topology) *Processor {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if p.db, err = state.Open(dir, state.Options{}); err != nil {
+	db, err := state.Open(dir, state.Options{})
+	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { p.db.Close() })
+	p.db.Store(db)
+	b.Cleanup(func() { db.Close() })
 	return p
 }
 
@@ -178,7 +180,7 @@ func BenchmarkOffsetRecords(b *testing.B) {
 // record every 1000 records as a transaction of 1000 writes leaves.
 func BenchmarkApplyChangelogRecord(b *testing.B) {
 	p := benchProcessor(b, benchCounterTopology(b))
-	r := p.db.NewRestorer("counts", 3, p.cfg.restoreBatch)
+	r := p.db.Load().NewRestorer("counts", 3, p.cfg.restoreBatch)
 	value := make([]byte, 80)
 	b.ReportAllocs()
 	offset := int64(0)

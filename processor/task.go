@@ -2,10 +2,7 @@ package processor
 
 import (
 	"context"
-	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,153 +18,6 @@ const (
 	HeaderPartition = "exactly.source.partition"
 	HeaderOffset    = "exactly.source.offset"
 )
-
-// tasks tracks which input partitions are restored and may be processed.
-// It is written by the group callbacks and read by the transaction loop.
-type tasks struct {
-	mu struct {
-		sync.Mutex
-		members  map[string]bool // group member IDs this process's sessions had
-		ready    map[int32]bool
-		assigned map[int32]bool
-		joined   bool            // an assignment arrived in this session
-		stable   map[int32]int64 // last stable offset seen by fetches, per partition
-		consumed map[int32]int64 // next input offset after the last commit, per partition
-		fatal    error
-	}
-	revokes atomic.Int64 // revoke or lost callbacks so far
-}
-
-func newTasks() *tasks {
-	t := &tasks{}
-	t.mu.ready = make(map[int32]bool)
-	t.mu.assigned = make(map[int32]bool)
-	t.mu.stable = make(map[int32]int64)
-	t.mu.consumed = make(map[int32]int64)
-	t.mu.members = make(map[string]bool)
-	return t
-}
-
-// joinedAs remembers a group member ID of this process (reset keeps them).
-func (t *tasks) joinedAs(member string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.mu.members[member] = true
-}
-
-func (t *tasks) ownMember(member string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.mu.members[member]
-}
-
-func (t *tasks) isReady(p int32) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.mu.ready[p]
-}
-
-func (t *tasks) setReady(p int32, ready bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if ready {
-		t.mu.ready[p] = true
-	} else {
-		delete(t.mu.ready, p)
-	}
-}
-
-func (t *tasks) reset() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	clear(t.mu.ready)
-	clear(t.mu.assigned)
-	t.mu.joined = false
-}
-
-func (t *tasks) assign(parts []int32) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.mu.joined = true
-	for _, p := range parts {
-		t.mu.assigned[p] = true
-	}
-}
-
-func (t *tasks) revoke(p int32) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.mu.ready, p)
-	delete(t.mu.assigned, p)
-}
-
-// allReady reports whether the instance is in a group session and every
-// partition assigned to it is restored.
-func (t *tasks) allReady() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.mu.joined || t.mu.fatal != nil {
-		return false
-	}
-	for p := range t.mu.assigned {
-		if !t.mu.ready[p] {
-			return false
-		}
-	}
-	return true
-}
-
-func (t *tasks) assignedParts() []int32 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]int32, 0, len(t.mu.assigned))
-	for p := range t.mu.assigned {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (t *tasks) sawStable(p int32, lso int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.mu.stable[p] = lso
-}
-
-func (t *tasks) committedUpTo(p int32, next int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.mu.consumed[p] = next
-}
-
-// lag returns, per assigned partition, how far the last commit is behind
-// the last stable offset the fetches saw. Commit markers take offsets too,
-// so a caught-up transactional input may show 1.
-func (t *tasks) lag() map[int32]int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[int32]int64, len(t.mu.assigned))
-	for p := range t.mu.assigned {
-		if lso, ok := t.mu.stable[p]; ok {
-			out[p] = max(lso-t.mu.consumed[p], 0)
-		}
-	}
-	return out
-}
-
-func (t *tasks) setFatal(err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.mu.fatal == nil {
-		t.mu.fatal = err
-	}
-}
-
-func (t *tasks) fatal() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.mu.fatal
-}
 
 type topicPart struct {
 	topic string
@@ -205,7 +55,7 @@ func (p *Processor) newTxn(ctx context.Context, produce func(context.Context, *k
 		p:        p,
 		ctx:      ctx,
 		produce:  produce,
-		staged:   p.db.NewStaged(),
+		staged:   p.db.Load().NewStaged(),
 		consumed: make(map[topicPart]int64),
 		lastCL:   make(map[storePart]*kgo.Record),
 		start:    time.Now(),

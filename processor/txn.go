@@ -12,15 +12,67 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// session is one GroupTransactSession and what the loop keeps about it.
+type session struct {
+	*kgo.GroupTransactSession
+	scope *sessionScope
+	// clientCtx is the client's context (kgo.WithContext); cancelling it
+	// fails the client's requests in flight, a held JoinGroup included.
+	cancelClient context.CancelFunc
+	// ended is tasks.revokes as read before the last End: while revokes
+	// differs, kgo's session has a revoke pending that dooms the next
+	// transaction and drops further revoke callbacks.
+	ended int64
+}
+
 // newSession creates the GroupTransactSession: read_committed, the stable
 // transactional ID, changelog records partitioned by task, restore in the
 // assignment callback.
-func (p *Processor) newSession(scope *sessionScope) (*kgo.GroupTransactSession, error) {
+func (p *Processor) newSession(ctx context.Context) (*session, error) {
+	s := &session{scope: newSessionScope(ctx), ended: p.tasks.revokes.Load()}
+	var clientCtx context.Context
+	clientCtx, s.cancelClient = context.WithCancel(context.WithoutCancel(ctx))
+	sess, err := p.newGroupSession(clientCtx, s.scope)
+	if err != nil {
+		s.scope.close()
+		s.cancelClient()
+		return nil, err
+	}
+	s.GroupTransactSession = sess
+	bals, _ := sess.Client().OptValue(kgo.Balancers).([]kgo.GroupBalancer)
+	coop := len(bals) > 0
+	for _, b := range bals {
+		coop = coop && b.IsCooperative()
+	}
+	p.coop.Store(coop)
+	p.tasks.follow(ownedBy(sess.Client(), p.topo.SourceTopics()))
+	return s, nil
+}
+
+// ownedBy returns the partition numbers of topics that cl holds, as its
+// committed offsets show them: kgo adds a partition once its offsets are
+// fetched after the assignment and removes it on every revoke, whether or
+// not the revoke reached the user's callback.
+func ownedBy(cl *kgo.Client, topics []string) func() (map[int32]bool, bool) {
+	return func() (map[int32]bool, bool) {
+		offs := cl.CommittedOffsets()
+		held := make(map[int32]bool)
+		for _, t := range topics {
+			for p := range offs[t] {
+				held[p] = true
+			}
+		}
+		return held, true
+	}
+}
+
+func (p *Processor) newGroupSession(clientCtx context.Context, scope *sessionScope) (*kgo.GroupTransactSession, error) {
 	manual := make([]string, 0, len(p.changelogs))
 	for _, t := range p.changelogs {
 		manual = append(manual, t)
 	}
 	opts := []kgo.Opt{
+		kgo.WithContext(clientCtx),
 		kgo.SeedBrokers(p.cfg.brokers...),
 		kgo.WithLogger(p.kgoLogger()),
 		kgo.ConsumerGroup(p.cfg.group),
@@ -35,7 +87,7 @@ func (p *Processor) newSession(scope *sessionScope) (*kgo.GroupTransactSession, 
 		kgo.RecordPartitioner(newPartitioner(manual)),
 		kgo.OnPartitionsAssigned(scope.guard(p.restoreAssigned)),
 		kgo.OnPartitionsRevoked(scope.guard(p.onRevoked)),
-		kgo.OnPartitionsLost(scope.guard(p.onRevoked)),
+		kgo.OnPartitionsLost(scope.guard(p.onLost)),
 	}
 	opts = append(opts, ClientTuning()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
@@ -157,49 +209,79 @@ func (s *sessionScope) close() {
 	s.closed = true
 }
 
-// closeSession fences off the session's callbacks, then closes sess,
-// waiting at most leaveTimeout for it to leave the group.
-func (p *Processor) closeSession(sess *kgo.GroupTransactSession, scope *sessionScope) {
-	scope.close()
+// closeSession fences off the session's callbacks, then closes it, waiting
+// at most leaveTimeout for it to leave the group before cancelling the
+// client's context, which fails the request that holds the close (a
+// JoinGroup the coordinator holds until the rebalance ends); the close then
+// returns at once. The group drops a member that did not leave at its
+// session timeout.
+func (p *Processor) closeSession(s *session) {
+	s.scope.close()
+	defer s.cancelClient()
 	done := make(chan struct{})
-	go func() {
+	p.spawn(func() {
 		defer close(done)
-		sess.Close()
-	}()
+		s.Close()
+	})
+	t := time.NewTimer(leaveTimeout)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(leaveTimeout):
-		p.cfg.logger.Warn("leaving the group takes too long (a rebalance holds our JoinGroup); going on without waiting: the group drops this member at its session timeout", "waited", leaveTimeout)
+		return
+	case <-t.C:
 	}
+	p.cfg.logger.Warn("leaving the group takes too long (a rebalance holds our JoinGroup); closing without leaving: the group drops this member at its session timeout", "waited", leaveTimeout)
+	s.cancelClient()
+	<-done
 }
 
-// onRevoked marks revoked (or lost) partitions not ready. The session
-// itself makes the open transaction abort; their committed local state
-// stays as a warm cache with its checkpoint.
+// onRevoked forgets revoked (or lost) partitions and wakes the loop. The
+// session itself makes the open transaction abort; their committed local
+// state stays as a warm cache with its checkpoint.
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	crashPoint(CrashInRevoked)
-	p.tasks.revokes.Add(1)
-	var revoked []int32
-	for _, parts := range m {
-		for _, part := range parts {
-			p.tasks.revoke(part)
-			revoked = append(revoked, part)
-		}
+	revoked := partitionsOf(m)
+	p.tasks.revoke(revoked)
+	// kgo's session dooms the open transaction on every revoke but a
+	// cooperative one that takes nothing (txn.go, the on_revoke wrapper).
+	if len(revoked) > 0 || !p.cooperative() {
+		p.tasks.revoked()
 	}
 	p.cfg.hooks.rebalance(nil, revoked)
 }
 
+// onLost is onRevoked for partitions lost (the member left the group or was
+// dropped from it): the session dooms the open transaction whatever was lost.
+func (p *Processor) onLost(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	crashPoint(CrashInRevoked)
+	lost := partitionsOf(m)
+	p.tasks.revoke(lost)
+	p.tasks.revoked()
+	p.cfg.hooks.rebalance(nil, lost)
+}
+
+// revokedUnheard reports partitions that tasks.sync found revoked although
+// no callback said so (kgo dropped it).
+func (p *Processor) revokedUnheard(parts []int32) {
+	p.cfg.logger.Info("partitions revoked without a callback (kgo's transaction session drops revoke callbacks until End); forgotten", "partitions", parts)
+	p.cfg.hooks.rebalance(nil, parts)
+}
+
+// cooperative reports whether the session's group balancers are all
+// cooperative. kgo knows which one the group chose, and does not say; with
+// an eager one among them a revoke that takes nothing counts as dooming
+// (it then costs an End with nothing open, never a missed abort).
+func (p *Processor) cooperative() bool { return p.coop.Load() }
+
 // runSession runs the transaction loop on one session until ctx is done or
 // an error occurs. Closing the session leaves the group.
 func (p *Processor) runSession(ctx context.Context) error {
-	scope := newSessionScope(ctx)
-	sess, err := p.newSession(scope)
+	s, err := p.newSession(ctx)
 	if err != nil {
-		scope.close()
 		return err
 	}
 	defer func() {
-		p.closeSession(sess, scope)
+		p.closeSession(s)
 		p.tasks.reset()
 	}()
 	var aborts int
@@ -208,15 +290,26 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if err := p.tasks.fatal(); err != nil {
 			return err
 		}
-		recs, err := p.poll(ctx, sess, p.cfg.maxRecords, time.Second)
+		recs, err := p.poll(ctx, s, p.cfg.maxRecords, time.Second)
 		if err != nil || ctx.Err() != nil {
 			return err
+		}
+		p.tasks.sync()
+		if p.tasks.revokes.Load() != s.ended {
+			// A revoke since the last End: kgo's session would abort the
+			// next transaction for it, and drops revoke callbacks until
+			// an End. End now, with nothing open; it rewinds to the
+			// committed offsets, so recs are fetched again.
+			if err := p.endIdle(ctx, s); err != nil {
+				return err
+			}
+			continue
 		}
 		if len(recs) == 0 {
 			continue
 		}
 		crashPoint(CrashAfterPoll)
-		committed, cause, err := p.transact(ctx, sess, recs)
+		committed, cause, err := p.transact(ctx, s, recs)
 		switch {
 		case err != nil:
 			return err
@@ -244,12 +337,28 @@ func (p *Processor) runSession(ctx context.Context) error {
 	}
 }
 
+// endIdle ends the session's transaction state with no transaction open,
+// which resets kgo's pending revoke. It sends nothing to the brokers.
+func (p *Processor) endIdle(ctx context.Context, s *session) error {
+	s.ended = p.tasks.revokes.Load()
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.txnTimeout)
+	defer cancel()
+	if _, err := s.End(ectx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("ending the session's transaction state after a revoke: %w", err)
+	}
+	p.cfg.logger.Debug("a revoke ended the session's transaction state; polling again from the committed offsets")
+	return nil
+}
+
 // poll returns the next records, waiting at most wait. Fetch errors are
 // kgo's to retry, except those that no retry can mend.
-func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, max int, wait time.Duration) ([]*kgo.Record, error) {
+// A revoke ends the wait early (tasks.revoked).
+func (p *Processor) poll(ctx context.Context, s *session, max int, wait time.Duration) ([]*kgo.Record, error) {
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	fs := sess.PollRecords(pctx, max)
+	p.tasks.setWake(cancel)
+	defer p.tasks.setWake(nil)
+	fs := s.PollRecords(pctx, max)
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if fp.Err == nil && fp.LastStableOffset >= 0 {
 			p.tasks.sawStable(fp.Partition, fp.LastStableOffset)
@@ -275,14 +384,14 @@ func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession, ma
 // and whatever more arrives within the commit interval up to the record
 // bound, then ends. See ARCHITECTURE.md, "One transaction = one unit of
 // work".
-func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession, first []*kgo.Record) (committed bool, cause, err error) {
-	if err := sess.Begin(); err != nil {
+func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Record) (committed bool, cause, err error) {
+	if err := s.Begin(); err != nil {
 		return false, nil, fmt.Errorf("beginning transaction: %w", err)
 	}
 	// Records are produced with a context that outlives a shutdown request:
 	// the transaction still ends with a commit when it can.
-	t := p.newTxn(context.WithoutCancel(ctx), sess.Produce)
-	t.revokes = p.tasks.revokes.Load()
+	t := p.newTxn(context.WithoutCancel(ctx), s.Produce)
+	t.revokes = s.ended
 	defer t.staged.Discard()
 	deadline := t.start.Add(p.cfg.commitInterval)
 	err = p.processAll(t, first)
@@ -293,20 +402,24 @@ func (p *Processor) transact(ctx context.Context, sess *kgo.GroupTransactSession
 			break
 		}
 		var recs []*kgo.Record
-		if recs, err = p.poll(ctx, sess, p.cfg.maxRecords-t.records, wait); err == nil {
+		if recs, err = p.poll(ctx, s, p.cfg.maxRecords-t.records, wait); err == nil {
 			err = p.processAll(t, recs)
 		}
 	}
 	if err == nil && !t.doomed {
 		err = t.finish()
 	}
-	return p.end(ctx, sess, t, err)
+	return p.end(ctx, s, t, err)
 }
 
 // processAll runs records in order. A record of a partition that is not
 // ready (revoked since it was polled) dooms the transaction: the session
 // will abort it anyway, and processing it could only waste work.
 func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
+	if p.tasks.revokes.Load() != t.revokes {
+		t.doomed = true // a revoke: the session aborts this transaction
+		return nil
+	}
 	for _, r := range recs {
 		if !p.tasks.isReady(r.Partition) {
 			if err := p.tasks.fatal(); err != nil {
@@ -328,7 +441,7 @@ func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
 // reports the commit, and dropped otherwise (invariant S1). An abort
 // returns its cause (nil after a rebalance); err is set when the loop must
 // not go on with this session.
-func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn, procErr error) (committed bool, cause, err error) {
+func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) (committed bool, cause, err error) {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.txnTimeout)
 	defer cancel()
 	try := kgo.TryCommit
@@ -336,7 +449,7 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *
 	if cause == nil && !t.doomed {
 		// Flush first so the produce results are known without waiting
 		// out the linger; a failed record must never be skipped.
-		if err := sess.Client().Flush(ectx); err != nil {
+		if err := s.Client().Flush(ectx); err != nil {
 			cause = fmt.Errorf("flushing transaction: %w", err)
 		} else {
 			cause = t.errs.Err() // the flush finished every promise
@@ -346,24 +459,34 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, t *
 		try = kgo.TryAbort
 	}
 	crashPoint(CrashBeforeEnd)
-	committed, err = sess.End(ectx, try)
+	// Held until the commit is applied: a restore waits for it (tasks).
+	p.tasks.applyMu.Lock()
+	s.ended = p.tasks.revokes.Load()
+	committed, err = s.End(ectx, try)
 	if committed {
 		crashPoint(CrashAfterCommit)
-		if err := t.apply(); err != nil {
+		err := t.apply()
+		p.tasks.applyMu.Unlock()
+		if err != nil {
 			return true, nil, fmt.Errorf("%w: applying a committed transaction: %w", ErrLocalState, err)
 		}
 		p.committed(t)
 		return true, nil, nil
 	}
+	p.tasks.applyMu.Unlock()
 	p.stats.aborted.Add(1)
 	switch {
 	case cause != nil:
 	case err != nil:
 		cause = err
-	case !t.doomed && p.tasks.revokes.Load() == t.revokes:
+	case !t.doomed && s.ended == t.revokes:
 		cause = ErrTxnAborted
 	}
-	p.cfg.logger.Info("transaction aborted", "records", t.records, "cause", cause)
+	if cause == nil {
+		p.cfg.logger.Info("transaction aborted by a rebalance: partitions were revoked or lost while it was open", "records", t.records)
+	} else {
+		p.cfg.logger.Info("transaction aborted", "records", t.records, "cause", cause)
+	}
 	p.cfg.hooks.abort(cause)
 	switch {
 	case procErr != nil:
