@@ -40,6 +40,8 @@ type Processor struct {
 	parts     atomic.Int32 // input partition count, known after open
 	coop      atomic.Bool  // the session's balancers are all cooperative
 	bg        sync.WaitGroup
+	// noTopicIDs warns once that the brokers report no topic IDs.
+	noTopicIDs sync.Once
 
 	progressMu sync.Mutex // restore progress logging
 	progressAt time.Time

@@ -105,6 +105,11 @@ func (p *Processor) changelogIDs(ctx context.Context) (map[string]kadm.TopicID, 
 	ids := make(map[string]kadm.TopicID, len(p.changelogs))
 	for store, t := range p.changelogs {
 		ids[store] = details[t].ID
+		if ids[store] == (kadm.TopicID{}) {
+			p.noTopicIDs.Do(func() {
+				p.cfg.logger.Warn("the brokers report no topic IDs: a changelog deleted and recreated under the same name (a state reset) cannot be told from the one local checkpoints were taken from; after a reset, start the other instances on empty state directories", "changelog", t)
+			})
+		}
 	}
 	return ids, nil
 }
