@@ -953,3 +953,42 @@ func TestQueriesWhileStarting(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, <-stopped)
 }
+
+// TestIdleRebalanceDoesNotAbortTheNextTransaction lets the group rebalance
+// twice while an instance has no input (a member joins, taking some of its
+// partitions, and leaves, giving them back), then feeds it again: its first
+// transaction must commit, and its partitions, the ones that came back
+// included, go on from their committed counts.
+//
+// Regression: kgo's session kept the revoke flag of the idle rebalance
+// until the next End, so the next transaction aborted for a revoke that had
+// completed before it began ("transaction aborted by the cluster" on the
+// real cluster), and the revoke callback of the second rebalance was
+// dropped.
+func TestIdleRebalanceDoesNotAbortTheNextTransaction(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 4)
+	brokers := c.ListenAddrs()
+	produceInputs(t, brokers, 8, 5, nil)
+	var aborts atomic.Int64
+	a := start(t, counterTopology(t), brokers, t.TempDir(), "a",
+		WithHooks(Hooks{OnAbort: func(error) { aborts.Add(1) }}), KgoOpts(kgo.FetchMaxWait(250*time.Millisecond)))
+	a.waitRecords(t, 40)
+	waitFor(t, 10*time.Second, "a ready", a.p.Ready)
+
+	b := start(t, counterTopology(t), brokers, t.TempDir(), "b", KgoOpts(kgo.FetchMaxWait(250*time.Millisecond)))
+	waitFor(t, 30*time.Second, "b to take partitions from a", func() bool {
+		return len(a.p.Assigned()) < 4 && len(b.p.Assigned()) > 0 && b.p.Ready()
+	})
+	b.close(t)
+	waitFor(t, 30*time.Second, "a to get every partition back", func() bool {
+		return slices.Equal(a.p.Assigned(), []int32{0, 1, 2, 3}) && a.p.Ready()
+	})
+	require.Zero(t, aborts.Load(), "no transaction was open: nothing to abort")
+
+	produceInputs(t, brokers, 8, 5, nil)
+	a.waitRecords(t, 80)
+	require.Zero(t, aborts.Load(), "the first transactions after the idle rebalances must commit")
+	a.close(t)
+	checkCounts(t, readAll(t, brokers, "out"), 8, nil)
+}
