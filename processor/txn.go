@@ -483,7 +483,7 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 		cause = ErrTxnAborted
 	}
 	if cause == nil {
-		p.cfg.logger.Info("transaction aborted by a rebalance: partitions were revoked or lost while it was open", "records", t.records)
+		p.cfg.logger.Info("transaction aborted", "records", t.records, "cause", "rebalance", "why", "partitions were revoked or lost while it was open")
 	} else {
 		p.cfg.logger.Info("transaction aborted", "records", t.records, "cause", cause)
 	}
