@@ -299,7 +299,7 @@ func (r *run) customersOf(p int32) []string {
 func (r *run) extraOrder(customer string, p int32) (*kgo.Record, error) {
 	r.extraOrders++
 	v, err := json.Marshal(orders.Order{
-		OrderID:    fmt.Sprintf("o-%d-idle-%d", r.cfg.Seed, r.extraOrders),
+		OrderID:    fmt.Sprintf("o-%d-extra-%d", r.cfg.Seed, r.extraOrders),
 		CustomerID: customer, AmountCents: 1 + r.rng.Int64N(100_000), CreatedAt: time.Now(),
 	})
 	if err != nil {
