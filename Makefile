@@ -5,7 +5,8 @@
 #   make test-kafka  the integration suite on a real three-node Apache Kafka cluster
 #                    (started and stopped here unless KAFKA_BROKERS is set)
 #   make chaos       a randomized soak: crashes, restarts, scaling, zombies, broker
-#                    faults; DURATION=30m SEED=<printed seed> to replay one
+#                    faults, idle phases, operator resets; DURATION=30m
+#                    SEED=<printed seed> to replay one
 
 GO        ?= go
 PKGS      := ./...

@@ -26,6 +26,11 @@ func chaosCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&c.MaxInstances, "max-instances", 5, "most instances when scaling up")
 	partitions := fs.Int("partitions", 6, "partitions of the orders and events topics, when created")
 	fs.DurationVar(&c.EventInterval, "event-interval", 2*time.Second, "mean time between two failures")
+	fs.DurationVar(&c.IdleEvery, "idle-every", 70*time.Second, "how often an idle phase starts, the first after half of it (0: none): production stops, the group scales down, then up and down while only newcomers get orders")
+	fs.DurationVar(&c.IdleFor, "idle-for", 30*time.Second, "least time production stops in an idle phase (the instances' session timeout is 6s)")
+	fs.IntVar(&c.IdleRounds, "idle-rounds", 2, "scale-up-then-down rounds in each idle phase")
+	fs.DurationVar(&c.ResetEvery, "reset-every", 50*time.Second, "how often an operator reset runs, the first after half of it (0: none): production and all instances stop, one runs with --reset-state, the others restart on their old state dirs")
+	fs.DurationVar(&c.ResetRun, "reset-run", 5*time.Second, "least time the reset instance runs alone before the others restart")
 	brokers := fs.String("brokers", "", "a real cluster's seed brokers (default: an embedded kfake cluster)")
 	fs.StringVar(&c.KafkaDir, "kafka-dir", "", "run directory of an integration/kafka/cluster.sh cluster behind --brokers: kill and restart its brokers")
 	noFaults := fs.Bool("no-faults", false, "inject no kfake broker faults")
@@ -40,6 +45,12 @@ func chaosCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: --partitions: want 1..1000, got %d", errUsage, *partitions)
 	}
 	c.Partitions = int32(*partitions)
+	if c.IdleEvery == 0 {
+		c.IdleEvery = -1 // Config's zero means the default
+	}
+	if c.ResetEvery == 0 {
+		c.ResetEvery = -1
+	}
 	c.Brokers = splitBrokers(*brokers)
 	c.NoFaults = *noFaults
 	if *instanceLogs {

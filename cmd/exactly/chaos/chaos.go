@@ -85,6 +85,16 @@ type run struct {
 	prodStop chan struct{}
 	prodMu   sync.Mutex
 	prodErr  error
+	// prodGate is held by the producer while it writes a chunk, and by an
+	// idle phase or a reset while production stops.
+	prodGate sync.Mutex
+
+	begin       time.Time         // of the soak
+	nextIdle    time.Time         // zero: idle phases disabled
+	nextReset   time.Time         // zero: resets disabled
+	phaseEnd    time.Time         // when the last phase ended
+	resets      []map[int32]int64 // committed offsets at each reset
+	extraOrders int               // orders produced by phases, for ids
 }
 
 // timed is an action due at a time.
@@ -282,11 +292,11 @@ func (r *run) startNew() error {
 }
 
 // startAt starts instance id on dir with a random transaction size and
-// commit interval.
-func (r *run) startAt(id, dir string) error {
+// commit interval, and further arguments extra.
+func (r *run) startAt(id, dir string, extra ...string) error {
 	maxRecords := []int{50, 200, 500, 1000}[r.rng.IntN(4)]
 	interval := []time.Duration{20, 50, 100, 250}[r.rng.IntN(4)] * time.Millisecond
-	in, err := r.fleet.start(id, dir, maxRecords, interval)
+	in, err := r.fleet.start(id, dir, maxRecords, interval, extra...)
 	if err != nil {
 		return err
 	}
@@ -297,18 +307,32 @@ func (r *run) startAt(id, dir string) error {
 }
 
 // soak produces orders and injects failures for the configured duration,
-// then lets the pipeline drain and stops every instance cleanly.
+// with idle and reset phases when due, then lets the pipeline drain and
+// stops every instance cleanly.
 func (r *run) soak(ctx context.Context) error {
 	r.startProducer()
 	begin := time.Now()
+	r.schedulePhases(begin)
 	end := begin.Add(r.cfg.Duration)
 	next := begin.Add(r.interval())
 	lastProgress := begin
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for now := time.Now(); now.Before(end); now = time.Now() {
+	// A phase is followed by at least phaseGap of production, the run's
+	// end included: what a phase left stale shows in the events, and after
+	// a reset every partition has input past the reset offsets (E4 ranks
+	// state directories by input checkpoint).
+	for now := time.Now(); now.Before(end) || now.Before(r.phaseEnd.Add(phaseGap)); now = time.Now() {
 		if err := r.housekeep(now); err != nil {
 			return err
+		}
+		ran, err := r.phaseDue(ctx, now, end)
+		if err != nil {
+			return err
+		}
+		if ran {
+			next = time.Now().Add(r.interval())
+			continue
 		}
 		if !now.Before(next) {
 			if err := r.failure(); err != nil {
@@ -591,15 +615,9 @@ func (r *run) calm(ctx context.Context) error {
 	if r.faults != nil {
 		r.faults.stop()
 	}
-	for _, in := range r.live {
-		r.thaw(in)
+	if err := r.settlePending(); err != nil {
+		return err
 	}
-	for _, p := range r.pending {
-		if err := p.do(); err != nil {
-			return err
-		}
-	}
-	r.pending = nil
 	for len(r.live) < r.cfg.MinInstances {
 		if err := r.startNew(); err != nil {
 			return err
@@ -610,6 +628,21 @@ func (r *run) calm(ctx context.Context) error {
 	r.prodMu.Lock()
 	defer r.prodMu.Unlock()
 	return r.prodErr
+}
+
+// settlePending thaws every frozen instance and runs what is due later
+// (restarts, evictions) now.
+func (r *run) settlePending() error {
+	for _, in := range r.live {
+		r.thaw(in)
+	}
+	for _, p := range r.pending {
+		if err := p.do(); err != nil {
+			return err
+		}
+	}
+	r.pending = nil
+	return nil
 }
 
 // drain waits until the group committed every order, restarting any
@@ -752,6 +785,7 @@ func (r *run) check(ctx context.Context) (*Report, error) {
 		opts.StableTopics = append(opts.StableTopics, processor.ChangelogTopic(r.group, store))
 	}
 	opts.StableWait = 15 * time.Second
+	opts.Resets = r.resets
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
 	if err != nil {
 		return nil, err
@@ -767,7 +801,13 @@ func (r *run) check(ctx context.Context) (*Report, error) {
 			dirs = append(dirs, d)
 		}
 	}
-	local, err := orders.CheckLocalState(dirs, r.parts, rep.Expected)
+	var lopts orders.LocalStateOptions
+	if len(r.resets) > 0 {
+		// A directory last used before a reset may hold a higher
+		// checkpoint of the deleted changelog than the current owner.
+		lopts.InputTopic = r.topics.Orders
+	}
+	local, err := orders.CheckLocalStateWith(dirs, r.parts, rep.Expected, lopts)
 	if err != nil {
 		return nil, fmt.Errorf("checking local state: %w", err)
 	}
@@ -831,10 +871,12 @@ func (r *run) startProducer() {
 				return
 			default:
 			}
+			r.prodGate.Lock() // an idle phase holds it while production stops
 			st, err := orders.Produce(context.Background(), cl, orders.ProduceConfig{
 				Count: r.cfg.Rate, Customers: r.cfg.Customers, Rate: r.cfg.Rate,
 				MalformedShare: 0.02, DuplicateShare: 0.02, Seed: r.cfg.Seed*100_000 + i, Topic: r.topics.Orders,
 			})
+			r.prodGate.Unlock()
 			r.st.add(func(rep *Report) {
 				p := &rep.Produced
 				p.Produced, p.Valid, p.Malformed, p.Duplicates = p.Produced+st.Produced, p.Valid+st.Valid, p.Malformed+st.Malformed, p.Duplicates+st.Duplicates

@@ -9,11 +9,16 @@
 // and down, and injects broker faults: on the embedded kfake cluster
 // through its control API (failed or delayed EndTxn, TxnOffsetCommit,
 // Produce, InitProducerID), on a real cluster started by
-// integration/kafka/cluster.sh by killing and restarting brokers. Every
+// integration/kafka/cluster.sh by killing and restarting brokers. On a
+// schedule it also runs idle phases (production stops, the group is scaled
+// down and up while only newcomers get orders) and operator resets (every
+// instance stops, one runs with --reset-state, the others restart on their
+// old state directories); see phases.go. Every
 // random choice comes from one seed, printed first, so a run can be
 // replayed (the choices, not the timing). At the end everything stops
-// cleanly, orders.Verify checks E1-E3 and E5, orders.CheckLocalState checks
-// E4, and the Report counts what happened.
+// cleanly, orders.Verify checks E1-E3 and E5 (per reset epoch after
+// resets), orders.CheckLocalState checks E4, and the Report counts what
+// happened.
 package chaos
 
 import (
@@ -57,6 +62,39 @@ type Config struct {
 	// EventInterval is the mean time between two failures. The default
 	// value is 2s.
 	EventInterval time.Duration
+
+	// IdleEvery is how often an idle phase starts, the first after half
+	// of it: production stops, the pipeline drains, the group is scaled
+	// down, then up and down again IdleRounds times while a few orders
+	// reach only the instances that joined (the others stay idle: they
+	// end no transaction), and production resumes after IdleFor. It looks
+	// for state an idle instance keeps for a partition it lost without
+	// being told. Negative disables it. The default value is 70s.
+	IdleEvery time.Duration
+
+	// IdleFor is the least time production stops in an idle phase; the
+	// scaling may make it longer. The default value is 30s (five session
+	// timeouts).
+	IdleFor time.Duration
+
+	// IdleRounds is the number of scale-up-then-down rounds of an idle
+	// phase. The default value is 2.
+	IdleRounds int
+
+	// ResetEvery is how often an operator reset runs, the first after
+	// half of it: production stops, every instance stops cleanly once the
+	// pipeline drained, one runs with --reset-state (the changelogs are
+	// recreated, its state rebuilt from the group's committed offsets on)
+	// until orders of one customer pushed the new changelogs of one
+	// partition past the old directories' checkpoints, then the others
+	// restart on their old state directories and production resumes. The
+	// checks know the reset offsets (orders.VerifyOptions.Resets).
+	// Negative disables it. The default value is 50s.
+	ResetEvery time.Duration
+
+	// ResetRun is the least time the reset instance runs alone before the
+	// others restart. The default value is 5s.
+	ResetRun time.Duration
 
 	// Brokers names a real cluster; empty runs an embedded kfake cluster.
 	// The default value is empty.
@@ -109,6 +147,11 @@ func (c *Config) ensureDefaults() {
 	setDefault(&c.MaxInstances, 5)
 	setDefault(&c.Partitions, 6)
 	setDefault(&c.EventInterval, 2*time.Second)
+	setDefault(&c.IdleEvery, 70*time.Second)
+	setDefault(&c.IdleFor, 30*time.Second)
+	setDefault(&c.IdleRounds, 2)
+	setDefault(&c.ResetEvery, 50*time.Second)
+	setDefault(&c.ResetRun, 5*time.Second)
 	setDefault(&c.DrainTimeout, 3*time.Minute)
 	setDefault(&c.StopTimeout, time.Minute)
 	if c.Seed == 0 {
@@ -145,6 +188,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: want 1 <= min instances (%d) <= max instances (%d)", ErrConfig, c.MinInstances, c.MaxInstances)
 	case c.Instances < c.MinInstances || c.Instances > c.MaxInstances:
 		return fmt.Errorf("%w: instances %d outside [%d, %d]", ErrConfig, c.Instances, c.MinInstances, c.MaxInstances)
+	case c.IdleFor < 0 || c.IdleRounds < 0 || c.ResetRun < 0:
+		return fmt.Errorf("%w: idle time, idle rounds and reset run must not be negative", ErrConfig)
+	case c.IdleEvery > 0 && c.MaxInstances < 2:
+		return fmt.Errorf("%w: idle phases scale the group: want max instances >= 2, got %d", ErrConfig, c.MaxInstances)
 	case c.Partitions < 1:
 		return fmt.Errorf("%w: partitions must be positive, got %d", ErrConfig, c.Partitions)
 	case c.KafkaDir != "" && len(c.Brokers) == 0:

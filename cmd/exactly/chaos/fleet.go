@@ -65,14 +65,19 @@ type fleet struct {
 	n       int            // instances ever created, for ids
 }
 
-// start runs an instance with id in dir. Its transaction size and commit
-// interval are drawn from pick so that instances differ.
-func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Duration) (*instance, error) {
-	cmd := exec.Command(f.cfg.Binary, "run", "--service", "order", "--brokers", f.brokers,
+// sessionTimeout is the instances' group session timeout.
+const sessionTimeout = 6 * time.Second
+
+// start runs an instance with id in dir, with further arguments extra
+// (--reset-state). Its transaction size and commit interval are drawn by
+// the caller so that instances differ.
+func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Duration, extra ...string) (*instance, error) {
+	args := append([]string{"run", "--service", "order", "--brokers", f.brokers,
 		"--instance-id", id, "--state-dir", dir, "--topic-prefix", f.cfg.TopicPrefix,
 		"--max-records", fmt.Sprint(maxRecords), "--commit-interval", commitInterval.String(),
-		"--session-timeout", "6s", "--transaction-timeout", txnTimeout.String(),
-		"--log-level", "info", "--log-format", "json")
+		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", txnTimeout.String(),
+		"--log-level", "info", "--log-format", "json"}, extra...)
+	cmd := exec.Command(f.cfg.Binary, args...)
 	cmd.Env = os.Environ()
 	cmd.Stdout = io.Discard
 	out, err := cmd.StderrPipe()

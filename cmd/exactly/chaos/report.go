@@ -29,6 +29,9 @@ type Report struct {
 	ScaledDown    int
 	BrokerKills   int // real cluster only
 
+	// Phases are the idle phases and operator resets, in order.
+	Phases []Phase
+
 	// Evicted counts members of dead instances that kfake kept past their
 	// session timeout and Run removed (see run.evictLater).
 	Evicted int
@@ -79,6 +82,12 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "  inputs %d: valid %d, malformed %d, duplicates %d\n", p.Produced, p.Valid, p.Malformed, p.Duplicates)
 	fmt.Fprintf(&b, "  instances: %d processes started; %d SIGKILLed (%d restarted on a wiped state dir), %d stopped and restarted cleanly, %d frozen past the session timeout, %d scale-ups, %d scale-downs\n",
 		r.Started, r.Killed, r.WipedRestarts, r.Stopped, r.Paused, r.ScaledUp, r.ScaledDown)
+	idle := r.Idle()
+	fmt.Fprintf(&b, "  idle phases: %d (%d scale-ups, %d scale-downs while production stopped; %d orders to the newcomers); operator resets: %d\n",
+		idle.Phases, idle.ScaleUps, idle.ScaleDowns, idle.Orders, r.Resets())
+	for _, ph := range r.Phases {
+		fmt.Fprintf(&b, "    %s\n", ph)
+	}
 	if r.Generations >= 0 {
 		fmt.Fprintf(&b, "  rebalances: %d (group generations)\n", r.Generations)
 	} else {
@@ -119,6 +128,34 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "FAIL: %d violations (replay the choices with --seed %d)\n", r.Violations(), r.Seed)
 	}
 	return b.String()
+}
+
+// IdleTotals totals the idle phases of a run.
+type IdleTotals struct {
+	Phases, ScaleUps, ScaleDowns int
+	Orders                       int // produced into the newcomers' partitions
+}
+
+// Idle returns the totals of the idle phases.
+func (r *Report) Idle() IdleTotals {
+	var t IdleTotals
+	for _, ph := range r.Phases {
+		if ph.Kind == PhaseIdle {
+			t.Phases, t.ScaleUps, t.ScaleDowns, t.Orders = t.Phases+1, t.ScaleUps+ph.ScaleUps, t.ScaleDowns+ph.ScaleDowns, t.Orders+ph.Trickle
+		}
+	}
+	return t
+}
+
+// Resets returns the number of operator resets.
+func (r *Report) Resets() int {
+	n := 0
+	for _, ph := range r.Phases {
+		if ph.Kind == PhaseReset {
+			n++
+		}
+	}
+	return n
 }
 
 func sum(m map[string]int) int {

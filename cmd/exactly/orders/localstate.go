@@ -34,6 +34,24 @@ const maxOrderIDViolations = 20
 // exactly the applied order ids, each with its customer and in the
 // partition that holds that customer.
 func CheckLocalState(dirs []string, partitions int32, expected Expected) ([]string, error) {
+	return CheckLocalStateWith(dirs, partitions, expected, LocalStateOptions{})
+}
+
+// LocalStateOptions configures CheckLocalStateWith.
+type LocalStateOptions struct {
+	// InputTopic, when set, names the order service's input topic, and the
+	// newest owner of a store partition is the directory whose input
+	// checkpoint of that topic partition is highest (ties go to the highest
+	// changelog checkpoint). Needed after a state reset: it recreates the
+	// changelogs, whose offsets start again at 0, so a directory last used
+	// before the reset may hold a higher changelog checkpoint than the
+	// partition's current owner; input offsets never go back. The default
+	// value is empty: ranked by changelog checkpoint.
+	InputTopic string
+}
+
+// CheckLocalStateWith is CheckLocalState with options.
+func CheckLocalStateWith(dirs []string, partitions int32, expected Expected, opts LocalStateOptions) ([]string, error) {
 	dbs := make([]*state.DB, 0, len(dirs))
 	defer func() {
 		for _, db := range dbs {
@@ -48,7 +66,7 @@ func CheckLocalState(dirs []string, partitions int32, expected Expected) ([]stri
 		}
 		dbs = append(dbs, db)
 	}
-	got := newLocalState()
+	got := newLocalState(opts.InputTopic)
 	for p := range partitions {
 		if err := got.read(dbs, p); err != nil {
 			return nil, err
@@ -68,11 +86,13 @@ type localState struct {
 	orderIDs     map[string]string // order id -> customer id
 	orderPart    map[string]int32
 	twice        []string // order ids found in two partitions
+	inputTopic   string   // LocalStateOptions.InputTopic
 }
 
-func newLocalState() *localState {
+func newLocalState(inputTopic string) *localState {
 	return &localState{
-		customers: make(map[string]Customer), customerPart: make(map[string]int32),
+		inputTopic: inputTopic,
+		customers:  make(map[string]Customer), customerPart: make(map[string]int32),
 		orderIDs: make(map[string]string), orderPart: make(map[string]int32),
 	}
 }
@@ -88,7 +108,7 @@ func (s *localState) read(dbs []*state.DB, p int32) error {
 }
 
 func (s *localState) readCustomers(dbs []*state.DB, p int32) error {
-	db, err := newestOwner(dbs, StoreCustomers, p)
+	db, err := newestOwner(dbs, StoreCustomers, s.inputTopic, p)
 	if err != nil || db == nil {
 		return err
 	}
@@ -103,7 +123,7 @@ func (s *localState) readCustomers(dbs []*state.DB, p int32) error {
 }
 
 func (s *localState) readOrderIDs(dbs []*state.DB, p int32) error {
-	db, err := newestOwner(dbs, StoreOrderIDs, p)
+	db, err := newestOwner(dbs, StoreOrderIDs, s.inputTopic, p)
 	if err != nil || db == nil {
 		return err
 	}
@@ -135,21 +155,40 @@ func (s *localState) misplaced() []string {
 }
 
 // newestOwner returns the directory whose checkpoint of store partition p
-// is highest, nil if none has one.
-func newestOwner(dbs []*state.DB, store string, p int32) (*state.DB, error) {
+// is highest, nil if none has one. With inputTopic, the input checkpoint of
+// inputTopic partition p ranks first (see LocalStateOptions).
+func newestOwner(dbs []*state.DB, store, inputTopic string, p int32) (*state.DB, error) {
 	var best *state.DB
-	bestOff := int64(-1)
+	bestIn, bestOff := int64(-1), int64(-1)
 	for _, db := range dbs {
 		off, ok, err := db.Checkpoint(store, p)
 		if err != nil {
 			return nil, fmt.Errorf("reading checkpoint of %s partition %d: %w", store, p, err)
 		}
-		if ok && off > bestOff {
-			best, bestOff = db, off
+		if !ok {
+			continue
+		}
+		in := int64(-1)
+		if inputTopic != "" {
+			at, found, err := db.InputCheckpoint(inputCheckpointName(store, inputTopic), p)
+			if err != nil {
+				return nil, fmt.Errorf("reading input checkpoint of %s partition %d: %w", store, p, err)
+			}
+			if found {
+				in = at
+			}
+		}
+		if in > bestIn || in == bestIn && off > bestOff {
+			best, bestIn, bestOff = db, in, off
 		}
 	}
 	return best, nil
 }
+
+// inputCheckpointName is the name under which the processor keeps the input
+// checkpoint of a store's source topic (processor/changelog.go, not
+// exported there).
+func inputCheckpointName(store, topic string) string { return store + "\x00" + topic }
 
 func diffCustomers(want, got map[string]Customer) []string {
 	var out []string

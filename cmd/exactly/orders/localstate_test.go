@@ -13,6 +13,7 @@ import (
 // partState is what one state directory holds of one partition.
 type partState struct {
 	checkpoint int64 // changelog checkpoint of both stores
+	input      int64 // input checkpoint of TopicOrders for both stores; 0: none
 	customers  map[string]Customer
 	orderIDs   map[string]string
 }
@@ -36,6 +37,9 @@ func writeState(t *testing.T, dir string, parts map[int32]partState) {
 		}
 		for _, store := range OrderStores() {
 			require.NoError(t, s.SetCheckpoint(store, p, ps.checkpoint))
+			if ps.input > 0 {
+				require.NoError(t, s.SetInputCheckpoint(inputCheckpointName(store, TopicOrders), p, ps.input))
+			}
 		}
 	}
 	require.NoError(t, s.Apply())
@@ -134,4 +138,52 @@ func TestCheckLocalStateCapsOrderIDs(t *testing.T) {
 	require.Len(t, got, maxOrderIDViolations+1)
 	require.Equal(t, "E4: order id o-000 of customer c-1 is missing from local state", got[0])
 	require.Equal(t, "E4: ... and 80 more order id differences", got[maxOrderIDViolations])
+}
+
+// TestCheckLocalStateAfterReset: a state reset recreates the changelogs, so
+// the directory last used before the reset ("stale") has a higher
+// changelog checkpoint than the partition's owner since ("owner"). Ranked
+// by input checkpoint, the owner's state is the one checked; ranked by
+// changelog checkpoint (no InputTopic), the stale copy is.
+func TestCheckLocalStateAfterReset(t *testing.T) {
+	t.Parallel()
+	stale := map[int32]partState{0: {checkpoint: 900, input: 499, customers: map[string]Customer{"c-1": {7, 70}}, orderIDs: map[string]string{"o-1": "c-1"}}}
+	owner := map[int32]partState{0: {checkpoint: 30, input: 520, customers: map[string]Customer{"c-1": {1, 5}}, orderIDs: map[string]string{"o-9": "c-1"}}}
+	expected := Expected{Customers: map[string]Customer{"c-1": {1, 5}}, OrderIDs: map[string]string{"o-9": "c-1"}}
+	for _, tc := range []struct {
+		name  string
+		opts  LocalStateOptions
+		stale map[int32]partState
+		want  []string
+	}{
+		{name: "ranked by input checkpoint", opts: LocalStateOptions{InputTopic: TopicOrders}, stale: stale},
+		{
+			name: "ranked by changelog checkpoint", stale: stale,
+			want: []string{
+				"E4: customer c-1: local state count=7 total=70, fold count=1 total=5",
+				"E4: order id o-9 of customer c-1 is missing from local state",
+				"E4: order id o-1 (customer c-1) is in local state but was not applied",
+			},
+		},
+		{
+			// A directory without input checkpoints ranks below any with.
+			name: "no input checkpoint ranks lowest", opts: LocalStateOptions{InputTopic: TopicOrders},
+			stale: map[int32]partState{0: {checkpoint: 900, customers: map[string]Customer{"c-1": {7, 70}}}},
+		},
+		{
+			name: "equal input checkpoints: the higher changelog checkpoint", opts: LocalStateOptions{InputTopic: TopicOrders},
+			stale: map[int32]partState{0: {checkpoint: 900, input: 520, customers: map[string]Customer{"c-1": {1, 5}}, orderIDs: map[string]string{"o-9": "c-1", "o-2": "c-1"}}},
+			want:  []string{"E4: order id o-2 (customer c-1) is in local state but was not applied"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			writeState(t, filepath.Join(root, "stale"), tc.stale)
+			writeState(t, filepath.Join(root, "owner"), owner)
+			got, err := CheckLocalStateWith([]string{filepath.Join(root, "stale"), filepath.Join(root, "owner")}, 1, expected, tc.opts)
+			require.NoError(t, err)
+			require.ElementsMatch(t, tc.want, got)
+		})
+	}
 }

@@ -30,6 +30,10 @@ type Report struct {
 	// topic (if checked); each is a violation.
 	PaymentsDLQ int
 
+	// Resets is the number of state resets the checks took into account
+	// (VerifyOptions.Resets): E1, E2 and Expected are per reset epoch.
+	Resets int
+
 	// PaymentsChecked says whether the payment stage was checked.
 	PaymentsChecked bool
 
@@ -85,6 +89,9 @@ func (r *Report) String() string {
 		sb.WriteString(", payments not checked\n")
 	}
 	fmt.Fprintf(&sb, "  customers %d\n", len(r.Expected.Customers))
+	if r.Resets > 0 {
+		fmt.Fprintf(&sb, "  state resets %d: E1 and E2 per reset epoch, the expected state is the fold from the last reset's offsets on\n", r.Resets)
+	}
 	for _, v := range r.Violations {
 		fmt.Fprintf(&sb, "  %s\n", v)
 	}

@@ -42,6 +42,46 @@ type VerifyOptions struct {
 	// MaxViolations caps Report.Violations; further violations are only
 	// counted. The default value is 50.
 	MaxViolations int
+
+	// Resets are the group's committed offsets of OrdersTopic, per
+	// partition, at each state reset (`exactly run --reset-state`), oldest
+	// first; a partition missing from a reset had nothing committed (0).
+	// A reset rebuilds the state from those offsets on, from empty: the
+	// orders of partition p at offsets from Resets[k][p] on (and below
+	// Resets[k+1][p]) form epoch k+1, folded from empty state with a
+	// duplicate check of their own. E1 then wants one event per order per
+	// epoch that applies it (an upstream duplicate across a reset is
+	// applied again), E2 wants counts and totals to restart in every
+	// epoch, E3 is unchanged, and Report.Expected is the fold of the last
+	// epoch only: the state the instances must hold. Offsets must not
+	// decrease from one reset to the next (offsets moved back replay
+	// inputs; E1-E3 cannot hold then). The default value is none: one
+	// epoch, the whole topic.
+	Resets []map[int32]int64
+}
+
+// validate checks Resets: the offsets of a partition never go back.
+func (o *VerifyOptions) validate() error {
+	for k := 1; k < len(o.Resets); k++ {
+		for p, at := range o.Resets[k-1] {
+			if next := o.Resets[k][p]; next < at {
+				return fmt.Errorf("orders: verify options: reset %d moves partition %d back from %d to %d", k+1, p, at, next)
+			}
+		}
+	}
+	return nil
+}
+
+// epoch returns the reset epoch of the order at partition p, offset o: the
+// number of resets at or below it.
+func (o *VerifyOptions) epoch(p int32, offset int64) int {
+	n := 0
+	for _, r := range o.Resets {
+		if r[p] <= offset {
+			n++
+		}
+	}
+	return n
 }
 
 func (o *VerifyOptions) ensureDefaults() {
@@ -100,6 +140,8 @@ func (o *VerifyOptions) stableTopics() []string {
 //   - E5 no transaction is left hanging: on every topic the last stable
 //     offset equals the high watermark.
 //
+// With opts.Resets, E1, E2 and the fold are per reset epoch (see Resets).
+//
 // Violations of the data are reported in the Report; an error means
 // Verify could not finish (listing offsets, fetching, ctx). Report.Expected
 // is the fold, for callers that check E4 against local state.
@@ -112,16 +154,20 @@ func (o *VerifyOptions) stableTopics() []string {
 // stopped or drained.
 func Verify(ctx context.Context, cl *kgo.Client, opts VerifyOptions) (*Report, error) {
 	opts.ensureDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	v := &verifier{
 		opts:     opts,
 		adm:      kadm.NewClient(cl),
 		base:     readerOpts(cl),
 		report:   newReport(opts.MaxViolations, opts.Payments),
-		fold:     newFold(),
+		fold:     newFold(len(opts.Resets)),
 		events:   newEventIndex(),
 		dlq:      make(map[position]int),
 		payments: make(map[orderKey]int),
 	}
+	v.report.Resets = len(opts.Resets)
 	if err := v.run(ctx); err != nil {
 		return nil, err
 	}

@@ -31,36 +31,58 @@ func compareOrderKeys(a, b orderKey) int {
 // fold is the expected outcome of the orders: per customer the state and the
 // events, the customer of every applied order id, and the malformed records.
 // It is computed here independently of the topology, over all partitions.
+// A state reset (VerifyOptions.Resets) starts an epoch: state and duplicate
+// check start empty, the expected events go on in the same list.
 type fold struct {
 	customers map[string]*customerFold
-	orderIDs  map[string]string // applied order id -> customer id
+	orderIDs  []map[string]string // per epoch: applied order id -> customer id
 	malformed map[position]rawRecord
 }
 
 type customerFold struct {
 	partition int32 // input partition of the first order
 	spanned   bool  // reported as spanning input partitions
+	epoch     int   // of state
 	state     Customer
-	want      []Event
+	want      []Event // of every epoch, in input order
 }
 
 type rawRecord struct{ key, value []byte }
 
-func newFold() *fold {
-	return &fold{
+// newFold returns an empty fold for resets+1 epochs.
+func newFold(resets int) *fold {
+	f := &fold{
 		customers: make(map[string]*customerFold),
-		orderIDs:  make(map[string]string),
+		orderIDs:  make([]map[string]string, resets+1),
 		malformed: make(map[position]rawRecord),
 	}
+	for i := range f.orderIDs {
+		f.orderIDs[i] = make(map[string]string)
+	}
+	return f
 }
 
-// expected returns the final state per customer that has a valid order and
-// the customer of every applied order id.
+// expected returns the state the last epoch leaves: the final state per
+// customer that has a valid order in it, and the customer of every order
+// id it applied.
 func (f *fold) expected() Expected {
-	out := Expected{Customers: make(map[string]Customer, len(f.customers)), OrderIDs: maps.Clone(f.orderIDs)}
+	last := len(f.orderIDs) - 1
+	out := Expected{Customers: make(map[string]Customer, len(f.customers)), OrderIDs: maps.Clone(f.orderIDs[last])}
 	for id, c := range f.customers {
-		if c.state.OrderCount > 0 {
+		if c.epoch == last && c.state.OrderCount > 0 {
 			out.Customers[id] = c.state
+		}
+	}
+	return out
+}
+
+// wantCounts returns how many events every order must have: one per epoch
+// that applied it.
+func (f *fold) wantCounts() map[orderKey]int {
+	out := make(map[orderKey]int)
+	for id, c := range f.customers {
+		for _, ev := range c.want {
+			out[orderKey{id, ev.OrderID}]++
 		}
 	}
 	return out
@@ -83,7 +105,9 @@ func (v *verifier) foldOrder(r *kgo.Record) {
 		return
 	}
 	c := v.customer(key, r)
-	switch owner, seen := v.fold.orderIDs[o.OrderID]; {
+	epoch := v.opts.epoch(r.Partition, r.Offset)
+	ids := v.fold.orderIDs[epoch]
+	switch owner, seen := ids[o.OrderID]; {
 	case seen && owner == key:
 		v.report.Duplicates++
 		return
@@ -95,8 +119,11 @@ func (v *verifier) foldOrder(r *kgo.Record) {
 		v.foldMalformed(r)
 		return
 	}
+	if c.epoch != epoch {
+		c.epoch, c.state = epoch, Customer{} // a reset emptied the state
+	}
 	v.report.Valid++
-	v.fold.orderIDs[o.OrderID] = key
+	ids[o.OrderID] = key
 	c.state.OrderCount++
 	c.state.TotalCents += o.AmountCents
 	c.want = append(c.want, eventFor(o, c.state))
@@ -173,25 +200,31 @@ func (v *verifier) checkEvents() {
 	}
 }
 
-// checkE1: each valid order has exactly one event; no other event exists.
+// checkE1: each valid order has exactly one event per epoch that applied
+// it (one without resets); no other event exists.
 func (v *verifier) checkE1() {
+	want := v.fold.wantCounts()
+	reported := make(map[orderKey]bool)
 	for _, id := range v.fold.sortedCustomers() {
-		for _, want := range v.fold.customers[id].want {
-			if n := v.events.count[orderKey{id, want.OrderID}]; n != 1 {
-				v.report.addf(CheckE1, "order %q of customer %q: %d events, want 1", want.OrderID, id, n)
+		for _, ev := range v.fold.customers[id].want {
+			k := orderKey{id, ev.OrderID}
+			if n := v.events.count[k]; n != want[k] && !reported[k] {
+				reported[k] = true
+				v.report.addf(CheckE1, "order %q of customer %q: %d events, want %d", ev.OrderID, id, n, want[k])
 			}
 		}
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(v.events.count), compareOrderKeys) {
-		if owner, ok := v.fold.orderIDs[k.order]; !ok || owner != k.customer {
+		if want[k] == 0 {
 			v.report.addf(CheckE1, "order %q of customer %q: %d events for an order that is not a valid input", k.order, k.customer, v.events.count[k])
 		}
 	}
 }
 
 // checkE2 compares a customer's events, in partition order, with the fold:
-// counts must run 1..n and every event must equal the expected one. It
-// reports the first difference only, as all later events differ too.
+// counts must run 1..n (restarting at 1 after a reset) and every event must
+// equal the expected one. It reports the first difference only, as all
+// later events differ too.
 func (v *verifier) checkE2(id string, want []Event, got []gotEvent) {
 	for i, g := range got {
 		at := where(v.opts.EventsTopic, g.pos.partition, g.pos.offset)
@@ -199,8 +232,8 @@ func (v *verifier) checkE2(id string, want []Event, got []gotEvent) {
 			v.report.addf(CheckE2, "customer %q: events in %s[%d] and %s: per-customer order is undefined", id, v.opts.EventsTopic, got[0].pos.partition, at)
 			return
 		}
-		if g.CustomerOrderCount != int64(i+1) {
-			v.report.addf(CheckE2, "customer %q: event %d at %s has count %d, want %d (gap or repeat)", id, i+1, at, g.CustomerOrderCount, i+1)
+		if n := wantCount(want, i); g.CustomerOrderCount != n {
+			v.report.addf(CheckE2, "customer %q: event %d at %s has count %d, want %d (gap or repeat)", id, i+1, at, g.CustomerOrderCount, n)
 			return
 		}
 		if i >= len(want) {
@@ -215,6 +248,20 @@ func (v *verifier) checkE2(id string, want []Event, got []gotEvent) {
 	if len(got) < len(want) {
 		v.report.addf(CheckE2, "customer %q: %d events, want %d", id, len(got), len(want))
 	}
+}
+
+// wantCount returns the count the i-th event (from 0) of a customer must
+// carry: the expected event's, and past the expected ones the count that
+// would follow the last (i+1 without resets).
+func wantCount(want []Event, i int) int64 {
+	if i < len(want) {
+		return want[i].CustomerOrderCount
+	}
+	last := int64(0)
+	if len(want) > 0 {
+		last = want[len(want)-1].CustomerOrderCount
+	}
+	return last + int64(i-len(want)+1)
 }
 
 // dlqSource returns the input position a dead-letter record's headers
