@@ -40,8 +40,8 @@ func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigne
 	p.tasks.applyMu.Lock()
 	//lint:ignore SA2001 an empty critical section: waiting for the holder is the point
 	p.tasks.applyMu.Unlock()
-	committed, err := p.committedOffsets(ctx, cl)
-	if err != nil {
+	committed := &groupOffsets{p: p, cl: cl}
+	if err := committed.fetch(ctx); err != nil {
 		if ctx.Err() == nil { // not the session closing
 			p.tasks.setFatal(fmt.Errorf("fetching the group's committed offsets for restore: %w", err))
 		}
@@ -114,6 +114,22 @@ func (p *Processor) changelogIDs(ctx context.Context) (map[string]kadm.TopicID, 
 	return ids, nil
 }
 
+// groupOffsets holds the group's committed offsets as a restore last
+// fetched them.
+type groupOffsets struct {
+	p     *Processor
+	cl    *kgo.Client
+	resps kadm.OffsetResponses
+}
+
+func (g *groupOffsets) fetch(ctx context.Context) error {
+	resps, err := g.p.committedOffsets(ctx, g.cl)
+	if err == nil {
+		g.resps = resps
+	}
+	return err
+}
+
 // committedOffsets fetches the group's committed offsets, waiting for
 // pending transactional commits to settle (RequireStable). It asks through
 // the session's own client, which has just joined the group and so knows
@@ -159,7 +175,7 @@ func (p *Processor) retry(ctx context.Context, what string, fn func() error) err
 // while. The whole restore, reads included, fails once it went the restore
 // timeout without progress (a broker down, a changelog that never reaches
 // the committed offsets).
-func (p *Processor) restoreStore(ctx context.Context, store string, part int32, committed kadm.OffsetResponses, id kadm.TopicID) (err error) {
+func (p *Processor) restoreStore(ctx context.Context, store string, part int32, committed *groupOffsets, id kadm.TopicID) (err error) {
 	begin := time.Now()
 	topic := p.changelogs[store]
 	ctx, wd := newWatchdog(ctx, p.cfg.restoreTimeout)
@@ -190,7 +206,17 @@ func (p *Processor) restoreStore(ctx context.Context, store string, part int32, 
 		if err := r.Flush(); err != nil {
 			return err
 		}
-		done, err := p.restoreComplete(store, part, committed)
+		done, err := p.restoreComplete(store, part, committed.resps)
+		if errors.Is(err, ErrStateAhead) {
+			// The offsets were fetched when the assignment began; the
+			// group may have committed more since (this member
+			// stalled, lost the partition, got it back). Only offsets
+			// fetched now can tell state ahead of the group.
+			if ferr := committed.fetch(ctx); ferr != nil {
+				return ferr
+			}
+			done, err = p.restoreComplete(store, part, committed.resps)
+		}
 		if err != nil || done {
 			if done {
 				p.finishRestore(store, part, from, r.Applied(), wiped, begin)
