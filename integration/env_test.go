@@ -21,6 +21,7 @@ import (
 
 	"github.com/exactly-stream/exactly/cmd/exactly/orders"
 	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/topology"
 )
 
 // binary is the exactly command built once by TestMain, for tests that
@@ -133,10 +134,19 @@ func (e *env) start(service, name, dir string, opts ...processor.Opt) *inst {
 		dlq = e.topics.PaymentsDLQ
 	}
 	require.NoError(e.t, err)
+	base := []processor.Opt{processor.Group(e.group(service)), processor.DeadLetterTopic(dlq)}
+	return e.launch(topo, service, name, dir, append(base, opts...)...)
+}
+
+// launch runs topo in process as instance name of service, on state
+// directory dir (under the test's temp dir), with the test settings
+// (short commit interval and session timeout) before opts, which must name
+// the group.
+func (e *env) launch(topo *topology.Topology, service, name, dir string, opts ...processor.Opt) *inst {
+	e.t.Helper()
 	in := &inst{name: name, service: service, dir: filepath.Join(e.root, dir), done: make(chan error, 1)}
 	base := []processor.Opt{
-		processor.Brokers(e.brokers...), processor.Group(e.group(service)), processor.InstanceID(name),
-		processor.StateDir(in.dir), processor.DeadLetterTopic(dlq),
+		processor.Brokers(e.brokers...), processor.InstanceID(name), processor.StateDir(in.dir),
 		processor.CommitInterval(50 * time.Millisecond), processor.MaxRecordsPerTxn(200),
 		processor.WithLogger(logger(e.t, name)),
 		processor.KgoOpts(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(300*time.Millisecond)),
@@ -146,6 +156,7 @@ func (e *env) start(service, name, dir string, opts ...processor.Opt) *inst {
 			in.restore = append(in.restore, r)
 		}}),
 	}
+	var err error
 	in.p, err = processor.New(topo, append(base, opts...)...)
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
