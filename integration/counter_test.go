@@ -221,3 +221,21 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// checkpoints reads the changelog checkpoint of the given partitions from
+// the closed state directory dir.
+func (a *counterApp) checkpoints(dir string, parts []int32) map[int32]int64 {
+	t := a.e.t
+	t.Helper()
+	db, err := state.Open(dir, state.Options{})
+	require.NoError(t, err, "opening %s", dir)
+	defer db.Close()
+	out := make(map[int32]int64)
+	for _, p := range parts {
+		off, ok, err := db.Checkpoint(counterStore, p)
+		require.NoError(t, err)
+		require.True(t, ok, "%s has no checkpoint for partition %d", dir, p)
+		out[p] = off
+	}
+	return out
+}

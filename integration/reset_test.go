@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -192,5 +193,102 @@ func eventsByCustomer(recs map[int32][]*kgo.Record) map[string][]orders.Event {
 			out[string(r.Key)] = append(out[string(r.Key)], ev)
 		}
 	}
+	return out
+}
+
+// TestResetStateReachesEveryInstance is a regression test. After a state
+// reset (processor.ResetState: new changelogs, seeded at the group's
+// committed offsets), the other instances restarted on their old state
+// directories went on counting from their old state: the ResetState doc
+// says their restore wipes it, but restore wiped a partition only when its
+// checkpoint lay at or past the new changelog's end. Once the reset
+// instance had written a few records, the old checkpoints fell inside the
+// new changelog's range, restore read on from there, found the seeded
+// offset record at the committed offset and called the stale state
+// complete: a key counted 3 times before the reset emitted 4 after it
+// instead of 1.
+//
+// A and B count every key 3 times and stop; R resets and counts other keys
+// of the same partitions; A and B restart on their old directories and
+// count one more record of every key.
+func TestResetStateReachesEveryInstance(t *testing.T) {
+	e := newEnv(t)
+	app := newCounterApp(e, 4)
+	old, other := make([]string, app.parts), make([]string, app.parts)
+	for p := range app.parts {
+		old[p], other[p] = app.keyOn(p, 0), app.keyOn(p, 1)
+	}
+	a, b := app.start("a", "a"), app.start("b", "b")
+	before := waitSpread(t, time.Minute, map[*inst]int{a: 2, b: 2})
+	app.produce(slices.Concat(old, old, old)...)
+	app.waitOutputs(nil, 3*len(old))
+	a.close(t)
+	b.close(t)
+
+	resetAt := e.committedOffsets(app.group, app.in)
+	outFrom := e.endOffsets(app.out)
+	r := app.start("r", "r", processor.ResetState(true))
+	waitSpread(t, time.Minute, map[*inst]int{r: int(app.parts)})
+	const otherCount = 10 // enough changelog records to pass A's and B's checkpoints
+	var batch []string
+	for range otherCount {
+		batch = append(batch, other...)
+	}
+	app.produce(batch...)
+	app.waitOutputs(outFrom, len(batch))
+	r.close(t)
+	// The case the bug needs: every old checkpoint inside the new
+	// changelog's range, so that no restore sees a recreated changelog.
+	newEnds := e.endOffsets(processor.ChangelogTopic(app.group, counterStore))
+	for _, in := range []*inst{a, b} {
+		for p, cp := range app.checkpoints(in.dir, before[in]) {
+			require.Less(t, cp, newEnds[p]-1, "setup: %s's checkpoint of partition %d must fall inside the new changelog", in.name, p)
+		}
+	}
+
+	a, b = app.start("a", "a"), app.start("b", "b")
+	after := waitSpread(t, time.Minute, map[*inst]int{a: 2, b: 2})
+	app.produce(slices.Concat(old, other)...)
+	got := app.waitOutputs(outFrom, len(batch)+2*len(old))
+	want := make(map[string]int)
+	for p := range app.parts {
+		want[old[p]], want[other[p]] = 1, otherCount+1
+	}
+	assert.Empty(t, countRunViolations(got, want), "after the reset every key must count from 1 again, without gaps or repeats")
+
+	a.close(t)
+	b.close(t)
+	fold := make(map[int32]map[string]int64)
+	for p, recs := range e.readFrom(app.in, resetAt) {
+		fold[p] = make(map[string]int64)
+		for _, rec := range recs {
+			fold[p][string(rec.Key)]++
+		}
+	}
+	for _, in := range []*inst{a, b} {
+		wantLocal := make(map[string]int64)
+		for _, p := range after[in] {
+			maps.Copy(wantLocal, fold[p])
+		}
+		require.Equal(t, wantLocal, app.localCounts(in.dir, after[in]),
+			"E4: %s's local state of partitions %v must be the fold of the input from the reset offsets %v on", in.name, after[in], resetAt)
+	}
+}
+
+// committedOffsets returns group's committed offset of every partition of
+// topic.
+func (e *env) committedOffsets(group, topic string) map[int32]int64 {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	offs, err := e.admin.FetchOffsets(ctx, group)
+	require.NoError(e.t, err)
+	require.NoError(e.t, offs.Error())
+	out := make(map[int32]int64)
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic {
+			out[o.Partition] = o.At
+		}
+	})
 	return out
 }
