@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +30,25 @@ type metaRun struct {
 	child          bool   // one instance is a child process of the crash-point binary
 	crashAt        string // its crash point ("" none)
 	actions        []metaAction
+	// The input comes in two parts. Between them, once the first is
+	// committed, production stops for idle, and idleActions happen in that
+	// quiet: instances that process nothing go through rebalances, which
+	// kgo's transact session reports differently than during a
+	// transaction.
+	idle        time.Duration
+	idleActions []metaIdleAction
 }
+
+// metaIdleAction happens after after into the idle phase.
+type metaIdleAction struct {
+	after time.Duration
+	kind  string
+}
+
+// metaIdle is how long the idle phase of a random run lasts: more than
+// three session timeouts (6 s in the env), so that members a kill left
+// behind expire during it.
+const metaIdle = 20 * time.Second
 
 // metaAction happens once the group committed at offsets input records.
 type metaAction struct {
@@ -41,8 +61,12 @@ func (m metaRun) String() string {
 	for _, a := range m.actions {
 		acts = append(acts, fmt.Sprintf("%s@%d", a.kind, a.at))
 	}
-	return fmt.Sprintf("%d instances (child %v, crash at %q), max records %d, commit interval %s, actions %s",
-		m.instances, m.child, m.crashAt, m.maxRecords, m.commitInterval, strings.Join(acts, " "))
+	var idle []string
+	for _, a := range m.idleActions {
+		idle = append(idle, fmt.Sprintf("%s@%s", a.kind, a.after))
+	}
+	return fmt.Sprintf("%d instances (child %v, crash at %q), max records %d, commit interval %s, actions %s, idle %s: %s",
+		m.instances, m.child, m.crashAt, m.maxRecords, m.commitInterval, strings.Join(acts, " "), m.idle, strings.Join(idle, " "))
 }
 
 func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
@@ -62,6 +86,18 @@ func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
 	for range 1 + rng.IntN(3) {
 		m.actions = append(m.actions, metaAction{at: int64(inputs/10 + rng.IntN(inputs*7/10)), kind: kinds[rng.IntN(len(kinds))]})
 	}
+	// The idle phase always changes membership twice first ("add" or
+	// "remove"): the second revoke an idle instance sees is the one kgo's
+	// transact session does not pass on.
+	m.idle = metaIdle
+	for i := range 2 + rng.IntN(3) {
+		kind := kinds[rng.IntN(len(kinds))]
+		if i < 2 {
+			kind = kinds[1+rng.IntN(2)]
+		}
+		m.idleActions = append(m.idleActions, metaIdleAction{after: time.Duration(rng.Int64N(int64(metaIdle * 3 / 4))), kind: kind})
+	}
+	slices.SortFunc(m.idleActions, func(a, b metaIdleAction) int { return cmp.Compare(a.after, b.after) })
 	// Actions in order of progress.
 	for i := range m.actions {
 		for j := i + 1; j < len(m.actions); j++ {
@@ -76,7 +112,8 @@ func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
 // TestMetamorphic runs one input (a fixed seed) through the order service
 // under random transaction sizes, commit intervals, instance counts,
 // restarts, scaling and crashes (in-process stop and start, and the SIGKILL
-// or crash point of a child process), and requires the same events per
+// or crash point of a child process), while records flow and during an idle
+// phase between two parts of the input, and requires the same events per
 // customer every time, equal to the reference run's. The configurations
 // come from a seed printed in the log; EXACTLY_METAMORPHIC_SEED replays
 // one.
@@ -122,7 +159,9 @@ func TestMetamorphic(t *testing.T) {
 // returns the events per customer.
 func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Event {
 	e := newEnv(t)
-	e.produce(inputs, 1700, 0) // the same records in every run
+	// The same records in every run, in two parts around the idle phase.
+	first := inputs * 2 / 3
+	e.produce(first, 1700, 0)
 	group := e.group("order")
 	opts := []processor.Opt{processor.MaxRecordsPerTxn(m.maxRecords), processor.CommitInterval(m.commitInterval)}
 	args := []string{"--max-records", strconv.Itoa(m.maxRecords), "--commit-interval", m.commitInterval.String()}
@@ -151,25 +190,48 @@ func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Eve
 			kid = e.spawn("kid", kidDir, spawnOpts{bin: crashpointBinary(t), args: args})
 		}
 	}
-	for _, a := range m.actions {
-		e.waitCommitted(group, a.at)
+	act := func(kind string) {
 		respawn()
 		switch {
-		case a.kind == "restart" && len(running) > 0:
+		case kind == "restart" && len(running) > 0:
 			in := running[0]
 			in.close(t)
 			running = append(running[1:], e.start("order", in.name, in.name, opts...))
-		case a.kind == "add" || a.kind == "remove" && len(running) == 0:
+		case kind == "add" || kind == "remove" && len(running) == 0:
 			startInst(fmt.Sprintf("i%d", next))
 			next++
-		case a.kind == "remove" && (len(running) > 1 || kid != nil):
+		case kind == "remove" && (len(running) > 1 || kid != nil):
 			running[0].close(t)
 			running = running[1:]
-		case a.kind == "kill" && kid != nil:
+		case kind == "kill" && kid != nil:
 			kid.kill(t)
 			respawn()
 		}
 	}
+	resumed := false
+	idleThenResume := func() {
+		if resumed {
+			return
+		}
+		resumed = true
+		waitCaughtUpRespawning(e, group, respawn)
+		start := time.Now()
+		for _, a := range m.idleActions {
+			// Sleeping is the point here: time passes with no input.
+			time.Sleep(time.Until(start.Add(a.after)))
+			act(a.kind)
+		}
+		time.Sleep(time.Until(start.Add(m.idle)))
+		e.produce(inputs-first, 1701, 0)
+	}
+	for _, a := range m.actions {
+		if a.at > int64(first) {
+			idleThenResume()
+		}
+		e.waitCommitted(group, a.at)
+		act(a.kind)
+	}
+	idleThenResume()
 	// Wait for the complete output; the child may still hit its crash
 	// point, and is replaced each time.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -187,4 +249,21 @@ func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Eve
 	}
 	e.finalCheck(false, extra...)
 	return eventsByCustomer(e.readFrom(e.topics.Events, nil))
+}
+
+// waitCaughtUpRespawning is waitCaughtUp for a run whose child may hit its
+// crash point meanwhile: respawn replaces it.
+func waitCaughtUpRespawning(e *env, group string, respawn func()) {
+	e.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		respawn()
+		e.failed()
+		lag, err := e.lag(group)
+		if err == nil && lag == 0 {
+			return
+		}
+		require.True(e.t, time.Now().Before(deadline), "group %s did not catch up within 2m: lag %d (%v)", group, lag, err)
+		time.Sleep(100 * time.Millisecond)
+	}
 }
