@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/exactly-stream/exactly/cmd/exactly/orders"
 	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -288,10 +290,14 @@ func (e *env) finalCheck(payments bool, extraDirs ...string) *orders.Report {
 	insts := e.insts
 	e.mu.Unlock()
 	dirs := extraDirs
+	var paymentDirs []string
 	for _, in := range insts {
 		in.close(e.t)
-		if in.service == "order" {
+		switch in.service {
+		case "order":
 			dirs = append(dirs, in.dir)
+		case "payment":
+			paymentDirs = append(paymentDirs, in.dir)
 		}
 	}
 	rep := e.verify(payments, 15*time.Second)
@@ -299,5 +305,54 @@ func (e *env) finalCheck(payments bool, extraDirs ...string) *orders.Report {
 	local, err := orders.CheckLocalState(dirs, partitions, rep.Expected)
 	require.NoError(e.t, err)
 	require.Empty(e.t, local, "E4")
+	if payments {
+		require.NotEmpty(e.t, paymentDirs, "payments checked but no payment instance ran")
+		e.checkPaymentState(paymentDirs)
+	}
 	return rep
+}
+
+// checkPaymentState is E4 for the payment service: every partition's
+// payments state, read from the directory with the newest checkpoint of
+// it, holds one attempt per event of that partition with its amount, and
+// nothing else.
+func (e *env) checkPaymentState(dirs []string) {
+	e.t.Helper()
+	want := make(map[int32]map[string]orders.PaymentState)
+	for p, recs := range e.readFrom(e.topics.Events, nil) {
+		want[p] = make(map[string]orders.PaymentState)
+		for _, r := range recs {
+			ev, err := orders.DecodeEvent(r.Value)
+			require.NoError(e.t, err, "event at %d/%d", p, r.Offset)
+			want[p][ev.OrderID] = orders.PaymentState{Attempts: 1, AmountCents: ev.AmountCents}
+		}
+	}
+	dbs := make([]*state.DB, len(dirs))
+	for i, d := range dirs {
+		db, err := state.Open(d, state.Options{})
+		require.NoError(e.t, err, "opening %s", d)
+		defer db.Close()
+		dbs[i] = db
+	}
+	for p := range int32(partitions) {
+		var newest *state.DB
+		best := int64(-1)
+		for _, db := range dbs {
+			off, ok, err := db.Checkpoint(orders.StorePayments, p)
+			require.NoError(e.t, err)
+			if ok && off > best {
+				newest, best = db, off
+			}
+		}
+		got := make(map[string]orders.PaymentState)
+		if newest != nil {
+			all, errf := state.NewView(newest, orders.StorePayments, p, topology.String(), orders.PaymentStateSerde()).All()
+			maps.Insert(got, all)
+			require.NoError(e.t, errf())
+		}
+		if want[p] == nil {
+			want[p] = make(map[string]orders.PaymentState)
+		}
+		require.Equal(e.t, want[p], got, "E4: payments state of partition %d must hold one attempt per event", p)
+	}
 }
