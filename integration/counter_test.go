@@ -239,3 +239,28 @@ func (a *counterApp) checkpoints(dir string, parts []int32) map[int32]int64 {
 	}
 	return out
 }
+
+// fold counts the input records per partition and key from the given
+// offsets (nil: from the start) to the input's current end: the state the
+// app must hold once it processed them.
+func (a *counterApp) fold(from map[int32]int64) map[int32]map[string]int64 {
+	out := make(map[int32]map[string]int64)
+	for p, recs := range a.e.readFrom(a.in, from) {
+		out[p] = make(map[string]int64)
+		for _, r := range recs {
+			out[p][string(r.Key)]++
+		}
+	}
+	return out
+}
+
+// requireLocal is E4 for one closed instance: its local state of parts
+// equals fold restricted to them.
+func (a *counterApp) requireLocal(in *inst, parts []int32, fold map[int32]map[string]int64, msg string) {
+	a.e.t.Helper()
+	want := make(map[string]int64)
+	for _, p := range parts {
+		maps.Copy(want, fold[p])
+	}
+	require.Equal(a.e.t, want, a.localCounts(in.dir, parts), "E4: %s's local state of partitions %v: %s", in.name, parts, msg)
+}

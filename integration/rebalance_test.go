@@ -69,6 +69,9 @@ func TestPartitionReturnedToIdleOwnerIsRestored(t *testing.T) {
 	app.waitOutputs(nil, 7)
 	c.close(t)
 	b.close(t)
+	seven := app.fold(nil)
+	app.requireLocal(c, second[c], seven, "the fold of the input")
+	app.requireLocal(b, second[b], seven, "the fold of the input")
 	waitSpread(t, time.Minute, map[*inst]int{a: 6})
 
 	app.produce(keys[pm])
@@ -76,11 +79,7 @@ func TestPartitionReturnedToIdleOwnerIsRestored(t *testing.T) {
 	got := app.waitOutputs(nil, 8)
 	assert.Empty(t, countRunViolations(got, want), "committed outputs per key must count 1..n once each (partition %d moved A -> C -> A)", pm)
 	a.close(t)
-	wantLocal := make(map[string]int64)
-	for k, n := range want {
-		wantLocal[k] = int64(n)
-	}
-	require.Equal(t, wantLocal, app.localCounts(a.dir, allParts(app.parts)), "E4: A's local state must be the fold of the input")
+	app.requireLocal(a, allParts(app.parts), app.fold(nil), "the fold of the input")
 }
 
 func allParts(n int32) []int32 {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -205,12 +206,15 @@ func eventsByCustomer(recs map[int32][]*kgo.Record) map[string][]orders.Event {
 // instance had written a few records, the old checkpoints fell inside the
 // new changelog's range, restore read on from there, found the seeded
 // offset record at the committed offset and called the stale state
-// complete: a key counted 3 times before the reset emitted 4 after it
-// instead of 1.
+// complete: a key counted 3 times before the reset emitted 4 after it (3
+// from a directory that lagged) instead of 1.
 //
-// A and B count every key 3 times and stop; R resets and counts other keys
-// of the same partitions; A and B restart on their old directories and
-// count one more record of every key.
+// A counts every key twice and stops; B, alone, restores everything and
+// counts every key once more, and stops: both directories hold state of
+// every partition, so whatever split the group makes of them later, each
+// partition restores from an old checkpoint. R resets and counts other
+// keys of the same partitions; A and B restart together on their old
+// directories and count one more record of every key.
 func TestResetStateReachesEveryInstance(t *testing.T) {
 	e := newEnv(t)
 	app := newCounterApp(e, 4)
@@ -218,12 +222,18 @@ func TestResetStateReachesEveryInstance(t *testing.T) {
 	for p := range app.parts {
 		old[p], other[p] = app.keyOn(p, 0), app.keyOn(p, 1)
 	}
-	a, b := app.start("a", "a"), app.start("b", "b")
-	before := waitSpread(t, time.Minute, map[*inst]int{a: 2, b: 2})
-	app.produce(slices.Concat(old, old, old)...)
-	app.waitOutputs(nil, 3*len(old))
+	a := app.start("a", "a")
+	waitSpread(t, time.Minute, map[*inst]int{a: int(app.parts)})
+	app.produce(slices.Concat(old, old)...)
+	app.waitOutputs(nil, 2*len(old))
 	a.close(t)
+	app.requireLocal(a, allParts(app.parts), app.fold(nil), "the fold of the input")
+	b := app.start("b", "b")
+	waitSpread(t, time.Minute, map[*inst]int{b: int(app.parts)})
+	app.produce(old...)
+	app.waitOutputs(nil, 3*len(old))
 	b.close(t)
+	app.requireLocal(b, allParts(app.parts), app.fold(nil), "the fold of the input")
 
 	resetAt := e.committedOffsets(app.group, app.in)
 	outFrom := e.endOffsets(app.out)
@@ -237,11 +247,12 @@ func TestResetStateReachesEveryInstance(t *testing.T) {
 	app.produce(batch...)
 	app.waitOutputs(outFrom, len(batch))
 	r.close(t)
+	app.requireLocal(r, allParts(app.parts), app.fold(resetAt), "the reset instance's state must be the fold of the input from the reset offsets on")
 	// The case the bug needs: every old checkpoint inside the new
 	// changelog's range, so that no restore sees a recreated changelog.
 	newEnds := e.endOffsets(processor.ChangelogTopic(app.group, counterStore))
 	for _, in := range []*inst{a, b} {
-		for p, cp := range app.checkpoints(in.dir, before[in]) {
+		for p, cp := range app.checkpoints(in.dir, allParts(app.parts)) {
 			require.Less(t, cp, newEnds[p]-1, "setup: %s's checkpoint of partition %d must fall inside the new changelog", in.name, p)
 		}
 	}
@@ -258,20 +269,9 @@ func TestResetStateReachesEveryInstance(t *testing.T) {
 
 	a.close(t)
 	b.close(t)
-	fold := make(map[int32]map[string]int64)
-	for p, recs := range e.readFrom(app.in, resetAt) {
-		fold[p] = make(map[string]int64)
-		for _, rec := range recs {
-			fold[p][string(rec.Key)]++
-		}
-	}
+	fold := app.fold(resetAt)
 	for _, in := range []*inst{a, b} {
-		wantLocal := make(map[string]int64)
-		for _, p := range after[in] {
-			maps.Copy(wantLocal, fold[p])
-		}
-		require.Equal(t, wantLocal, app.localCounts(in.dir, after[in]),
-			"E4: %s's local state of partitions %v must be the fold of the input from the reset offsets %v on", in.name, after[in], resetAt)
+		app.requireLocal(in, after[in], fold, fmt.Sprintf("the fold of the input from the reset offsets %v on", resetAt))
 	}
 }
 
