@@ -59,14 +59,19 @@ type env struct {
 	real    bool
 	admin   *kadm.Client
 	root    string
+	parts   int32 // of the orders and events topics
 
 	mu    sync.Mutex
 	insts []*inst
 	wg    sync.WaitGroup
 }
 
-func newEnv(t *testing.T) *env {
-	e := &env{t: t, root: t.TempDir()}
+func newEnv(t *testing.T) *env { return newEnvParts(t, partitions) }
+
+// newEnvParts is newEnv with parts partitions of the orders and events
+// topics.
+func newEnvParts(t *testing.T, parts int32) *env {
+	e := &env{t: t, root: t.TempDir(), parts: parts}
 	if bs := os.Getenv("KAFKA_BROKERS"); bs != "" {
 		e.brokers, e.real = strings.Split(bs, ","), true
 		e.prefix = fmt.Sprintf("it-%s-%d-", regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-"), rand.IntN(1e6))
@@ -91,7 +96,7 @@ func (e *env) setup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, topic := range []string{e.topics.Orders, e.topics.Events} {
-		resp, err := e.admin.CreateTopic(ctx, partitions, -1, nil, topic)
+		resp, err := e.admin.CreateTopic(ctx, e.parts, -1, nil, topic)
 		require.NoError(t, err)
 		require.NoError(t, resp.Err, "creating %s", topic)
 	}
@@ -302,7 +307,7 @@ func (e *env) finalCheck(payments bool, extraDirs ...string) *orders.Report {
 	}
 	rep := e.verify(payments, 15*time.Second)
 	require.True(e.t, rep.OK(), rep.String())
-	local, err := orders.CheckLocalState(dirs, partitions, rep.Expected)
+	local, err := orders.CheckLocalState(dirs, e.parts, rep.Expected)
 	require.NoError(e.t, err)
 	require.Empty(e.t, local, "E4")
 	if payments {
@@ -334,7 +339,7 @@ func (e *env) checkPaymentState(dirs []string) {
 		defer db.Close()
 		dbs[i] = db
 	}
-	for p := range int32(partitions) {
+	for p := range e.parts {
 		var newest *state.DB
 		best := int64(-1)
 		for _, db := range dbs {
