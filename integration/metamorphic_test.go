@@ -30,13 +30,17 @@ type metaRun struct {
 	child          bool   // one instance is a child process of the crash-point binary
 	crashAt        string // its crash point ("" none)
 	actions        []metaAction
-	// The input comes in two parts. Between them, once the first is
-	// committed, production stops for idle, and idleActions happen in that
-	// quiet: instances that process nothing go through rebalances, which
-	// kgo's transact session reports differently than during a
-	// transaction.
-	idle        time.Duration
-	idleActions []metaIdleAction
+	// The input comes in three parts. After the first is committed,
+	// production stops for idle, and idleActions happen in that quiet:
+	// instances that process nothing go through rebalances, which kgo's
+	// transact session reports differently than during a transaction.
+	// With dropIdleJoiners, once the second part is committed, the
+	// in-process instances started during the idle phase stop before the
+	// third part comes: partitions moved away from an idle instance go
+	// back to it after others processed them, and it processes more.
+	idle            time.Duration
+	idleActions     []metaIdleAction
+	dropIdleJoiners bool
 }
 
 // metaIdleAction happens after after into the idle phase.
@@ -65,8 +69,8 @@ func (m metaRun) String() string {
 	for _, a := range m.idleActions {
 		idle = append(idle, fmt.Sprintf("%s@%s", a.kind, a.after))
 	}
-	return fmt.Sprintf("%d instances (child %v, crash at %q), max records %d, commit interval %s, actions %s, idle %s: %s",
-		m.instances, m.child, m.crashAt, m.maxRecords, m.commitInterval, strings.Join(acts, " "), m.idle, strings.Join(idle, " "))
+	return fmt.Sprintf("%d instances (child %v, crash at %q), max records %d, commit interval %s, actions %s, idle %s: %s, drop idle joiners %v",
+		m.instances, m.child, m.crashAt, m.maxRecords, m.commitInterval, strings.Join(acts, " "), m.idle, strings.Join(idle, " "), m.dropIdleJoiners)
 }
 
 func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
@@ -86,18 +90,15 @@ func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
 	for range 1 + rng.IntN(3) {
 		m.actions = append(m.actions, metaAction{at: int64(inputs/10 + rng.IntN(inputs*7/10)), kind: kinds[rng.IntN(len(kinds))]})
 	}
-	// The idle phase always changes membership twice first ("add" or
-	// "remove"): the second revoke an idle instance sees is the one kgo's
-	// transact session does not pass on.
-	m.idle = metaIdle
-	for i := range 2 + rng.IntN(3) {
-		kind := kinds[rng.IntN(len(kinds))]
-		if i < 2 {
-			kind = kinds[1+rng.IntN(2)]
-		}
-		m.idleActions = append(m.idleActions, metaIdleAction{after: time.Duration(rng.Int64N(int64(metaIdle * 3 / 4))), kind: kind})
+	// The idle phase always starts with two joins: a join revokes
+	// partitions from the members, and the second revoke an idle member
+	// sees is the one kgo's transact session does not pass on.
+	m.idle, m.dropIdleJoiners = metaIdle, true
+	for range 2 + rng.IntN(3) {
+		m.idleActions = append(m.idleActions, metaIdleAction{after: time.Duration(rng.Int64N(int64(metaIdle * 3 / 4))), kind: kinds[rng.IntN(len(kinds))]})
 	}
 	slices.SortFunc(m.idleActions, func(a, b metaIdleAction) int { return cmp.Compare(a.after, b.after) })
+	m.idleActions[0].kind, m.idleActions[1].kind = "add", "add"
 	// Actions in order of progress.
 	for i := range m.actions {
 		for j := i + 1; j < len(m.actions); j++ {
@@ -158,17 +159,28 @@ func TestMetamorphic(t *testing.T) {
 // runMetamorphic runs one configuration to the end, checks E1-E5, and
 // returns the events per customer.
 func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Event {
-	e := newEnv(t)
-	// The same records in every run, in two parts around the idle phase.
-	first := inputs * 2 / 3
+	// Six partitions: three instances then hold two each, and a join can
+	// take a partition from every member, which four cannot show.
+	e := newEnvParts(t, 6)
+	// The same records in every run, in three parts around the idle phase
+	// and the drop of its joiners.
+	first, second := inputs*2/3, inputs*5/6
 	e.produce(first, 1700, 0)
 	group := e.group("order")
 	opts := []processor.Opt{processor.MaxRecordsPerTxn(m.maxRecords), processor.CommitInterval(m.commitInterval)}
 	args := []string{"--max-records", strconv.Itoa(m.maxRecords), "--commit-interval", m.commitInterval.String()}
 
 	var running []*inst
+	var idleJoiners []*inst // started during the idle phase
+	idling := false
 	next := 0
-	startInst := func(name string) { running = append(running, e.start("order", name, name, opts...)) }
+	startInst := func(name string) {
+		in := e.start("order", name, name, opts...)
+		running = append(running, in)
+		if idling {
+			idleJoiners = append(idleJoiners, in)
+		}
+	}
 	for range m.instances {
 		startInst(fmt.Sprintf("i%d", next))
 		next++
@@ -196,7 +208,8 @@ func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Eve
 		case kind == "restart" && len(running) > 0:
 			in := running[0]
 			in.close(t)
-			running = append(running[1:], e.start("order", in.name, in.name, opts...))
+			running = running[1:]
+			startInst(in.name)
 		case kind == "add" || kind == "remove" && len(running) == 0:
 			startInst(fmt.Sprintf("i%d", next))
 			next++
@@ -216,32 +229,60 @@ func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Eve
 		resumed = true
 		waitCaughtUpRespawning(e, group, respawn)
 		start := time.Now()
+		idling = true
 		for _, a := range m.idleActions {
 			// Sleeping is the point here: time passes with no input.
 			time.Sleep(time.Until(start.Add(a.after)))
 			act(a.kind)
 		}
 		time.Sleep(time.Until(start.Add(m.idle)))
-		e.produce(inputs-first, 1701, 0)
+		idling = false
+		e.produce(second-first, 1701, 0)
+	}
+	dropped := false
+	dropIdleJoiners := func() {
+		if dropped {
+			return
+		}
+		dropped = true
+		if m.dropIdleJoiners {
+			waitCaughtUpRespawning(e, group, respawn)
+			for _, in := range idleJoiners {
+				i := slices.Index(running, in)
+				if i >= 0 && (len(running) > 1 || kid != nil) {
+					in.close(t)
+					running = slices.Delete(running, i, i+1)
+				}
+			}
+		}
+		e.produce(inputs-second, 1702, 0)
 	}
 	for _, a := range m.actions {
 		if a.at > int64(first) {
 			idleThenResume()
 		}
+		if a.at > int64(second) {
+			dropIdleJoiners()
+		}
 		e.waitCommitted(group, a.at)
 		act(a.kind)
 	}
 	idleThenResume()
+	dropIdleJoiners()
 	// Wait for the complete output; the child may still hit its crash
 	// point, and is replaced each time.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		respawn()
 		e.failed()
-		if rep, err := e.tryVerify(false); err == nil && rep.OK() {
+		rep, err := e.tryVerify(false)
+		if err == nil && rep.OK() {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "the run did not complete within 2m")
+		if time.Now().After(deadline) {
+			require.NoError(t, err)
+			t.Fatalf("the run did not complete correctly within 2m:\n%s", rep)
+		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	if kid != nil {
