@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/exactly-stream/exactly/cmd/exactly/orders"
 	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/state"
+	"github.com/exactly-stream/exactly/topology"
 )
 
 // binary is the exactly command built once by TestMain, for tests that
@@ -56,14 +59,19 @@ type env struct {
 	real    bool
 	admin   *kadm.Client
 	root    string
+	parts   int32 // of the orders and events topics
 
 	mu    sync.Mutex
 	insts []*inst
 	wg    sync.WaitGroup
 }
 
-func newEnv(t *testing.T) *env {
-	e := &env{t: t, root: t.TempDir()}
+func newEnv(t *testing.T) *env { return newEnvParts(t, partitions) }
+
+// newEnvParts is newEnv with parts partitions of the orders and events
+// topics.
+func newEnvParts(t *testing.T, parts int32) *env {
+	e := &env{t: t, root: t.TempDir(), parts: parts}
 	if bs := os.Getenv("KAFKA_BROKERS"); bs != "" {
 		e.brokers, e.real = strings.Split(bs, ","), true
 		e.prefix = fmt.Sprintf("it-%s-%d-", regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-"), rand.IntN(1e6))
@@ -88,7 +96,7 @@ func (e *env) setup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, topic := range []string{e.topics.Orders, e.topics.Events} {
-		resp, err := e.admin.CreateTopic(ctx, partitions, -1, nil, topic)
+		resp, err := e.admin.CreateTopic(ctx, e.parts, -1, nil, topic)
 		require.NoError(t, err)
 		require.NoError(t, resp.Err, "creating %s", topic)
 	}
@@ -133,10 +141,19 @@ func (e *env) start(service, name, dir string, opts ...processor.Opt) *inst {
 		dlq = e.topics.PaymentsDLQ
 	}
 	require.NoError(e.t, err)
+	base := []processor.Opt{processor.Group(e.group(service)), processor.DeadLetterTopic(dlq)}
+	return e.launch(topo, service, name, dir, append(base, opts...)...)
+}
+
+// launch runs topo in process as instance name of service, on state
+// directory dir (under the test's temp dir), with the test settings
+// (short commit interval and session timeout) before opts, which must name
+// the group.
+func (e *env) launch(topo *topology.Topology, service, name, dir string, opts ...processor.Opt) *inst {
+	e.t.Helper()
 	in := &inst{name: name, service: service, dir: filepath.Join(e.root, dir), done: make(chan error, 1)}
 	base := []processor.Opt{
-		processor.Brokers(e.brokers...), processor.Group(e.group(service)), processor.InstanceID(name),
-		processor.StateDir(in.dir), processor.DeadLetterTopic(dlq),
+		processor.Brokers(e.brokers...), processor.InstanceID(name), processor.StateDir(in.dir),
 		processor.CommitInterval(50 * time.Millisecond), processor.MaxRecordsPerTxn(200),
 		processor.WithLogger(logger(e.t, name)),
 		processor.KgoOpts(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(300*time.Millisecond)),
@@ -146,6 +163,7 @@ func (e *env) start(service, name, dir string, opts ...processor.Opt) *inst {
 			in.restore = append(in.restore, r)
 		}}),
 	}
+	var err error
 	in.p, err = processor.New(topo, append(base, opts...)...)
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -277,16 +295,69 @@ func (e *env) finalCheck(payments bool, extraDirs ...string) *orders.Report {
 	insts := e.insts
 	e.mu.Unlock()
 	dirs := extraDirs
+	var paymentDirs []string
 	for _, in := range insts {
 		in.close(e.t)
-		if in.service == "order" {
+		switch in.service {
+		case "order":
 			dirs = append(dirs, in.dir)
+		case "payment":
+			paymentDirs = append(paymentDirs, in.dir)
 		}
 	}
 	rep := e.verify(payments, 15*time.Second)
 	require.True(e.t, rep.OK(), rep.String())
-	local, err := orders.CheckLocalState(dirs, partitions, rep.Expected)
+	local, err := orders.CheckLocalState(dirs, e.parts, rep.Expected)
 	require.NoError(e.t, err)
 	require.Empty(e.t, local, "E4")
+	if payments {
+		require.NotEmpty(e.t, paymentDirs, "payments checked but no payment instance ran")
+		e.checkPaymentState(paymentDirs)
+	}
 	return rep
+}
+
+// checkPaymentState is E4 for the payment service: every partition's
+// payments state, read from the directory with the newest checkpoint of
+// it, holds one attempt per event of that partition with its amount, and
+// nothing else.
+func (e *env) checkPaymentState(dirs []string) {
+	e.t.Helper()
+	want := make(map[int32]map[string]orders.PaymentState)
+	for p, recs := range e.readFrom(e.topics.Events, nil) {
+		want[p] = make(map[string]orders.PaymentState)
+		for _, r := range recs {
+			ev, err := orders.DecodeEvent(r.Value)
+			require.NoError(e.t, err, "event at %d/%d", p, r.Offset)
+			want[p][ev.OrderID] = orders.PaymentState{Attempts: 1, AmountCents: ev.AmountCents}
+		}
+	}
+	dbs := make([]*state.DB, len(dirs))
+	for i, d := range dirs {
+		db, err := state.Open(d, state.Options{})
+		require.NoError(e.t, err, "opening %s", d)
+		defer db.Close()
+		dbs[i] = db
+	}
+	for p := range e.parts {
+		var newest *state.DB
+		best := int64(-1)
+		for _, db := range dbs {
+			off, ok, err := db.Checkpoint(orders.StorePayments, p)
+			require.NoError(e.t, err)
+			if ok && off > best {
+				newest, best = db, off
+			}
+		}
+		got := make(map[string]orders.PaymentState)
+		if newest != nil {
+			all, errf := state.NewView(newest, orders.StorePayments, p, topology.String(), orders.PaymentStateSerde()).All()
+			maps.Insert(got, all)
+			require.NoError(e.t, errf())
+		}
+		if want[p] == nil {
+			want[p] = make(map[string]orders.PaymentState)
+		}
+		require.Equal(e.t, want[p], got, "E4: payments state of partition %d must hold one attempt per event", p)
+	}
 }

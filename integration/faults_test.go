@@ -31,7 +31,7 @@ func newKfakeEnv(t *testing.T) (*env, *kfake.Cluster) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(3))
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	e := &env{t: t, root: t.TempDir(), brokers: c.ListenAddrs()}
+	e := &env{t: t, root: t.TempDir(), brokers: c.ListenAddrs(), parts: partitions}
 	e.setup()
 	return e, c
 }

@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +30,29 @@ type metaRun struct {
 	child          bool   // one instance is a child process of the crash-point binary
 	crashAt        string // its crash point ("" none)
 	actions        []metaAction
+	// The input comes in three parts. After the first is committed,
+	// production stops for idle, and idleActions happen in that quiet:
+	// instances that process nothing go through rebalances, which kgo's
+	// transact session reports differently than during a transaction.
+	// With dropIdleJoiners, once the second part is committed, the
+	// in-process instances started during the idle phase stop before the
+	// third part comes: partitions moved away from an idle instance go
+	// back to it after others processed them, and it processes more.
+	idle            time.Duration
+	idleActions     []metaIdleAction
+	dropIdleJoiners bool
 }
+
+// metaIdleAction happens after after into the idle phase.
+type metaIdleAction struct {
+	after time.Duration
+	kind  string
+}
+
+// metaIdle is how long the idle phase of a random run lasts: more than
+// three session timeouts (6 s in the env), so that members a kill left
+// behind expire during it.
+const metaIdle = 20 * time.Second
 
 // metaAction happens once the group committed at offsets input records.
 type metaAction struct {
@@ -41,8 +65,12 @@ func (m metaRun) String() string {
 	for _, a := range m.actions {
 		acts = append(acts, fmt.Sprintf("%s@%d", a.kind, a.at))
 	}
-	return fmt.Sprintf("%d instances (child %v, crash at %q), max records %d, commit interval %s, actions %s",
-		m.instances, m.child, m.crashAt, m.maxRecords, m.commitInterval, strings.Join(acts, " "))
+	var idle []string
+	for _, a := range m.idleActions {
+		idle = append(idle, fmt.Sprintf("%s@%s", a.kind, a.after))
+	}
+	return fmt.Sprintf("%d instances (child %v, crash at %q), max records %d, commit interval %s, actions %s, idle %s: %s, drop idle joiners %v",
+		m.instances, m.child, m.crashAt, m.maxRecords, m.commitInterval, strings.Join(acts, " "), m.idle, strings.Join(idle, " "), m.dropIdleJoiners)
 }
 
 func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
@@ -62,6 +90,15 @@ func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
 	for range 1 + rng.IntN(3) {
 		m.actions = append(m.actions, metaAction{at: int64(inputs/10 + rng.IntN(inputs*7/10)), kind: kinds[rng.IntN(len(kinds))]})
 	}
+	// The idle phase always starts with two joins: a join revokes
+	// partitions from the members, and the second revoke an idle member
+	// sees is the one kgo's transact session does not pass on.
+	m.idle, m.dropIdleJoiners = metaIdle, true
+	for range 2 + rng.IntN(3) {
+		m.idleActions = append(m.idleActions, metaIdleAction{after: time.Duration(rng.Int64N(int64(metaIdle * 3 / 4))), kind: kinds[rng.IntN(len(kinds))]})
+	}
+	slices.SortFunc(m.idleActions, func(a, b metaIdleAction) int { return cmp.Compare(a.after, b.after) })
+	m.idleActions[0].kind, m.idleActions[1].kind = "add", "add"
 	// Actions in order of progress.
 	for i := range m.actions {
 		for j := i + 1; j < len(m.actions); j++ {
@@ -76,7 +113,8 @@ func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
 // TestMetamorphic runs one input (a fixed seed) through the order service
 // under random transaction sizes, commit intervals, instance counts,
 // restarts, scaling and crashes (in-process stop and start, and the SIGKILL
-// or crash point of a child process), and requires the same events per
+// or crash point of a child process), while records flow and during an idle
+// phase between two parts of the input, and requires the same events per
 // customer every time, equal to the reference run's. The configurations
 // come from a seed printed in the log; EXACTLY_METAMORPHIC_SEED replays
 // one.
@@ -121,15 +159,28 @@ func TestMetamorphic(t *testing.T) {
 // runMetamorphic runs one configuration to the end, checks E1-E5, and
 // returns the events per customer.
 func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Event {
-	e := newEnv(t)
-	e.produce(inputs, 1700, 0) // the same records in every run
+	// Six partitions: three instances then hold two each, and a join can
+	// take a partition from every member, which four cannot show.
+	e := newEnvParts(t, 6)
+	// The same records in every run, in three parts around the idle phase
+	// and the drop of its joiners.
+	first, second := inputs*2/3, inputs*5/6
+	e.produce(first, 1700, 0)
 	group := e.group("order")
 	opts := []processor.Opt{processor.MaxRecordsPerTxn(m.maxRecords), processor.CommitInterval(m.commitInterval)}
 	args := []string{"--max-records", strconv.Itoa(m.maxRecords), "--commit-interval", m.commitInterval.String()}
 
 	var running []*inst
+	var idleJoiners []*inst // started during the idle phase
+	idling := false
 	next := 0
-	startInst := func(name string) { running = append(running, e.start("order", name, name, opts...)) }
+	startInst := func(name string) {
+		in := e.start("order", name, name, opts...)
+		running = append(running, in)
+		if idling {
+			idleJoiners = append(idleJoiners, in)
+		}
+	}
 	for range m.instances {
 		startInst(fmt.Sprintf("i%d", next))
 		next++
@@ -151,35 +202,87 @@ func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Eve
 			kid = e.spawn("kid", kidDir, spawnOpts{bin: crashpointBinary(t), args: args})
 		}
 	}
-	for _, a := range m.actions {
-		e.waitCommitted(group, a.at)
+	act := func(kind string) {
 		respawn()
 		switch {
-		case a.kind == "restart" && len(running) > 0:
+		case kind == "restart" && len(running) > 0:
 			in := running[0]
 			in.close(t)
-			running = append(running[1:], e.start("order", in.name, in.name, opts...))
-		case a.kind == "add" || a.kind == "remove" && len(running) == 0:
+			running = running[1:]
+			startInst(in.name)
+		case kind == "add" || kind == "remove" && len(running) == 0:
 			startInst(fmt.Sprintf("i%d", next))
 			next++
-		case a.kind == "remove" && (len(running) > 1 || kid != nil):
+		case kind == "remove" && (len(running) > 1 || kid != nil):
 			running[0].close(t)
 			running = running[1:]
-		case a.kind == "kill" && kid != nil:
+		case kind == "kill" && kid != nil:
 			kid.kill(t)
 			respawn()
 		}
 	}
+	resumed := false
+	idleThenResume := func() {
+		if resumed {
+			return
+		}
+		resumed = true
+		waitCaughtUpRespawning(e, group, respawn)
+		start := time.Now()
+		idling = true
+		for _, a := range m.idleActions {
+			// Sleeping is the point here: time passes with no input.
+			time.Sleep(time.Until(start.Add(a.after)))
+			act(a.kind)
+		}
+		time.Sleep(time.Until(start.Add(m.idle)))
+		idling = false
+		e.produce(second-first, 1701, 0)
+	}
+	dropped := false
+	dropIdleJoiners := func() {
+		if dropped {
+			return
+		}
+		dropped = true
+		if m.dropIdleJoiners {
+			waitCaughtUpRespawning(e, group, respawn)
+			for _, in := range idleJoiners {
+				i := slices.Index(running, in)
+				if i >= 0 && (len(running) > 1 || kid != nil) {
+					in.close(t)
+					running = slices.Delete(running, i, i+1)
+				}
+			}
+		}
+		e.produce(inputs-second, 1702, 0)
+	}
+	for _, a := range m.actions {
+		if a.at > int64(first) {
+			idleThenResume()
+		}
+		if a.at > int64(second) {
+			dropIdleJoiners()
+		}
+		e.waitCommitted(group, a.at)
+		act(a.kind)
+	}
+	idleThenResume()
+	dropIdleJoiners()
 	// Wait for the complete output; the child may still hit its crash
 	// point, and is replaced each time.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		respawn()
 		e.failed()
-		if rep, err := e.tryVerify(false); err == nil && rep.OK() {
+		rep, err := e.tryVerify(false)
+		if err == nil && rep.OK() {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "the run did not complete within 2m")
+		if time.Now().After(deadline) {
+			require.NoError(t, err)
+			t.Fatalf("the run did not complete correctly within 2m:\n%s", rep)
+		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	if kid != nil {
@@ -187,4 +290,21 @@ func runMetamorphic(t *testing.T, m metaRun, inputs int) map[string][]orders.Eve
 	}
 	e.finalCheck(false, extra...)
 	return eventsByCustomer(e.readFrom(e.topics.Events, nil))
+}
+
+// waitCaughtUpRespawning is waitCaughtUp for a run whose child may hit its
+// crash point meanwhile: respawn replaces it.
+func waitCaughtUpRespawning(e *env, group string, respawn func()) {
+	e.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		respawn()
+		e.failed()
+		lag, err := e.lag(group)
+		if err == nil && lag == 0 {
+			return
+		}
+		require.True(e.t, time.Now().Before(deadline), "group %s did not catch up within 2m: lag %d (%v)", group, lag, err)
+		time.Sleep(100 * time.Millisecond)
+	}
 }

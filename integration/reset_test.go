@@ -2,12 +2,14 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -192,5 +194,101 @@ func eventsByCustomer(recs map[int32][]*kgo.Record) map[string][]orders.Event {
 			out[string(r.Key)] = append(out[string(r.Key)], ev)
 		}
 	}
+	return out
+}
+
+// TestResetStateReachesEveryInstance is a regression test. After a state
+// reset (processor.ResetState: new changelogs, seeded at the group's
+// committed offsets), the other instances restarted on their old state
+// directories went on counting from their old state: the ResetState doc
+// says their restore wipes it, but restore wiped a partition only when its
+// checkpoint lay at or past the new changelog's end. Once the reset
+// instance had written a few records, the old checkpoints fell inside the
+// new changelog's range, restore read on from there, found the seeded
+// offset record at the committed offset and called the stale state
+// complete: a key counted 3 times before the reset emitted 4 after it (3
+// from a directory that lagged) instead of 1.
+//
+// A counts every key twice and stops; B, alone, restores everything and
+// counts every key once more, and stops: both directories hold state of
+// every partition, so whatever split the group makes of them later, each
+// partition restores from an old checkpoint. R resets and counts other
+// keys of the same partitions; A and B restart together on their old
+// directories and count one more record of every key.
+func TestResetStateReachesEveryInstance(t *testing.T) {
+	e := newEnv(t)
+	app := newCounterApp(e, 4)
+	old, other := make([]string, app.parts), make([]string, app.parts)
+	for p := range app.parts {
+		old[p], other[p] = app.keyOn(p, 0), app.keyOn(p, 1)
+	}
+	a := app.start("a", "a")
+	waitSpread(t, time.Minute, map[*inst]int{a: int(app.parts)})
+	app.produce(slices.Concat(old, old)...)
+	app.waitOutputs(nil, 2*len(old))
+	a.close(t)
+	app.requireLocal(a, allParts(app.parts), app.fold(nil), "the fold of the input")
+	b := app.start("b", "b")
+	waitSpread(t, time.Minute, map[*inst]int{b: int(app.parts)})
+	app.produce(old...)
+	app.waitOutputs(nil, 3*len(old))
+	b.close(t)
+	app.requireLocal(b, allParts(app.parts), app.fold(nil), "the fold of the input")
+
+	resetAt := e.committedOffsets(app.group, app.in)
+	outFrom := e.endOffsets(app.out)
+	r := app.start("r", "r", processor.ResetState(true))
+	waitSpread(t, time.Minute, map[*inst]int{r: int(app.parts)})
+	const otherCount = 10 // enough changelog records to pass A's and B's checkpoints
+	var batch []string
+	for range otherCount {
+		batch = append(batch, other...)
+	}
+	app.produce(batch...)
+	app.waitOutputs(outFrom, len(batch))
+	r.close(t)
+	app.requireLocal(r, allParts(app.parts), app.fold(resetAt), "the reset instance's state must be the fold of the input from the reset offsets on")
+	// The case the bug needs: every old checkpoint inside the new
+	// changelog's range, so that no restore sees a recreated changelog.
+	newEnds := e.endOffsets(processor.ChangelogTopic(app.group, counterStore))
+	for _, in := range []*inst{a, b} {
+		for p, cp := range app.checkpoints(in.dir, allParts(app.parts)) {
+			require.Less(t, cp, newEnds[p]-1, "setup: %s's checkpoint of partition %d must fall inside the new changelog", in.name, p)
+		}
+	}
+
+	a, b = app.start("a", "a"), app.start("b", "b")
+	after := waitSpread(t, time.Minute, map[*inst]int{a: 2, b: 2})
+	app.produce(slices.Concat(old, other)...)
+	got := app.waitOutputs(outFrom, len(batch)+2*len(old))
+	want := make(map[string]int)
+	for p := range app.parts {
+		want[old[p]], want[other[p]] = 1, otherCount+1
+	}
+	assert.Empty(t, countRunViolations(got, want), "after the reset every key must count from 1 again, without gaps or repeats")
+
+	a.close(t)
+	b.close(t)
+	fold := app.fold(resetAt)
+	for _, in := range []*inst{a, b} {
+		app.requireLocal(in, after[in], fold, fmt.Sprintf("the fold of the input from the reset offsets %v on", resetAt))
+	}
+}
+
+// committedOffsets returns group's committed offset of every partition of
+// topic.
+func (e *env) committedOffsets(group, topic string) map[int32]int64 {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	offs, err := e.admin.FetchOffsets(ctx, group)
+	require.NoError(e.t, err)
+	require.NoError(e.t, offs.Error())
+	out := make(map[int32]int64)
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic {
+			out[o.Partition] = o.At
+		}
+	})
 	return out
 }
