@@ -17,7 +17,8 @@ type Hooks struct {
 	// changelog records applied.
 	OnRestoreProgress func(RestoreProgress)
 	// OnRebalance runs when partitions are assigned (before their restore)
-	// or revoked.
+	// or revoked, including a revoke whose callback kgo dropped, reported
+	// once the processor finds the client no longer holds the partition.
 	OnRebalance func(assigned, revoked []int32)
 }
 
