@@ -16,8 +16,8 @@ import (
 type session struct {
 	*kgo.GroupTransactSession
 	scope *sessionScope
-	// clientCtx is the client's context (kgo.WithContext); cancelling it
-	// fails the client's requests in flight, a held JoinGroup included.
+	// cancelClient cancels the client's context (kgo.WithContext), which
+	// fails its requests in flight, a held JoinGroup included.
 	cancelClient context.CancelFunc
 	// ended is tasks.revokes as read before the last End: while revokes
 	// differs, kgo's session has a revoke pending that dooms the next
