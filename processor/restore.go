@@ -94,7 +94,7 @@ func (p *Processor) changelogIDs(ctx context.Context) (map[string]kadm.TopicID, 
 		for _, t := range topics {
 			d, ok := details[t]
 			if !ok || d.Err != nil {
-				return errors.Join(d.Err, fmt.Errorf("changelog %s: %w", t, errMissing(ok)))
+				return fmt.Errorf("changelog %s: %w", t, errors.Join(d.Err, errMissing(ok)))
 			}
 		}
 		return nil
