@@ -75,7 +75,7 @@ fmt:
 FUZZTIME ?=
 FUZZ_TARGETS := FuzzBuild:./topology:200000x FuzzKeyIsolation:./state:80000x \
 	FuzzCheckpointValue:./state:80000x FuzzParseOffsetRecord:./processor:50000x \
-	FuzzDecodeOrder:./cmd/exactly/orders:40000x
+	FuzzDecodeOrder:./examples/orders:40000x
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; rest=$${t#*:}; pkg=$${rest%%:*}; budget=$${rest#*:}; \

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/exactly-stream/exactly/integration/cluster"
+	"github.com/exactly-stream/exactly/internal/cluster"
 )
 
 // realCluster returns the project's cluster.sh cluster behind KAFKA_BROKERS.

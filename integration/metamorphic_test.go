@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
 )
 

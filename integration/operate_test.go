@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/httpapi"
-	"github.com/exactly-stream/exactly/cmd/exactly/ops"
-	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/admin"
+	"github.com/exactly-stream/exactly/examples/orders"
+	"github.com/exactly-stream/exactly/httpapi"
 	"github.com/exactly-stream/exactly/processor"
 )
 
@@ -31,9 +31,9 @@ func TestOperate(t *testing.T) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
 	require.NoError(t, err)
 	defer cl.Close()
-	pipe := ops.OrderPipeline(e.prefix, e.group("order"), e.group("payment"))
-	tc := ops.TopicsConfig{Partitions: partitions, ReplicationFactor: -1}
-	created, err := ops.CreateTopics(ctx, cl, pipe, tc)
+	pipe := admin.OrderPipeline(e.prefix, e.group("order"), e.group("payment"))
+	tc := admin.TopicsConfig{Partitions: partitions, ReplicationFactor: -1}
+	created, err := admin.CreateTopics(ctx, cl, pipe, tc)
 	require.NoError(t, err)
 	require.True(t, created.OK(), "%+v", created.Mismatches)
 
@@ -66,17 +66,17 @@ func TestOperate(t *testing.T) {
 		require.Equal(t, want.TotalCents, got.TotalCents, "customer %s", id)
 	}
 
-	checked, err := ops.CheckTopics(ctx, cl, pipe, tc)
+	checked, err := admin.CheckTopics(ctx, cl, pipe, tc)
 	require.NoError(t, err)
 	require.True(t, checked.OK(), "%+v", checked.Mismatches)
-	doc, err := ops.Doctor(ctx, cl, pipe, ops.DoctorOptions{TxnThreshold: time.Minute})
+	doc, err := admin.Doctor(ctx, cl, pipe, admin.DoctorOptions{TxnThreshold: time.Minute})
 	require.NoError(t, err)
 	for _, f := range doc.Findings {
 		// The payment stage never ran in this test: its group is absent.
-		if f.Check == ops.CheckGroups && strings.Contains(f.Subject, orders.DefaultPaymentGroup) {
+		if f.Check == admin.CheckGroups && strings.Contains(f.Subject, orders.DefaultPaymentGroup) {
 			continue
 		}
-		require.NotEqual(t, ops.Critical, f.Severity, "doctor: %s", f)
+		require.NotEqual(t, admin.Critical, f.Severity, "doctor: %s", f)
 	}
 	e.finalCheck(false)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
 )
 

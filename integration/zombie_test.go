@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/examples/orders"
 )
 
 // TestZombie freezes an instance (SIGSTOP) with a transaction open, past

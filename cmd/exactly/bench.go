@@ -11,7 +11,7 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/bench"
+	"github.com/exactly-stream/exactly/internal/bench"
 )
 
 // benchOpts are the flags of `exactly bench` about its output.

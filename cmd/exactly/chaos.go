@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/chaos"
+	"github.com/exactly-stream/exactly/internal/chaos"
 )
 
 // chaosCmd is `exactly chaos`: a randomized soak of the order service (see

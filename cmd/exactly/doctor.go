@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/ops"
+	"github.com/exactly-stream/exactly/admin"
 )
 
 func doctorCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -18,7 +18,7 @@ func doctorCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
 	pipeline := pipelineFlags(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	var o ops.DoctorOptions
+	var o admin.DoctorOptions
 	fs.DurationVar(&o.TxnThreshold, "txn-threshold", 30*time.Second, "report transactions open longer than this")
 	fs.Int64Var(&o.MaxLag, "max-lag", 100000, "waiting records of a running group that make a warning")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
@@ -36,7 +36,7 @@ func doctorCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	o.ConnectTimeout = min(15*time.Second, *timeout/2)
-	r, err := ops.Doctor(ctx, cl, pipeline(), o)
+	r, err := admin.Doctor(ctx, cl, pipeline(), o)
 	if err != nil {
 		return fmt.Errorf("doctor: %w", err)
 	}
@@ -53,20 +53,20 @@ func doctorCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 // doctorVerdict maps the report's severity to an exit status: 0 OK, 4
 // warnings, 5 critical.
-func doctorVerdict(r *ops.Report) error {
+func doctorVerdict(r *admin.Report) error {
 	var crit, warn int
 	for _, f := range r.Findings {
 		switch f.Severity {
-		case ops.Critical:
+		case admin.Critical:
 			crit++
-		case ops.Warning:
+		case admin.Warning:
 			warn++
 		}
 	}
 	switch r.Severity {
-	case ops.Critical:
+	case admin.Critical:
 		return &exitError{code: exitCritical, err: fmt.Errorf("doctor: %d critical, %d warnings", crit, warn)}
-	case ops.Warning:
+	case admin.Warning:
 		return &exitError{code: exitWarning, err: fmt.Errorf("doctor: %d warnings", warn)}
 	}
 	return nil
@@ -75,7 +75,7 @@ func doctorVerdict(r *ops.Report) error {
 // renderDoctor prints the report as tables: findings first, then what the
 // doctor saw. Partitions show as one line per topic plus the ones whose
 // last stable offset lags; --json has every partition.
-func renderDoctor(w io.Writer, r *ops.Report) error {
+func renderDoctor(w io.Writer, r *admin.Report) error {
 	fmt.Fprintf(w, "doctor: %s at %s\n", strings.ToUpper(r.Severity.String()), r.Time.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	section := func(title, header string) {
@@ -109,7 +109,7 @@ func renderDoctor(w io.Writer, r *ops.Report) error {
 	return tw.Flush()
 }
 
-func renderTopicSummary(tw io.Writer, parts []ops.Partition) {
+func renderTopicSummary(tw io.Writer, parts []admin.Partition) {
 	if len(parts) == 0 {
 		return
 	}
@@ -120,7 +120,7 @@ func renderTopicSummary(tw io.Writer, parts []ops.Partition) {
 			topics = append(topics, p.Topic)
 		}
 	}
-	var gaps []ops.Partition
+	var gaps []admin.Partition
 	for _, t := range topics {
 		var n, under, offline, gap int
 		var rf, minISR int
@@ -159,7 +159,7 @@ func renderTopicSummary(tw io.Writer, parts []ops.Partition) {
 	}
 }
 
-func renderGroups(tw io.Writer, groups []ops.Group) {
+func renderGroups(tw io.Writer, groups []admin.Group) {
 	for _, g := range groups {
 		fmt.Fprintf(tw, "\nGROUP %s: %s, %d members, %d records waiting in %s\n", g.Name, g.State, len(g.Members), g.TotalLag, g.Input)
 		if g.Error != "" {

@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/ops"
+	"github.com/exactly-stream/exactly/admin"
 )
 
 // TestDoctorCLI runs the doctor on a provisioned pipeline: warnings (the
@@ -49,15 +49,15 @@ func TestDoctorCLI(t *testing.T) {
 	require.NoError(t, tc.BeginTransaction())
 	require.NoError(t, tc.ProduceSync(context.Background(), &kgo.Record{Topic: "d-orders", Partition: 1, Value: []byte("x")}).FirstErr())
 
-	var r ops.Report
+	var r admin.Report
 	pollUntil(t, 10*time.Second, "the open transaction reported", func() bool {
 		out, err = runCLI("doctor", "--brokers", brokers, "--topic-prefix", "d-", "--txn-threshold", "1ms", "--json")
-		r = ops.Report{}
+		r = admin.Report{}
 		require.NoError(t, json.Unmarshal([]byte(out), &r), out)
 		return exitCode(err) == 5
 	})
-	require.Equal(t, ops.Critical, r.Severity)
-	require.Equal(t, ops.CheckTransactions, r.Findings[0].Check)
+	require.Equal(t, admin.Critical, r.Severity)
+	require.Equal(t, admin.CheckTransactions, r.Findings[0].Check)
 	require.Equal(t, "cli-hang", r.Findings[0].Subject)
 	require.Len(t, r.Transactions, 1)
 	require.Equal(t, []string{"d-orders[1]"}, r.Transactions[0].HoldsBack)
@@ -75,9 +75,9 @@ func TestDoctorBrokersFromEnvironment(t *testing.T) {
 	t.Setenv("EXACTLY_TIMEOUT", "1s")
 	out, err := runCLI("doctor", "--json")
 	require.Equal(t, 5, exitCode(err), out)
-	var r ops.Report
+	var r admin.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
-	require.Equal(t, ops.CheckBrokers, r.Findings[0].Check)
+	require.Equal(t, admin.CheckBrokers, r.Findings[0].Check)
 }
 
 // pollUntil polls cond every 20ms until it holds or timeout passes.

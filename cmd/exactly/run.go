@@ -14,8 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/httpapi"
-	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/examples/orders"
+	"github.com/exactly-stream/exactly/httpapi"
 	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/topology"
 )

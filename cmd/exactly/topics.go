@@ -8,8 +8,8 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/ops"
-	"github.com/exactly-stream/exactly/cmd/exactly/orders"
+	"github.com/exactly-stream/exactly/admin"
+	"github.com/exactly-stream/exactly/examples/orders"
 )
 
 // Exit statuses of the operator checks (see exitCode): a check that ran
@@ -32,11 +32,11 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 // pipelineFlags adds the flags that name the pipeline's topics and groups.
-func pipelineFlags(fs *flag.FlagSet) func() ops.Pipeline {
+func pipelineFlags(fs *flag.FlagSet) func() admin.Pipeline {
 	prefix := fs.String("topic-prefix", "", "prefix of every topic and default group name")
 	orderGroup := fs.String("order-group", "", "group of the order service, if run with --group (default <prefix>"+orders.DefaultOrderGroup+")")
 	paymentGroup := fs.String("payment-group", "", "group of the payment stage, if run with --group (default <prefix>"+orders.DefaultPaymentGroup+")")
-	return func() ops.Pipeline { return ops.OrderPipeline(*prefix, *orderGroup, *paymentGroup) }
+	return func() admin.Pipeline { return admin.OrderPipeline(*prefix, *orderGroup, *paymentGroup) }
 }
 
 func topicsCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -60,7 +60,7 @@ func topicsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *partitions < 1 || *partitions > 100000 {
 		return fmt.Errorf("%w: --partitions: want 1..100000, got %d", errUsage, *partitions)
 	}
-	cfg := ops.TopicsConfig{Partitions: int32(*partitions), ReplicationFactor: int16(*replication), MinInsyncReplicas: *minISR}
+	cfg := admin.TopicsConfig{Partitions: int32(*partitions), ReplicationFactor: int16(*replication), MinInsyncReplicas: *minISR}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -69,9 +69,9 @@ func topicsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer cl.Close()
-	run := ops.CheckTopics
+	run := admin.CheckTopics
 	if sub == "create" {
-		run = ops.CreateTopics
+		run = admin.CreateTopics
 	}
 	r, err := run(ctx, cl, pipeline(), cfg)
 	if err != nil {
@@ -91,7 +91,7 @@ func topicsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-func renderTopics(w io.Writer, r *ops.TopicsReport) error {
+func renderTopics(w io.Writer, r *admin.TopicsReport) error {
 	for _, t := range r.Created {
 		fmt.Fprintf(w, "created %s\n", t)
 	}

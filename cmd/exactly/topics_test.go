@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/ops"
+	"github.com/exactly-stream/exactly/admin"
 )
 
 // opsCluster starts a three-broker kfake cluster for one test and returns
@@ -45,7 +45,7 @@ func TestTopicsCreateThenCheck(t *testing.T) {
 
 	out, err = runCLI("topics", "check", "--brokers", brokers, "--topic-prefix", "cli-", "--partitions", "3", "--min-insync-replicas", "2", "--json")
 	require.NoError(t, err, out)
-	var r ops.TopicsReport
+	var r admin.TopicsReport
 	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
 	require.True(t, r.OK())
 	require.Len(t, r.Topics, 8)
@@ -67,11 +67,11 @@ func TestTopicsCheckMismatchExits3(t *testing.T) {
 
 	out, err = runCLI("topics", "create", "--brokers", brokers, "--topic-prefix", "mm-", "--partitions", "3", "--json")
 	require.Equal(t, 3, exitCode(err), out)
-	var r ops.TopicsReport
+	var r admin.TopicsReport
 	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
 	require.Len(t, r.Created, 7, "create adds what is missing and leaves the existing changelog alone")
-	require.Equal(t, []ops.Mismatch{{
-		Topic: "mm-exactly-orders-customers-changelog", Kind: ops.MismatchCleanupPolicy, Have: "delete", Want: "compact",
+	require.Equal(t, []admin.Mismatch{{
+		Topic: "mm-exactly-orders-customers-changelog", Kind: admin.MismatchCleanupPolicy, Have: "delete", Want: "compact",
 		Message: "changelog has cleanup.policy=delete, want compact",
 	}}, r.Mismatches)
 }

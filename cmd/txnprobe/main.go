@@ -35,7 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/exactly-stream/exactly/cmd/exactly/bench"
+	"github.com/exactly-stream/exactly/internal/bench"
 	"github.com/exactly-stream/exactly/processor"
 )
 

@@ -25,7 +25,7 @@ for tv in 2 1; do
 	# node SIGKILLed after the suite has to recover and delete the suite's
 	# hundreds of partitions on restart, which on two busy cores took over
 	# 200 s (EXACTLY_KAFKA_WAIT) in CI.
-	for pkg in ./integration/cluster ./integration; do
+	for pkg in ./internal/cluster ./integration; do
 		if ! EXACTLY_KAFKA_WAIT=200 KAFKA_BROKERS="$(bash "$cluster" brokers)" go test -race -count=1 -p 1 -timeout 40m \
 			-skip '^(TestBrokerFaults|TestTransactionTimeoutIsNotFencing)$' "$@" "$pkg"; then
 			rc=1

@@ -1,0 +1,240 @@
+package admin
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Severity grades a finding and a whole report.
+type Severity int
+
+// Severities, from least to most severe.
+const (
+	// OK: nothing to do.
+	OK Severity = iota
+	// Warning: the pipeline runs, but something degrades it or will stop
+	// it if it gets worse (an under-replicated partition, a stopped group
+	// with records waiting, a broker the doctor cannot reach).
+	Warning
+	// Critical: the pipeline or its readers are stuck or about to lose
+	// writes (an offline partition, fewer in-sync replicas than
+	// min.insync.replicas, a transaction holding the last stable offset
+	// back for longer than the threshold, unreachable brokers).
+	Critical
+)
+
+var severityNames = []string{"ok", "warning", "critical"}
+
+func (s Severity) String() string {
+	if s < OK || s > Critical {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// MarshalText encodes s as its name: ok, warning or critical.
+func (s Severity) MarshalText() ([]byte, error) {
+	if s < OK || s > Critical {
+		return nil, fmt.Errorf("ops: unknown severity %d", int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText decodes a severity name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	i := slices.Index(severityNames, string(b))
+	if i < 0 {
+		return fmt.Errorf("ops: unknown severity %q", b)
+	}
+	*s = Severity(i)
+	return nil
+}
+
+// Checks, as Finding.Check names them.
+const (
+	CheckBrokers      = "brokers"       // reachability, versions, protocol support
+	CheckProvisioning = "topics"        // the pipeline's topics exist
+	CheckReplication  = "replication"   // offline, under-replicated, at or below min ISR
+	CheckTransactions = "transactions"  // transactions open longer than the threshold
+	CheckStable       = "stable-offset" // last stable offset below the high watermark
+	CheckGroups       = "groups"        // group state, members, committed offsets
+	CheckLag          = "lag"           // records waiting for a group
+)
+
+// Finding is one problem the doctor found.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	Check    string   `json:"check"`
+	// Subject is what the finding is about: a broker, topic, partition
+	// (topic[p]), group or transactional id.
+	Subject string `json:"subject"`
+	Message string `json:"message"`
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s %s %s: %s", f.Severity, f.Check, f.Subject, f.Message)
+}
+
+// Report is the doctor's result: what it saw and what it found.
+type Report struct {
+	Time         time.Time     `json:"time"`
+	Severity     Severity      `json:"severity"` // the highest severity of Findings, OK without findings
+	Findings     []Finding     `json:"findings"`
+	Brokers      []Broker      `json:"brokers"`
+	Partitions   []Partition   `json:"partitions"`
+	Groups       []Group       `json:"groups"`
+	Transactions []Transaction `json:"transactions"`
+}
+
+// Broker is a broker of the cluster's metadata.
+type Broker struct {
+	ID        int32  `json:"id"`
+	Address   string `json:"address"`
+	Rack      string `json:"rack,omitempty"`
+	Reachable bool   `json:"reachable"`
+	// Version is the best guess of the broker's Kafka version from its
+	// API versions ("v4.0", "at least v3.9"...).
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Partition is a partition of one of the pipeline's topics.
+type Partition struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Leader    int32   `json:"leader"`
+	Replicas  []int32 `json:"replicas"`
+	ISR       []int32 `json:"isr"`
+	Offline   []int32 `json:"offline_replicas,omitempty"`
+	// MinISR is the topic's min.insync.replicas, 0 when unknown.
+	MinISR int `json:"min_insync_replicas"`
+	// HighWatermark is the end of the log; LastStable the first offset
+	// of the oldest open transaction, or the high watermark. -1 when
+	// unknown. read_committed consumers read up to LastStable.
+	HighWatermark int64 `json:"high_watermark"`
+	LastStable    int64 `json:"last_stable_offset"`
+	// HeldBy is the open transaction the last stable offset waits for,
+	// when LastStable < HighWatermark and the doctor could find it.
+	HeldBy *Holder `json:"held_by,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// Gap is how many offsets read_committed readers cannot see yet.
+func (p Partition) Gap() int64 {
+	if p.HighWatermark < 0 || p.LastStable < 0 {
+		return 0
+	}
+	return p.HighWatermark - p.LastStable
+}
+
+// Holder is the producer whose open transaction holds a last stable offset.
+type Holder struct {
+	ProducerID    int64 `json:"producer_id"`
+	ProducerEpoch int16 `json:"producer_epoch"`
+	// TransactionalID is empty when no transaction coordinator knows the
+	// producer (a hanging transaction in Kafka's sense).
+	TransactionalID string `json:"transactional_id,omitempty"`
+	// StartOffset is the first offset of its transaction in the
+	// partition, -1 when unknown.
+	StartOffset int64 `json:"start_offset"`
+	// AgeMillis is how long the transaction has been open, -1 when unknown.
+	AgeMillis int64 `json:"age_ms"`
+}
+
+// Group is one stage's consumer group.
+type Group struct {
+	Name     string   `json:"name"`
+	Input    string   `json:"input"`
+	State    string   `json:"state"` // Stable, Empty, PreparingRebalance..., or Dead when it does not exist
+	Protocol string   `json:"protocol,omitempty"`
+	Members  []Member `json:"members"`
+	// Lag is per partition of the input topic.
+	Lag []PartitionLag `json:"lag"`
+	// TotalLag sums Pending where known, Lag elsewhere.
+	TotalLag int64  `json:"total_lag"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Member is a member of a group.
+type Member struct {
+	ID         string  `json:"id"`
+	InstanceID string  `json:"instance_id,omitempty"`
+	ClientID   string  `json:"client_id"`
+	Host       string  `json:"host"`
+	Assigned   []int32 `json:"assigned"` // partitions of the group's input
+}
+
+// PartitionLag is a group's position in one input partition.
+//
+// Offsets count records and control records alike: a transaction's commit
+// marker takes an offset, so a group that consumed everything of a
+// transactionally written input commits one below the end. Lag is
+// therefore measured to the last stable offset (what read_committed can
+// read) and, when small enough, checked record by record: Pending is the
+// number of committed records the group has not consumed, 0 when only
+// markers and aborted records remain.
+type PartitionLag struct {
+	Partition int32 `json:"partition"`
+	// Committed is the group's committed offset, -1 without a commit
+	// (the runtime then starts at the log start).
+	Committed     int64 `json:"committed"`
+	LogStart      int64 `json:"log_start"`
+	LastStable    int64 `json:"last_stable_offset"`
+	HighWatermark int64 `json:"high_watermark"`
+	// Lag is LastStable minus Committed (or minus LogStart without a
+	// commit), in offsets.
+	Lag int64 `json:"lag"`
+	// Pending is the committed records in that range, -1 when not
+	// counted (a lag above the probe limit, or the probe timed out).
+	Pending int64  `json:"pending"`
+	Member  string `json:"member,omitempty"` // the member assigned the partition
+}
+
+// Waiting is the records the group still has to process in this partition:
+// Pending when counted, else Lag.
+func (l PartitionLag) Waiting() int64 {
+	if l.Pending >= 0 {
+		return l.Pending
+	}
+	return l.Lag
+}
+
+// Transaction is an open transaction that touches the pipeline.
+type Transaction struct {
+	TransactionalID string             `json:"transactional_id"`
+	ProducerID      int64              `json:"producer_id"`
+	ProducerEpoch   int16              `json:"producer_epoch"`
+	State           string             `json:"state"`
+	Coordinator     int32              `json:"coordinator"`
+	Started         time.Time          `json:"started"`
+	AgeMillis       int64              `json:"age_ms"`
+	TimeoutMillis   int64              `json:"timeout_ms"`
+	Partitions      map[string][]int32 `json:"partitions"`
+	// HoldsBack names the partitions (topic[p]) whose last stable offset
+	// this transaction holds.
+	HoldsBack []string `json:"holds_back,omitempty"`
+}
+
+// add appends a finding and raises the report's severity.
+func (r *Report) add(sev Severity, check, subject, format string, args ...any) {
+	r.Findings = append(r.Findings, Finding{Severity: sev, Check: check, Subject: subject, Message: fmt.Sprintf(format, args...)})
+	r.Severity = max(r.Severity, sev)
+}
+
+// sortFindings orders the findings most severe first, then by check and
+// subject, so that output is stable.
+func (r *Report) sortFindings() {
+	slices.SortStableFunc(r.Findings, func(a, b Finding) int {
+		if a.Severity != b.Severity {
+			return int(b.Severity - a.Severity)
+		}
+		if c := strings.Compare(a.Check, b.Check); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Subject, b.Subject)
+	})
+}
+
+func tp(topic string, p int32) string { return fmt.Sprintf("%s[%d]", topic, p) }
