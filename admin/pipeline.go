@@ -5,6 +5,7 @@ import (
 
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/topology"
 )
 
 // Stage is one application of a pipeline: a consumer group reading one
@@ -53,6 +54,23 @@ func OrderPipeline(prefix, orderGroup, paymentGroup string) Pipeline {
 			Changelogs: changelogs(paymentGroup, orders.StorePayments),
 		},
 	}}
+}
+
+// StageOf describes the application that runs topology t in consumer
+// group group with dead-letter topic deadLetter (empty: none): its input is
+// t's source topic, its outputs t's sink topics and the dead-letter topic,
+// its changelogs those of t's stores. It is how a topology's own shape
+// drives provisioning and the doctor.
+func StageOf(t *topology.Topology, group, deadLetter string) Stage {
+	s := Stage{Group: group, Outputs: t.SinkTopics()}
+	if src := t.SourceTopics(); len(src) > 0 {
+		s.Input = src[0]
+	}
+	if deadLetter != "" && !slices.Contains(s.Outputs, deadLetter) {
+		s.Outputs = append(s.Outputs, deadLetter)
+	}
+	s.Changelogs = changelogs(group, t.StoreNames()...)
+	return s
 }
 
 // changelogs returns the changelog topics of group's stores.
