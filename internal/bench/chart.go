@@ -3,32 +3,37 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Chart geometry and colours.
+// Chart geometry (in pixels of the PNG) and colours.
 const (
 	chartW, chartH = 1000, 580
-	marginLeft     = 110
+	chartDPI       = 96
+	marginLeft     = 50 // the y title, left of the first panel's tick labels
 	marginRight    = 30
-	marginTop      = 110
-	marginBottom   = 130
-	panelGap       = 50
-	textScale      = 2
+	marginTop      = 90  // the title and subtitle
+	marginBottom   = 100 // the x title and the legend
+	panelGap       = 30
 )
 
 var (
-	colWhite = color.RGBA{255, 255, 255, 255}
-	colInk   = color.RGBA{30, 30, 30, 255}
-	colGrid  = color.RGBA{225, 225, 225, 255}
-	colAxis  = color.RGBA{120, 120, 120, 255}
+	colInk  = color.RGBA{30, 30, 30, 255}
+	colGrid = color.RGBA{225, 225, 225, 255}
+	colAxis = color.RGBA{120, 120, 120, 255}
 )
 
 // series is one line of the chart.
@@ -45,21 +50,43 @@ var chartSeries = []series{
 	{"at least once", color.RGBA{230, 120, 20, 255}, false, func(c Cell) *Measurement { return c.AtLeastOnce }},
 }
 
+// px converts pixels of the PNG to the plot's lengths.
+func px(n float64) vg.Length { return vg.Length(n) * vg.Inch / chartDPI }
+
 // WriteChart draws throughput against transaction size for the pipeline,
 // the ceiling and at-least-once, one panel per commit interval, and writes
-// it as a PNG.
+// it as a PNG of chartW by chartH pixels.
 func WriteChart(w io.Writer, res *Results) error {
-	img, err := drawChart(res)
+	sizes, intervals, ax, err := chartGrid(res)
 	if err != nil {
 		return err
 	}
-	return png.Encode(w, img)
+	panels := make([]*plot.Plot, len(intervals))
+	for i, iv := range intervals {
+		if panels[i], err = chartPanel(res.Throughput, sizes, iv, ax); err != nil {
+			return err
+		}
+	}
+
+	c := vgimg.NewWith(vgimg.UseWH(px(chartW), px(chartH)), vgimg.UseDPI(chartDPI))
+	dc := draw.New(c)
+	area := draw.Crop(dc, px(marginLeft), -px(marginRight), px(marginBottom), -px(marginTop))
+	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: px(panelGap)}
+	for i, pc := range plot.Align([][]*plot.Plot{panels}, tiles, area)[0] {
+		panels[i].Draw(pc)
+	}
+	chartTexts(dc, area, res, ax)
+	chartLegend(dc, px(marginLeft), px(24))
+
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(w); err != nil {
+		return fmt.Errorf("chart: writing png: %w", err)
+	}
+	return nil
 }
 
-func drawChart(res *Results) (*image.RGBA, error) {
-	if len(res.Throughput) == 0 {
-		return nil, errors.New("chart: no throughput figures")
-	}
+// chartGrid returns the transaction sizes and commit intervals of the
+// throughput cells, sorted, and the y axis that fits all their figures.
+func chartGrid(res *Results) ([]int, []time.Duration, yAxis, error) {
 	var sizes []int
 	var intervals []time.Duration
 	top, bottom := 0.0, math.Inf(1)
@@ -73,39 +100,117 @@ func drawChart(res *Results) (*image.RGBA, error) {
 			}
 		}
 	}
-	slices.Sort(sizes)
-	sizes = slices.Compact(sizes)
-	slices.Sort(intervals)
-	intervals = slices.Compact(intervals)
 	if top == 0 {
-		return nil, errors.New("chart: no throughput figures")
+		return nil, nil, yAxis{}, errors.New("chart: no throughput figures")
 	}
-	ax := newYAxis(bottom, top)
+	slices.Sort(sizes)
+	slices.Sort(intervals)
+	return slices.Compact(sizes), slices.Compact(intervals), newYAxis(bottom, top), nil
+}
 
-	img := image.NewRGBA(image.Rect(0, 0, chartW, chartH))
-	fillRect(img, 0, 0, chartW, chartH, colWhite)
-	drawText(img, marginLeft, 20, "throughput vs transaction size", 3, colInk)
-	drawText(img, marginLeft, 56, chartSubtitle(res), textScale, colAxis)
-
-	n := len(intervals)
-	panelW := (chartW - marginLeft - marginRight - panelGap*(n-1)) / n
-	plotH := chartH - marginTop - marginBottom
-	for i, iv := range intervals {
-		p := panel{img: img, x0: marginLeft + i*(panelW+panelGap), y0: marginTop, w: panelW, h: plotH, ax: ax, sizes: sizes}
-		p.axes(i == 0, "commit "+iv.String())
-		for _, s := range chartSeries {
-			p.line(res.Throughput, iv, s)
+// chartPanel plots the cells of one commit interval: x is the index of the
+// transaction size (evenly spaced, the sizes being powers of ten), y the
+// records per second.
+func chartPanel(cells []Cell, sizes []int, iv time.Duration, ax yAxis) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "commit " + iv.String()
+	p.Title.TextStyle.Font.Size = vg.Points(12)
+	p.Title.TextStyle.Color = colInk
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = nil
+	grid.Horizontal = draw.LineStyle{Color: colGrid, Width: px(1)}
+	p.Add(grid)
+	for _, s := range chartSeries {
+		var xys plotter.XYs
+		for i, size := range sizes {
+			for _, c := range cells {
+				m := s.pick(c)
+				if m == nil || c.TxnSize != size || c.CommitInterval != iv || (ax.log && m.RecordsPerSec <= 0) {
+					continue
+				}
+				xys = append(xys, plotter.XY{X: float64(i), Y: m.RecordsPerSec})
+			}
 		}
+		if len(xys) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, fmt.Errorf("chart: plotting %s: %w", s.label, err)
+		}
+		line.LineStyle, points.GlyphStyle = s.styles()
+		p.Add(line, points)
 	}
+
+	var ticks []plot.Tick
+	for i, size := range sizes {
+		ticks = append(ticks, plot.Tick{Value: float64(i), Label: fmt.Sprint(size)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min, p.X.Max = -0.2, float64(len(sizes)-1)+0.2
+	if len(sizes) == 1 {
+		p.X.Min, p.X.Max = -1, 1
+	}
+	ax.apply(&p.Y)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.LineStyle = draw.LineStyle{Color: colAxis, Width: px(2)}
+		a.Tick.LineStyle = a.LineStyle
+		a.Tick.Label.Font.Size = vg.Points(10)
+		a.Tick.Label.Color = colInk
+	}
+	return p, nil
+}
+
+// styles returns the line and the marker of a series.
+func (s series) styles() (draw.LineStyle, draw.GlyphStyle) {
+	line := draw.LineStyle{Color: s.col, Width: px(3)}
+	if s.dashed {
+		line.Dashes = []vg.Length{px(10), px(10)}
+	}
+	return line, draw.GlyphStyle{Color: s.col, Radius: px(5.5), Shape: draw.BoxGlyph{}}
+}
+
+// chartTexts writes the title, the subtitle and the axis titles around the
+// panels' area.
+func chartTexts(dc draw.Canvas, area draw.Canvas, res *Results, ax yAxis) {
+	title := textStyle(16, colInk)
+	title.YAlign = draw.YTop
+	dc.FillText(title, vg.Point{X: px(marginLeft), Y: dc.Max.Y - px(16)}, "throughput vs transaction size")
+	sub := textStyle(11, colAxis)
+	sub.YAlign = draw.YTop
+	dc.FillText(sub, vg.Point{X: px(marginLeft), Y: dc.Max.Y - px(46)}, chartSubtitle(res))
+
 	yTitle := "records/s"
 	if ax.log {
 		yTitle += " (log scale)"
 	}
-	drawTextUp(img, 16, marginTop+plotH/2+textWidth(yTitle, textScale)/2, yTitle, textScale, colInk)
-	xTitle := "records per transaction"
-	drawText(img, marginLeft+(chartW-marginLeft-marginRight-textWidth(xTitle, textScale))/2, marginTop+plotH+42, xTitle, textScale, colInk)
-	legend(img, marginLeft, chartH-40)
-	return img, nil
+	side := textStyle(11, colInk)
+	side.XAlign, side.YAlign, side.Rotation = draw.XCenter, draw.YTop, math.Pi/2
+	dc.FillText(side, vg.Point{X: px(10), Y: area.Center().Y}, yTitle)
+	under := textStyle(11, colInk)
+	under.XAlign, under.YAlign = draw.XCenter, draw.YTop
+	dc.FillText(under, vg.Point{X: area.Center().X, Y: area.Min.Y - px(8)}, "records per transaction")
+}
+
+// chartLegend draws the series side by side, one legend entry each, from
+// (x, y) rightwards.
+func chartLegend(dc draw.Canvas, x, y vg.Length) {
+	for _, s := range chartSeries {
+		line, glyph := s.styles()
+		l := plot.NewLegend()
+		l.Left = true
+		l.ThumbnailWidth = px(40)
+		l.TextStyle = textStyle(11, colInk)
+		l.Add(s.label, &plotter.Line{LineStyle: line}, &plotter.Scatter{GlyphStyle: glyph})
+		at := draw.Crop(dc, x, 0, y, 0)
+		l.Draw(at)
+		r := l.Rectangle(at)
+		x += r.Max.X - r.Min.X + px(30)
+	}
+}
+
+func textStyle(points float64, c color.Color) text.Style {
+	return text.Style{Color: c, Font: font.From(plot.DefaultFont, vg.Points(points)), Handler: plot.DefaultTextHandler}
 }
 
 func chartSubtitle(res *Results) string {
@@ -118,9 +223,9 @@ func chartSubtitle(res *Results) string {
 	return fmt.Sprintf("%s, %d partitions, %d orders, %d cpus", cl, res.Setup.Partitions, res.Setup.Orders, res.Machine.CPUs)
 }
 
-// yAxis maps records per second to [0, 1] of a panel's height: linear
-// from 0, or logarithmic by decades when the figures span more than a
-// factor of 20 (the ceiling on kfake runs far above the pipeline).
+// yAxis is the records per second axis shared by the panels: linear from
+// 0, or logarithmic by decades when the figures span more than a factor of
+// 20 (the ceiling on kfake runs far above the pipeline).
 type yAxis struct {
 	log    bool
 	lo, hi float64 // the range shown
@@ -148,122 +253,17 @@ func newYAxis(bottom, top float64) yAxis {
 	return a
 }
 
-// frac returns where v sits on the axis, 0 at the bottom, 1 at the top.
-func (a yAxis) frac(v float64) float64 {
-	if !a.log {
-		return v / a.hi
+// apply sets a plot's axis to this range, scale and ticks.
+func (a yAxis) apply(to *plot.Axis) {
+	to.Min, to.Max = a.lo, a.hi
+	if a.log {
+		to.Scale = plot.LogScale{}
 	}
-	return (math.Log10(v) - math.Log10(a.lo)) / (math.Log10(a.hi) - math.Log10(a.lo))
-}
-
-// panel is one plot area: x is the transaction size (evenly spaced, the
-// sizes being powers of ten), y the records per second.
-type panel struct {
-	img          *image.RGBA
-	x0, y0, w, h int
-	ax           yAxis
-	sizes        []int
-}
-
-func (p panel) x(size int) int {
-	i := slices.Index(p.sizes, size)
-	if len(p.sizes) == 1 {
-		return p.x0 + p.w/2
+	var ticks []plot.Tick
+	for _, v := range a.ticks {
+		ticks = append(ticks, plot.Tick{Value: v, Label: shortNumber(v)})
 	}
-	pad := 30
-	return p.x0 + pad + i*(p.w-2*pad)/(len(p.sizes)-1)
-}
-
-func (p panel) y(v float64) int {
-	return p.y0 + p.h - int(math.Round(p.ax.frac(v)*float64(p.h)))
-}
-
-func (p panel) axes(labels bool, title string) {
-	for _, v := range p.ax.ticks {
-		y := p.y(v)
-		fillRect(p.img, p.x0, y, p.w, 1, colGrid)
-		if labels {
-			s := shortNumber(v)
-			drawText(p.img, p.x0-12-textWidth(s, textScale), y-textHeight(textScale)/2, s, textScale, colInk)
-		}
-	}
-	fillRect(p.img, p.x0, p.y0, 2, p.h+1, colAxis)
-	fillRect(p.img, p.x0, p.y0+p.h, p.w, 2, colAxis)
-	for _, s := range p.sizes {
-		x := p.x(s)
-		fillRect(p.img, x, p.y0+p.h, 2, 8, colAxis)
-		l := fmt.Sprint(s)
-		drawText(p.img, x-textWidth(l, textScale)/2, p.y0+p.h+14, l, textScale, colInk)
-	}
-	drawText(p.img, p.x0+(p.w-textWidth(title, textScale))/2, p.y0-26, title, textScale, colInk)
-}
-
-// line draws one series over the cells of one commit interval.
-func (p panel) line(cells []Cell, iv time.Duration, s series) {
-	var pts []image.Point
-	for _, size := range p.sizes {
-		for _, c := range cells {
-			if m := s.pick(c); m != nil && c.TxnSize == size && c.CommitInterval == iv {
-				pts = append(pts, image.Pt(p.x(size), p.y(m.RecordsPerSec)))
-			}
-		}
-	}
-	for i := 1; i < len(pts); i++ {
-		thickLine(p.img, pts[i-1], pts[i], s.col, s.dashed)
-	}
-	for _, pt := range pts {
-		fillRect(p.img, pt.X-5, pt.Y-5, 11, 11, s.col)
-	}
-}
-
-func legend(img *image.RGBA, x, y int) {
-	for _, s := range chartSeries {
-		thickLine(img, image.Pt(x, y+6), image.Pt(x+36, y+6), s.col, s.dashed)
-		fillRect(img, x+13, y+1, 11, 11, s.col)
-		drawText(img, x+46, y, s.label, textScale, colInk)
-		x += 46 + textWidth(s.label, textScale) + 30
-	}
-}
-
-// thickLine draws a 3-pixel line from a to b (Bresenham), dashed if asked.
-func thickLine(img *image.RGBA, a, b image.Point, c color.Color, dashed bool) {
-	dx, dy := abs(b.X-a.X), -abs(b.Y-a.Y)
-	sx, sy := sign(b.X-a.X), sign(b.Y-a.Y)
-	e := dx + dy
-	for step := 0; ; step++ {
-		if !dashed || (step/10)%2 == 0 {
-			fillRect(img, a.X-1, a.Y-1, 3, 3, c)
-		}
-		if a == b {
-			return
-		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			a.X += sx
-		}
-		if e2 <= dx {
-			e += dx
-			a.Y += sy
-		}
-	}
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-func sign(v int) int {
-	switch {
-	case v < 0:
-		return -1
-	case v > 0:
-		return 1
-	}
-	return 0
+	to.Tick.Marker = plot.ConstantTicks(ticks)
 }
 
 // niceStep rounds v up to 1, 2, 2.5 or 5 times a power of ten.
