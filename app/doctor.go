@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/exactly-stream/exactly/admin"
+)
+
+// doctorSetup is `doctor`.
+func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
+	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
+	pipeline := k.pipelineFlags(fs)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var o admin.DoctorOptions
+	fs.DurationVar(&o.TxnThreshold, "txn-threshold", 30*time.Second, "report transactions open longer than this")
+	fs.Int64Var(&o.MaxLag, "max-lag", 100000, "waiting records of a running group that make a warning")
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	return func(ctx context.Context, stdout io.Writer) error {
+		for name, bad := range map[string]bool{"txn-threshold": o.TxnThreshold <= 0, "max-lag": o.MaxLag <= 0, "timeout": *timeout <= 0} {
+			if bad {
+				return fs.usagef(name, "must be positive")
+			}
+		}
+		p, err := pipeline()
+		if err != nil {
+			return err
+		}
+		cl, err := newClient(fs, SplitBrokers(*brokers))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		o.ConnectTimeout = min(15*time.Second, *timeout/2)
+		r, err := admin.Doctor(ctx, cl, p, o)
+		if err != nil {
+			return fmt.Errorf("doctor: %w", err)
+		}
+		if *asJSON {
+			err = writeJSON(stdout, r)
+		} else {
+			err = renderDoctor(stdout, r)
+		}
+		if err != nil {
+			return err
+		}
+		return doctorVerdict(r)
+	}
+}
+
+// doctorVerdict maps the report's severity to an exit status: 0 OK, 4
+// warnings, 5 critical.
+func doctorVerdict(r *admin.Report) error {
+	var crit, warn int
+	for _, f := range r.Findings {
+		switch f.Severity {
+		case admin.Critical:
+			crit++
+		case admin.Warning:
+			warn++
+		}
+	}
+	switch r.Severity {
+	case admin.Critical:
+		return &exitError{code: ExitCritical, err: fmt.Errorf("doctor: %d critical, %d warnings", crit, warn)}
+	case admin.Warning:
+		return &exitError{code: ExitWarning, err: fmt.Errorf("doctor: %d warnings", warn)}
+	}
+	return nil
+}
+
+// renderDoctor prints the report as tables: findings first, then what the
+// doctor saw. Partitions show as one line per topic plus the ones whose
+// last stable offset lags; --json has every partition.
+func renderDoctor(w io.Writer, r *admin.Report) error {
+	fmt.Fprintf(w, "doctor: %s at %s\n", strings.ToUpper(r.Severity.String()), r.Time.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	section := func(title, header string) {
+		fmt.Fprintf(tw, "\n%s\n%s\n", title, header)
+	}
+	if len(r.Findings) > 0 {
+		section("FINDINGS", "SEVERITY\tCHECK\tSUBJECT\tMESSAGE")
+		for _, f := range r.Findings {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Check, f.Subject, f.Message)
+		}
+	}
+	if len(r.Brokers) > 0 {
+		section("BROKERS", "ID\tADDRESS\tRACK\tVERSION\tSTATUS")
+		for _, b := range r.Brokers {
+			status := "ok"
+			if !b.Reachable {
+				status = "unreachable: " + b.Error
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", b.ID, b.Address, b.Rack, b.Version, status)
+		}
+	}
+	renderTopicSummary(tw, r.Partitions)
+	renderGroups(tw, r.Groups)
+	if len(r.Transactions) > 0 {
+		section("OPEN TRANSACTIONS", "TRANSACTIONAL ID\tPRODUCER\tSTATE\tAGE\tTIMEOUT\tHOLDS BACK")
+		for _, t := range r.Transactions {
+			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%s\n", t.TransactionalID, t.ProducerID, t.ProducerEpoch, t.State,
+				ms(t.AgeMillis), ms(t.TimeoutMillis), strings.Join(t.HoldsBack, " "))
+		}
+	}
+	return tw.Flush()
+}
+
+func renderTopicSummary(tw io.Writer, parts []admin.Partition) {
+	if len(parts) == 0 {
+		return
+	}
+	fmt.Fprintf(tw, "\nTOPICS\nTOPIC\tPARTITIONS\tRF\tMIN ISR\tUNDER-REPLICATED\tOFFLINE\tLSO < HWM\n")
+	var topics []string
+	for _, p := range parts {
+		if !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+		}
+	}
+	var gaps []admin.Partition
+	for _, t := range topics {
+		var n, under, offline, gap int
+		var rf, minISR int
+		for _, p := range parts {
+			if p.Topic != t {
+				continue
+			}
+			n, rf, minISR = n+1, len(p.Replicas), p.MinISR
+			switch {
+			case p.Leader < 0 || p.Error != "":
+				offline++
+			case len(p.ISR) < len(p.Replicas):
+				under++
+			}
+			if p.Gap() > 0 {
+				gap++
+				gaps = append(gaps, p)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", t, n, rf, minISR, under, offline, gap)
+	}
+	if len(gaps) == 0 {
+		return
+	}
+	fmt.Fprintf(tw, "\nLAST STABLE OFFSET BELOW HIGH WATERMARK\nPARTITION\tLSO\tHWM\tHELD BY\tTXN START\tAGE\n")
+	for _, p := range gaps {
+		holder, start, age := "unknown", "", ""
+		if h := p.HeldBy; h != nil {
+			holder = fmt.Sprintf("producer %d/%d", h.ProducerID, h.ProducerEpoch)
+			if h.TransactionalID != "" {
+				holder = h.TransactionalID + " (" + holder + ")"
+			}
+			start, age = fmt.Sprint(h.StartOffset), ms(h.AgeMillis)
+		}
+		fmt.Fprintf(tw, "%s[%d]\t%d\t%d\t%s\t%s\t%s\n", p.Topic, p.Partition, p.LastStable, p.HighWatermark, holder, start, age)
+	}
+}
+
+func renderGroups(tw io.Writer, groups []admin.Group) {
+	for _, g := range groups {
+		fmt.Fprintf(tw, "\nGROUP %s: %s, %d members, %d records waiting in %s\n", g.Name, g.State, len(g.Members), g.TotalLag, g.Input)
+		if g.Error != "" {
+			fmt.Fprintf(tw, "error: %s\n", g.Error)
+		}
+		if len(g.Lag) == 0 {
+			continue
+		}
+		names := map[string]string{}
+		for _, m := range g.Members {
+			names[m.ID] = orElse(m.InstanceID, m.ClientID+"@"+m.Host)
+		}
+		fmt.Fprintln(tw, "PARTITION\tMEMBER\tCOMMITTED\tLSO\tHWM\tLAG\tPENDING")
+		for _, l := range g.Lag {
+			pending := "-"
+			if l.Pending >= 0 {
+				pending = fmt.Sprint(l.Pending)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%s\n", l.Partition, orElse(names[l.Member], "-"), l.Committed, l.LastStable, l.HighWatermark, l.Lag, pending)
+		}
+	}
+}
+
+// orElse returns a unless it is empty, else b.
+func orElse(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func ms(v int64) string {
+	if v < 0 {
+		return "?"
+	}
+	return (time.Duration(v) * time.Millisecond).String()
+}
