@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -66,4 +67,22 @@ func TestDemoSmall(t *testing.T) {
 	require.NoError(t, err, out.String())
 	require.Contains(t, out.String(), "PASS: exactly once")
 	require.True(t, strings.Contains(out.String(), "verify: OK"), out.String())
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
