@@ -212,3 +212,9 @@ func TestEnvPrefix(t *testing.T) {
 	require.Equal(t, "EXACTLY_", envPrefix("exactly"))
 	require.Equal(t, "WORD_COUNT2_", envPrefix("word-count2"))
 }
+
+func TestWrap(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "aa bb\ncc", wrap("aa bb  cc", 5))
+	require.Equal(t, "toolongword\nx", wrap("toolongword x", 5))
+}

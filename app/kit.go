@@ -153,7 +153,7 @@ func (k *kit) commandHelp(w io.Writer, cmd *command) error {
 	}
 	fmt.Fprintf(w, "usage: %s [flags]\n\n", line)
 	if d := cmd.description; d != "" {
-		fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(d))
+		fmt.Fprintf(w, "%s\n\n", wrap(strings.TrimSpace(d), 78))
 	} else {
 		fmt.Fprintf(w, "%s.\n\n", cmd.summary)
 	}
@@ -240,4 +240,22 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// wrap breaks text into lines of at most width characters at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 && n+1+len(word) > width {
+			b.WriteByte('\n')
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
 }
