@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/pprof"
 
+	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/internal/bench"
 )
 
@@ -24,10 +25,20 @@ type benchOpts struct {
 	from       string
 }
 
-func benchCmd(ctx context.Context, args []string, stdout io.Writer) (err error) {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+var benchCommand = app.Command{
+	Name:    "bench",
+	Summary: "measure throughput, latency, restore and memory of the order pipeline",
+	Description: "Measure the order pipeline on an embedded kfake cluster (or a real one with --brokers): " +
+		"throughput over a grid of transaction sizes and commit intervals, end-to-end latency, restore speed, " +
+		"memory, and scaling, then print a table (or JSON) and optionally draw a chart. See BENCHMARKS.md.",
+	Setup: benchSetup,
+}
+
+func benchSetup(fs *flag.FlagSet) app.Runner {
 	c := bench.DefaultConfig()
 	c.AddFlags(fs)
+	// The default prefix holds the start time; help must not show one run's value.
+	fs.Lookup("topic-prefix").Usage += " (default: bench-<unix time>-)"
 	var o benchOpts
 	fs.BoolVar(&o.quick, "quick", false, "small sizes that finish in about a minute (a smoke test, not figures); flags given win")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON instead of the table")
@@ -35,9 +46,10 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer) (err error) 
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (cluster included) to this file")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the instances: debug, info, warn, error")
 	fs.StringVar(&o.from, "from", "", "measure nothing: print (and chart) the results of an earlier --json run saved in this file")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	return func(ctx context.Context, stdout io.Writer) error { return runBench(ctx, stdout, c, o, fs) }
+}
+
+func runBench(ctx context.Context, stdout io.Writer, c bench.Config, o benchOpts, fs *flag.FlagSet) (err error) {
 	if o.from != "" {
 		res, err := readResults(o.from)
 		if err != nil {
@@ -49,11 +61,11 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer) (err error) 
 		c.ApplyQuick(fs)
 	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: %w", app.ErrUsage, err)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("%w: --log-level: %w", errUsage, err)
+		return fmt.Errorf("%w: --log-level: %w", app.ErrUsage, err)
 	}
 	c.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	c.Progress = os.Stderr

@@ -8,14 +8,23 @@ import (
 	"os"
 	"time"
 
+	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/internal/chaos"
 )
 
-// chaosCmd is `exactly chaos`: a randomized soak of the order service (see
-// package chaos). It runs this same binary as the instances and exits 3
-// when the checks find a violation.
-func chaosCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+// chaosCommand is `exactly chaos`: a randomized soak of the order service
+// (see package chaos). It runs this same binary as the instances and exits
+// 3 when the checks find a violation.
+var chaosCommand = app.Command{
+	Name:    "chaos",
+	Summary: "randomized soak: crashes, restarts, scaling, zombies and broker faults, then verify",
+	Description: "Run a randomized soak of the order service: instances of this binary are started, crashed, " +
+		"restarted, scaled and reset while orders flow and (on the embedded cluster) broker faults are injected; " +
+		"then the pipeline drains and exactly-once is verified. It exits 3 when the checks find a violation.",
+	Setup: chaosSetup,
+}
+
+func chaosSetup(fs *flag.FlagSet) app.Runner {
 	var c chaos.Config
 	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long failures are injected")
 	fs.Int64Var(&c.Seed, "seed", 0, "seed of every random choice (0: from the clock; the seed is printed)")
@@ -38,37 +47,36 @@ func chaosCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.StateDir, "state-dir", "", "where the instances' state goes (default: a temporary directory, removed)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 3*time.Minute, "how long the pipeline may take to catch up once the failures stop")
 	instanceLogs := fs.Bool("instance-logs", false, "copy the instances' logs to stderr")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, stdout io.Writer) error {
+		if *partitions < 1 || *partitions > 1000 {
+			return app.Usagef("--partitions: want 1..1000, got %d", *partitions)
+		}
+		c.Partitions = int32(*partitions)
+		if c.IdleEvery == 0 {
+			c.IdleEvery = -1 // Config's zero means the default
+		}
+		if c.ResetEvery == 0 {
+			c.ResetEvery = -1
+		}
+		c.Brokers = app.SplitBrokers(*brokers)
+		c.NoFaults = *noFaults
+		if *instanceLogs {
+			c.InstanceLogs = os.Stderr
+		}
+		bin, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding this binary to run the instances: %w", err)
+		}
+		c.Binary = bin
+		c.Out = stdout
+		rep, err := chaos.Run(ctx, c)
+		if err != nil {
+			return fmt.Errorf("chaos: %w", err)
+		}
+		fmt.Fprint(stdout, rep.String())
+		if !rep.OK() {
+			return app.ErrViolations
+		}
+		return nil
 	}
-	if *partitions < 1 || *partitions > 1000 {
-		return fmt.Errorf("%w: --partitions: want 1..1000, got %d", errUsage, *partitions)
-	}
-	c.Partitions = int32(*partitions)
-	if c.IdleEvery == 0 {
-		c.IdleEvery = -1 // Config's zero means the default
-	}
-	if c.ResetEvery == 0 {
-		c.ResetEvery = -1
-	}
-	c.Brokers = splitBrokers(*brokers)
-	c.NoFaults = *noFaults
-	if *instanceLogs {
-		c.InstanceLogs = os.Stderr
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("finding this binary to run the instances: %w", err)
-	}
-	c.Binary = bin
-	c.Out = stdout
-	rep, err := chaos.Run(ctx, c)
-	if err != nil {
-		return fmt.Errorf("chaos: %w", err)
-	}
-	fmt.Fprint(stdout, rep.String())
-	if !rep.OK() {
-		return errViolations
-	}
-	return nil
 }

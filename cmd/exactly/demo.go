@@ -15,8 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/topology"
 )
 
 // instance is one running service instance of the demo.
@@ -41,13 +43,18 @@ type fleet struct {
 
 func (f *fleet) start(service, name string) (*instance, error) {
 	dir := filepath.Join(f.root, name)
-	c := serviceConfig{
-		service: service, brokers: joinBrokers(f.brokers), instanceID: name, stateDir: dir,
-		maxRecords: 1000, commitInterval: 100 * time.Millisecond, txnTimeout: 10 * time.Second,
-		createTopics: true, replication: -1, sessionTimeout: 10 * time.Second,
-		restoreBatch: 10000, errorPolicy: "dead-letter",
+	topo, group, dlq, err := demoService(service)
+	if err != nil {
+		return nil, err
 	}
-	p, err := c.processor(processor.WithLogger(f.log.With("instance", name)))
+	p, err := processor.New(topo,
+		processor.WithLogger(f.log.With("instance", name)),
+		processor.Brokers(f.brokers...), processor.Group(group), processor.InstanceID(name),
+		processor.StateDir(dir), processor.DeadLetterTopic(dlq),
+		processor.MaxRecordsPerTxn(1000), processor.CommitInterval(100*time.Millisecond),
+		processor.TransactionTimeout(10*time.Second), processor.CreateTopics(true),
+		processor.KgoOpts(kgo.SessionTimeout(10*time.Second), kgo.HeartbeatInterval(10*time.Second/15)),
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -120,29 +127,47 @@ func joinBrokers(bs []string) string {
 	return out
 }
 
-func demoCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+// demoService returns the topology, group and dead-letter topic of the
+// order or payment service, unprefixed.
+func demoService(service string) (*topology.Topology, string, string, error) {
+	if service == "payment" {
+		t, err := paymentTopology("")
+		return t, orders.DefaultPaymentGroup, orders.TopicPaymentsDLQ, err
+	}
+	t, err := orderTopology("")
+	return t, orders.DefaultOrderGroup, orders.TopicDLQ, err
+}
+
+var demoCommand = app.Command{
+	Name:    "demo",
+	Summary: "run the whole pipeline on an embedded three-broker cluster and verify it",
+	Description: "Start an embedded three-broker kfake cluster, three order-service instances and the payment " +
+		"stage in this process, produce orders, replace one order instance mid-run, then verify exactly-once " +
+		"(E1-E5) and the instances' local state. It exits 3 when it finds violations.",
+	Setup: demoSetup,
+}
+
+func demoSetup(fs *flag.FlagSet) app.Runner {
 	var pc orders.ProduceConfig
 	produceFlags(fs, &pc)
 	fs.Lookup("count").DefValue, pc.Count = "100000", 100000
 	fs.Lookup("customers").DefValue, pc.Customers = "1000", 1000
 	partitions := fs.Int("partitions", 6, "partitions of the orders topic")
 	logLevel := fs.String("log-level", "warn", "log level of the instances: debug, info, warn, error")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, stdout io.Writer) error {
+		if err := pc.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", app.ErrUsage, err)
+		}
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+			return fmt.Errorf("%w: --log-level: %w", app.ErrUsage, err)
+		}
+		if *partitions < 1 || *partitions > 1000 {
+			return app.Usagef("--partitions: want 1..1000, got %d", *partitions)
+		}
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+		return runDemo(ctx, stdout, log, pc, int32(*partitions))
 	}
-	if err := pc.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("%w: --log-level: %w", errUsage, err)
-	}
-	if *partitions < 1 || *partitions > 1000 {
-		return fmt.Errorf("%w: --partitions: want 1..1000, got %d", errUsage, *partitions)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	return runDemo(ctx, stdout, log, pc, int32(*partitions))
 }
 
 // runDemo is the demo: an embedded three-broker cluster, orders produced
@@ -282,7 +307,7 @@ func demoVerify(ctx context.Context, out io.Writer, f *fleet, st orders.ProduceS
 	fmt.Fprintf(out, "processed %d orders and %d payments in %s: %.0f orders/s through both stages; %d transactions aborted and retried\n",
 		st.Produced, st.Valid, elapsed.Round(time.Millisecond), float64(st.Produced)/elapsed.Seconds(), aborted)
 	if !rep.OK() || len(local) > 0 {
-		return errViolations
+		return app.ErrViolations
 	}
 	fmt.Fprintln(out, "PASS: exactly once")
 	return nil

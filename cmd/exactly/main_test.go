@@ -5,22 +5,22 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/exactly-stream/exactly/app"
 )
 
-func TestParseEnvFillsUnsetFlags(t *testing.T) {
-	t.Setenv("EXACTLY_BROKERS", "env:9092")
-	t.Setenv("EXACTLY_MAX_RECORDS", "77")
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	var c serviceConfig
-	c.flags(fs)
-	require.NoError(t, parse(fs, []string{"--max-records", "5"}))
-	require.Equal(t, "env:9092", c.brokers, "unset flag comes from the environment")
-	require.Equal(t, 5, c.maxRecords, "a flag on the command line wins")
+// dispatch runs the exactly program with args as the binary would.
+func dispatch(ctx context.Context, args []string, stdout io.Writer) error {
+	return config().Run(ctx, args, stdout, io.Discard)
 }
+
+var exitCode = app.ExitCode
 
 func TestBadInputNamesTheFlagOrVariable(t *testing.T) {
 	for name, tc := range map[string]struct {
@@ -55,8 +55,8 @@ func TestBadInputNamesTheFlagOrVariable(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
-	require.Equal(t, 3, exitCode(errViolations))
-	require.Equal(t, 2, exitCode(errors.Join(errUsage)))
+	require.Equal(t, 3, exitCode(app.ErrViolations))
+	require.Equal(t, 2, exitCode(errors.Join(app.ErrUsage)))
 	require.Equal(t, 0, exitCode(flag.ErrHelp))
 	require.Equal(t, 1, exitCode(errors.New("boom")))
 }
@@ -67,4 +67,22 @@ func TestDemoSmall(t *testing.T) {
 	require.NoError(t, err, out.String())
 	require.Contains(t, out.String(), "PASS: exactly once")
 	require.True(t, strings.Contains(out.String(), "verify: OK"), out.String())
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -101,9 +101,3 @@ func TestOpsUsageErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestExitCodesOfChecks(t *testing.T) {
-	require.Equal(t, 3, exitCode(&exitError{code: exitMismatch, err: errViolations}))
-	require.Equal(t, 4, exitCode(&exitError{code: exitWarning, err: errViolations}))
-	require.Equal(t, 5, exitCode(&exitError{code: exitCritical, err: errViolations}))
-}

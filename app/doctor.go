@@ -1,8 +1,7 @@
-package main
+package app
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -13,42 +12,47 @@ import (
 	"github.com/exactly-stream/exactly/admin"
 )
 
-func doctorCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+// doctorSetup is `doctor`.
+func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
-	pipeline := pipelineFlags(fs)
+	pipeline := k.pipelineFlags(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var o admin.DoctorOptions
 	fs.DurationVar(&o.TxnThreshold, "txn-threshold", 30*time.Second, "report transactions open longer than this")
 	fs.Int64Var(&o.MaxLag, "max-lag", 100000, "waiting records of a running group that make a warning")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, stdout io.Writer) error {
+		for name, bad := range map[string]bool{"txn-threshold": o.TxnThreshold <= 0, "max-lag": o.MaxLag <= 0, "timeout": *timeout <= 0} {
+			if bad {
+				return fs.usagef(name, "must be positive")
+			}
+		}
+		p, err := pipeline()
+		if err != nil {
+			return err
+		}
+		cl, err := newClient(fs, SplitBrokers(*brokers))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		o.ConnectTimeout = min(15*time.Second, *timeout/2)
+		r, err := admin.Doctor(ctx, cl, p, o)
+		if err != nil {
+			return fmt.Errorf("doctor: %w", err)
+		}
+		if *asJSON {
+			err = writeJSON(stdout, r)
+		} else {
+			err = renderDoctor(stdout, r)
+		}
+		if err != nil {
+			return err
+		}
+		return doctorVerdict(r)
 	}
-	if o.TxnThreshold <= 0 || o.MaxLag <= 0 || *timeout <= 0 {
-		return fmt.Errorf("%w: --txn-threshold, --max-lag and --timeout must be positive", errUsage)
-	}
-	cl, err := client(*brokers)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	o.ConnectTimeout = min(15*time.Second, *timeout/2)
-	r, err := admin.Doctor(ctx, cl, pipeline(), o)
-	if err != nil {
-		return fmt.Errorf("doctor: %w", err)
-	}
-	if *asJSON {
-		err = writeJSON(stdout, r)
-	} else {
-		err = renderDoctor(stdout, r)
-	}
-	if err != nil {
-		return err
-	}
-	return doctorVerdict(r)
 }
 
 // doctorVerdict maps the report's severity to an exit status: 0 OK, 4
@@ -65,9 +69,9 @@ func doctorVerdict(r *admin.Report) error {
 	}
 	switch r.Severity {
 	case admin.Critical:
-		return &exitError{code: exitCritical, err: fmt.Errorf("doctor: %d critical, %d warnings", crit, warn)}
+		return &exitError{code: ExitCritical, err: fmt.Errorf("doctor: %d critical, %d warnings", crit, warn)}
 	case admin.Warning:
-		return &exitError{code: exitWarning, err: fmt.Errorf("doctor: %d warnings", warn)}
+		return &exitError{code: ExitWarning, err: fmt.Errorf("doctor: %d warnings", warn)}
 	}
 	return nil
 }

@@ -1,0 +1,39 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// pingBrokers waits at most timeout for one of brokers to answer. It
+// returns nil without an answer only if ctx is cancelled.
+func pingBrokers(ctx context.Context, fs *flagSet, brokers []string, timeout time.Duration) error {
+	cl, err := newClient(fs, brokers)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("no broker reachable at %s within %s (%s): %w",
+			strings.Join(brokers, ","), timeout, fs.origin("connect-timeout"), err)
+	}
+	return nil
+}
+
+// newClient returns a client of brokers, which must not be empty.
+func newClient(fs *flagSet, brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
+	if len(brokers) == 0 {
+		return nil, Usagef("--brokers (or %s) is required", fs.envName("brokers"))
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUsage, fs.origin("brokers"), err)
+	}
+	return cl, nil
+}

@@ -1,0 +1,58 @@
+// Package app is the application kit: it turns one or more topologies into
+// a complete command-line program, so that a user's whole main is one call.
+//
+//	func main() {
+//		app.Main(app.Config{
+//			Name:     "wordcount",
+//			Summary:  "count words, exactly once",
+//			Topology: wordcount.Topology,
+//		})
+//	}
+//
+// The program then has these commands:
+//
+//	run      run one instance of a service (the processor, and with
+//	         --http-addr an HTTP server with /metrics, /healthz, /readyz
+//	         and /state/{store}/{key}, see package httpapi)
+//	reset    wipe local state and changelogs, rebuild state from the
+//	         group's committed offsets, then run (processor.ResetState)
+//	topics   create or check the topics the topologies need
+//	         (topics create|check, see package admin)
+//	doctor   check brokers, topics, groups' lag and open transactions
+//	help     the command list; `help <command>` describes one command
+//
+// and whatever Config.Commands adds. `--help`, `-h` and `help` print the
+// command list, `<command> --help` a command's usage, description and
+// flags, `--version` the version.
+//
+// # Flags and the environment
+//
+// Every flag can also be set by an environment variable named
+// <PREFIX>_<FLAG>: the prefix is Config.Name in upper case (EXACTLY_ for
+// a program named exactly), the flag in upper case with dashes as
+// underscores, so --commit-interval is EXACTLY_COMMIT_INTERVAL. A flag given
+// on the command line wins. An invalid value names the flag or the
+// variable it came from.
+//
+// # Signals
+//
+// The first SIGINT or SIGTERM ends the open transaction (committed if it
+// can be), leaves the group and closes the state; the second exits at
+// once with status 130, which is as safe as a crash.
+//
+// # Exit status
+//
+// Every command follows one scheme:
+//
+//	0  success, or help or the version was asked for
+//	1  runtime failure: no broker reachable, the processor stopped on an error
+//	2  usage or configuration error: unknown command or flag, a bad value
+//	   in a flag or environment variable, a missing required flag
+//	3  a check found problems: verification found violations, topics
+//	   check (or create) found topics that differ from what is needed
+//	4  doctor: warnings, nothing critical
+//	5  doctor: something critical
+//
+// Statuses 4 and 5 refine 3 for the doctor, so that monitoring can tell
+// a warning from an emergency.
+package app

@@ -1,0 +1,118 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/exactly-stream/exactly/admin"
+)
+
+// pipelineFlags adds --topic-prefix and the group flags (--group, or
+// --<service>-group with several services) and returns the function that
+// describes the program's pipeline with them: one admin.Stage per service,
+// from its topology (admin.StageOf).
+func (k *kit) pipelineFlags(fs *flagSet) func() (admin.Pipeline, error) {
+	prefix := fs.String("topic-prefix", "", "prefix of every topic and default group name")
+	groups := make([]*string, len(k.services))
+	for i, s := range k.services {
+		name, what := "group", "the group"
+		if len(k.services) > 1 {
+			name, what = s.Name+"-group", "group of the "+s.Name+" service"
+		}
+		groups[i] = fs.String(name, "", fmt.Sprintf("%s, if run with --group (default: <prefix>%s)", what, s.Group))
+	}
+	return func() (admin.Pipeline, error) {
+		var p admin.Pipeline
+		for i, s := range k.services {
+			t, group, dlq, err := s.resolve(*prefix, *groups[i])
+			if err != nil {
+				return p, err
+			}
+			p.Stages = append(p.Stages, admin.StageOf(t, group, dlq))
+		}
+		return p, nil
+	}
+}
+
+// topicsSetup is `topics create|check`.
+func (k *kit) topicsSetup(fs *flagSet, sub string) Runner {
+	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
+	pipeline := k.pipelineFlags(fs)
+	partitions := fs.Int("partitions", 6, "partitions of each input topic; every other topic wants its input's count")
+	replication := fs.Int("replication-factor", -1, "replication factor of every topic (-1: the brokers' default.replication.factor)")
+	minISR := fs.Int("min-insync-replicas", 0, "min.insync.replicas set on created topics and wanted at least (0: not set, not checked)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	return func(ctx context.Context, stdout io.Writer) error {
+		if *replication < -1 || *replication > 32767 {
+			return fs.usagef("replication-factor", "want -1 or 1..32767, got %d", *replication)
+		}
+		if *partitions < 1 || *partitions > 100000 {
+			return fs.usagef("partitions", "want 1..100000, got %d", *partitions)
+		}
+		cfg := admin.TopicsConfig{Partitions: int32(*partitions), ReplicationFactor: int16(*replication), MinInsyncReplicas: *minISR}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		p, err := pipeline()
+		if err != nil {
+			return err
+		}
+		cl, err := newClient(fs, SplitBrokers(*brokers))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		run := admin.CheckTopics
+		if sub == "create" {
+			run = admin.CreateTopics
+		}
+		r, err := run(ctx, cl, p, cfg)
+		if err != nil {
+			return fmt.Errorf("topics %s: %w", sub, err)
+		}
+		if *asJSON {
+			err = writeJSON(stdout, r)
+		} else {
+			err = renderTopics(stdout, r)
+		}
+		if err != nil {
+			return err
+		}
+		if !r.OK() {
+			return &exitError{code: ExitViolations, err: fmt.Errorf("topics %s: %d mismatches", sub, len(r.Mismatches))}
+		}
+		return nil
+	}
+}
+
+func renderTopics(w io.Writer, r *admin.TopicsReport) error {
+	for _, t := range r.Created {
+		fmt.Fprintf(w, "created %s\n", t)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tROLE\tPARTITIONS\tWANT\tRF\tMIN ISR\tCLEANUP")
+	for _, t := range r.Topics {
+		if !t.Exists {
+			fmt.Fprintf(tw, "%s\t%s\tmissing\t%d\t\t\t\n", t.Topic, t.Role, t.WantPartitions)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", t.Topic, t.Role, t.Partitions, t.WantPartitions, t.ReplicationFactor, t.MinInsyncReplicas, t.CleanupPolicy)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if r.OK() {
+		_, err := fmt.Fprintln(w, "topics: OK")
+		return err
+	}
+	fmt.Fprintf(w, "topics: %d mismatches\n", len(r.Mismatches))
+	for _, m := range r.Mismatches {
+		fmt.Fprintf(w, "  %-20s %s\n", m.Kind, m)
+	}
+	return nil
+}
