@@ -153,7 +153,7 @@ func (d *doctor) provisioningFindings(s topicsSnapshot) {
 			msg += ": create it with `exactly topics create`"
 		case m.Kind == MismatchCleanupPolicy:
 			sev, msg = Critical, msg+": the stage refuses to start, and deletion would lose state"
-		case m.Kind == MismatchPartitions && d.p.IsChangelog(m.Topic):
+		case m.Kind == MismatchPartitions && (d.p.IsChangelog(m.Topic) || d.p.role(m.Topic) == "input"):
 			sev, msg = Critical, msg+": the stage refuses to start"
 		case m.Kind == MismatchMinISR:
 			sev = Critical

@@ -37,7 +37,7 @@ func (s Severity) String() string {
 // MarshalText encodes s as its name: ok, warning or critical.
 func (s Severity) MarshalText() ([]byte, error) {
 	if s < OK || s > Critical {
-		return nil, fmt.Errorf("ops: unknown severity %d", int(s))
+		return nil, fmt.Errorf("admin: unknown severity %d", int(s))
 	}
 	return []byte(s.String()), nil
 }
@@ -46,7 +46,7 @@ func (s Severity) MarshalText() ([]byte, error) {
 func (s *Severity) UnmarshalText(b []byte) error {
 	i := slices.Index(severityNames, string(b))
 	if i < 0 {
-		return fmt.Errorf("ops: unknown severity %q", b)
+		return fmt.Errorf("admin: unknown severity %q", b)
 	}
 	*s = Severity(i)
 	return nil
@@ -145,12 +145,15 @@ type Holder struct {
 
 // Group is one stage's consumer group.
 type Group struct {
-	Name     string   `json:"name"`
-	Input    string   `json:"input"`
+	Name string `json:"name"`
+	// Inputs are the stage's input topics (Stage.Inputs).
+	Inputs   []string `json:"inputs"`
 	State    string   `json:"state"` // Stable, Empty, PreparingRebalance..., or Dead when it does not exist
 	Protocol string   `json:"protocol,omitempty"`
 	Members  []Member `json:"members"`
-	// Lag is per partition of the input topic.
+	// Lag is per partition of every input topic, input by input in the
+	// order of Inputs, partitions ascending. An input that does not
+	// exist has no entries (the topics check reports it).
 	Lag []PartitionLag `json:"lag"`
 	// TotalLag sums Pending where known, Lag elsewhere.
 	TotalLag int64  `json:"total_lag"`
@@ -159,14 +162,17 @@ type Group struct {
 
 // Member is a member of a group.
 type Member struct {
-	ID         string  `json:"id"`
-	InstanceID string  `json:"instance_id,omitempty"`
-	ClientID   string  `json:"client_id"`
-	Host       string  `json:"host"`
-	Assigned   []int32 `json:"assigned"` // partitions of the group's input
+	ID         string `json:"id"`
+	InstanceID string `json:"instance_id,omitempty"`
+	ClientID   string `json:"client_id"`
+	Host       string `json:"host"`
+	// Assigned maps each of the group's inputs the member was assigned
+	// partitions of to those partitions, ascending.
+	Assigned map[string][]int32 `json:"assigned"`
 }
 
-// PartitionLag is a group's position in one input partition.
+// PartitionLag is a group's position in one partition of one of its
+// inputs.
 //
 // Offsets count records and control records alike: a transaction's commit
 // marker takes an offset, so a group that consumed everything of a
@@ -176,7 +182,8 @@ type Member struct {
 // number of committed records the group has not consumed, 0 when only
 // markers and aborted records remain.
 type PartitionLag struct {
-	Partition int32 `json:"partition"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
 	// Committed is the group's committed offset, -1 without a commit
 	// (the runtime then starts at the log start).
 	Committed     int64 `json:"committed"`

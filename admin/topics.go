@@ -16,12 +16,14 @@ import (
 
 // TopicsConfig is what the pipeline's topics should look like.
 type TopicsConfig struct {
-	// Partitions is the partition count of the pipeline's external input
-	// (the orders topic). Every other topic wants the count of its
-	// stage's input, as the runtime creates them. The default value is 6.
+	// Partitions is the partition count of the pipeline's external inputs
+	// (the inputs no stage writes; the orders topic of the reference
+	// application). Every other topic wants the count of its stage's
+	// first input, as the runtime creates them. It has no default: it
+	// must be 1 to 100000.
 	Partitions int32
-	// ReplicationFactor of every topic; -1 means the brokers'
-	// default.replication.factor. The default value is -1.
+	// ReplicationFactor of every topic, 1 to 32767, or -1 for the
+	// brokers' default.replication.factor. 0 is invalid.
 	ReplicationFactor int16
 	// MinInsyncReplicas, when above 0, is set on created topics (Java
 	// min.insync.replicas) and is the least a check accepts. The default
@@ -157,9 +159,12 @@ func (r *TopicsReport) check(p Pipeline, s topicsSnapshot, t string, c TopicsCon
 	st.Partitions = int32(len(d.Partitions))
 	st.ReplicationFactor = d.Partitions.NumReplicas()
 	if st.WantPartitions > 0 && st.Partitions != st.WantPartitions {
-		if in == t {
+		switch {
+		case in == t:
 			mis(MismatchPartitions, st.Partitions, st.WantPartitions, "has %d partitions, want %d", st.Partitions, st.WantPartitions)
-		} else {
+		case st.Role == "input":
+			mis(MismatchPartitions, st.Partitions, st.WantPartitions, "has %d partitions but %s, read by the same stage, has %d: a stage's inputs must be co-partitioned", st.Partitions, in, st.WantPartitions)
+		default:
 			mis(MismatchPartitions, st.Partitions, st.WantPartitions, "has %d partitions but its input %s has %d", st.Partitions, in, st.WantPartitions)
 		}
 	}
@@ -328,18 +333,24 @@ func readTopics(ctx context.Context, adm *kadm.Client, topics []string) (topicsS
 	return s, nil
 }
 
-// wantPartitions is the partition count topic t must have: its stage
-// input's actual count, or what that input wants when it is missing, or
-// external for an external input.
+// wantPartitions is the partition count topic t must have: the actual
+// count of the input it follows (inputOf), or what that input wants when it
+// is missing, or external for an external input. A pipeline whose inputs
+// follow each other in a cycle wants external.
 func (s topicsSnapshot) wantPartitions(p Pipeline, t string, external int32) int32 {
-	in := p.inputOf(t)
-	if in == t {
-		return external
+	seen := map[string]bool{}
+	for !seen[t] {
+		seen[t] = true
+		in := p.inputOf(t)
+		if in == t {
+			return external
+		}
+		if d, ok := s.details[in]; ok && d.Err == nil && len(d.Partitions) > 0 {
+			return int32(len(d.Partitions))
+		}
+		t = in
 	}
-	if d, ok := s.details[in]; ok && d.Err == nil && len(d.Partitions) > 0 {
-		return int32(len(d.Partitions))
-	}
-	return s.wantPartitions(p, in, external)
+	return external
 }
 
 // defaultReplication reads default.replication.factor from a broker.
