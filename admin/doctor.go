@@ -26,8 +26,10 @@ type DoctorOptions struct {
 	// ProbeTimeout bounds that read. The default value is 5s.
 	ProbeTimeout time.Duration
 	// ConnectTimeout is how long the doctor waits for the brokers' first
-	// answer before it reports them unreachable. The default value is
-	// 15s.
+	// answer before it reports them unreachable. A refused connection
+	// ends the wait at once; a connection whose handshake stalls ends it
+	// when the client's kgo.RequestTimeoutOverhead passes (10s by
+	// default), even past ConnectTimeout. The default value is 15s.
 	ConnectTimeout time.Duration
 }
 
