@@ -32,7 +32,7 @@ type Stage struct {
 // output of a stage may be the input of a later one. Every check of the
 // package takes the pipeline it checks.
 type Pipeline struct {
-	Stages []Stage
+	Stages []Stage // in data-flow order
 }
 
 // OrderPipeline is the pipeline of the reference application

@@ -69,33 +69,48 @@ const (
 
 // Mismatch is one way a topic differs from what the pipeline needs.
 type Mismatch struct {
-	Topic   string       `json:"topic"`
-	Kind    MismatchKind `json:"kind"`
-	Have    string       `json:"have,omitempty"`
-	Want    string       `json:"want,omitempty"`
-	Message string       `json:"message"`
+	Topic string       `json:"topic"`
+	Kind  MismatchKind `json:"kind"`
+	// Have and Want are the topic's value and the wanted one, where the
+	// kind compares values (partition count, replication factor,
+	// min.insync.replicas, cleanup.policy).
+	Have string `json:"have,omitempty"`
+	Want string `json:"want,omitempty"` // see Have
+	// Message says it in a sentence, without the topic.
+	Message string `json:"message"`
 }
 
+// String formats m as "topic: message".
 func (m Mismatch) String() string { return m.Topic + ": " + m.Message }
 
 // TopicState is a topic of the pipeline as the check found it.
 type TopicState struct {
-	Topic  string `json:"topic"`
-	Role   string `json:"role"` // input, output or changelog
-	Exists bool   `json:"exists"`
+	Topic string `json:"topic"`
+	// Role is input (no stage writes it), output or changelog.
+	Role string `json:"role"`
+	// Exists reports whether the topic exists (and its metadata could be
+	// read).
+	Exists bool `json:"exists"`
 	// Partitions and ReplicationFactor are 0 when the topic is missing.
-	Partitions        int32  `json:"partitions"`
-	WantPartitions    int32  `json:"want_partitions"`
-	ReplicationFactor int    `json:"replication_factor"`
-	MinInsyncReplicas int    `json:"min_insync_replicas"` // 0 when unknown
-	CleanupPolicy     string `json:"cleanup_policy"`
+	Partitions int32 `json:"partitions"`
+	// WantPartitions is the count the topic must have: its input's (see
+	// TopicsConfig.Partitions); 0 when unknown.
+	WantPartitions    int32 `json:"want_partitions"`
+	ReplicationFactor int   `json:"replication_factor"`  // see Partitions
+	MinInsyncReplicas int   `json:"min_insync_replicas"` // 0 when unknown
+	// CleanupPolicy is the topic's cleanup.policy ("delete", "compact"
+	// or both), empty when unknown.
+	CleanupPolicy string `json:"cleanup_policy"`
 }
 
 // TopicsReport is the result of CheckTopics and CreateTopics.
 type TopicsReport struct {
+	// Topics are the pipeline's topics, in Pipeline.Topics order.
 	Topics []TopicState `json:"topics"`
 	// Created lists the topics CreateTopics created.
-	Created    []string   `json:"created,omitempty"`
+	Created []string `json:"created,omitempty"`
+	// Mismatches are every way a topic differs from what the pipeline
+	// needs, topic by topic.
 	Mismatches []Mismatch `json:"mismatches"`
 	// Notes are checks that could not run (the brokers' default
 	// replication factor could not be read, say).
