@@ -52,7 +52,7 @@ func (p *Processor) ensureTopics(ctx context.Context) (int32, error) {
 			created = append(created, t)
 		}
 	}
-	if err := p.waitCreated(ctx, created, n); err != nil {
+	if err := p.waitCreated(ctx, created); err != nil {
 		return 0, err
 	}
 	return n, nil
@@ -91,13 +91,13 @@ func (p *Processor) ensureTopic(ctx context.Context, topic string, partitions in
 }
 
 // waitCreated waits, at most the startup timeout, until the metadata lists
-// every partition of the topics just created, each with a leader. Without
+// the topics just created, every partition with a leader. Without
 // it, the restore that follows reads the metadata the client cached while
 // the topics were missing and retries until that ages out (kadm reads
 // metadata through the client's cache): seconds of warnings on every first
 // start. Each try purges the topics from the cache first, since a broker
 // may answer before the controller's news reached it.
-func (p *Processor) waitCreated(ctx context.Context, topics []string, partitions int32) error {
+func (p *Processor) waitCreated(ctx context.Context, topics []string) error {
 	if len(topics) == 0 {
 		return nil
 	}
@@ -107,7 +107,7 @@ func (p *Processor) waitCreated(ctx context.Context, topics []string, partitions
 		p.adminCl.PurgeTopicsFromClient(slices.Clone(topics)...) // it sorts its argument
 		details, err := p.admin.ListTopics(ctx, topics...)
 		if err == nil {
-			err = visible(details, topics, partitions)
+			err = visible(details, topics)
 		}
 		if err == nil {
 			return nil
@@ -119,16 +119,18 @@ func (p *Processor) waitCreated(ctx context.Context, topics []string, partitions
 	}
 }
 
-// visible reports why details does not yet show every partition of topics
-// with a leader, or nil.
-func visible(details kadm.TopicDetails, topics []string, partitions int32) error {
+// visible reports why details does not yet show topics with partitions
+// that all have a leader, or nil. It does not compare partition counts: a
+// topic someone else created meanwhile may differ, which is for the checks
+// to report, not for this wait.
+func visible(details kadm.TopicDetails, topics []string) error {
 	for _, t := range topics {
 		d, ok := details[t]
 		switch {
 		case !ok || d.Err != nil:
 			return fmt.Errorf("topic %s: %w", t, errors.Join(d.Err, errMissing(ok)))
-		case int32(len(d.Partitions)) < partitions:
-			return fmt.Errorf("topic %s: %d of %d partitions", t, len(d.Partitions), partitions)
+		case len(d.Partitions) == 0:
+			return fmt.Errorf("topic %s: no partitions yet", t)
 		}
 		for _, pd := range d.Partitions {
 			switch {
