@@ -6,7 +6,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -23,10 +25,11 @@ var (
 // reports false when no broker answers, which ends the run.
 func (d *doctor) brokers(ctx context.Context) bool {
 	mctx, cancel := context.WithTimeout(ctx, d.o.ConnectTimeout)
+	begin := time.Now()
 	m, err := d.adm.BrokerMetadata(mctx)
 	cancel()
 	if err != nil {
-		d.r.add(Critical, CheckBrokers, "cluster", "no broker answers within %s: %s", d.o.ConnectTimeout, err)
+		d.r.add(Critical, CheckBrokers, "cluster", "%s", unreachable(d.cl, err, d.o.ConnectTimeout, time.Since(begin)))
 		return false
 	}
 	for _, b := range m.Brokers {
@@ -75,4 +78,20 @@ func (d *doctor) brokers(ctx context.Context) bool {
 		d.r.add(Warning, CheckBrokers, "brokers "+strings.Join(noKIP664, ","), "no DescribeProducers/DescribeTransactions/ListTransactions (KIP-664, Kafka 3.0+): transactions not checked")
 	}
 	return true
+}
+
+// unreachable says what the first metadata request tried and how it
+// failed: a refused connection fails at once, a silent broker when the
+// connect timeout or, for a connection in its handshake, the client's request
+// timeout overhead passes, whichever ends the wait.
+func unreachable(cl *kgo.Client, err error, timeout, took time.Duration) string {
+	seeds := "the seed brokers"
+	if v, ok := cl.OptValue(kgo.SeedBrokers).([]string); ok && len(v) > 0 {
+		seeds += " " + strings.Join(v, ",")
+	}
+	when := "at once"
+	if took >= 100*time.Millisecond {
+		when = "after " + took.Round(time.Millisecond).String()
+	}
+	return fmt.Sprintf("no answer from %s: asking for metadata failed %s (connect timeout %s): %s", seeds, when, timeout, err)
 }

@@ -26,8 +26,10 @@ type DoctorOptions struct {
 	// ProbeTimeout bounds that read. The default value is 5s.
 	ProbeTimeout time.Duration
 	// ConnectTimeout is how long the doctor waits for the brokers' first
-	// answer before it reports them unreachable. The default value is
-	// 15s.
+	// answer before it reports them unreachable. A refused connection
+	// ends the wait at once; a connection whose handshake stalls ends it
+	// when the client's kgo.RequestTimeoutOverhead passes (10s by
+	// default), even past ConnectTimeout. The default value is 15s.
 	ConnectTimeout time.Duration
 }
 
@@ -54,16 +56,17 @@ func (o *DoctorOptions) ensureDefaults() {
 //
 //   - brokers: reachable, their versions, support of the transactional
 //     APIs exactly-once needs (KIP-447) and the doctor uses (KIP-664);
-//   - topics: the pipeline's topics exist, changelogs are compacted and
-//     have their input's partition count, min.insync.replicas does not
-//     exceed the replication factor; no partition is offline,
-//     under-replicated, at or below min.insync.replicas;
+//   - topics: the pipeline's topics exist, each stage's inputs are
+//     co-partitioned, changelogs are compacted and have their input's
+//     partition count, min.insync.replicas does not exceed the replication
+//     factor; no partition is offline, under-replicated, at or below
+//     min.insync.replicas;
 //   - transactions: open longer than TxnThreshold, naming the
 //     transactional id and the partitions whose last stable offset it
 //     holds back; last stable offset below the high watermark, naming the
 //     producer that holds it;
-//   - groups: each stage's group state, members and lag per partition,
-//     measured to the last stable offset.
+//   - groups: each stage's group state, members and lag per partition of
+//     every input, measured to the last stable offset.
 //
 // cl must be a plain client (no group, no transactional id): the doctor
 // builds a read_committed reader from its options. Doctor returns an error
@@ -150,10 +153,10 @@ func (d *doctor) provisioningFindings(s topicsSnapshot) {
 		sev, msg := Warning, m.Message
 		switch {
 		case m.Kind == MismatchMissing:
-			msg += ": create it with `exactly topics create`"
+			msg += ": create it (CreateTopics; `exactly topics create` for the reference application)"
 		case m.Kind == MismatchCleanupPolicy:
 			sev, msg = Critical, msg+": the stage refuses to start, and deletion would lose state"
-		case m.Kind == MismatchPartitions && d.p.IsChangelog(m.Topic):
+		case m.Kind == MismatchPartitions && (d.p.IsChangelog(m.Topic) || d.p.role(m.Topic) == "input"):
 			sev, msg = Critical, msg+": the stage refuses to start"
 		case m.Kind == MismatchMinISR:
 			sev = Critical

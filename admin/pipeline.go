@@ -8,30 +8,45 @@ import (
 	"github.com/exactly-stream/exactly/topology"
 )
 
-// Stage is one application of a pipeline: a consumer group reading one
-// input topic and writing outputs (sinks and its dead-letter topic) and
-// store changelogs. A task owns partition p of the input and of every
-// changelog, so the changelogs must have the input's partition count; the
-// runtime creates outputs with that count too.
+// Stage is one application of a pipeline: a consumer group reading its
+// input topics and writing outputs (sinks and its dead-letter topic) and
+// store changelogs. A task owns partition p of every input and of every
+// changelog, so the inputs must be co-partitioned (the same partition
+// count) and the changelogs must have that count; the runtime creates
+// outputs with that count too. StageOf describes the stage of a topology.
 type Stage struct {
-	Group      string   // consumer group and application id
-	Input      string   // source topic
-	Outputs    []string // sink and dead-letter topics
-	Changelogs []string // compacted store changelog topics
+	// Group is the consumer group, which is also the application id that
+	// names the changelogs.
+	Group string
+	// Inputs are the source topics, in the topology's declaration order.
+	// The first is the one whose partition count the others, the outputs
+	// and the changelogs must have.
+	Inputs []string
+	// Outputs are the sink and dead-letter topics.
+	Outputs []string
+	// Changelogs are the compacted store changelog topics.
+	Changelogs []string
 }
 
 // Pipeline is the stages of an application, in data-flow order: an
-// output of a stage may be the input of a later one.
+// output of a stage may be the input of a later one. Every check of the
+// package takes the pipeline it checks.
 type Pipeline struct {
-	Stages []Stage
+	Stages []Stage // in data-flow order
 }
 
-// OrderPipeline is the reference application: the order service (group
-// orderGroup, stores orders.OrderStores) reading the orders topic, and
-// the payment stage (group paymentGroup, store orders.StorePayments)
-// reading the order service's events. Topic names carry prefix, as with
-// `exactly run --topic-prefix`. An empty group means the default group
-// with the prefix, as `exactly run` names it.
+// OrderPipeline is the pipeline of the reference application
+// (examples/orders), which the exactly command provisions and checks: the
+// order service (group orderGroup, stores orders.OrderStores) reading the
+// orders topic, and the payment stage (group paymentGroup, store
+// orders.StorePayments) reading the order service's events. Topic names
+// carry prefix, as with `exactly run --topic-prefix`. An empty group means
+// the default group with the prefix, as `exactly run` names it.
+//
+// It is what StageOf gives for orders.OrderTopologyFor and
+// orders.PaymentTopologyFor (a test holds the two together), written out
+// because building those topologies can fail and this cannot. Another
+// application describes its pipeline with StageOf.
 func OrderPipeline(prefix, orderGroup, paymentGroup string) Pipeline {
 	if orderGroup == "" {
 		orderGroup = prefix + orders.DefaultOrderGroup
@@ -43,13 +58,13 @@ func OrderPipeline(prefix, orderGroup, paymentGroup string) Pipeline {
 	return Pipeline{Stages: []Stage{
 		{
 			Group:      orderGroup,
-			Input:      ts.Orders,
+			Inputs:     []string{ts.Orders},
 			Outputs:    []string{ts.Events, ts.DLQ},
 			Changelogs: changelogs(orderGroup, orders.OrderStores()...),
 		},
 		{
 			Group:      paymentGroup,
-			Input:      ts.Events,
+			Inputs:     []string{ts.Events},
 			Outputs:    []string{ts.Payments, ts.PaymentsDLQ},
 			Changelogs: changelogs(paymentGroup, orders.StorePayments),
 		},
@@ -57,14 +72,19 @@ func OrderPipeline(prefix, orderGroup, paymentGroup string) Pipeline {
 }
 
 // StageOf describes the application that runs topology t in consumer
-// group group with dead-letter topic deadLetter (empty: none): its input is
-// t's source topic, its outputs t's sink topics and the dead-letter topic,
-// its changelogs those of t's stores. It is how a topology's own shape
-// drives provisioning and the doctor.
+// group group with dead-letter topic deadLetter (empty: none): its inputs
+// are t's source topics, its outputs t's sink topics and the dead-letter
+// topic, its changelogs those of t's stores, named as the processor names
+// them (processor.ChangelogTopic). It is how a topology's own shape drives
+// provisioning and the doctor: a pipeline of one topology is
+//
+//	admin.Pipeline{Stages: []admin.Stage{admin.StageOf(t, group, dlq)}}
 func StageOf(t *topology.Topology, group, deadLetter string) Stage {
 	s := Stage{Group: group, Outputs: t.SinkTopics()}
-	if src := t.SourceTopics(); len(src) > 0 {
-		s.Input = src[0]
+	for _, src := range t.SourceTopics() {
+		if !slices.Contains(s.Inputs, src) {
+			s.Inputs = append(s.Inputs, src)
+		}
 	}
 	if deadLetter != "" && !slices.Contains(s.Outputs, deadLetter) {
 		s.Outputs = append(s.Outputs, deadLetter)
@@ -93,7 +113,7 @@ func (p Pipeline) Topics() []string {
 		}
 	}
 	for _, s := range p.Stages {
-		add(s.Input)
+		add(s.Inputs...)
 		add(s.Outputs...)
 		add(s.Changelogs...)
 	}
@@ -119,6 +139,20 @@ func (p Pipeline) IsChangelog(topic string) bool {
 	return false
 }
 
+// Inputs returns every input topic of the pipeline once, in data-flow
+// order, those other stages write included.
+func (p Pipeline) Inputs() []string {
+	var out []string
+	for _, s := range p.Stages {
+		for _, t := range s.Inputs {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
 // external reports whether topic is an input that no stage writes.
 func (p Pipeline) external(topic string) bool {
 	for _, s := range p.Stages {
@@ -140,12 +174,20 @@ func (p Pipeline) role(topic string) string {
 	return "output"
 }
 
-// inputOf returns the input whose partition count topic must have: its
-// stage's input, or topic itself for an external input.
+// inputOf returns the input whose partition count topic must have: for an
+// output or changelog, its stage's first input; for another input of a
+// stage, the stage's first input (inputs are co-partitioned); for the first
+// input no stage writes, topic itself (an external input, whose count the
+// operator chooses).
 func (p Pipeline) inputOf(topic string) string {
 	for _, s := range p.Stages {
-		if slices.Contains(s.Outputs, topic) || slices.Contains(s.Changelogs, topic) {
-			return s.Input
+		if len(s.Inputs) > 0 && (slices.Contains(s.Outputs, topic) || slices.Contains(s.Changelogs, topic)) {
+			return s.Inputs[0]
+		}
+	}
+	for _, s := range p.Stages {
+		if i := slices.Index(s.Inputs, topic); i > 0 {
+			return s.Inputs[0]
 		}
 	}
 	return topic

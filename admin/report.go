@@ -27,6 +27,7 @@ const (
 
 var severityNames = []string{"ok", "warning", "critical"}
 
+// String returns the severity's name: ok, warning or critical.
 func (s Severity) String() string {
 	if s < OK || s > Critical {
 		return fmt.Sprintf("severity(%d)", int(s))
@@ -37,7 +38,7 @@ func (s Severity) String() string {
 // MarshalText encodes s as its name: ok, warning or critical.
 func (s Severity) MarshalText() ([]byte, error) {
 	if s < OK || s > Critical {
-		return nil, fmt.Errorf("ops: unknown severity %d", int(s))
+		return nil, fmt.Errorf("admin: unknown severity %d", int(s))
 	}
 	return []byte(s.String()), nil
 }
@@ -46,7 +47,7 @@ func (s Severity) MarshalText() ([]byte, error) {
 func (s *Severity) UnmarshalText(b []byte) error {
 	i := slices.Index(severityNames, string(b))
 	if i < 0 {
-		return fmt.Errorf("ops: unknown severity %q", b)
+		return fmt.Errorf("admin: unknown severity %q", b)
 	}
 	*s = Severity(i)
 	return nil
@@ -65,60 +66,81 @@ const (
 
 // Finding is one problem the doctor found.
 type Finding struct {
+	// Severity grades the problem.
 	Severity Severity `json:"severity"`
-	Check    string   `json:"check"`
+	// Check is the check that found it, one of the Check constants.
+	Check string `json:"check"`
 	// Subject is what the finding is about: a broker, topic, partition
 	// (topic[p]), group or transactional id.
 	Subject string `json:"subject"`
+	// Message says what is wrong and, where it is not obvious, what
+	// follows from it.
 	Message string `json:"message"`
 }
 
+// String formats f as "severity check subject: message".
 func (f Finding) String() string {
 	return fmt.Sprintf("%s %s %s: %s", f.Severity, f.Check, f.Subject, f.Message)
 }
 
-// Report is the doctor's result: what it saw and what it found.
+// Report is the doctor's result: what it saw and what it found. Its JSON
+// form is what `exactly doctor --json` prints.
 type Report struct {
-	Time         time.Time     `json:"time"`
-	Severity     Severity      `json:"severity"` // the highest severity of Findings, OK without findings
-	Findings     []Finding     `json:"findings"`
-	Brokers      []Broker      `json:"brokers"`
-	Partitions   []Partition   `json:"partitions"`
-	Groups       []Group       `json:"groups"`
+	// Time is when the doctor started.
+	Time time.Time `json:"time"`
+	// Severity is the highest severity of Findings, OK without findings.
+	Severity Severity `json:"severity"`
+	// Findings are the problems found, most severe first, then by check
+	// and subject.
+	Findings []Finding `json:"findings"`
+	// Brokers are the brokers of the cluster's metadata.
+	Brokers []Broker `json:"brokers"`
+	// Partitions are every partition of the pipeline's existing topics,
+	// topic by topic in Pipeline.Topics order.
+	Partitions []Partition `json:"partitions"`
+	// Groups are the stages' consumer groups, in stage order.
+	Groups []Group `json:"groups"`
+	// Transactions are the open transactions that write the pipeline's
+	// topics (empty when the brokers lack KIP-664).
 	Transactions []Transaction `json:"transactions"`
 }
 
 // Broker is a broker of the cluster's metadata.
 type Broker struct {
-	ID        int32  `json:"id"`
-	Address   string `json:"address"`
-	Rack      string `json:"rack,omitempty"`
-	Reachable bool   `json:"reachable"`
+	ID      int32  `json:"id"`             // node id
+	Address string `json:"address"`        // host:port as the metadata advertises it
+	Rack    string `json:"rack,omitempty"` // empty without a rack
+	// Reachable reports whether the broker answered the doctor's API
+	// versions request.
+	Reachable bool `json:"reachable"`
 	// Version is the best guess of the broker's Kafka version from its
 	// API versions ("v4.0", "at least v3.9"...).
 	Version string `json:"version,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// Error is why the broker is not reachable.
+	Error string `json:"error,omitempty"`
 }
 
 // Partition is a partition of one of the pipeline's topics.
 type Partition struct {
 	Topic     string  `json:"topic"`
 	Partition int32   `json:"partition"`
-	Leader    int32   `json:"leader"`
-	Replicas  []int32 `json:"replicas"`
-	ISR       []int32 `json:"isr"`
-	Offline   []int32 `json:"offline_replicas,omitempty"`
+	Leader    int32   `json:"leader"`                     // -1 without a leader (offline)
+	Replicas  []int32 `json:"replicas"`                   // assigned replicas
+	ISR       []int32 `json:"isr"`                        // in-sync replicas
+	Offline   []int32 `json:"offline_replicas,omitempty"` // replicas on offline log dirs or brokers
 	// MinISR is the topic's min.insync.replicas, 0 when unknown.
 	MinISR int `json:"min_insync_replicas"`
-	// HighWatermark is the end of the log; LastStable the first offset
-	// of the oldest open transaction, or the high watermark. -1 when
-	// unknown. read_committed consumers read up to LastStable.
+	// HighWatermark is the end of the log, -1 when unknown.
 	HighWatermark int64 `json:"high_watermark"`
-	LastStable    int64 `json:"last_stable_offset"`
+	// LastStable is the first offset of the oldest open transaction, or
+	// the high watermark; -1 when unknown. read_committed consumers read
+	// up to LastStable.
+	LastStable int64 `json:"last_stable_offset"`
 	// HeldBy is the open transaction the last stable offset waits for,
 	// when LastStable < HighWatermark and the doctor could find it.
 	HeldBy *Holder `json:"held_by,omitempty"`
-	Error  string  `json:"error,omitempty"`
+	// Error is the partition's metadata error, if any.
+	Error string `json:"error,omitempty"`
 }
 
 // Gap is how many offsets read_committed readers cannot see yet.
@@ -145,28 +167,41 @@ type Holder struct {
 
 // Group is one stage's consumer group.
 type Group struct {
-	Name     string   `json:"name"`
-	Input    string   `json:"input"`
-	State    string   `json:"state"` // Stable, Empty, PreparingRebalance..., or Dead when it does not exist
-	Protocol string   `json:"protocol,omitempty"`
-	Members  []Member `json:"members"`
-	// Lag is per partition of the input topic.
+	Name string `json:"name"` // Stage.Group
+	// Inputs are the stage's input topics (Stage.Inputs).
+	Inputs []string `json:"inputs"`
+	// State is Stable, Empty, PreparingRebalance... as the coordinator
+	// says, Dead when the group does not exist, Unknown when it could not
+	// be described.
+	State string `json:"state"`
+	// Protocol is the assignor of a classic group or of a KIP-848
+	// consumer group.
+	Protocol string `json:"protocol,omitempty"`
+	// Members are the group's members; empty when none runs.
+	Members []Member `json:"members"`
+	// Lag is per partition of every input topic, input by input in the
+	// order of Inputs, partitions ascending. An input that does not
+	// exist has no entries (the topics check reports it).
 	Lag []PartitionLag `json:"lag"`
 	// TotalLag sums Pending where known, Lag elsewhere.
-	TotalLag int64  `json:"total_lag"`
-	Error    string `json:"error,omitempty"`
+	TotalLag int64 `json:"total_lag"`
+	// Error is what failed while describing the group or its offsets.
+	Error string `json:"error,omitempty"`
 }
 
 // Member is a member of a group.
 type Member struct {
-	ID         string  `json:"id"`
-	InstanceID string  `json:"instance_id,omitempty"`
-	ClientID   string  `json:"client_id"`
-	Host       string  `json:"host"`
-	Assigned   []int32 `json:"assigned"` // partitions of the group's input
+	ID         string `json:"id"`                    // member id
+	InstanceID string `json:"instance_id,omitempty"` // static membership id (KIP-345), if any
+	ClientID   string `json:"client_id"`
+	Host       string `json:"host"` // as the coordinator saw the member's connection
+	// Assigned maps each of the group's inputs the member was assigned
+	// partitions of to those partitions, ascending.
+	Assigned map[string][]int32 `json:"assigned"`
 }
 
-// PartitionLag is a group's position in one input partition.
+// PartitionLag is a group's position in one partition of one of its
+// inputs.
 //
 // Offsets count records and control records alike: a transaction's commit
 // marker takes an offset, so a group that consumed everything of a
@@ -176,20 +211,24 @@ type Member struct {
 // number of committed records the group has not consumed, 0 when only
 // markers and aborted records remain.
 type PartitionLag struct {
-	Partition int32 `json:"partition"`
+	Topic     string `json:"topic"` // one of Group.Inputs
+	Partition int32  `json:"partition"`
 	// Committed is the group's committed offset, -1 without a commit
 	// (the runtime then starts at the log start).
-	Committed     int64 `json:"committed"`
+	Committed int64 `json:"committed"`
+	// LogStart, LastStable and HighWatermark are the partition's offsets,
+	// -1 when unknown.
 	LogStart      int64 `json:"log_start"`
-	LastStable    int64 `json:"last_stable_offset"`
-	HighWatermark int64 `json:"high_watermark"`
+	LastStable    int64 `json:"last_stable_offset"` // see LogStart
+	HighWatermark int64 `json:"high_watermark"`     // see LogStart
 	// Lag is LastStable minus Committed (or minus LogStart without a
 	// commit), in offsets.
 	Lag int64 `json:"lag"`
 	// Pending is the committed records in that range, -1 when not
 	// counted (a lag above the probe limit, or the probe timed out).
-	Pending int64  `json:"pending"`
-	Member  string `json:"member,omitempty"` // the member assigned the partition
+	Pending int64 `json:"pending"`
+	// Member is the id of the member assigned the partition, if any.
+	Member string `json:"member,omitempty"`
 }
 
 // Waiting is the records the group still has to process in this partition:
@@ -203,15 +242,20 @@ func (l PartitionLag) Waiting() int64 {
 
 // Transaction is an open transaction that touches the pipeline.
 type Transaction struct {
-	TransactionalID string             `json:"transactional_id"`
-	ProducerID      int64              `json:"producer_id"`
-	ProducerEpoch   int16              `json:"producer_epoch"`
-	State           string             `json:"state"`
-	Coordinator     int32              `json:"coordinator"`
-	Started         time.Time          `json:"started"`
-	AgeMillis       int64              `json:"age_ms"`
-	TimeoutMillis   int64              `json:"timeout_ms"`
-	Partitions      map[string][]int32 `json:"partitions"`
+	TransactionalID string `json:"transactional_id"`
+	ProducerID      int64  `json:"producer_id"`
+	ProducerEpoch   int16  `json:"producer_epoch"`
+	// State is the coordinator's transaction state (Ongoing,
+	// PrepareCommit...).
+	State       string    `json:"state"`
+	Coordinator int32     `json:"coordinator"` // the transaction coordinator's node id
+	Started     time.Time `json:"started"`     // when the transaction began
+	AgeMillis   int64     `json:"age_ms"`      // how long it has been open
+	// TimeoutMillis is the producer's transaction timeout (Java
+	// transaction.timeout.ms), after which the coordinator aborts it.
+	TimeoutMillis int64 `json:"timeout_ms"`
+	// Partitions are the partitions the transaction writes, by topic.
+	Partitions map[string][]int32 `json:"partitions"`
 	// HoldsBack names the partitions (topic[p]) whose last stable offset
 	// this transaction holds.
 	HoldsBack []string `json:"holds_back,omitempty"`

@@ -16,12 +16,14 @@ import (
 
 // TopicsConfig is what the pipeline's topics should look like.
 type TopicsConfig struct {
-	// Partitions is the partition count of the pipeline's external input
-	// (the orders topic). Every other topic wants the count of its
-	// stage's input, as the runtime creates them. The default value is 6.
+	// Partitions is the partition count of the pipeline's external inputs
+	// (the inputs no stage writes; the orders topic of the reference
+	// application). Every other topic wants the count of its stage's
+	// first input, as the runtime creates them. It has no default: it
+	// must be 1 to 100000.
 	Partitions int32
-	// ReplicationFactor of every topic; -1 means the brokers'
-	// default.replication.factor. The default value is -1.
+	// ReplicationFactor of every topic, 1 to 32767, or -1 for the
+	// brokers' default.replication.factor. 0 is invalid.
 	ReplicationFactor int16
 	// MinInsyncReplicas, when above 0, is set on created topics (Java
 	// min.insync.replicas) and is the least a check accepts. The default
@@ -67,33 +69,48 @@ const (
 
 // Mismatch is one way a topic differs from what the pipeline needs.
 type Mismatch struct {
-	Topic   string       `json:"topic"`
-	Kind    MismatchKind `json:"kind"`
-	Have    string       `json:"have,omitempty"`
-	Want    string       `json:"want,omitempty"`
-	Message string       `json:"message"`
+	Topic string       `json:"topic"`
+	Kind  MismatchKind `json:"kind"`
+	// Have and Want are the topic's value and the wanted one, where the
+	// kind compares values (partition count, replication factor,
+	// min.insync.replicas, cleanup.policy).
+	Have string `json:"have,omitempty"`
+	Want string `json:"want,omitempty"` // see Have
+	// Message says it in a sentence, without the topic.
+	Message string `json:"message"`
 }
 
+// String formats m as "topic: message".
 func (m Mismatch) String() string { return m.Topic + ": " + m.Message }
 
 // TopicState is a topic of the pipeline as the check found it.
 type TopicState struct {
-	Topic  string `json:"topic"`
-	Role   string `json:"role"` // input, output or changelog
-	Exists bool   `json:"exists"`
+	Topic string `json:"topic"`
+	// Role is input (no stage writes it), output or changelog.
+	Role string `json:"role"`
+	// Exists reports whether the topic exists (and its metadata could be
+	// read).
+	Exists bool `json:"exists"`
 	// Partitions and ReplicationFactor are 0 when the topic is missing.
-	Partitions        int32  `json:"partitions"`
-	WantPartitions    int32  `json:"want_partitions"`
-	ReplicationFactor int    `json:"replication_factor"`
-	MinInsyncReplicas int    `json:"min_insync_replicas"` // 0 when unknown
-	CleanupPolicy     string `json:"cleanup_policy"`
+	Partitions int32 `json:"partitions"`
+	// WantPartitions is the count the topic must have: its input's (see
+	// TopicsConfig.Partitions); 0 when unknown.
+	WantPartitions    int32 `json:"want_partitions"`
+	ReplicationFactor int   `json:"replication_factor"`  // see Partitions
+	MinInsyncReplicas int   `json:"min_insync_replicas"` // 0 when unknown
+	// CleanupPolicy is the topic's cleanup.policy ("delete", "compact"
+	// or both), empty when unknown.
+	CleanupPolicy string `json:"cleanup_policy"`
 }
 
 // TopicsReport is the result of CheckTopics and CreateTopics.
 type TopicsReport struct {
+	// Topics are the pipeline's topics, in Pipeline.Topics order.
 	Topics []TopicState `json:"topics"`
 	// Created lists the topics CreateTopics created.
-	Created    []string   `json:"created,omitempty"`
+	Created []string `json:"created,omitempty"`
+	// Mismatches are every way a topic differs from what the pipeline
+	// needs, topic by topic.
 	Mismatches []Mismatch `json:"mismatches"`
 	// Notes are checks that could not run (the brokers' default
 	// replication factor could not be read, say).
@@ -157,9 +174,12 @@ func (r *TopicsReport) check(p Pipeline, s topicsSnapshot, t string, c TopicsCon
 	st.Partitions = int32(len(d.Partitions))
 	st.ReplicationFactor = d.Partitions.NumReplicas()
 	if st.WantPartitions > 0 && st.Partitions != st.WantPartitions {
-		if in == t {
+		switch {
+		case in == t:
 			mis(MismatchPartitions, st.Partitions, st.WantPartitions, "has %d partitions, want %d", st.Partitions, st.WantPartitions)
-		} else {
+		case st.Role == "input":
+			mis(MismatchPartitions, st.Partitions, st.WantPartitions, "has %d partitions but %s, read by the same stage, has %d: a stage's inputs must be co-partitioned", st.Partitions, in, st.WantPartitions)
+		default:
 			mis(MismatchPartitions, st.Partitions, st.WantPartitions, "has %d partitions but its input %s has %d", st.Partitions, in, st.WantPartitions)
 		}
 	}
@@ -328,18 +348,24 @@ func readTopics(ctx context.Context, adm *kadm.Client, topics []string) (topicsS
 	return s, nil
 }
 
-// wantPartitions is the partition count topic t must have: its stage
-// input's actual count, or what that input wants when it is missing, or
-// external for an external input.
+// wantPartitions is the partition count topic t must have: the actual
+// count of the input it follows (inputOf), or what that input wants when it
+// is missing, or external for an external input. A pipeline whose inputs
+// follow each other in a cycle wants external.
 func (s topicsSnapshot) wantPartitions(p Pipeline, t string, external int32) int32 {
-	in := p.inputOf(t)
-	if in == t {
-		return external
+	seen := map[string]bool{}
+	for !seen[t] {
+		seen[t] = true
+		in := p.inputOf(t)
+		if in == t {
+			return external
+		}
+		if d, ok := s.details[in]; ok && d.Err == nil && len(d.Partitions) > 0 {
+			return int32(len(d.Partitions))
+		}
+		t = in
 	}
-	if d, ok := s.details[in]; ok && d.Err == nil && len(d.Partitions) > 0 {
-		return int32(len(d.Partitions))
-	}
-	return s.wantPartitions(p, in, external)
+	return external
 }
 
 // defaultReplication reads default.replication.factor from a broker.

@@ -165,7 +165,7 @@ func renderTopicSummary(tw io.Writer, parts []admin.Partition) {
 
 func renderGroups(tw io.Writer, groups []admin.Group) {
 	for _, g := range groups {
-		fmt.Fprintf(tw, "\nGROUP %s: %s, %d members, %d records waiting in %s\n", g.Name, g.State, len(g.Members), g.TotalLag, g.Input)
+		fmt.Fprintf(tw, "\nGROUP %s: %s, %d members, %d records waiting in %s\n", g.Name, g.State, len(g.Members), g.TotalLag, strings.Join(g.Inputs, ", "))
 		if g.Error != "" {
 			fmt.Fprintf(tw, "error: %s\n", g.Error)
 		}
@@ -182,7 +182,7 @@ func renderGroups(tw io.Writer, groups []admin.Group) {
 			if l.Pending >= 0 {
 				pending = fmt.Sprint(l.Pending)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%s\n", l.Partition, orElse(names[l.Member], "-"), l.Committed, l.LastStable, l.HighWatermark, l.Lag, pending)
+			fmt.Fprintf(tw, "%s[%d]\t%s\t%d\t%d\t%d\t%d\t%s\n", l.Topic, l.Partition, orElse(names[l.Member], "-"), l.Committed, l.LastStable, l.HighWatermark, l.Lag, pending)
 		}
 	}
 }

@@ -6,6 +6,31 @@
 //	GET /readyz                       200 when every assigned partition is restored and processing, else 503
 //	GET /state/{store}/{key}          the key's committed state and the input offset it reflects
 //	    ?min_offset=N&wait=5s         wait (bounded) until the state reflects input offset N (read your write)
+//
+// It serves any topology. Make the Server first, since its hooks feed the
+// metrics, give them to the processor, attach the processor and serve the
+// handler:
+//
+//	api := httpapi.New(group)
+//	p, err := processor.New(top, processor.Group(group), processor.WithHooks(api.Hooks()), ...)
+//	api.Attach(p)
+//	go http.ListenAndServe(addr, api.Handler())
+//
+// Until a processor is attached, /readyz answers 503 and state queries
+// "not started". A state query answers 200 with the value (as JSON, or as
+// a JSON string when the stored bytes are not JSON), 421 naming the owner
+// when another instance owns the key's partition, 504 when the state does
+// not reflect min_offset within wait, 400 for bad parameters.
+//
+// The metrics, labelled with the group: exactly_records_in_total,
+// exactly_records_out_total, exactly_records_dead_lettered_total,
+// exactly_records_skipped_total, exactly_transactions_committed_total,
+// exactly_transactions_aborted_total{cause},
+// exactly_transaction_duration_seconds, exactly_transaction_records,
+// exactly_rebalances_total, exactly_restored_records_total{store},
+// exactly_restore_remaining_offsets{store,partition}, and, read at scrape
+// time, exactly_ready, exactly_consumer_lag_offsets{partition} and the
+// local state store's exactly_state_* figures.
 package httpapi
 
 import (

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/state"
@@ -151,7 +153,9 @@ func (p *Processor) committedOffsets(ctx context.Context, cl *kgo.Client) (kadm.
 
 // retry runs fn until it succeeds, ctx is done or the restore timeout
 // passed, backing off between tries. Brokers die and come back; what
-// restore asks them is idempotent.
+// restore asks them is idempotent. A retry is a warning, except the first
+// few for a topic or partition the metadata does not show yet (see
+// notVisible), which are routine and logged at debug level.
 func (p *Processor) retry(ctx context.Context, what string, fn func() error) error {
 	deadline := time.Now().Add(p.cfg.restoreTimeout)
 	for attempt := 0; ; attempt++ {
@@ -159,7 +163,11 @@ func (p *Processor) retry(ctx context.Context, what string, fn func() error) err
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}
-		p.cfg.logger.Warn("retrying", "what", what, "attempt", attempt+1, "err", err)
+		level := slog.LevelWarn
+		if attempt < quietRetries && notVisible(err) {
+			level = slog.LevelDebug
+		}
+		p.cfg.logger.Log(ctx, level, "retrying", "what", what, "attempt", attempt+1, "err", err)
 		if !sleep(ctx, backoff(attempt)) {
 			return err
 		}
@@ -323,11 +331,28 @@ func (p *Processor) restoreStart(ctx context.Context, store string, part int32, 
 	return start, has, nil
 }
 
+// errNotInResponse is errMissing's error.
+var errNotInResponse = errors.New("partition missing from the response")
+
+// errMissing returns errNotInResponse unless ok.
 func errMissing(ok bool) error {
 	if ok {
 		return nil
 	}
-	return errors.New("partition missing from the response")
+	return errNotInResponse
+}
+
+// quietRetries is how many retries of a notVisible error log at debug
+// level: with the backoff, about the first 350ms, what a topic created a
+// moment ago or a leader moving takes to settle.
+const quietRetries = 3
+
+// notVisible reports whether err says the metadata or a broker does not
+// know a topic or partition yet, or knows no leader for it: what a cluster
+// answers right after a topic's creation or during a leader election.
+func notVisible(err error) bool {
+	return errors.Is(err, errNotInResponse) || errors.Is(err, kerr.UnknownTopicOrPartition) ||
+		errors.Is(err, kerr.LeaderNotAvailable) || errors.Is(err, kerr.NotLeaderForPartition)
 }
 
 // lastStable returns the last stable offset of one partition: every

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -32,32 +33,46 @@ func (p *Processor) ensureTopics(ctx context.Context) (int32, error) {
 		}
 		n = int32(len(d.Partitions))
 	}
+	var created []string
 	for _, store := range p.topo.StoreNames() {
-		if err := p.ensureTopic(ctx, p.changelogs[store], n, true); err != nil {
+		c, err := p.ensureTopic(ctx, p.changelogs[store], n, true)
+		if err != nil {
 			return 0, err
+		}
+		if c {
+			created = append(created, p.changelogs[store])
 		}
 	}
 	for _, t := range append(p.topo.SinkTopics(), p.cfg.dlqTopic) {
-		if err := p.ensureTopic(ctx, t, n, false); err != nil {
+		c, err := p.ensureTopic(ctx, t, n, false)
+		if err != nil {
 			return 0, err
 		}
+		if c {
+			created = append(created, t)
+		}
+	}
+	if err := p.waitCreated(ctx, created); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
 
-func (p *Processor) ensureTopic(ctx context.Context, topic string, partitions int32, changelog bool) error {
+// ensureTopic checks topic, or creates it when it is missing and creation
+// is on; it reports whether it asked the brokers to create it.
+func (p *Processor) ensureTopic(ctx context.Context, topic string, partitions int32, changelog bool) (bool, error) {
 	details, err := p.admin.ListTopics(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("listing topic %s: %w", topic, err)
+		return false, fmt.Errorf("listing topic %s: %w", topic, err)
 	}
 	if d, ok := details[topic]; ok && d.Err == nil {
 		if changelog {
-			return p.checkChangelog(ctx, topic, int32(len(d.Partitions)), partitions)
+			return false, p.checkChangelog(ctx, topic, int32(len(d.Partitions)), partitions)
 		}
-		return nil
+		return false, nil
 	}
 	if !p.cfg.createTopics {
-		return fmt.Errorf("%w: topic %s does not exist and topic creation is off", ErrConfig, topic)
+		return false, fmt.Errorf("%w: topic %s does not exist and topic creation is off", ErrConfig, topic)
 	}
 	var configs map[string]*string
 	if changelog {
@@ -69,9 +84,63 @@ func (p *Processor) ensureTopic(ctx context.Context, topic string, partitions in
 		err = resp.Err
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("creating topic %s: %w", topic, err)
+		return false, fmt.Errorf("creating topic %s: %w", topic, err)
 	}
 	p.cfg.logger.Info("created topic", "topic", topic, "partitions", partitions, "changelog", changelog)
+	return true, nil
+}
+
+// waitCreated waits, at most the startup timeout, until the metadata lists
+// the topics just created, every partition with a leader. Without
+// it, the restore that follows reads the metadata the client cached while
+// the topics were missing and retries until that ages out (kadm reads
+// metadata through the client's cache): seconds of warnings on every first
+// start. Each try purges the topics from the cache first, since a broker
+// may answer before the controller's news reached it.
+func (p *Processor) waitCreated(ctx context.Context, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.startupTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		p.adminCl.PurgeTopicsFromClient(slices.Clone(topics)...) // it sorts its argument
+		details, err := p.admin.ListTopics(ctx, topics...)
+		if err == nil {
+			err = visible(details, topics)
+		}
+		if err == nil {
+			return nil
+		}
+		p.cfg.logger.Debug("waiting for created topics to show in the metadata", "topics", topics, "attempt", attempt+1, "err", err)
+		if !sleep(ctx, backoff(attempt)) {
+			return fmt.Errorf("waiting for created topics %v to show in the metadata: %w", topics, errors.Join(ctx.Err(), err))
+		}
+	}
+}
+
+// visible reports why details does not yet show topics with partitions
+// that all have a leader, or nil. It does not compare partition counts: a
+// topic someone else created meanwhile may differ, which is for the checks
+// to report, not for this wait.
+func visible(details kadm.TopicDetails, topics []string) error {
+	for _, t := range topics {
+		d, ok := details[t]
+		switch {
+		case !ok || d.Err != nil:
+			return fmt.Errorf("topic %s: %w", t, errors.Join(d.Err, errMissing(ok)))
+		case len(d.Partitions) == 0:
+			return fmt.Errorf("topic %s: no partitions yet", t)
+		}
+		for _, pd := range d.Partitions {
+			switch {
+			case pd.Err != nil:
+				return fmt.Errorf("topic %s partition %d: %w", t, pd.Partition, pd.Err)
+			case pd.Leader < 0:
+				return fmt.Errorf("topic %s partition %d: no leader yet", t, pd.Partition)
+			}
+		}
+	}
 	return nil
 }
 
