@@ -348,11 +348,15 @@ func errMissing(ok bool) error {
 const quietRetries = 3
 
 // notVisible reports whether err says the metadata or a broker does not
-// know a topic or partition yet, or knows no leader for it: what a cluster
-// answers right after a topic's creation or during a leader election.
+// know a topic or partition yet, or knows no leader for it (what a cluster
+// answers right after a topic's creation or during a leader election), or
+// that the group's offsets wait for a transaction to settle (what a
+// RequireStable fetch answers right after a rebalance that aborted or
+// committed a transaction).
 func notVisible(err error) bool {
 	return errors.Is(err, errNotInResponse) || errors.Is(err, kerr.UnknownTopicOrPartition) ||
-		errors.Is(err, kerr.LeaderNotAvailable) || errors.Is(err, kerr.NotLeaderForPartition)
+		errors.Is(err, kerr.LeaderNotAvailable) || errors.Is(err, kerr.NotLeaderForPartition) ||
+		errors.Is(err, kerr.UnstableOffsetCommit)
 }
 
 // lastStable returns the last stable offset of one partition: every

@@ -84,6 +84,7 @@ func TestRetryLogLevels(t *testing.T) {
 		"unknown topic":          {err: fmt.Errorf("changelog x: %w", kerr.UnknownTopicOrPartition), debug: quietRetries},
 		"leader not available":   {err: kerr.LeaderNotAvailable, debug: quietRetries},
 		"not leader":             {err: kerr.NotLeaderForPartition, debug: quietRetries},
+		"offsets unstable":       {err: kerr.UnstableOffsetCommit, debug: quietRetries},
 		"broker down":            {err: errors.New("unable to dial: connection refused")},
 		"coordinator not loaded": {err: kerr.CoordinatorLoadInProgress},
 	} {
