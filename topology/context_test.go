@@ -746,8 +746,42 @@ func TestProcessNilInterfaceValue(t *testing.T) {
 				require.Equal(t, []any{nil}, got)
 			} else {
 				require.Len(t, rt.emitted, 1)
-				require.Equal(t, "null", string(rt.emitted[0].Value))
+				require.Nil(t, rt.emitted[0].Value, "JSON null goes out as a tombstone")
 			}
 		})
 	}
+}
+
+// TestProcessTombstone: a tombstone (nil value) on a JSON source is a
+// delete reaching the processor as a nil value, not a bad record. Before,
+// JSON's Decode(nil) failed and Process returned a *DecodeError, so the
+// record was dead-lettered. A nil value put to a store deletes the key, and
+// a nil value sent to a sink is produced as a tombstone.
+func TestProcessTombstone(t *testing.T) {
+	t.Parallel()
+	str := topology.String()
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", "in", str, topology.JSON[*order]())
+	latest := topology.Store(b, "latest", str, topology.JSON[*order]())
+	out := topology.Sink(b, "out", "out", str, topology.JSON[*order](), "p")
+	var seen []*order
+	topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, *order]) error {
+		seen = append(seen, r.Value)
+		if err := latest.Put(ctx, r.Key, r.Value); err != nil {
+			return err
+		}
+		return out.Send(ctx, r.Key, r.Value)
+	}, topology.Parents(src.Name()), topology.Stores(latest.Name()))
+	top := mustBuild(t, b)
+
+	rt := newFakeRuntime()
+	require.NoError(t, top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte(`{"id":"o1"}`)}))
+	require.Contains(t, rt.stores["latest"], "k")
+	err := top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: nil})
+	require.NoError(t, err, "a tombstone is not a bad record")
+	require.Equal(t, []*order{{ID: "o1"}, nil}, seen)
+	require.NotContains(t, rt.stores["latest"], "k", "putting a tombstone deletes")
+	require.Len(t, rt.emitted, 2)
+	require.Nil(t, rt.emitted[1].Value, "sent on as a tombstone")
+	require.Equal(t, "k", string(rt.emitted[1].Key))
 }
