@@ -349,8 +349,7 @@ func (p *Processor) poll(ctx context.Context, s *session, max int, wait time.Dur
 
 // transact runs one transaction: it begins, processes the first records
 // and whatever more arrives within the commit interval up to the record
-// bound, then ends. See ARCHITECTURE.md, "One transaction = one unit of
-// work".
+// bound, then ends. See DESIGN.md, "One transaction, one unit of work".
 func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Record) (committed bool, cause, err error) {
 	if err := s.Begin(); err != nil {
 		return false, nil, fmt.Errorf("beginning transaction: %w", err)
