@@ -220,6 +220,10 @@ type StoreRef[K, V any] struct {
 // Name returns the store's name.
 func (s StoreRef[K, V]) Name() string { return s.name }
 
+// Serdes returns the store's key and value serdes, for reading the store's
+// bytes outside a processor (processor.Get).
+func (s StoreRef[K, V]) Serdes() (Serde[K], Serde[V]) { return s.ks, s.vs }
+
 // Store declares a named state store with key and value serdes.
 func Store[K, V any](b *Builder, name string, ks Serde[K], vs Serde[V]) StoreRef[K, V] {
 	b.stores = append(b.stores, &store{name: name, keyType: typeOf[K](), valType: typeOf[V]()})
