@@ -235,6 +235,9 @@ func (v *validator) stores() {
 	}
 	used := make(map[string]bool)
 	for _, n := range v.t.nodes {
+		if n.kind != kindProcessor && len(n.stores) > 0 {
+			v.fail(n.name, "%s cannot use stores (only processors can)", n.kind)
+		}
 		for _, s := range n.stores {
 			used[s] = true
 			if !seen[s] {
