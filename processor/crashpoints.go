@@ -1,17 +1,37 @@
 package processor
 
-// The named crash points, in the order a transaction reaches them. The crash
-// tests build the binary with -tags exactly_crashpoints and set
-// EXACTLY_CRASH_AT to one of them.
+import (
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/internal/crashpoint"
+	"github.com/exactly-stream/exactly/internal/tuning"
+)
+
+// This file keeps the old test-only exports compiling until
+// /work/api-renames.sh moves their callers to internal/crashpoint and
+// internal/tuning; the script then deletes it. Nothing new may use them.
+
+// Crash points: see internal/crashpoint.
+//
+// Deprecated: test harness only; use internal/crashpoint.
 const (
-	CrashAfterPoll   = "after-poll"   // records polled, transaction not begun
-	CrashMidProduce  = "mid-produce"  // some of the transaction's records produced
-	CrashBeforeEnd   = "before-end"   // everything produced and flushed, End not called
-	CrashAfterCommit = "after-commit" // End committed, local state not applied yet
-	CrashMidRestore  = "mid-restore"  // a restore applied part of a changelog
-	CrashInAssigned  = "in-assigned"  // inside OnPartitionsAssigned, before restore
-	CrashInRevoked   = "in-revoked"   // inside OnPartitionsRevoked
+	CrashAfterPoll   = crashpoint.AfterPoll
+	CrashMidProduce  = crashpoint.MidProduce
+	CrashBeforeEnd   = crashpoint.BeforeEnd
+	CrashAfterCommit = crashpoint.AfterCommit
+	CrashMidRestore  = crashpoint.MidRestore
+	CrashInAssigned  = crashpoint.InAssigned
+	CrashInRevoked   = crashpoint.InRevoked
 )
 
 // CrashPoints lists every crash point.
-var CrashPoints = []string{CrashAfterPoll, CrashMidProduce, CrashBeforeEnd, CrashAfterCommit, CrashMidRestore, CrashInAssigned, CrashInRevoked}
+//
+// Deprecated: use crashpoint.All.
+var CrashPoints = crashpoint.All
+
+func crashPoint(name string) { crashpoint.Hit(name) }
+
+// ClientTuning returns the processor's kgo latency settings.
+//
+// Deprecated: use internal/tuning.ClientOpts.
+func ClientTuning() []kgo.Opt { return tuning.ClientOpts() }

@@ -10,7 +10,6 @@
 // transaction committed; on assignment of a partition its state is restored
 // from the changelog before its first record is processed.
 //
-// The transaction loop lives in txn.go, restore in restore.go, the
-// per-record runtime in task.go, topic provisioning in topics.go. See
-// DESIGN.md at the repository root for the protocol and its invariants.
+// DESIGN.md at the repository root describes the protocol and its
+// invariants, with a map of where each part lives.
 package processor

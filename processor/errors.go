@@ -105,7 +105,9 @@ func (e *RestoreError) Unwrap() error { return e.Err }
 
 // IsFatal reports whether err from a transaction means this instance must
 // stop: it was fenced by another instance with the same instance ID
-// (ErrFenced), it is not authorized, or its state cannot be trusted. Other
+// (ErrFenced), it is not authorized, its state cannot be trusted, or a
+// node's code used a store or child it did not declare (a
+// *topology.UsageError: a programming error no retry or dead letter mends). Other
 // errors from ending a transaction, fencing errors among them (see
 // ErrFenced), are handled by recreating the session.
 func IsFatal(err error) bool {
@@ -127,8 +129,9 @@ func IsFatal(err error) bool {
 	var (
 		re *RestoreError
 		rt *topology.RuntimeError
+		ue *topology.UsageError
 		br *BadRecordError
 		al *AbortLimitError
 	)
-	return errors.As(err, &re) || errors.As(err, &rt) || errors.As(err, &br) || errors.As(err, &al)
+	return errors.As(err, &re) || errors.As(err, &rt) || errors.As(err, &ue) || errors.As(err, &br) || errors.As(err, &al)
 }

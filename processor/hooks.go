@@ -62,32 +62,45 @@ type Stats struct {
 	SessionRestart int64 // sessions recreated after an End error
 }
 
-func (h *Hooks) commit(i TxnInfo) {
-	if h.OnCommit != nil {
-		h.OnCommit(i)
+// hookList runs every Hooks given with WithHooks, in order.
+type hookList []Hooks
+
+func (l hookList) commit(i TxnInfo) {
+	for _, h := range l {
+		if h.OnCommit != nil {
+			h.OnCommit(i)
+		}
 	}
 }
 
-func (h *Hooks) abort(err error) {
-	if h.OnAbort != nil {
-		h.OnAbort(err)
+func (l hookList) abort(err error) {
+	for _, h := range l {
+		if h.OnAbort != nil {
+			h.OnAbort(err)
+		}
 	}
 }
 
-func (h *Hooks) restore(i RestoreInfo) {
-	if h.OnRestore != nil {
-		h.OnRestore(i)
+func (l hookList) restore(i RestoreInfo) {
+	for _, h := range l {
+		if h.OnRestore != nil {
+			h.OnRestore(i)
+		}
 	}
 }
 
-func (h *Hooks) restoreProgress(r RestoreProgress) {
-	if h.OnRestoreProgress != nil {
-		h.OnRestoreProgress(r)
+func (l hookList) restoreProgress(r RestoreProgress) {
+	for _, h := range l {
+		if h.OnRestoreProgress != nil {
+			h.OnRestoreProgress(r)
+		}
 	}
 }
 
-func (h *Hooks) rebalance(assigned, revoked []int32) {
-	if h.OnRebalance != nil {
-		h.OnRebalance(assigned, revoked)
+func (l hookList) rebalance(assigned, revoked []int32) {
+	for _, h := range l {
+		if h.OnRebalance != nil {
+			h.OnRebalance(assigned, revoked)
+		}
 	}
 }

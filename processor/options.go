@@ -34,7 +34,7 @@ type cfg struct {
 	stateOpts      state.Options
 	logger         *slog.Logger
 	kgoOpts        []kgo.Opt
-	hooks          Hooks
+	hooks          hookList
 	policy         ErrorPolicy
 	sourcePolicy   map[string]ErrorPolicy
 	maxAborts      int
@@ -143,8 +143,10 @@ func MaxConsecutiveAborts(n int) Opt { return opt(func(c *cfg) { c.maxAborts = n
 // start before failing. The default value is 30s.
 func StartupTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.startupTimeout = d }) }
 
-// WithHooks injects observation points (tests, metrics).
-func WithHooks(h Hooks) Opt { return opt(func(c *cfg) { c.hooks = h }) }
+// WithHooks injects observation points (tests, metrics). It may be given
+// more than once: every Hooks given runs, in the order given (metrics and a
+// test's own hooks do not replace each other).
+func WithHooks(h Hooks) Opt { return opt(func(c *cfg) { c.hooks = append(c.hooks, h) }) }
 
 func (c *cfg) validate() error {
 	switch {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/internal/crashpoint"
+	"github.com/exactly-stream/exactly/internal/tuning"
 )
 
 // session is one GroupTransactSession and what the loop keeps about it.
@@ -89,7 +91,7 @@ func (p *Processor) newGroupSession(clientCtx context.Context, scope *sessionSco
 		kgo.OnPartitionsRevoked(scope.guard(p.onRevoked)),
 		kgo.OnPartitionsLost(scope.guard(p.onLost)),
 	}
-	opts = append(opts, ClientTuning()...)
+	opts = append(opts, tuning.ClientOpts()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating transaction session: %w", ErrConfig, err)
@@ -99,41 +101,6 @@ func (p *Processor) newGroupSession(clientCtx context.Context, scope *sessionSco
 		return nil, err
 	}
 	return sess, nil
-}
-
-// ClientTuning returns the kgo options the processor's transaction session
-// sets for latency, so that a comparison (the bench's bare-session ceiling)
-// runs the same client. User options (KgoOpts) override them.
-//
-//   - kgo retries CONCURRENT_TRANSACTIONS and leader moves after a metadata
-//     refresh; its default minimum metadata age (5 s) stalls the next
-//     transaction that long on a real cluster.
-//   - With transaction protocol v2 (KIP-890) the first produce of a
-//     transaction gets CONCURRENT_TRANSACTIONS while the coordinator still
-//     completes the previous one, and kgo's produce path backs off by its
-//     general retry backoff: 250 ms, doubling, so a busy loop stalls a
-//     quarter second or more per transaction. Java backs off 20 ms on this
-//     error (and 100 ms to 1 s on others). The backoff here starts at
-//     20 ms and doubles to 1 s, with jitter.
-//   - With transaction protocol v1 kgo adds a transaction's partitions with
-//     one AddPartitionsToTxn per broker, sent at once; the coordinator
-//     takes one and answers the others CONCURRENT_TRANSACTIONS, and kgo
-//     retries them after ConcurrentTransactionsBackoff (20 ms). On the
-//     three-node Kafka of BENCHMARKS.md a transaction of 100 records met
-//     four such retries on average; 5 ms instead took the bare loop from
-//     1,523 to 2,614-2,711 records/s (cmd/txnprobe). kgo lengthens the
-//     backoff itself once the error lasts over a second.
-func ClientTuning() []kgo.Opt {
-	return []kgo.Opt{
-		kgo.MetadataMinAge(time.Second),
-		kgo.RetryBackoffFn(retryBackoff),
-		kgo.ConcurrentTransactionsBackoff(5 * time.Millisecond),
-	}
-}
-
-func retryBackoff(tries int) time.Duration {
-	d := min(20*time.Millisecond<<min(max(tries-1, 0), 6), time.Second)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // checkClient refuses client settings that would break exactly-once, which
@@ -239,7 +206,7 @@ func (p *Processor) closeSession(s *session) {
 // session itself makes the open transaction abort; their committed local
 // state stays as a warm cache with its checkpoint.
 func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-	crashPoint(CrashInRevoked)
+	crashpoint.Hit(crashpoint.InRevoked)
 	revoked := partitionsOf(m)
 	p.tasks.revoke(revoked)
 	// kgo's session dooms the open transaction on every revoke but a
@@ -253,7 +220,7 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]i
 // onLost is onRevoked for partitions lost (the member left the group or was
 // dropped from it): the session dooms the open transaction whatever was lost.
 func (p *Processor) onLost(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-	crashPoint(CrashInRevoked)
+	crashpoint.Hit(crashpoint.InRevoked)
 	lost := partitionsOf(m)
 	p.tasks.revoke(lost)
 	p.tasks.revoked()
@@ -308,7 +275,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if len(recs) == 0 {
 			continue
 		}
-		crashPoint(CrashAfterPoll)
+		crashpoint.Hit(crashpoint.AfterPoll)
 		committed, cause, err := p.transact(ctx, s, recs)
 		switch {
 		case err != nil:
@@ -382,8 +349,7 @@ func (p *Processor) poll(ctx context.Context, s *session, max int, wait time.Dur
 
 // transact runs one transaction: it begins, processes the first records
 // and whatever more arrives within the commit interval up to the record
-// bound, then ends. See ARCHITECTURE.md, "One transaction = one unit of
-// work".
+// bound, then ends. See DESIGN.md, "One transaction, one unit of work".
 func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Record) (committed bool, cause, err error) {
 	if err := s.Begin(); err != nil {
 		return false, nil, fmt.Errorf("beginning transaction: %w", err)
@@ -395,7 +361,7 @@ func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Recor
 	defer t.staged.Discard()
 	deadline := t.start.Add(p.cfg.commitInterval)
 	err = p.processAll(t, first)
-	crashPoint(CrashMidProduce)
+	crashpoint.Hit(crashpoint.MidProduce)
 	for err == nil && !t.doomed && t.records < p.cfg.maxRecords && ctx.Err() == nil {
 		wait := time.Until(deadline)
 		if wait <= 0 {
@@ -458,13 +424,13 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 	if cause != nil || t.doomed {
 		try = kgo.TryAbort
 	}
-	crashPoint(CrashBeforeEnd)
+	crashpoint.Hit(crashpoint.BeforeEnd)
 	// Held until the commit is applied: a restore waits for it (tasks).
 	p.tasks.applyMu.Lock()
 	s.ended = p.tasks.revokes.Load()
 	committed, err = s.End(ectx, try)
 	if committed {
-		crashPoint(CrashAfterCommit)
+		crashpoint.Hit(crashpoint.AfterCommit)
 		err := t.apply()
 		p.tasks.applyMu.Unlock()
 		if err != nil {

@@ -3,6 +3,13 @@
 // the changelog checkpoint of each store partition, and the last consumed
 // offset of each input partition.
 //
+// The package is the processor's storage engine. [DB], [Staged] and
+// [Restorer] are exported for the processor (and the project's own
+// benchmarks and tests), not as an application API: applications read
+// state through the processor's queries, and write it only from a
+// topology's processors, so that every write is in a Kafka transaction and
+// its changelog.
+//
 // # Transactions
 //
 // The processor stages the state writes of one Kafka transaction in a
@@ -11,7 +18,7 @@
 // [Staged.Apply]; when it aborts it calls [Staged.Discard]. Apply commits
 // the batch atomically without fsync: Pebble recovers a prefix of its
 // batches after a crash, so the local state is always the state left by
-// some committed transaction (invariant S1 of ARCHITECTURE.md) and the
+// some committed transaction (invariant S1 of DESIGN.md) and the
 // local checkpoints can only lag behind Kafka, never lead.
 //
 // # Restore

@@ -26,7 +26,8 @@ const defaultBatchRecords = 10000
 // write or flush, every call returns that error.
 //
 // A Restorer is not safe for concurrent use, and the processor must not
-// apply Staged writes to the same store partition while restoring it.
+// apply Staged writes to the same store partition while restoring it. It is
+// the processor's: an application never restores a store itself.
 type Restorer struct {
 	db           *DB
 	store        string

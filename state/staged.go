@@ -14,7 +14,8 @@ import (
 // only after the Kafka transaction committed (invariant S1). After Apply or
 // Discard the Staged is finished and its methods return ErrFinished.
 //
-// A Staged is not safe for concurrent use.
+// A Staged is not safe for concurrent use. It is the processor's: an
+// application writes state from a topology's processors instead.
 type Staged struct {
 	db  *DB
 	b   *pebble.Batch // nil once finished

@@ -187,7 +187,8 @@ func (s SinkNode[K, V]) SendRecord(ctx *Context, r Record[K, V]) error {
 }
 
 // Sink adds a sink node writing topic, encoding with ks and vs, fed by
-// parents (processors, or a source to copy records through).
+// parents (processors, or a source to copy records through). A value vs
+// encodes as nil is produced as a tombstone (a record with a null value).
 func Sink[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], parents ...string) SinkNode[K, V] {
 	n := &node{
 		name: name, kind: kindSink, topic: topic, parents: parents,
@@ -219,6 +220,10 @@ type StoreRef[K, V any] struct {
 // Name returns the store's name.
 func (s StoreRef[K, V]) Name() string { return s.name }
 
+// Serdes returns the store's key and value serdes, for reading the store's
+// bytes outside a processor (processor.Get).
+func (s StoreRef[K, V]) Serdes() (Serde[K], Serde[V]) { return s.ks, s.vs }
+
 // Store declares a named state store with key and value serdes.
 func Store[K, V any](b *Builder, name string, ks Serde[K], vs Serde[V]) StoreRef[K, V] {
 	b.stores = append(b.stores, &store{name: name, keyType: typeOf[K](), valType: typeOf[V]()})
@@ -244,6 +249,11 @@ func (s StoreRef[K, V]) Get(ctx *Context, key K) (V, bool, error) {
 }
 
 // Put writes key. The write becomes durable only if the transaction commits.
+//
+// A value the store's serde encodes as nil (a tombstone: JSON encodes a nil
+// pointer so) deletes key, as Delete does: the changelog would carry it as a
+// tombstone, which a restore applies as a delete, so the local store must
+// not keep it either.
 func (s StoreRef[K, V]) Put(ctx *Context, key K, value V) error {
 	k, err := s.ks.Encode(key)
 	if err != nil {
@@ -252,6 +262,9 @@ func (s StoreRef[K, V]) Put(ctx *Context, key K, value V) error {
 	v, err := s.vs.Encode(value)
 	if err != nil {
 		return fmt.Errorf("encoding value for store %q: %w", s.name, err)
+	}
+	if v == nil {
+		return ctx.del(s.name, k)
 	}
 	return ctx.put(s.name, k, v)
 }

@@ -249,6 +249,26 @@ func TestBuildErrors(t *testing.T) {
 			reason: `uses store "st", also used by "pl", but is fed by sources [r] where "pl" is fed by [l]`,
 		},
 		{
+			name: "store no node uses",
+			build: func(b *topology.Builder) {
+				topology.Source(b, "in", "in", str, str2)
+				topology.Store(b, "used", str, str2)
+				topology.Store(b, "forgotten", str, str2)
+				topology.Process(b, "p", noop[string, string], topology.Parents("in"), topology.Stores("used"))
+			},
+			node:   "forgotten",
+			reason: "store is used by no node",
+		},
+		{
+			name: "sink with an unknown parent",
+			build: func(b *topology.Builder) {
+				topology.Source(b, "in", "in", str, str2)
+				topology.Sink(b, "out", "out", str, str2, "in", "typo")
+			},
+			node:   "out",
+			reason: `unknown parent "typo"`,
+		},
+		{
 			name:   "no source at all",
 			build:  func(b *topology.Builder) {},
 			node:   "",
@@ -259,8 +279,8 @@ func TestBuildErrors(t *testing.T) {
 			build: func(b *topology.Builder) {
 				topology.Store(b, "st", str, str2)
 			},
-			node:   "",
-			reason: "topology has no source",
+			node:   "st",
+			reason: "store is used by no node",
 		},
 	}
 	for _, tt := range tests {

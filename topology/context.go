@@ -3,7 +3,6 @@ package topology
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -40,13 +39,14 @@ type Input struct {
 // coordinates and routes store access and sends through the Runtime. A
 // Context is valid only during the call it was passed to.
 type Context struct {
-	ctx   context.Context
-	rt    Runtime
-	t     *Topology
-	in    *Input
-	node  *node
-	ts    time.Time
-	rtErr error // first Runtime failure; it wins over whatever the processor returned
+	ctx    context.Context
+	rt     Runtime
+	t      *Topology
+	in     *Input
+	node   *node
+	ts     time.Time
+	rtErr  error       // first Runtime failure; it wins over whatever the processor returned
+	useErr *UsageError // first undeclared access; it wins over all but rtErr
 }
 
 // Context returns the context of the Process call.
@@ -71,9 +71,17 @@ func (c *Context) runtimeErr(err error) error {
 	return err
 }
 
+// misuse records a programming error; Process reports the first one.
+func (c *Context) misuse(e *UsageError) error {
+	if c.useErr == nil {
+		c.useErr = e
+	}
+	return e
+}
+
 func (c *Context) checkStore(name string) error {
 	if !slices.Contains(c.node.stores, name) {
-		return fmt.Errorf("node %q uses store %q without declaring it: %w", c.node.name, name, ErrUndeclared)
+		return c.misuse(&UsageError{Node: c.node.name, Store: name})
 	}
 	return nil
 }
@@ -114,7 +122,7 @@ func (c *Context) send(child string, key, value any, ts time.Time, hdrs []Header
 		}
 	}
 	if target == nil {
-		return fmt.Errorf("node %q sends to %q, which does not list it as a parent: %w", c.node.name, child, ErrUndeclared)
+		return c.misuse(&UsageError{Node: c.node.name, Child: child})
 	}
 	return c.run(target, key, value, ts, hdrs)
 }
@@ -130,7 +138,8 @@ func (c *Context) run(n *node, key, value any, ts time.Time, hdrs []Header) erro
 		return nil
 	}
 	var pe *ProcessError
-	if errors.As(err, &pe) {
+	var ue *UsageError
+	if errors.As(err, &pe) || errors.As(err, &ue) {
 		return err // already names the innermost node
 	}
 	return &ProcessError{Node: n.name, Err: err}

@@ -363,64 +363,6 @@ func TestProcessError(t *testing.T) {
 			node: "p",
 			is:   boom,
 		},
-		{
-			name: "undeclared store",
-			build: func(b *topology.Builder) {
-				st := topology.Store(b, "st", str, str)
-				topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
-					return st.Put(ctx, r.Key, r.Value)
-				}, topology.Parents("in"))
-			},
-			node: "p",
-			is:   topology.ErrUndeclared,
-		},
-		{
-			name: "undeclared store read",
-			build: func(b *topology.Builder) {
-				st := topology.Store(b, "st", str, str)
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
-					_, _, err := st.Get(ctx, r.Key)
-					return err
-				}, topology.Parents("in"))
-			},
-			node: "p",
-			is:   topology.ErrUndeclared,
-		},
-		{
-			name: "undeclared store delete",
-			build: func(b *topology.Builder) {
-				st := topology.Store(b, "st", str, str)
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
-					return st.Delete(ctx, r.Key)
-				}, topology.Parents("in"))
-			},
-			node: "p",
-			is:   topology.ErrUndeclared,
-		},
-		{
-			name: "send to a sink that is not a child",
-			build: func(b *topology.Builder) {
-				out := topology.Sink(b, "out", "out", str, str, "other")
-				topology.Process(b, "other", noop[string, string], topology.Parents("in"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
-					return out.Send(ctx, r.Key, r.Value)
-				}, topology.Parents("in"))
-			},
-			node: "p",
-			is:   topology.ErrUndeclared,
-		},
-		{
-			name: "send to a processor that is not a child",
-			build: func(b *topology.Builder) {
-				q := topology.Process(b, "q", noop[string, string], topology.Parents("in"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
-					return q.Send(ctx, r.Key, r.Value)
-				}, topology.Parents("in"))
-			},
-			node: "p",
-			is:   topology.ErrUndeclared,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -442,6 +384,99 @@ func TestProcessError(t *testing.T) {
 			require.False(t, errors.As(err, &re))
 			require.Empty(t, rt.emitted)
 			require.Empty(t, rt.stores, "nothing may reach the runtime's stores")
+		})
+	}
+}
+
+// TestUndeclaredAccessIsAUsageError: a node that uses a store it did not
+// declare, or sends to a node that does not list it as a parent, has a bug
+// in its code, not a bad input. Every record would fail the same way, so it
+// must not be dead-lettered record by record: Process returns a
+// *UsageError (not a bad record) naming the node and the store or child,
+// even when the processor swallows the error. Before, it was a
+// *ProcessError and IsBadRecord was true.
+func TestUndeclaredAccessIsAUsageError(t *testing.T) {
+	t.Parallel()
+	str := topology.String()
+	tests := []struct {
+		name  string
+		build func(b *topology.Builder)
+		want  topology.UsageError
+	}{
+		{
+			name: "undeclared store",
+			build: func(b *topology.Builder) {
+				st := topology.Store(b, "st", str, str)
+				topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
+				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+					return st.Put(ctx, r.Key, r.Value)
+				}, topology.Parents("in"))
+			},
+			want: topology.UsageError{Node: "p", Store: "st"},
+		},
+		{
+			name: "undeclared store read, error swallowed",
+			build: func(b *topology.Builder) {
+				st := topology.Store(b, "st", str, str)
+				topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
+				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+					_, _, _ = st.Get(ctx, r.Key)
+					return nil
+				}, topology.Parents("in"))
+			},
+			want: topology.UsageError{Node: "p", Store: "st"},
+		},
+		{
+			name: "undeclared store delete",
+			build: func(b *topology.Builder) {
+				st := topology.Store(b, "st", str, str)
+				topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
+				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+					return st.Delete(ctx, r.Key)
+				}, topology.Parents("in"))
+			},
+			want: topology.UsageError{Node: "p", Store: "st"},
+		},
+		{
+			name: "send to a sink that is not a child",
+			build: func(b *topology.Builder) {
+				out := topology.Sink(b, "out", "out", str, str, "other")
+				topology.Process(b, "other", noop[string, string], topology.Parents("in"))
+				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+					return out.Send(ctx, r.Key, r.Value)
+				}, topology.Parents("in"))
+			},
+			want: topology.UsageError{Node: "p", Child: "out"},
+		},
+		{
+			name: "send to a processor that is not a child",
+			build: func(b *topology.Builder) {
+				q := topology.Process(b, "q", noop[string, string], topology.Parents("in"))
+				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+					return q.Send(ctx, r.Key, r.Value)
+				}, topology.Parents("in"))
+			},
+			want: topology.UsageError{Node: "p", Child: "q"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := topology.NewBuilder()
+			topology.Source(b, "in", "in", str, str)
+			tt.build(b)
+			top := mustBuild(t, b)
+
+			rt := newFakeRuntime()
+			err := top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")})
+			var ue *topology.UsageError
+			require.ErrorAs(t, err, &ue, "error: %v", err)
+			require.Equal(t, tt.want, *ue)
+			require.ErrorIs(t, err, topology.ErrUndeclared)
+			require.False(t, topology.IsBadRecord(err), "a programming error is not a bad record")
+			require.Contains(t, err.Error(), fmt.Sprintf("node %q", tt.want.Node))
+			require.Empty(t, rt.emitted)
+			require.Empty(t, rt.stores)
 		})
 	}
 }
@@ -594,6 +629,7 @@ func TestProcessRuntimeError(t *testing.T) {
 			topology.Source(b, "in", "in", str, str)
 			st := topology.Store(b, "st", str, str)
 			tt.build(b, st)
+			topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
 			top := mustBuild(t, b)
 
 			rt := newFakeRuntime()
@@ -710,8 +746,42 @@ func TestProcessNilInterfaceValue(t *testing.T) {
 				require.Equal(t, []any{nil}, got)
 			} else {
 				require.Len(t, rt.emitted, 1)
-				require.Equal(t, "null", string(rt.emitted[0].Value))
+				require.Nil(t, rt.emitted[0].Value, "JSON null goes out as a tombstone")
 			}
 		})
 	}
+}
+
+// TestProcessTombstone: a tombstone (nil value) on a JSON source is a
+// delete reaching the processor as a nil value, not a bad record. Before,
+// JSON's Decode(nil) failed and Process returned a *DecodeError, so the
+// record was dead-lettered. A nil value put to a store deletes the key, and
+// a nil value sent to a sink is produced as a tombstone.
+func TestProcessTombstone(t *testing.T) {
+	t.Parallel()
+	str := topology.String()
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", "in", str, topology.JSON[*order]())
+	latest := topology.Store(b, "latest", str, topology.JSON[*order]())
+	out := topology.Sink(b, "out", "out", str, topology.JSON[*order](), "p")
+	var seen []*order
+	topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, *order]) error {
+		seen = append(seen, r.Value)
+		if err := latest.Put(ctx, r.Key, r.Value); err != nil {
+			return err
+		}
+		return out.Send(ctx, r.Key, r.Value)
+	}, topology.Parents(src.Name()), topology.Stores(latest.Name()))
+	top := mustBuild(t, b)
+
+	rt := newFakeRuntime()
+	require.NoError(t, top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte(`{"id":"o1"}`)}))
+	require.Contains(t, rt.stores["latest"], "k")
+	err := top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: nil})
+	require.NoError(t, err, "a tombstone is not a bad record")
+	require.Equal(t, []*order{{ID: "o1"}, nil}, seen)
+	require.NotContains(t, rt.stores["latest"], "k", "putting a tombstone deletes")
+	require.Len(t, rt.emitted, 2)
+	require.Nil(t, rt.emitted[1].Value, "sent on as a tombstone")
+	require.Equal(t, "k", string(rt.emitted[1].Key))
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// ErrUndeclared is wrapped by errors from a node touching a store or sending
+// ErrUndeclared is wrapped by a *UsageError: a node touched a store or sent
 // to a node it did not declare.
 var ErrUndeclared = errors.New("topology: undeclared access")
 
@@ -62,13 +62,40 @@ func (e *RuntimeError) Error() string { return fmt.Sprintf("topology runtime: %s
 
 func (e *RuntimeError) Unwrap() error { return e.Err }
 
+// UsageError means a node's code used the topology wrongly: it read or wrote
+// a store it did not declare with Stores, or sent to a node that does not
+// list it as a parent. It is a programming error, not a bad record: every
+// record would fail the same way, so the runtime must stop instead of
+// dead-lettering the input. Build checks everything it can see statically
+// (unknown and unused stores, unknown parents); the code inside a processor
+// function is a closure Build cannot inspect, so this is caught on the first
+// record that takes the faulty path. Process returns a *UsageError even if
+// the processor swallowed the error its Get, Put, Delete or Send returned.
+type UsageError struct {
+	Node  string // the node whose code is at fault
+	Store string // the undeclared store, if a store was used
+	Child string // the node sent to, if a send was refused
+}
+
+func (e *UsageError) Error() string {
+	if e.Store != "" {
+		return fmt.Sprintf("topology: node %q uses store %q without declaring it with Stores", e.Node, e.Store)
+	}
+	return fmt.Sprintf("topology: node %q sends to %q, which does not list it as a parent", e.Node, e.Child)
+}
+
+// Unwrap returns ErrUndeclared.
+func (e *UsageError) Unwrap() error { return ErrUndeclared }
+
 // IsBadRecord reports whether err says the record itself is bad (decode or
-// processing failure), as opposed to a failure of the runtime.
+// processing failure), as opposed to a failure of the runtime or a
+// programming error (*UsageError).
 func IsBadRecord(err error) bool {
 	var d *DecodeError
 	var p *ProcessError
 	var r *RuntimeError
-	if errors.As(err, &r) {
+	var u *UsageError
+	if errors.As(err, &r) || errors.As(err, &u) {
 		return false
 	}
 	return errors.As(err, &d) || errors.As(err, &p)

@@ -69,10 +69,19 @@ func Int64() Serde[int64] { return int64Serde{} }
 
 type jsonSerde[T any] struct{}
 
-func (jsonSerde[T]) Encode(v T) ([]byte, error) { return json.Marshal(v) }
+func (jsonSerde[T]) Encode(v T) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return nil, err // a tombstone
+	}
+	return b, nil
+}
 
 func (s jsonSerde[T]) Decode(b []byte) (T, error) {
 	var v T
+	if b == nil {
+		return v, nil // a tombstone
+	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return v, err
 	}
@@ -80,4 +89,14 @@ func (s jsonSerde[T]) Decode(b []byte) (T, error) {
 }
 
 // JSON returns a Serde that encodes T with encoding/json.
+//
+// A Kafka null (a tombstone: a record whose value is nil, as a compacted
+// topic's delete) and a JSON null are the same thing: Decode(nil) returns
+// T's zero value without error, as it does for the JSON text null, and a
+// value that encodes to JSON null (a nil pointer, map, slice or interface)
+// encodes to nil. So a tombstone reaches a processor as a nil value and
+// sending a nil value to a sink produces a tombstone, as in Kafka Streams.
+// Use a pointer type T (JSON[*Order]) to tell a delete from a zero value.
+// A nil slice that is not a tombstone (an empty, non-nil value) is not
+// valid JSON and fails to decode.
 func JSON[T any]() Serde[T] { return jsonSerde[T]{} }

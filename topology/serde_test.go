@@ -180,7 +180,7 @@ func TestJSONDecodeErrors(t *testing.T) {
 		name string
 		in   []byte
 	}{
-		{"nil", nil},
+		{"empty, not null", []byte{}},
 		{"truncated", []byte(`{"id":`)},
 		{"wrong type", []byte(`{"amount":"x"}`)},
 		{"array for struct", []byte(`[]`)},
@@ -192,6 +192,31 @@ func TestJSONDecodeErrors(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
+}
+
+// TestJSONTombstone: a Kafka tombstone (nil value) is a delete, not a bad
+// record. Before, JSON's Decode(nil) failed ("unexpected end of JSON
+// input"), so every tombstone of a compacted input topic was dead-lettered.
+// Now nil and JSON null are the same: Decode(nil) is T's zero value, and a
+// value encoding to JSON null encodes to nil (a tombstone).
+func TestJSONTombstone(t *testing.T) {
+	t.Parallel()
+	p, err := topology.JSON[*order]().Decode(nil)
+	require.NoError(t, err)
+	require.Nil(t, p)
+	o, err := topology.JSON[order]().Decode(nil)
+	require.NoError(t, err)
+	require.Equal(t, order{}, o)
+
+	b, err := topology.JSON[*order]().Encode(nil)
+	require.NoError(t, err)
+	require.Nil(t, b, "a nil pointer encodes to a tombstone")
+	b, err = topology.JSON[map[string]int]().Encode(nil)
+	require.NoError(t, err)
+	require.Nil(t, b)
+	b, err = topology.JSON[order]().Encode(order{})
+	require.NoError(t, err)
+	require.NotNil(t, b, "a zero struct is a value, not a tombstone")
 }
 
 func TestJSONEncodeError(t *testing.T) {

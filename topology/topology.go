@@ -74,8 +74,9 @@ func (t *Topology) StoreSources(store string) []string {
 // Process runs one raw input record through the graph. Store access and
 // output go through rt. The error, if any, is a *DecodeError or
 // *ProcessError (the record is bad: the caller dead-letters it and must drop
-// whatever it staged for it), a *RuntimeError (the runtime failed: abort), or
-// wraps ErrNoSource.
+// whatever it staged for it), a *RuntimeError (the runtime failed: abort), a
+// *UsageError (a node's code used a store or child it did not declare: a
+// programming error, stop), or wraps ErrNoSource.
 func (t *Topology) Process(ctx context.Context, rt Runtime, in *Input) error {
 	src := t.byTopic[in.Topic]
 	if src == nil {
@@ -93,6 +94,9 @@ func (t *Topology) Process(ctx context.Context, rt Runtime, in *Input) error {
 	}
 	if c.rtErr != nil {
 		return &RuntimeError{Err: c.rtErr}
+	}
+	if c.useErr != nil {
+		return c.useErr
 	}
 	return err
 }
@@ -217,20 +221,34 @@ func (v *validator) names() {
 
 func (v *validator) stores() {
 	seen := make(map[string]bool)
+	bad := make(map[string]bool) // already reported
 	for _, s := range v.t.stores {
 		switch {
 		case s.name == "":
 			v.fail(s.name, "store has an empty name")
+			bad[s.name] = true
 		case seen[s.name]:
 			v.fail(s.name, "duplicate store name")
+			bad[s.name] = true
 		}
 		seen[s.name] = true
 	}
+	used := make(map[string]bool)
 	for _, n := range v.t.nodes {
+		if n.kind != kindProcessor && len(n.stores) > 0 {
+			v.fail(n.name, "%s cannot use stores (only processors can)", n.kind)
+		}
 		for _, s := range n.stores {
+			used[s] = true
 			if !seen[s] {
 				v.fail(n.name, "uses unknown store %q", s)
 			}
+		}
+	}
+	for _, s := range v.t.stores {
+		if !used[s.name] && !bad[s.name] {
+			v.fail(s.name, "store is used by no node (list it in a processor's Stores)")
+			bad[s.name] = true
 		}
 	}
 }

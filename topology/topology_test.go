@@ -24,7 +24,6 @@ func shopTopology(t testing.TB) *topology.Topology {
 	topology.Source(b, "raw", "raw-events", topology.Bytes(), topology.Bytes())
 	topology.Store(b, "ledger", str, topology.JSON[total]())
 	topology.Store(b, "counts", str, topology.Int64())
-	topology.Store(b, "unused", topology.Int64(), topology.Bytes())
 	topology.Process(b, "join", noop[string, order], topology.Parents("orders", "payments"), topology.Stores("ledger"))
 	topology.Process(b, "count", noop[string, total], topology.Parents("join"), topology.Stores("counts", "ledger"))
 	topology.Process(b, "audit", noop[string, order], topology.Parents("orders"))
@@ -45,7 +44,7 @@ func TestAccessors(t *testing.T) {
 	}, top.Sources())
 	require.Equal(t, []string{"orders", "payments", "raw-events"}, top.SourceTopics())
 	require.Equal(t, []string{"customer-totals", "audit"}, top.SinkTopics(), "sink topics are deduplicated in declaration order")
-	require.Equal(t, []string{"ledger", "counts", "unused"}, top.StoreNames())
+	require.Equal(t, []string{"ledger", "counts"}, top.StoreNames())
 
 	tests := []struct {
 		store string

@@ -8,13 +8,15 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/topology"
 )
 
-// ErrNotOwner is wrapped by Lookup when another instance owns the key's
+// ErrNotOwner is wrapped by Query when another instance owns the key's
 // partition; the *NotOwnerError says which.
 var ErrNotOwner = errors.New("processor: partition not owned here")
 
-// NotOwnerError names the partition of a looked-up key and, when the group
+// NotOwnerError names the partition of a queried key and, when the group
 // says, the member that owns it (its client ID: the owner's transactional
 // ID, <group>-<instance id>).
 type NotOwnerError struct {
@@ -32,8 +34,8 @@ func (e *NotOwnerError) Error() string {
 
 func (e *NotOwnerError) Unwrap() error { return ErrNotOwner }
 
-// Lookup is the committed state of one key.
-type Lookup struct {
+// QueryResult is the committed state of one key.
+type QueryResult struct {
 	Partition int32  // the task (input partition) the key belongs to
 	Value     []byte // nil when not Found
 	Found     bool
@@ -43,22 +45,23 @@ type Lookup struct {
 	Offset int64
 }
 
-// Lookup reads key's committed state in store, from this instance if it
+// Query reads key's committed state in store, from this instance if it
 // owns the key's partition (restored and processing), else it fails with a
 // *NotOwnerError naming the owner. Keys are partitioned like the Java
 // client's default partitioner (murmur2), as the input is expected to be.
-func (p *Processor) Lookup(ctx context.Context, store string, key []byte) (Lookup, error) {
+// Get is the typed form.
+func (p *Processor) Query(ctx context.Context, store string, key []byte) (QueryResult, error) {
 	srcs := p.topo.StoreSources(store)
 	n := p.parts.Load()
 	if len(srcs) == 0 || n <= 0 {
-		return Lookup{}, fmt.Errorf("looking up store %q: unknown store or not started", store)
+		return QueryResult{}, fmt.Errorf("querying store %q: unknown store or not started", store)
 	}
 	part := int32(kgo.StickyKeyPartitioner(nil).ForTopic(srcs[0]).Partition(&kgo.Record{Key: key}, int(n)))
 	db := p.db.Load()
 	if !p.tasks.readyNow(part) || db == nil {
-		return Lookup{}, &NotOwnerError{Partition: part, Owner: p.owner(ctx, srcs[0], part)}
+		return QueryResult{}, &NotOwnerError{Partition: part, Owner: p.owner(ctx, srcs[0], part)}
 	}
-	l := Lookup{Partition: part, Offset: -1}
+	l := QueryResult{Partition: part, Offset: -1}
 	// The offset first, then the value: the value is then at least as new
 	// as the offset reported.
 	off, ok, err := db.InputCheckpoint(inputCheckpointName(store, srcs[0]), part)
@@ -70,6 +73,28 @@ func (p *Processor) Lookup(ctx context.Context, store string, key []byte) (Looku
 	}
 	l.Value, l.Found, err = db.Get(store, part, key)
 	return l, err
+}
+
+// Get is the typed Query: it encodes key with the store's key serde and
+// decodes the committed value with its value serde. The QueryResult says
+// where the answer came from (its Value holds the raw bytes); the V is
+// the zero value when the key is not Found.
+func Get[K, V any](ctx context.Context, p *Processor, store topology.StoreRef[K, V], key K) (V, QueryResult, error) {
+	var zero V
+	ks, vs := store.Serdes()
+	k, err := ks.Encode(key)
+	if err != nil {
+		return zero, QueryResult{}, fmt.Errorf("encoding key for store %q: %w", store.Name(), err)
+	}
+	res, err := p.Query(ctx, store.Name(), k)
+	if err != nil || !res.Found {
+		return zero, res, err
+	}
+	v, err := vs.Decode(res.Value)
+	if err != nil {
+		return zero, res, fmt.Errorf("decoding value from store %q: %w", store.Name(), err)
+	}
+	return v, res, nil
 }
 
 // owner asks the group which member owns topic partition part.
@@ -97,8 +122,36 @@ func (p *Processor) owner(ctx context.Context, topic string, part int32) string 
 // assigned to it is restored and processing.
 func (p *Processor) Ready() bool { return p.tasks.allReady() }
 
-// Assigned returns the input partitions assigned to this instance, sorted.
-func (p *Processor) Assigned() []int32 { return p.tasks.assignedParts() }
+// Task is the unit of ownership: what the group assigns to one instance,
+// which restores its state before processing its records, and what a key
+// belongs to. Today a task is one input partition (with the same partition
+// of every store it uses); a later version adds a sub-topology ID.
+type Task struct {
+	Partition int32
+}
+
+// Tasks is a list of tasks.
+type Tasks []Task
+
+// Partitions returns the tasks' partitions, in order.
+func (ts Tasks) Partitions() []int32 {
+	out := make([]int32, len(ts))
+	for i, t := range ts {
+		out[i] = t.Partition
+	}
+	return out
+}
+
+// AssignedTasks returns the tasks assigned to this instance, sorted by
+// partition.
+func (p *Processor) AssignedTasks() Tasks {
+	parts := p.tasks.assignedParts()
+	out := make(Tasks, len(parts))
+	for i, part := range parts {
+		out[i] = Task{Partition: part}
+	}
+	return out
+}
 
 // Lag returns, per assigned input partition, how many offsets the last
 // committed transaction is behind the last stable offset the consumer saw.

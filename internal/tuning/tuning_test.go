@@ -1,4 +1,4 @@
-package processor
+package tuning
 
 import (
 	"testing"
@@ -8,9 +8,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func TestClientTuning(t *testing.T) {
+func TestClientOpts(t *testing.T) {
 	t.Parallel()
-	cl, err := kgo.NewClient(ClientTuning()...)
+	cl, err := kgo.NewClient(ClientOpts()...)
 	require.NoError(t, err)
 	defer cl.Close()
 	require.Equal(t, time.Second, cl.OptValue(kgo.MetadataMinAge))

@@ -1,6 +1,6 @@
 //go:build exactly_crashpoints
 
-package processor
+package crashpoint
 
 import (
 	"fmt"
@@ -20,7 +20,9 @@ var (
 	crashCount atomic.Int64
 )
 
-func crashPoint(name string) {
+// Hit SIGKILLs the process if EXACTLY_CRASH_AT names this point and this
+// is the n-th time it is reached.
+func Hit(name string) {
 	point, nth, _ := strings.Cut(crashAt, ":")
 	if point != name {
 		return

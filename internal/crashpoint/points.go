@@ -1,0 +1,24 @@
+// Package crashpoint names the places where the crash tests kill a process
+// and kills it there. Points are compiled in only with the
+// exactly_crashpoints build tag: the crash tests build the binary with
+// -tags exactly_crashpoints and set EXACTLY_CRASH_AT=<point>[:<n>] to make
+// it SIGKILL itself the n-th time (default 1) it reaches that point. In
+// normal builds Hit does nothing.
+//
+// It is internal: the points are the test harness's contract with the
+// processor, not part of the library's API.
+package crashpoint
+
+// The named crash points, in the order a transaction reaches them.
+const (
+	AfterPoll   = "after-poll"   // records polled, transaction not begun
+	MidProduce  = "mid-produce"  // some of the transaction's records produced
+	BeforeEnd   = "before-end"   // everything produced and flushed, End not called
+	AfterCommit = "after-commit" // End committed, local state not applied yet
+	MidRestore  = "mid-restore"  // a restore applied part of a changelog
+	InAssigned  = "in-assigned"  // inside OnPartitionsAssigned, before restore
+	InRevoked   = "in-revoked"   // inside OnPartitionsRevoked
+)
+
+// All lists every crash point.
+var All = []string{AfterPoll, MidProduce, BeforeEnd, AfterCommit, MidRestore, InAssigned, InRevoked}
