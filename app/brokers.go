@@ -9,8 +9,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// pingBrokers waits at most timeout for one of brokers to answer. It
-// returns nil without an answer only if ctx is cancelled.
+// pingBrokers waits at most timeout for one of brokers to answer, asking
+// again (backing off up to a second) while none does: brokers started at
+// the same moment as the instance (a deployment, a test cluster) answer a
+// little later. It returns nil without an answer only if ctx is cancelled.
 func pingBrokers(ctx context.Context, fs *flagSet, brokers []string, timeout time.Duration) error {
 	cl, err := newClient(fs, brokers)
 	if err != nil {
@@ -19,11 +21,24 @@ func pingBrokers(ctx context.Context, fs *flagSet, brokers []string, timeout tim
 	defer cl.Close()
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := cl.Ping(pctx); err != nil && ctx.Err() == nil {
+	pause := 50 * time.Millisecond
+	for {
+		err := cl.Ping(pctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(pause):
+			pause = min(2*pause, time.Second)
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("no broker reachable at %s within %s (%s): %w",
 			strings.Join(brokers, ","), timeout, fs.origin("connect-timeout"), err)
 	}
-	return nil
 }
 
 // newClient returns a client of brokers, which must not be empty.
