@@ -312,7 +312,7 @@ func TestStateDir(t *testing.T) {
 		}
 		require.NoError(t, s.SetCheckpoint("counts", p, int64(10+p)))
 	}
-	require.NoError(t, s.SetInputCheckpoint(inputCheckpointName("counts", "in"), 2, 7))
+	require.NoError(t, s.SetInputCheckpoint(InputCheckpointName("counts", "in"), 2, 7))
 	require.NoError(t, s.Apply())
 	require.NoError(t, db.Close())
 

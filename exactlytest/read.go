@@ -30,7 +30,8 @@ type ReadOptions struct {
 	// Uncommitted) listed when reading starts.
 	Ends map[int32]int64
 
-	// Timeout bounds the whole read. The default value is 1 minute.
+	// Timeout bounds the whole read; a negative value leaves it to ctx
+	// (and IdleTimeout). The default value is 1 minute.
 	Timeout time.Duration
 
 	// IdleTimeout, when positive, stops reading once no record of an
@@ -49,7 +50,7 @@ type ReadOptions struct {
 }
 
 func (o *ReadOptions) ensureDefaults() {
-	if o.Timeout <= 0 {
+	if o.Timeout == 0 {
 		o.Timeout = time.Minute
 	}
 }
@@ -90,8 +91,11 @@ func ReadCommittedFunc(ctx context.Context, cl *kgo.Client, topic string, opts R
 		return fmt.Errorf("creating reader for %s: %w", topic, err)
 	}
 	defer rd.Close()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
 	return r.run(ctx, rd)
 }
 

@@ -42,13 +42,14 @@ func (s *StateDir) Checkpoint(store string, p int32) (int64, bool, error) {
 // processor committed store partition p's local copy with, and whether it
 // has one. It names the checkpoint as the processor does.
 func (s *StateDir) InputCheckpoint(store, topic string, p int32) (int64, bool, error) {
-	return s.db.InputCheckpoint(inputCheckpointName(store, topic), p)
+	return s.db.InputCheckpoint(InputCheckpointName(store, topic), p)
 }
 
-// inputCheckpointName is the name under which the processor keeps the
-// input checkpoint of a store's source topic (processor/changelog.go; a
-// processor test pins the two together).
-func inputCheckpointName(store, topic string) string { return store + "\x00" + topic }
+// InputCheckpointName is the name under which the processor keeps, in
+// the state database (state.DB.InputCheckpoint), the input checkpoint of
+// a store's source topic: for tests that write a state directory as the
+// processor would. A processor test pins it to the processor's own.
+func InputCheckpointName(store, topic string) string { return store + "\x00" + topic }
 
 // Partitions returns the partitions of store with data or a checkpoint,
 // in order.
