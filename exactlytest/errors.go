@@ -21,6 +21,7 @@ type IncompleteError struct {
 	Err error
 }
 
+// Error names the topic, the partitions left and why reading stopped.
 func (e *IncompleteError) Error() string {
 	return fmt.Sprintf("exactlytest: reading %s: partitions %v not read to their end: %s", e.Topic, e.Partitions, e.Err.Error())
 }
