@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/processor"
-	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -159,18 +159,9 @@ func countRunViolations(got map[string][]string, want map[string]int) []string {
 func (a *counterApp) localCounts(dir string, parts []int32) map[string]int64 {
 	t := a.e.t
 	t.Helper()
-	db, err := state.Open(dir, state.Options{})
-	require.NoError(t, err, "opening %s", dir)
-	defer db.Close()
-	out := make(map[string]int64)
-	for _, p := range parts {
-		all, errf := state.NewView(db, counterStore, p, topology.String(), topology.Int64()).All()
-		for k, n := range all {
-			out[k] = n
-		}
-		require.NoError(t, errf(), "reading partition %d of %s", p, dir)
-	}
-	return out
+	counts, err := exactlytest.ReadStore(dir, counterStore, parts, topology.String(), topology.Int64())
+	require.NoError(t, err, "reading %s", dir)
+	return exactlytest.Merge(counts)
 }
 
 // waitSpread waits until each instance has restored exactly want[in]
@@ -227,12 +218,12 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 func (a *counterApp) checkpoints(dir string, parts []int32) map[int32]int64 {
 	t := a.e.t
 	t.Helper()
-	db, err := state.Open(dir, state.Options{})
-	require.NoError(t, err, "opening %s", dir)
-	defer db.Close()
+	sd, err := exactlytest.OpenStateDir(dir)
+	require.NoError(t, err)
+	defer sd.Close()
 	out := make(map[int32]int64)
 	for _, p := range parts {
-		off, ok, err := db.Checkpoint(counterStore, p)
+		off, ok, err := sd.Checkpoint(counterStore, p)
 		require.NoError(t, err)
 		require.True(t, ok, "%s has no checkpoint for partition %d", dir, p)
 		out[p] = off

@@ -20,9 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
-	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -332,15 +332,15 @@ func (e *env) checkPaymentState(dirs []string) {
 			want[p][ev.OrderID] = orders.PaymentState{Attempts: 1, AmountCents: ev.AmountCents}
 		}
 	}
-	dbs := make([]*state.DB, len(dirs))
+	dbs := make([]*exactlytest.StateDir, len(dirs))
 	for i, d := range dirs {
-		db, err := state.Open(d, state.Options{})
-		require.NoError(e.t, err, "opening %s", d)
+		db, err := exactlytest.OpenStateDir(d)
+		require.NoError(e.t, err)
 		defer db.Close()
 		dbs[i] = db
 	}
 	for p := range e.parts {
-		var newest *state.DB
+		var newest *exactlytest.StateDir
 		best := int64(-1)
 		for _, db := range dbs {
 			off, ok, err := db.Checkpoint(orders.StorePayments, p)
@@ -351,9 +351,9 @@ func (e *env) checkPaymentState(dirs []string) {
 		}
 		got := make(map[string]orders.PaymentState)
 		if newest != nil {
-			all, errf := state.NewView(newest, orders.StorePayments, p, topology.String(), orders.PaymentStateSerde()).All()
-			maps.Insert(got, all)
-			require.NoError(e.t, errf())
+			all, err := exactlytest.StoreAs(newest, orders.StorePayments, []int32{p}, topology.String(), orders.PaymentStateSerde())
+			require.NoError(e.t, err)
+			maps.Copy(got, all[p])
 		}
 		if want[p] == nil {
 			want[p] = make(map[string]orders.PaymentState)

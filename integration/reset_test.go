@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
 )
@@ -104,51 +105,22 @@ func (e *env) endOffsets(topic string) map[int32]int64 {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := e.admin.ListEndOffsets(ctx, topic)
+	ends, err := exactlytest.EndOffsets(ctx, e.admin, topic)
 	require.NoError(e.t, err)
-	require.NoError(e.t, ends.Error())
-	out := make(map[int32]int64)
-	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out
+	return ends
 }
 
 // readFrom reads topic with read_committed from the given offsets (the
-// start of a partition missing from from) to its current end, and returns
-// the data records in partition order. Control records are kept while
-// reading so that the last offset of every partition is seen even when it
-// is a transaction marker.
+// start of a partition missing from from) to its last stable offsets, and
+// returns the data records in partition order (exactlytest.ReadCommitted).
 func (e *env) readFrom(topic string, from map[int32]int64) map[int32][]*kgo.Record {
 	e.t.Helper()
-	ends := e.endOffsets(topic)
-	start := make(map[int32]kgo.Offset)
-	left := make(map[int32]bool)
-	for p, end := range ends {
-		start[p] = kgo.NewOffset().At(from[p])
-		if end > from[p] {
-			left[p] = true
-		}
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}), kgo.FetchMaxWait(250*time.Millisecond))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
 	require.NoError(e.t, err)
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out := make(map[int32][]*kgo.Record)
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		require.NoError(e.t, ctx.Err(), "reading %s: partitions %v not read to their end", topic, slices.Collect(maps.Keys(left)))
-		fs.EachError(func(_ string, p int32, err error) { require.NoError(e.t, err, "reading %s partition %d", topic, p) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= ends[r.Partition]-1 {
-				delete(left, r.Partition)
-			}
-			if !r.Attrs.IsControl() && r.Offset < ends[r.Partition] {
-				out[r.Partition] = append(out[r.Partition], r)
-			}
-		})
-	}
-	return out
+	recs, err := exactlytest.ReadCommitted(context.Background(), cl, topic, exactlytest.ReadOptions{From: from, Timeout: time.Minute})
+	require.NoError(e.t, err, "reading %s", topic)
+	return recs
 }
 
 // foldOrders folds orders as the order service does, from empty state: a
@@ -281,14 +253,7 @@ func (e *env) committedOffsets(group, topic string) map[int32]int64 {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	offs, err := e.admin.FetchOffsets(ctx, group)
+	offs, err := exactlytest.GroupOffsets(ctx, e.admin, group, topic)
 	require.NoError(e.t, err)
-	require.NoError(e.t, offs.Error())
-	out := make(map[int32]int64)
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topic {
-			out[o.Partition] = o.At
-		}
-	})
-	return out
+	return offs
 }

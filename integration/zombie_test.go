@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/examples/orders"
 )
 
@@ -246,25 +247,7 @@ func (e *env) waitCaughtUp(group string, timeout time.Duration) {
 func (e *env) lag(group string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ends, err := e.admin.ListEndOffsets(ctx, e.topics.Orders)
-	if err != nil {
-		return 0, err
-	}
-	offs, err := e.admin.FetchOffsets(ctx, group)
-	if err != nil {
-		return 0, err
-	}
-	var lag int64
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := offs.Lookup(o.Topic, o.Partition)
-		switch {
-		case !ok || c.At < 0:
-			lag += o.Offset
-		default:
-			lag += o.Offset - c.At
-		}
-	})
-	return lag, nil
+	return exactlytest.Lag(ctx, e.admin, group, e.topics.Orders)
 }
 
 // lastLine returns the last non-empty line of s.

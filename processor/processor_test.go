@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
@@ -87,44 +88,16 @@ func produceInputs(t testing.TB, brokers []string, keys, perKey int, bad map[int
 	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
 }
 
-// readAll reads every committed record of topic with read_committed.
+// readAll reads every committed record of topic with read_committed, in
+// partition order.
 func readAll(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	require.NoError(t, err)
-	defer adm.Close()
-	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
-	require.NoError(t, err)
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	require.NoError(t, err)
 	defer cl.Close()
-	got := map[int32]int64{}
-	var out []*kgo.Record
-	done := func() bool {
-		for p, end := range want {
-			if got[p] < end {
-				return false
-			}
-		}
-		return true
-	}
-	for !done() {
-		fs := cl.PollFetches(ctx)
-		require.NoError(t, ctx.Err(), "reading %s: got %v want %v", topic, got, want)
-		fs.EachRecord(func(r *kgo.Record) {
-			got[r.Partition] = r.Offset + 1
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-		})
-	}
-	return out
+	recs, err := exactlytest.ReadCommitted(context.Background(), cl, topic, exactlytest.ReadOptions{Timeout: 30 * time.Second})
+	require.NoError(t, err, "reading %s", topic)
+	return exactlytest.Records(recs)
 }
 
 type instance struct {
@@ -203,19 +176,21 @@ func checkCounts(t testing.TB, recs []*kgo.Record, keys int, perKey map[string]i
 
 func localCounts(t testing.TB, dir string, partitions int32) map[string]int64 {
 	t.Helper()
-	db, err := state.Open(dir, state.Options{})
-	require.NoError(t, err)
-	defer db.Close()
-	out := map[string]int64{}
-	for p := int32(0); p < partitions; p++ {
-		v := state.NewView(db, "counts", p, topology.String(), topology.Int64())
-		all, errf := v.All()
-		for k, n := range all {
-			out[k] = n
-		}
-		require.NoError(t, errf())
+	parts := make([]int32, partitions)
+	for p := range partitions {
+		parts[p] = p
 	}
-	return out
+	counts, err := exactlytest.ReadStore(dir, "counts", parts, topology.String(), topology.Int64())
+	require.NoError(t, err)
+	return exactlytest.Merge(counts)
+}
+
+// TestInputCheckpointName pins exactlytest's name of a store's input
+// checkpoint, which tests use to read and write state directories, to the
+// processor's.
+func TestInputCheckpointName(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, inputCheckpointName("counts", "in"), exactlytest.InputCheckpointName("counts", "in"))
 }
 
 func TestProcessExactlyOnceAndRestoreFromCheckpoint(t *testing.T) {
@@ -339,6 +314,13 @@ func TestAbortedTransactionsLeaveNoTrace(t *testing.T) {
 	mu.Unlock()
 	checkCounts(t, readAll(t, brokers, "out"), 3, map[string]int{"k0": 60, "k1": 60, "k2": 60})
 	require.Equal(t, map[string]int64{"k0": 60, "k1": 60, "k2": 60}, localCounts(t, dir, 2))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	visible, aborted, err := exactlytest.AbortedVisible(context.Background(), cl, "out", exactlytest.ReadOptions{Timeout: 30 * time.Second})
+	require.NoError(t, err)
+	require.Positive(t, aborted, "the failed commits aborted outputs")
+	require.Empty(t, visible)
 }
 
 func TestStateAheadOfGroupIsRefused(t *testing.T) {

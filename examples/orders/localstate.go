@@ -5,7 +5,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/exactly-stream/exactly/state"
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -52,7 +52,7 @@ type LocalStateOptions struct {
 
 // CheckLocalStateWith is CheckLocalState with options.
 func CheckLocalStateWith(dirs []string, partitions int32, expected Expected, opts LocalStateOptions) ([]string, error) {
-	dbs := make([]*state.DB, 0, len(dirs))
+	dbs := make([]*exactlytest.StateDir, 0, len(dirs))
 	defer func() {
 		for _, db := range dbs {
 			db.Close()
@@ -60,9 +60,9 @@ func CheckLocalStateWith(dirs []string, partitions int32, expected Expected, opt
 	}()
 	dirs = slices.Compact(slices.Sorted(slices.Values(dirs))) // instances may share a directory over time
 	for _, d := range dirs {
-		db, err := state.Open(d, state.Options{})
+		db, err := exactlytest.OpenStateDir(d)
 		if err != nil {
-			return nil, fmt.Errorf("opening state %s: %w", d, err)
+			return nil, err
 		}
 		dbs = append(dbs, db)
 	}
@@ -100,42 +100,43 @@ func newLocalState(inputTopic string) *localState {
 // read adds partition p of both stores, each from its newest owner. A
 // store partition no directory has a checkpoint for was never committed
 // to: it holds nothing.
-func (s *localState) read(dbs []*state.DB, p int32) error {
+func (s *localState) read(dbs []*exactlytest.StateDir, p int32) error {
 	if err := s.readCustomers(dbs, p); err != nil {
 		return err
 	}
 	return s.readOrderIDs(dbs, p)
 }
 
-func (s *localState) readCustomers(dbs []*state.DB, p int32) error {
+func (s *localState) readCustomers(dbs []*exactlytest.StateDir, p int32) error {
 	db, err := newestOwner(dbs, StoreCustomers, s.inputTopic, p)
 	if err != nil || db == nil {
 		return err
 	}
-	all, errf := state.NewView(db, StoreCustomers, p, topology.String(), CustomerSerde()).All()
-	for id, c := range all {
-		s.customers[id], s.customerPart[id] = c, p
-	}
-	if err := errf(); err != nil {
+	all, err := exactlytest.StoreAs(db, StoreCustomers, []int32{p}, topology.String(), CustomerSerde())
+	if err != nil {
 		return fmt.Errorf("reading customers of partition %d: %w", p, err)
+	}
+	for id, c := range all[p] {
+		s.customers[id], s.customerPart[id] = c, p
 	}
 	return nil
 }
 
-func (s *localState) readOrderIDs(dbs []*state.DB, p int32) error {
+func (s *localState) readOrderIDs(dbs []*exactlytest.StateDir, p int32) error {
 	db, err := newestOwner(dbs, StoreOrderIDs, s.inputTopic, p)
 	if err != nil || db == nil {
 		return err
 	}
-	all, errf := state.NewView(db, StoreOrderIDs, p, topology.String(), topology.String()).All()
-	for id, customer := range all {
+	all, err := exactlytest.StoreAs(db, StoreOrderIDs, []int32{p}, topology.String(), topology.String())
+	if err != nil {
+		return fmt.Errorf("reading order ids of partition %d: %w", p, err)
+	}
+	for _, id := range slices.Sorted(maps.Keys(all[p])) {
+		customer := all[p][id]
 		if q, ok := s.orderPart[id]; ok {
 			s.twice = append(s.twice, fmt.Sprintf("E4: order id %s is in the local state of partitions %d and %d", id, q, p))
 		}
 		s.orderIDs[id], s.orderPart[id] = customer, p
-	}
-	if err := errf(); err != nil {
-		return fmt.Errorf("reading order ids of partition %d: %w", p, err)
 	}
 	return nil
 }
@@ -157,8 +158,8 @@ func (s *localState) misplaced() []string {
 // newestOwner returns the directory whose checkpoint of store partition p
 // is highest, nil if none has one. With inputTopic, the input checkpoint of
 // inputTopic partition p ranks first (see LocalStateOptions).
-func newestOwner(dbs []*state.DB, store, inputTopic string, p int32) (*state.DB, error) {
-	var best *state.DB
+func newestOwner(dbs []*exactlytest.StateDir, store, inputTopic string, p int32) (*exactlytest.StateDir, error) {
+	var best *exactlytest.StateDir
 	bestIn, bestOff := int64(-1), int64(-1)
 	for _, db := range dbs {
 		off, ok, err := db.Checkpoint(store, p)
@@ -170,7 +171,7 @@ func newestOwner(dbs []*state.DB, store, inputTopic string, p int32) (*state.DB,
 		}
 		in := int64(-1)
 		if inputTopic != "" {
-			at, found, err := db.InputCheckpoint(inputCheckpointName(store, inputTopic), p)
+			at, found, err := db.InputCheckpoint(store, inputTopic, p)
 			if err != nil {
 				return nil, fmt.Errorf("reading input checkpoint of %s partition %d: %w", store, p, err)
 			}
@@ -184,11 +185,6 @@ func newestOwner(dbs []*state.DB, store, inputTopic string, p int32) (*state.DB,
 	}
 	return best, nil
 }
-
-// inputCheckpointName is the name under which the processor keeps the input
-// checkpoint of a store's source topic (processor/changelog.go, not
-// exported there).
-func inputCheckpointName(store, topic string) string { return store + "\x00" + topic }
 
 func diffCustomers(want, got map[string]Customer) []string {
 	var out []string

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/state"
 )
 
@@ -38,7 +39,7 @@ func writeState(t *testing.T, dir string, parts map[int32]partState) {
 		for _, store := range OrderStores() {
 			require.NoError(t, s.SetCheckpoint(store, p, ps.checkpoint))
 			if ps.input > 0 {
-				require.NoError(t, s.SetInputCheckpoint(inputCheckpointName(store, TopicOrders), p, ps.input))
+				require.NoError(t, s.SetInputCheckpoint(exactlytest.InputCheckpointName(store, TopicOrders), p, ps.input))
 			}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/exactlytest"
 )
 
 // ProduceConfig configures Produce.
@@ -210,7 +212,7 @@ func (p pacer) due(n int) bool { return p.rate > 0 && n%p.step == 0 }
 func (p pacer) wait(ctx context.Context, n int) error {
 	at := p.start.Add(time.Duration(float64(n) / float64(p.rate) * float64(time.Second)))
 	if d := time.Until(at); d > 0 {
-		if err := sleep(ctx, d); err != nil {
+		if err := exactlytest.Sleep(ctx, d); err != nil {
 			return fmt.Errorf("pacing: %w", err)
 		}
 	}

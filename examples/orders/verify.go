@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/exactlytest"
 )
 
 // VerifyOptions configures Verify. The zero value checks the default topics
@@ -160,7 +162,7 @@ func Verify(ctx context.Context, cl *kgo.Client, opts VerifyOptions) (*Report, e
 	v := &verifier{
 		opts:     opts,
 		adm:      kadm.NewClient(cl),
-		base:     readerOpts(cl),
+		cl:       cl,
 		report:   newReport(opts.MaxViolations, opts.Payments),
 		fold:     newFold(len(opts.Resets)),
 		events:   newEventIndex(),
@@ -174,26 +176,13 @@ func Verify(ctx context.Context, cl *kgo.Client, opts VerifyOptions) (*Report, e
 	return v.report, nil
 }
 
-// readerOpts returns cl's client-level options.
-func readerOpts(cl *kgo.Client) []kgo.Opt {
-	var out []kgo.Opt
-	for _, o := range cl.Opts() {
-		switch o.(type) {
-		case kgo.ConsumerOpt, kgo.GroupOpt, kgo.ProducerOpt:
-			continue
-		}
-		out = append(out, o)
-	}
-	return out
-}
-
 // verifier holds one Verify call's state.
 type verifier struct {
 	opts   VerifyOptions
 	adm    *kadm.Client
-	base   []kgo.Opt
+	cl     *kgo.Client // readers are built from its options
 	report *Report
-	snap   *snapshot
+	snap   *exactlytest.Offsets
 	fold   *fold
 	events *eventIndex
 

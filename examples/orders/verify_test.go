@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/exactlytest"
 )
 
 const changelogTopic = DefaultOrderGroup + "-" + StoreCustomers + "-changelog"
@@ -50,35 +51,9 @@ func (c *cluster) txnClient(t *testing.T) *kgo.Client {
 // readAll returns every committed record of topic, in partition order.
 func (c *cluster) readAll(t *testing.T, topic string) []*kgo.Record {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(c.client(t)).ListEndOffsets(ctx, topic)
-	require.NoError(t, err)
-	remaining := make(map[int32]int64)
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	cl := c.client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))
-	var out []*kgo.Record
-	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
-		require.NoError(t, ctx.Err(), "reading %s", topic)
-		fs.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if r.Offset >= remaining[r.Partition]-1 {
-				delete(remaining, r.Partition)
-			}
-		})
-	}
-	slices.SortStableFunc(out, func(a, b *kgo.Record) int {
-		return comparePositions(position{a.Partition, a.Offset}, position{b.Partition, b.Offset})
-	})
-	return out
+	recs, err := exactlytest.ReadCommitted(context.Background(), c.client(t), topic, exactlytest.ReadOptions{Timeout: 10 * time.Second})
+	require.NoError(t, err, "reading %s", topic)
+	return exactlytest.Records(recs)
 }
 
 // write produces recs in one committed transaction.

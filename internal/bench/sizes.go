@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/examples/orders"
 )
 
@@ -121,59 +122,23 @@ func (f *sizeFold) outputs(r *kgo.Record) (outputSize, error) {
 	return outputSize{event: int32(len(ev)), customer: int32(len(cv)), orderID: int32(len(key)), orderIDKey: int32(len(o.OrderID))}, nil
 }
 
-// readTopic reads topic with read_committed from its start to its end
-// offsets as they are now and feeds every data record to fn, in offset
-// order per partition. It returns the number of data records read.
+// readTopic reads topic with read_committed from its start to its last
+// stable offsets as they are now and feeds every data record to fn, in
+// offset order per partition (exactlytest.ReadCommittedFunc). It returns
+// the number of data records read.
 func readTopic(ctx context.Context, c *cluster, topic string, fn func(*kgo.Record) error) (int64, error) {
-	ends, err := c.adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return 0, fmt.Errorf("listing end offsets of %s: %w", topic, err)
-	}
-	want := make(map[int32]int64)
-	for p, o := range ends[topic] {
-		if o.Offset > 0 {
-			want[p] = o.Offset
-		}
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
 	var read int64
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return read, fmt.Errorf("reading %s: %d records, partitions %v not read to the end: %w", topic, read, want, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return read, fmt.Errorf("reading %s: %w", topic, ferr)
-		}
-		for _, r := range fs.Records() {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				continue
-			}
-			if r.Offset == end-1 {
-				delete(want, r.Partition)
-			}
-			if r.Attrs.IsControl() {
-				continue
-			}
-			read++
-			if err := fn(r); err != nil {
-				return read, err
-			}
-		}
+	var fnErr error
+	err := exactlytest.ReadCommittedFunc(ctx, c.cl, topic, exactlytest.ReadOptions{Timeout: 10 * time.Minute}, func(r *kgo.Record) error {
+		read++
+		fnErr = fn(r)
+		return fnErr
+	})
+	switch {
+	case fnErr != nil:
+		return read, fnErr
+	case err != nil:
+		return read, fmt.Errorf("reading %s: %d records: %w", topic, read, err)
 	}
 	return read, nil
 }

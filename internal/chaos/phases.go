@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
-	"github.com/exactly-stream/exactly/state"
 )
 
 // Phases the random failures alone never reach: they interleave with them
@@ -195,7 +195,7 @@ func (r *run) idle(ctx context.Context) error {
 		if err := r.housekeep(time.Now()); err != nil {
 			return err
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := exactlytest.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -355,7 +355,7 @@ func (r *run) reset(ctx context.Context) error {
 		if err := r.housekeep(time.Now()); err != nil {
 			return err
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := exactlytest.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -420,7 +420,7 @@ func (r *run) pushPast(ctx context.Context, dirs []string, ph *Phase) error {
 func oldCheckpoints(dirs []string, parts int32) (map[int32]map[string]int64, error) {
 	out := make(map[int32]map[string]int64)
 	for _, d := range dirs {
-		db, err := state.Open(d, state.Options{})
+		db, err := exactlytest.OpenStateDir(d)
 		if err != nil {
 			return nil, fmt.Errorf("reading the checkpoints of %s: %w", d, err)
 		}
@@ -547,7 +547,7 @@ func (r *run) committed(ctx context.Context) (map[int32]int64, error) {
 		if !errors.Is(err, kerr.UnstableOffsetCommit) {
 			break
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := exactlytest.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return nil, fmt.Errorf("waiting for stable committed offsets: %w", err)
 		}
 	}
@@ -581,7 +581,7 @@ func (r *run) settle(ctx context.Context, ph *Phase) {
 		}
 		return n == int(r.parts)
 	})
-	_ = sleep(ctx, time.Second)
+	_ = exactlytest.Sleep(ctx, time.Second)
 }
 
 // waitEmpty waits until the group has no member.
@@ -601,7 +601,7 @@ func (r *run) waitGroup(ctx context.Context, ph *Phase, what string, ok func(kad
 		if g, err := r.describe(ctx); err == nil && ok(g) {
 			return
 		}
-		if sleep(ctx, 250*time.Millisecond) != nil {
+		if exactlytest.Sleep(ctx, 250*time.Millisecond) != nil {
 			return
 		}
 	}
@@ -619,7 +619,7 @@ func (r *run) waitDrained(ctx context.Context, ph *Phase) error {
 		if lag, err := r.lag(ctx); err == nil && lag == 0 {
 			return nil
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := exactlytest.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -669,16 +669,4 @@ func assignedOf(g kadm.DescribedGroup, topic string) map[string][]int32 {
 		}
 	}
 	return out
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
