@@ -21,8 +21,8 @@ func wordCount() *topology.Topology {
 	books := topology.Source(b, "books", "books", topology.String(), topology.String())
 	talks := topology.Source(b, "talks", "talks", topology.String(), topology.String())
 	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
-	out := topology.Sink(b, "out", "word-counts", topology.String(), topology.Int64(), "count")
-	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "out", "word-counts", topology.String(), topology.Int64(), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
 			return err

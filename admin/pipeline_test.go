@@ -18,8 +18,8 @@ func joinTopology(t testing.TB) *topology.Topology {
 	clicks := topology.Source(b, "clicks", "clicks", topology.String(), topology.String())
 	views := topology.Source(b, "views", "views", topology.String(), topology.String())
 	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
-	out := topology.Sink(b, "out", "counts", topology.String(), topology.Int64(), "count")
-	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "out", "counts", topology.String(), topology.Int64(), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
 			return err

@@ -25,8 +25,8 @@ func greetings() *topology.Topology {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "greetings", topology.String(), topology.String())
 	counts := topology.Store(b, "counts", topology.String(), topology.JSON[int64]())
-	out := topology.Sink(b, "out", "greeted", topology.String(), topology.JSON[int64](), "count")
-	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "out", "greeted", topology.String(), topology.JSON[int64](), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
 			return err

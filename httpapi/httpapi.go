@@ -165,11 +165,11 @@ func statusOf(err error, resp *stateResponse) int {
 
 // awaitOffset looks key up until its partition's state reflects minOffset
 // or ctx ends.
-func awaitOffset(ctx context.Context, p *processor.Processor, store string, key []byte, minOffset int64) (processor.Lookup, error) {
+func awaitOffset(ctx context.Context, p *processor.Processor, store string, key []byte, minOffset int64) (processor.QueryResult, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		l, err := p.Lookup(ctx, store, key)
+		l, err := p.Query(ctx, store, key)
 		if err != nil || l.Offset >= minOffset {
 			return l, err
 		}

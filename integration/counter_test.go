@@ -48,8 +48,8 @@ func newCounterApp(e *env, parts int32) *counterApp {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", a.in, topology.String(), topology.String())
 	counts := topology.Store(b, counterStore, topology.String(), topology.Int64())
-	out := topology.Sink(b, "out", a.out, topology.String(), topology.String(), "count")
-	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "out", a.out, topology.String(), topology.String(), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
 			return err
@@ -174,7 +174,7 @@ func waitSpread(t testing.TB, timeout time.Duration, want map[*inst]int) map[*in
 		got = make(map[*inst][]int32)
 		owner := make(map[int32]bool)
 		for in, n := range want {
-			parts := in.p.Assigned()
+			parts := in.p.Assigned().Partitions()
 			if len(parts) != n || !in.p.Ready() {
 				return false
 			}

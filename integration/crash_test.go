@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/internal/crashpoint"
 )
 
 // crashBinary is the exactly command built with the exactly_crashpoints tag
@@ -206,17 +206,17 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// crashScenarios has one scenario per crash point in processor.CrashPoints;
+// crashScenarios has one scenario per crash point in crashpoint.All;
 // TestCrashPoints fails for a point without one, so a new crash point needs
 // a test before it can be merged.
 var crashScenarios = map[string]func(t *testing.T, point string){
-	processor.CrashAfterPoll:   crashMidTransaction,
-	processor.CrashMidProduce:  crashMidTransaction,
-	processor.CrashBeforeEnd:   crashMidTransaction,
-	processor.CrashAfterCommit: crashMidTransaction,
-	processor.CrashMidRestore:  crashMidRestore,
-	processor.CrashInAssigned:  crashInRebalance,
-	processor.CrashInRevoked:   crashInRebalance,
+	crashpoint.AfterPoll:   crashMidTransaction,
+	crashpoint.MidProduce:  crashMidTransaction,
+	crashpoint.BeforeEnd:   crashMidTransaction,
+	crashpoint.AfterCommit: crashMidTransaction,
+	crashpoint.MidRestore:  crashMidRestore,
+	crashpoint.InAssigned:  crashInRebalance,
+	crashpoint.InRevoked:   crashInRebalance,
 }
 
 // TestCrashPoints runs the real binary, built with the crash points
@@ -226,7 +226,7 @@ var crashScenarios = map[string]func(t *testing.T, point string){
 // crashed instance's own directory.
 func TestCrashPoints(t *testing.T) {
 	crashpointBinary(t) // build once, before the subtests run in parallel
-	for _, point := range processor.CrashPoints {
+	for _, point := range crashpoint.All {
 		scenario, ok := crashScenarios[point]
 		if !ok {
 			t.Errorf("crash point %s has no crash scenario: add one to crashScenarios", point)
@@ -257,7 +257,7 @@ func crashMidTransaction(t *testing.T, point string) {
 	e.produce(500, seedFor(point)+1, 0)
 	e.waitVerified(false, 2*time.Minute)
 	c2.stop(t)
-	if point == processor.CrashAfterCommit {
+	if point == crashpoint.AfterCommit {
 		// The crash lost the apply of a committed transaction: the
 		// restart must have restored its state writes from the changelog.
 		require.Positive(t, restoredRecords(c2), "after-commit: the restart restored nothing, yet a committed transaction was never applied locally")
@@ -316,7 +316,7 @@ func crashInRebalance(t *testing.T, point string) {
 	e.wg.Go(func() { defer close(produced); e.produce(3000, seedFor(point), 1000) })
 	dir := filepath.Join(e.root, "a")
 	n := 1
-	if point == processor.CrashInAssigned {
+	if point == crashpoint.InAssigned {
 		n = 2
 	}
 	c := e.spawn("a", dir, spawnOpts{bin: bin, env: crashAt(point, n)})
@@ -334,7 +334,7 @@ func crashInRebalance(t *testing.T, point string) {
 
 // seedFor gives each scenario its own order ids.
 func seedFor(point string) int64 {
-	for i, p := range processor.CrashPoints {
+	for i, p := range crashpoint.All {
 		if p == point {
 			return int64(100 + 10*i)
 		}

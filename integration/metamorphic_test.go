@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/exactly-stream/exactly/examples/orders"
+	"github.com/exactly-stream/exactly/internal/crashpoint"
 	"github.com/exactly-stream/exactly/processor"
 )
 
@@ -81,7 +82,7 @@ func randomMetaRun(rng *rand.Rand, inputs int) metaRun {
 		child:          rng.IntN(2) == 0,
 	}
 	if m.child && rng.IntN(2) == 0 {
-		m.crashAt = fmt.Sprintf("%s:%d", processor.CrashPoints[rng.IntN(len(processor.CrashPoints))], 1+rng.IntN(5))
+		m.crashAt = fmt.Sprintf("%s:%d", crashpoint.All[rng.IntN(len(crashpoint.All))], 1+rng.IntN(5))
 	}
 	kinds := []string{"restart", "add", "remove"}
 	if m.child {

@@ -57,10 +57,10 @@ func TestPartitionReturnedToIdleOwnerIsRestored(t *testing.T) {
 	// partition returns, skips its restore. Non-fatal, so that the test
 	// goes on to show what that costs.
 	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Equal(a.p.Assigned(), keep) && time.Now().Before(deadline) {
+	for !slices.Equal(a.p.Assigned().Partitions(), keep) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := a.p.Assigned(); !slices.Equal(got, keep) {
+	if got := a.p.Assigned().Partitions(); !slices.Equal(got, keep) {
 		t.Errorf("A still claims partition %d after C took it: Assigned() = %v, want %v", pm, got, keep)
 	}
 

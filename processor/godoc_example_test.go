@@ -21,8 +21,8 @@ func visits() *topology.Topology {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "visits", "visits", topology.String(), topology.String())
 	counts := topology.Store(b, "visits", topology.String(), topology.Int64())
-	out := topology.Sink(b, "counts", "page-counts", topology.String(), topology.Int64(), "count")
-	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "counts", "page-counts", topology.String(), topology.Int64(), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
 			return err
@@ -86,7 +86,7 @@ func Example() {
 		}
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		l, err := p.Lookup(ctx, "visits", []byte("/home"))
+		l, err := p.Query(ctx, "visits", []byte("/home"))
 		if err == nil && l.Offset >= last {
 			n, _ := topology.Int64().Decode(l.Value)
 			fmt.Println("/home visited", n, "times")

@@ -34,8 +34,8 @@ func counterTopology(t testing.TB) *topology.Topology {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", topology.String(), topology.String())
 	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
-	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), "count")
-	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		if r.Value == "bad" {
 			return errors.New("bad value")
 		}
@@ -914,8 +914,8 @@ func TestQueriesWhileStarting(t *testing.T) {
 		defer close(ready)
 		for !p.Ready() {
 			_ = p.StateMetrics()
-			_, _ = p.Lookup(context.Background(), "counts", []byte("k0"))
-			_ = p.Assigned()
+			_, _ = p.Query(context.Background(), "counts", []byte("k0"))
+			_ = p.Assigned().Partitions()
 			_ = p.Lag()
 			time.Sleep(time.Millisecond)
 		}
@@ -927,7 +927,7 @@ func TestQueriesWhileStarting(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("never ready")
 	}
-	l, err := p.Lookup(context.Background(), "counts", []byte("k0"))
+	l, err := p.Query(context.Background(), "counts", []byte("k0"))
 	require.NoError(t, err)
 	require.True(t, l.Found)
 	require.NotNil(t, p.StateMetrics())
@@ -964,7 +964,7 @@ func TestIdleRebalanceDoesNotAbortTheNextTransaction(t *testing.T) {
 	})
 	b.close(t)
 	waitFor(t, 30*time.Second, "a to get every partition back", func() bool {
-		return slices.Equal(a.p.Assigned(), []int32{0, 1, 2, 3}) && a.p.Ready()
+		return slices.Equal(a.p.Assigned().Partitions(), []int32{0, 1, 2, 3}) && a.p.Ready()
 	})
 	require.Zero(t, aborts.Load(), "no transaction was open: nothing to abort")
 

@@ -142,9 +142,9 @@ func (ts Tasks) Partitions() []int32 {
 	return out
 }
 
-// AssignedTasks returns the tasks assigned to this instance, sorted by
+// Assigned returns the tasks assigned to this instance, sorted by
 // partition.
-func (p *Processor) AssignedTasks() Tasks {
+func (p *Processor) Assigned() Tasks {
 	parts := p.tasks.assignedParts()
 	out := make(Tasks, len(parts))
 	for i, part := range parts {

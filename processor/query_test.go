@@ -12,7 +12,7 @@ import (
 
 // TestGetTypedQuery: Get encodes the key and decodes the committed value
 // with the store's serdes, and says where the answer came from; Query is
-// the same read in bytes; AssignedTasks names the tasks (partitions) owned.
+// the same read in bytes; Assigned names the tasks (partitions) owned.
 func TestGetTypedQuery(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 1)
@@ -43,7 +43,7 @@ func TestGetTypedQuery(t *testing.T) {
 	_, err = in.p.Query(context.Background(), "nope", []byte("k1"))
 	require.ErrorContains(t, err, `querying store "nope"`)
 
-	require.Equal(t, Tasks{{Partition: 0}}, in.p.AssignedTasks())
-	require.Equal(t, []int32{0}, in.p.AssignedTasks().Partitions())
+	require.Equal(t, Tasks{{Partition: 0}}, in.p.Assigned())
+	require.Equal(t, []int32{0}, in.p.Assigned().Partitions())
 	in.close(t)
 }

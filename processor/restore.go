@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/internal/crashpoint"
 	"github.com/exactly-stream/exactly/state"
 )
 
@@ -29,7 +30,7 @@ func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigne
 	if member, _ := cl.GroupMetadata(); member != "" {
 		p.tasks.joinedAs(member)
 	}
-	crashPoint(CrashInAssigned)
+	crashpoint.Hit(crashpoint.InAssigned)
 	parts := partitionsOf(assigned)
 	p.tasks.assign(parts)
 	p.cfg.hooks.rebalance(parts, nil)
@@ -417,7 +418,7 @@ func (p *Processor) readChangelog(ctx context.Context, r *state.Restorer, wd *wa
 			next = rec.Offset + 1
 			aerr = applyChangelogRecord(r, store, rec)
 			if r.Applied() == int64(p.cfg.restoreBatch)+1 {
-				crashPoint(CrashMidRestore) // one batch flushed, more to come
+				crashpoint.Hit(crashpoint.MidRestore) // one batch flushed, more to come
 			}
 		})
 		if aerr != nil {

@@ -20,8 +20,8 @@ func benchCounterTopology(b *testing.B) *topology.Topology {
 	bl := topology.NewBuilder()
 	src := topology.Source(bl, "in", "in", topology.String(), topology.Bytes())
 	counts := topology.Store(bl, "counts", topology.String(), topology.Int64())
-	out := topology.Sink(bl, "out", "out", topology.String(), topology.Int64(), "count")
-	topology.Process(bl, "count", func(ctx *topology.Context, r topology.Record[string, []byte]) error {
+	out := topology.Sink(bl, "out", "out", topology.String(), topology.Int64(), topology.Parents("count"))
+	topology.Node(bl, "count", func(ctx *topology.Call, r topology.Record[string, []byte]) error {
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
 			return err

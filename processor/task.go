@@ -79,7 +79,7 @@ func (t *txn) process(r *kgo.Record) error {
 		return t.badRecord(r, cause)
 	}
 	t.rt.reset(ref)
-	err := t.p.topo.Process(t.ctx, &t.rt, &in)
+	err := t.p.topo.Dispatch(t.ctx, &t.rt, &in)
 	switch {
 	case err == nil:
 		return t.rt.flush()

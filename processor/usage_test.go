@@ -20,9 +20,9 @@ func TestUndeclaredStoreStopsTheProcessor(t *testing.T) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", topology.String(), topology.String())
 	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
-	topology.Process(b, "owner", func(*topology.Context, topology.Record[string, string]) error { return nil },
+	topology.Node(b, "owner", func(*topology.Call, topology.Record[string, string]) error { return nil },
 		topology.Parents(src.Name()), topology.Stores(counts.Name()))
-	topology.Process(b, "sloppy", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	topology.Node(b, "sloppy", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		return counts.Put(ctx, r.Key, 1) // "counts" is not in its Stores
 	}, topology.Parents(src.Name()))
 	topo, err := b.Build()

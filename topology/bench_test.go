@@ -21,7 +21,7 @@ func BenchmarkProcess(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rt.emitted = rt.emitted[:0]
-		if err := top.Process(ctx, rt, in); err != nil {
+		if err := top.Dispatch(ctx, rt, in); err != nil {
 			b.Fatal(err)
 		}
 	}

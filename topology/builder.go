@@ -35,7 +35,7 @@ func (k nodeKind) String() string {
 
 // handler receives one record at a node. key and value are typed values
 // (the node's input types) boxed in any.
-type handler func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error
+type handler func(ctx *Call, key, value any, ts time.Time, hdrs []Header) error
 
 type node struct {
 	name    string
@@ -83,15 +83,15 @@ func unbox[T any](x any) T {
 	return v
 }
 
-// SourceNode is the handle of a source node.
-type SourceNode[K, V any] struct{ name string }
+// SourceRef is the handle of a source node.
+type SourceRef[K, V any] struct{ name string }
 
 // Name returns the node's name.
-func (s SourceNode[K, V]) Name() string { return s.name }
+func (s SourceRef[K, V]) Name() string { return s.name }
 
 // Source adds a source node reading topic, decoding keys and values with ks
 // and vs.
-func Source[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V]) SourceNode[K, V] {
+func Source[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V]) SourceRef[K, V] {
 	b.add(&node{
 		name: name, kind: kindSource, topic: topic,
 		keyType: typeOf[K](), valType: typeOf[V](),
@@ -107,94 +107,98 @@ func Source[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V]) 
 			return key, val, "", nil
 		},
 	})
-	return SourceNode[K, V]{name}
+	return SourceRef[K, V]{name}
 }
 
-// ProcessorFunc processes one record. A returned error marks the record as
+// NodeFunc processes one record. A returned error marks the record as
 // bad input (it goes to the dead-letter topic and its effects are dropped);
 // it must not be used for transient conditions.
-type ProcessorFunc[K, V any] func(ctx *Context, r Record[K, V]) error
+type NodeFunc[K, V any] func(ctx *Call, r Record[K, V]) error
 
-// ProcessorNode is the handle of a processor node; other processors that
+// NodeRef is the handle of a processor node; other processors that
 // list it as a child send records to it with Send.
-type ProcessorNode[K, V any] struct{ name string }
+type NodeRef[K, V any] struct{ name string }
 
 // Name returns the node's name.
-func (p ProcessorNode[K, V]) Name() string { return p.name }
+func (p NodeRef[K, V]) Name() string { return p.name }
 
 // Send passes a record to this processor. The calling node must be one of
 // its parents.
-func (p ProcessorNode[K, V]) Send(ctx *Context, key K, value V) error {
+func (p NodeRef[K, V]) Send(ctx *Call, key K, value V) error {
 	return ctx.send(p.name, key, value, ctx.ts, nil)
 }
 
 // SendRecord is Send with a timestamp and headers.
-func (p ProcessorNode[K, V]) SendRecord(ctx *Context, r Record[K, V]) error {
+func (p NodeRef[K, V]) SendRecord(ctx *Call, r Record[K, V]) error {
 	return ctx.send(p.name, r.Key, r.Value, r.Timestamp, r.Headers)
 }
 
-// ProcessOpt configures a processor node.
-type ProcessOpt interface{ apply(*node) }
+// NodeOpt configures a node added with Node or Sink.
+type NodeOpt interface{ apply(*node) }
 
-type processOpt func(*node)
+type nodeOpt func(*node)
 
-func (o processOpt) apply(n *node) { o(n) }
+func (o nodeOpt) apply(n *node) { o(n) }
 
-// Parents names the nodes (sources or processors) that feed this processor.
-func Parents(names ...string) ProcessOpt {
-	return processOpt(func(n *node) { n.parents = append(n.parents, names...) })
+// Parents names the nodes (sources or processors) that feed this node.
+func Parents(names ...string) NodeOpt {
+	return nodeOpt(func(n *node) { n.parents = append(n.parents, names...) })
 }
 
 // Stores names the stores this processor reads and writes.
-func Stores(names ...string) ProcessOpt {
-	return processOpt(func(n *node) { n.stores = append(n.stores, names...) })
+func Stores(names ...string) NodeOpt {
+	return nodeOpt(func(n *node) { n.stores = append(n.stores, names...) })
 }
 
-// Process adds a processor node running fn on records of type K, V.
-func Process[K, V any](b *Builder, name string, fn ProcessorFunc[K, V], opts ...ProcessOpt) ProcessorNode[K, V] {
+// Node adds a processor node running fn on records of type K, V.
+func Node[K, V any](b *Builder, name string, fn NodeFunc[K, V], opts ...NodeOpt) NodeRef[K, V] {
 	n := &node{name: name, kind: kindProcessor, keyType: typeOf[K](), valType: typeOf[V]()}
 	for _, o := range opts {
 		o.apply(n)
 	}
-	n.handle = func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error {
+	n.handle = func(ctx *Call, key, value any, ts time.Time, hdrs []Header) error {
 		return fn(ctx, Record[K, V]{Key: unbox[K](key), Value: unbox[V](value), Timestamp: ts, Headers: hdrs})
 	}
 	b.add(n)
-	return ProcessorNode[K, V]{name}
+	return NodeRef[K, V]{name}
 }
 
-// SinkNode is the handle of a sink node.
-type SinkNode[K, V any] struct {
+// SinkRef is the handle of a sink node.
+type SinkRef[K, V any] struct {
 	name  string
 	topic string
 }
 
 // Name returns the node's name.
-func (s SinkNode[K, V]) Name() string { return s.name }
+func (s SinkRef[K, V]) Name() string { return s.name }
 
 // Topic returns the topic the sink writes.
-func (s SinkNode[K, V]) Topic() string { return s.topic }
+func (s SinkRef[K, V]) Topic() string { return s.topic }
 
 // Send encodes and produces a record to the sink's topic (inside the
 // current transaction). The calling node must be one of the sink's parents.
-func (s SinkNode[K, V]) Send(ctx *Context, key K, value V) error {
+func (s SinkRef[K, V]) Send(ctx *Call, key K, value V) error {
 	return ctx.send(s.name, key, value, ctx.ts, nil)
 }
 
 // SendRecord is Send with a timestamp and headers.
-func (s SinkNode[K, V]) SendRecord(ctx *Context, r Record[K, V]) error {
+func (s SinkRef[K, V]) SendRecord(ctx *Call, r Record[K, V]) error {
 	return ctx.send(s.name, r.Key, r.Value, r.Timestamp, r.Headers)
 }
 
-// Sink adds a sink node writing topic, encoding with ks and vs, fed by
-// parents (processors, or a source to copy records through). A value vs
-// encodes as nil is produced as a tombstone (a record with a null value).
-func Sink[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], parents ...string) SinkNode[K, V] {
+// Sink adds a sink node writing topic, encoding with ks and vs. Its
+// parents (processors, or a source to copy records through) are given with
+// Parents, as for Node. A value vs encodes as nil is produced as a
+// tombstone (a record with a null value).
+func Sink[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], opts ...NodeOpt) SinkRef[K, V] {
 	n := &node{
-		name: name, kind: kindSink, topic: topic, parents: parents,
+		name: name, kind: kindSink, topic: topic,
 		keyType: typeOf[K](), valType: typeOf[V](),
 	}
-	n.handle = func(ctx *Context, key, value any, ts time.Time, hdrs []Header) error {
+	for _, o := range opts {
+		o.apply(n)
+	}
+	n.handle = func(ctx *Call, key, value any, ts time.Time, hdrs []Header) error {
 		k, err := ks.Encode(unbox[K](key))
 		if err != nil {
 			return fmt.Errorf("encoding key for sink %q: %w", name, err)
@@ -206,7 +210,7 @@ func Sink[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], pa
 		return ctx.emit(topic, k, v, ts, hdrs)
 	}
 	b.add(n)
-	return SinkNode[K, V]{name: name, topic: topic}
+	return SinkRef[K, V]{name: name, topic: topic}
 }
 
 // StoreRef is a typed handle on a named state store. Its methods are valid
@@ -231,7 +235,7 @@ func Store[K, V any](b *Builder, name string, ks Serde[K], vs Serde[V]) StoreRef
 }
 
 // Get reads key, seeing this transaction's own earlier writes.
-func (s StoreRef[K, V]) Get(ctx *Context, key K) (V, bool, error) {
+func (s StoreRef[K, V]) Get(ctx *Call, key K) (V, bool, error) {
 	var zero V
 	k, err := s.ks.Encode(key)
 	if err != nil {
@@ -254,7 +258,7 @@ func (s StoreRef[K, V]) Get(ctx *Context, key K) (V, bool, error) {
 // pointer so) deletes key, as Delete does: the changelog would carry it as a
 // tombstone, which a restore applies as a delete, so the local store must
 // not keep it either.
-func (s StoreRef[K, V]) Put(ctx *Context, key K, value V) error {
+func (s StoreRef[K, V]) Put(ctx *Call, key K, value V) error {
 	k, err := s.ks.Encode(key)
 	if err != nil {
 		return fmt.Errorf("encoding key for store %q: %w", s.name, err)
@@ -270,7 +274,7 @@ func (s StoreRef[K, V]) Put(ctx *Context, key K, value V) error {
 }
 
 // Delete removes key.
-func (s StoreRef[K, V]) Delete(ctx *Context, key K) error {
+func (s StoreRef[K, V]) Delete(ctx *Call, key K) error {
 	k, err := s.ks.Encode(key)
 	if err != nil {
 		return fmt.Errorf("encoding key for store %q: %w", s.name, err)

@@ -20,16 +20,16 @@ func TestBuildValid(t *testing.T) {
 			build: func(b *topology.Builder) {
 				src := topology.Source(b, "orders", "orders", topology.String(), topology.JSON[order]())
 				totals := topology.Store(b, "totals", topology.String(), topology.JSON[total]())
-				topology.Process(b, "validate", noop[string, order], topology.Parents(src.Name()))
-				topology.Process(b, "sum", noop[string, order], topology.Parents("validate"), topology.Stores(totals.Name()))
-				topology.Sink(b, "out", "totals", topology.String(), topology.JSON[total](), "sum")
+				topology.Node(b, "validate", noop[string, order], topology.Parents(src.Name()))
+				topology.Node(b, "sum", noop[string, order], topology.Parents("validate"), topology.Stores(totals.Name()))
+				topology.Sink(b, "out", "totals", topology.String(), topology.JSON[total](), topology.Parents("sum"))
 			},
 		},
 		{
 			name: "pass-through source to sink",
 			build: func(b *topology.Builder) {
 				src := topology.Source(b, "in", "in", topology.Bytes(), topology.Bytes())
-				topology.Sink(b, "copy", "out", topology.Bytes(), topology.Bytes(), src.Name())
+				topology.Sink(b, "copy", "out", topology.Bytes(), topology.Bytes(), topology.Parents(src.Name()))
 			},
 		},
 		{
@@ -44,15 +44,15 @@ func TestBuildValid(t *testing.T) {
 				topology.Source(b, "a", "a", topology.String(), topology.String())
 				topology.Source(b, "b", "b", topology.String(), topology.String())
 				topology.Store(b, "st", topology.String(), topology.String())
-				topology.Process(b, "join", noop[string, string], topology.Parents("a", "b"), topology.Stores("st"))
-				topology.Process(b, "after", noop[string, string], topology.Parents("join"), topology.Stores("st"))
+				topology.Node(b, "join", noop[string, string], topology.Parents("a", "b"), topology.Stores("st"))
+				topology.Node(b, "after", noop[string, string], topology.Parents("join"), topology.Stores("st"))
 			},
 		},
 		{
 			name: "parent listed twice",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", topology.String(), topology.String())
-				topology.Process(b, "p", noop[string, string], topology.Parents("in", "in"))
+				topology.Node(b, "p", noop[string, string], topology.Parents("in", "in"))
 			},
 		},
 	}
@@ -82,8 +82,8 @@ func TestBuildErrors(t *testing.T) {
 			name: "duplicate node name",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "p", noop[string, string], topology.Parents("in"))
-				topology.Process(b, "p", noop[string, string], topology.Parents("in"))
+				topology.Node(b, "p", noop[string, string], topology.Parents("in"))
+				topology.Node(b, "p", noop[string, string], topology.Parents("in"))
 			},
 			node:   "p",
 			reason: "duplicate node name",
@@ -92,7 +92,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "empty processor name",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "", noop[string, string], topology.Parents("in"))
+				topology.Node(b, "", noop[string, string], topology.Parents("in"))
 			},
 			node:   "",
 			reason: "processor has an empty name",
@@ -109,7 +109,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "sink without topic",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Sink(b, "out", "", str, str2, "in")
+				topology.Sink(b, "out", "", str, str2, topology.Parents("in"))
 			},
 			node:   "out",
 			reason: "sink has no topic",
@@ -127,7 +127,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "unknown parent",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "p", noop[string, string], topology.Parents("in", "nope"))
+				topology.Node(b, "p", noop[string, string], topology.Parents("in", "nope"))
 			},
 			node:   "p",
 			reason: `unknown parent "nope"`,
@@ -136,8 +136,8 @@ func TestBuildErrors(t *testing.T) {
 			name: "sink as parent",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Sink(b, "out", "out", str, str2, "in")
-				topology.Process(b, "p", noop[string, string], topology.Parents("out"))
+				topology.Sink(b, "out", "out", str, str2, topology.Parents("in"))
+				topology.Node(b, "p", noop[string, string], topology.Parents("out"))
 			},
 			node:   "p",
 			reason: `parent "out" is a sink`,
@@ -146,7 +146,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "processor with no parent",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "orphan", noop[string, string])
+				topology.Node(b, "orphan", noop[string, string])
 			},
 			node:   "orphan",
 			reason: "processor has no parent",
@@ -164,7 +164,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "unknown store",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "p", noop[string, string], topology.Parents("in"), topology.Stores("nope"))
+				topology.Node(b, "p", noop[string, string], topology.Parents("in"), topology.Stores("nope"))
 			},
 			node:   "p",
 			reason: `uses unknown store "nope"`,
@@ -192,7 +192,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "value type mismatch between source and processor",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "p", noop[string, int64], topology.Parents("in"))
+				topology.Node(b, "p", noop[string, int64], topology.Parents("in"))
 			},
 			node:   "p",
 			reason: `takes [string, int64] but source "in" gives [string, string]`,
@@ -201,7 +201,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "key type mismatch between source and sink",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", topology.Bytes(), topology.Bytes())
-				topology.Sink(b, "out", "out", str, topology.Bytes(), "in")
+				topology.Sink(b, "out", "out", str, topology.Bytes(), topology.Parents("in"))
 			},
 			node:   "out",
 			reason: `takes [string, []uint8] but source "in" gives [[]uint8, []uint8]`,
@@ -210,8 +210,8 @@ func TestBuildErrors(t *testing.T) {
 			name: "cycle between processors",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "a", noop[string, string], topology.Parents("in", "b"))
-				topology.Process(b, "b", noop[string, string], topology.Parents("a"))
+				topology.Node(b, "a", noop[string, string], topology.Parents("in", "b"))
+				topology.Node(b, "b", noop[string, string], topology.Parents("a"))
 			},
 			node:   "a",
 			reason: "a -> b -> a",
@@ -220,7 +220,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "processor is its own parent",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "a", noop[string, string], topology.Parents("in", "a"))
+				topology.Node(b, "a", noop[string, string], topology.Parents("in", "a"))
 			},
 			node:   "a",
 			reason: "a -> a",
@@ -229,9 +229,9 @@ func TestBuildErrors(t *testing.T) {
 			name: "cycle not reachable from a source",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Process(b, "x", noop[string, string], topology.Parents("z"))
-				topology.Process(b, "y", noop[string, string], topology.Parents("x"))
-				topology.Process(b, "z", noop[string, string], topology.Parents("y"))
+				topology.Node(b, "x", noop[string, string], topology.Parents("z"))
+				topology.Node(b, "y", noop[string, string], topology.Parents("x"))
+				topology.Node(b, "z", noop[string, string], topology.Parents("y"))
 			},
 			node:   "x",
 			reason: "cycle: x -> y -> z -> x",
@@ -242,8 +242,8 @@ func TestBuildErrors(t *testing.T) {
 				topology.Source(b, "left", "l", str, str2)
 				topology.Source(b, "right", "r", str, str2)
 				topology.Store(b, "st", str, str2)
-				topology.Process(b, "pl", noop[string, string], topology.Parents("left"), topology.Stores("st"))
-				topology.Process(b, "pr", noop[string, string], topology.Parents("right"), topology.Stores("st"))
+				topology.Node(b, "pl", noop[string, string], topology.Parents("left"), topology.Stores("st"))
+				topology.Node(b, "pr", noop[string, string], topology.Parents("right"), topology.Stores("st"))
 			},
 			node:   "pr",
 			reason: `uses store "st", also used by "pl", but is fed by sources [r] where "pl" is fed by [l]`,
@@ -254,7 +254,7 @@ func TestBuildErrors(t *testing.T) {
 				topology.Source(b, "in", "in", str, str2)
 				topology.Store(b, "used", str, str2)
 				topology.Store(b, "forgotten", str, str2)
-				topology.Process(b, "p", noop[string, string], topology.Parents("in"), topology.Stores("used"))
+				topology.Node(b, "p", noop[string, string], topology.Parents("in"), topology.Stores("used"))
 			},
 			node:   "forgotten",
 			reason: "store is used by no node",
@@ -263,7 +263,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "sink with an unknown parent",
 			build: func(b *topology.Builder) {
 				topology.Source(b, "in", "in", str, str2)
-				topology.Sink(b, "out", "out", str, str2, "in", "typo")
+				topology.Sink(b, "out", "out", str, str2, topology.Parents("in", "typo"))
 			},
 			node:   "out",
 			reason: `unknown parent "typo"`,
@@ -307,13 +307,13 @@ func TestBuildReportsAllErrors(t *testing.T) {
 	topology.Source(b, "again", "in", topology.String(), topology.String())
 	topology.Store(b, "st", topology.String(), topology.String())
 	topology.Store(b, "st", topology.String(), topology.String())
-	topology.Process(b, "", noop[string, string], topology.Parents("in"))
-	topology.Process(b, "dup", noop[string, string], topology.Parents("in"))
-	topology.Process(b, "dup", noop[string, string], topology.Parents("in"))
-	topology.Process(b, "orphan", noop[string, string])
-	topology.Process(b, "lost", noop[string, string], topology.Parents("nowhere"))
-	topology.Process(b, "bad-store", noop[string, string], topology.Parents("in"), topology.Stores("nope"))
-	topology.Process(b, "typed", noop[int64, string], topology.Parents("in"))
+	topology.Node(b, "", noop[string, string], topology.Parents("in"))
+	topology.Node(b, "dup", noop[string, string], topology.Parents("in"))
+	topology.Node(b, "dup", noop[string, string], topology.Parents("in"))
+	topology.Node(b, "orphan", noop[string, string])
+	topology.Node(b, "lost", noop[string, string], topology.Parents("nowhere"))
+	topology.Node(b, "bad-store", noop[string, string], topology.Parents("in"), topology.Stores("nope"))
+	topology.Node(b, "typed", noop[int64, string], topology.Parents("in"))
 
 	top, err := b.Build()
 	require.Nil(t, top)
@@ -353,8 +353,8 @@ func TestBuildCycleMessageIsTheCycle(t *testing.T) {
 	t.Parallel()
 	b := topology.NewBuilder()
 	topology.Source(b, "in", "in", topology.String(), topology.String())
-	topology.Process(b, "a", noop[string, string], topology.Parents("in", "b"))
-	topology.Process(b, "b", noop[string, string], topology.Parents("a"))
+	topology.Node(b, "a", noop[string, string], topology.Parents("in", "b"))
+	topology.Node(b, "b", noop[string, string], topology.Parents("a"))
 	_, err := b.Build()
 	errs := buildErrors(t, err)
 	require.Len(t, errs, 1)
@@ -378,13 +378,13 @@ func TestBuildDoesNotChangeEarlierTopology(t *testing.T) {
 	t.Parallel()
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", topology.String(), topology.String())
-	topology.Sink(b, "out", "out", topology.String(), topology.String(), src.Name())
+	topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents(src.Name()))
 	first, err := b.Build()
 	require.NoError(t, err)
 	before := first.Describe()
 
 	lateRan := false
-	topology.Process(b, "late", func(*topology.Context, topology.Record[string, string]) error {
+	topology.Node(b, "late", func(*topology.Call, topology.Record[string, string]) error {
 		lateRan = true
 		return nil
 	}, topology.Parents(src.Name()))
@@ -392,7 +392,7 @@ func TestBuildDoesNotChangeEarlierTopology(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Equal(t, before, first.Describe())
-	require.NoError(t, first.Process(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in"}))
+	require.NoError(t, first.Dispatch(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in"}))
 	require.False(t, lateRan, "a processor added after Build ran in the earlier Topology")
 }
 

@@ -29,8 +29,8 @@ func orderPipeline(t testing.TB) *topology.Topology {
 	b := topology.NewBuilder()
 	topology.Source(b, "orders", "orders", topology.String(), topology.JSON[order]())
 	totals := topology.Store(b, "totals", topology.String(), topology.JSON[total]())
-	out := topology.Sink(b, "out", "totals", topology.String(), topology.JSON[total](), "sum")
-	sum := topology.Process(b, "sum", func(ctx *topology.Context, r topology.Record[string, order]) error {
+	out := topology.Sink(b, "out", "totals", topology.String(), topology.JSON[total](), topology.Parents("sum"))
+	sum := topology.Node(b, "sum", func(ctx *topology.Call, r topology.Record[string, order]) error {
 		cur, _, err := totals.Get(ctx, r.Value.Customer)
 		if err != nil {
 			return fmt.Errorf("reading total: %w", err)
@@ -45,7 +45,7 @@ func orderPipeline(t testing.TB) *topology.Topology {
 			Key: cur.Customer, Value: cur, Timestamp: r.Timestamp, Headers: r.Headers,
 		})
 	}, topology.Parents("validate"), topology.Stores(totals.Name()))
-	topology.Process(b, "validate", func(ctx *topology.Context, r topology.Record[string, order]) error {
+	topology.Node(b, "validate", func(ctx *topology.Call, r topology.Record[string, order]) error {
 		if r.Value.Amount <= 0 {
 			return fmt.Errorf("order %s: amount %d is not positive", r.Value.ID, r.Value.Amount)
 		}
@@ -61,7 +61,7 @@ func TestProcessFlowsToSink(t *testing.T) {
 	ctx := context.Background()
 
 	for i, amount := range []int64{5, 7} {
-		err := top.Process(ctx, rt, &topology.Input{
+		err := top.Dispatch(ctx, rt, &topology.Input{
 			Topic: "orders", Partition: 3, Offset: int64(i),
 			Key:       []byte("o1"),
 			Value:     fmt.Appendf(nil, `{"id":"o%d","customer":"c1","amount":%d}`, i, amount),
@@ -81,12 +81,12 @@ func TestProcessPassThrough(t *testing.T) {
 	t.Parallel()
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", topology.Bytes(), topology.Bytes())
-	topology.Sink(b, "copy", "out", topology.Bytes(), topology.Bytes(), src.Name())
+	topology.Sink(b, "copy", "out", topology.Bytes(), topology.Bytes(), topology.Parents(src.Name()))
 	top := mustBuild(t, b)
 
 	rt := newFakeRuntime()
 	hdrs := []topology.Header{{Key: "trace", Value: []byte("abc")}}
-	require.NoError(t, top.Process(context.Background(), rt, &topology.Input{
+	require.NoError(t, top.Dispatch(context.Background(), rt, &topology.Input{
 		Topic: "in", Key: []byte("k"), Value: []byte("v"), Timestamp: ts0, Headers: hdrs,
 	}))
 	require.Equal(t, []emitted{{Topic: "out", Key: []byte("k"), Value: []byte("v"), Timestamp: ts0, Headers: hdrs}}, rt.emitted)
@@ -102,18 +102,18 @@ func TestProcessContext(t *testing.T) {
 		value       any
 	}
 	var log []seen
-	record := func(ctx *topology.Context) {
+	record := func(ctx *topology.Call) {
 		log = append(log, seen{ctx.Node(), ctx.Topic(), ctx.Partition(), ctx.Offset(), ctx.Context().Value(ctxKey{})})
 	}
 
 	b := topology.NewBuilder()
 	topology.Source(b, "in", "in", topology.String(), topology.String())
-	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), "outer")
-	inner := topology.Process(b, "inner", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents("outer"))
+	inner := topology.Node(b, "inner", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		record(ctx)
 		return nil
 	}, topology.Parents("outer"))
-	topology.Process(b, "outer", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	topology.Node(b, "outer", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		record(ctx)
 		// A child with its own timestamp must not change the parent's.
 		if err := out.SendRecord(ctx, topology.Record[string, string]{Key: "a", Value: "1", Timestamp: ts0.Add(time.Hour)}); err != nil {
@@ -129,7 +129,7 @@ func TestProcessContext(t *testing.T) {
 
 	rt := newFakeRuntime()
 	ctx := context.WithValue(context.Background(), ctxKey{}, "v")
-	require.NoError(t, top.Process(ctx, rt, &topology.Input{Topic: "in", Partition: 7, Offset: 42, Timestamp: ts0}))
+	require.NoError(t, top.Dispatch(ctx, rt, &topology.Input{Topic: "in", Partition: 7, Offset: 42, Timestamp: ts0}))
 
 	require.Equal(t, []seen{
 		{"outer", "in", 7, 42, "v"},
@@ -146,24 +146,24 @@ func TestProcessFanOut(t *testing.T) {
 	var calls []string
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", topology.String(), topology.String())
-	a := topology.Sink(b, "a", "topic-a", topology.String(), topology.String(), "p1")
-	bb := topology.Sink(b, "b", "topic-b", topology.String(), topology.String(), "p1")
-	topology.Process(b, "p1", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	a := topology.Sink(b, "a", "topic-a", topology.String(), topology.String(), topology.Parents("p1"))
+	bb := topology.Sink(b, "b", "topic-b", topology.String(), topology.String(), topology.Parents("p1"))
+	topology.Node(b, "p1", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		calls = append(calls, "p1")
 		if err := a.Send(ctx, r.Key, r.Value+"-a"); err != nil {
 			return err
 		}
 		return bb.Send(ctx, r.Key, r.Value+"-b")
 	}, topology.Parents(src.Name()))
-	topology.Sink(b, "copy", "topic-copy", topology.String(), topology.String(), src.Name())
-	topology.Process(b, "p2", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	topology.Sink(b, "copy", "topic-copy", topology.String(), topology.String(), topology.Parents(src.Name()))
+	topology.Node(b, "p2", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		calls = append(calls, "p2")
 		return nil
 	}, topology.Parents(src.Name()))
 	top := mustBuild(t, b)
 
 	rt := newFakeRuntime()
-	require.NoError(t, top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")}))
+	require.NoError(t, top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")}))
 	require.Equal(t, []string{"p1", "p2"}, calls)
 	var topics, values []string
 	for _, e := range rt.emitted {
@@ -181,7 +181,7 @@ func TestProcessFanOutStopsAtFirstError(t *testing.T) {
 	b := topology.NewBuilder()
 	topology.Source(b, "in", "in", topology.String(), topology.String())
 	for _, name := range []string{"p1", "p2", "p3"} {
-		topology.Process(b, name, func(*topology.Context, topology.Record[string, string]) error {
+		topology.Node(b, name, func(*topology.Call, topology.Record[string, string]) error {
 			calls = append(calls, name)
 			if name == "p2" {
 				return boom
@@ -191,7 +191,7 @@ func TestProcessFanOutStopsAtFirstError(t *testing.T) {
 	}
 	top := mustBuild(t, b)
 
-	err := top.Process(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in"})
+	err := top.Dispatch(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in"})
 	var pe *topology.ProcessError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "p2", pe.Node)
@@ -209,7 +209,7 @@ func TestProcessStoreReadsOwnWrites(t *testing.T) {
 	b := topology.NewBuilder()
 	topology.Source(b, "in", "in", topology.String(), topology.Int64())
 	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
-	topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, int64]) error {
+	topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, int64]) error {
 		get := func() error {
 			v, ok, err := counts.Get(ctx, r.Key)
 			steps = append(steps, step{"get", v, ok})
@@ -237,7 +237,7 @@ func TestProcessStoreReadsOwnWrites(t *testing.T) {
 	rt := newFakeRuntime()
 	v, err := topology.Int64().Encode(21)
 	require.NoError(t, err)
-	require.NoError(t, top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: v}))
+	require.NoError(t, top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: v}))
 	require.Equal(t, []step{{"get", 0, false}, {"get", 21, true}, {"get", 0, false}}, steps)
 	require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 42}, rt.stores["counts"]["k"])
 }
@@ -262,13 +262,13 @@ func TestProcessDecodeError(t *testing.T) {
 			ran := false
 			b := topology.NewBuilder()
 			topology.Source(b, "src", "in", topology.Int64(), topology.JSON[order]())
-			topology.Process(b, "p", func(*topology.Context, topology.Record[int64, order]) error {
+			topology.Node(b, "p", func(*topology.Call, topology.Record[int64, order]) error {
 				ran = true
 				return nil
 			}, topology.Parents("src"))
 			top := mustBuild(t, b)
 
-			err := top.Process(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in", Key: tt.key, Value: tt.value})
+			err := top.Dispatch(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in", Key: tt.key, Value: tt.value})
 			var de *topology.DecodeError
 			require.ErrorAs(t, err, &de)
 			require.Equal(t, tt.part, de.Part)
@@ -303,7 +303,7 @@ func TestProcessError(t *testing.T) {
 		{
 			name: "processor returns an error",
 			build: func(b *topology.Builder) {
-				topology.Process(b, "p", func(*topology.Context, topology.Record[string, string]) error { return boom }, topology.Parents("in"))
+				topology.Node(b, "p", func(*topology.Call, topology.Record[string, string]) error { return boom }, topology.Parents("in"))
 			},
 			node: "p",
 			is:   boom,
@@ -311,8 +311,8 @@ func TestProcessError(t *testing.T) {
 		{
 			name: "nested child error returned as is",
 			build: func(b *topology.Builder) {
-				inner := topology.Process(b, "inner", func(*topology.Context, topology.Record[string, string]) error { return boom }, topology.Parents("outer"))
-				topology.Process(b, "outer", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				inner := topology.Node(b, "inner", func(*topology.Call, topology.Record[string, string]) error { return boom }, topology.Parents("outer"))
+				topology.Node(b, "outer", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return inner.Send(ctx, r.Key, r.Value)
 				}, topology.Parents("in"))
 			},
@@ -322,11 +322,11 @@ func TestProcessError(t *testing.T) {
 		{
 			name: "three levels deep",
 			build: func(b *topology.Builder) {
-				c := topology.Process(b, "c", func(*topology.Context, topology.Record[string, string]) error { return boom }, topology.Parents("b"))
-				bn := topology.Process(b, "b", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				c := topology.Node(b, "c", func(*topology.Call, topology.Record[string, string]) error { return boom }, topology.Parents("b"))
+				bn := topology.Node(b, "b", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return c.Send(ctx, r.Key, r.Value)
 				}, topology.Parents("a"))
-				topology.Process(b, "a", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "a", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return bn.Send(ctx, r.Key, r.Value)
 				}, topology.Parents("in"))
 			},
@@ -336,8 +336,8 @@ func TestProcessError(t *testing.T) {
 		{
 			name: "sink encode error via processor",
 			build: func(b *topology.Builder) {
-				out := topology.Sink(b, "out", "out", str, failing[string](boom), "p")
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				out := topology.Sink(b, "out", "out", str, failing[string](boom), topology.Parents("p"))
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return out.Send(ctx, r.Key, r.Value)
 				}, topology.Parents("in"))
 			},
@@ -347,7 +347,7 @@ func TestProcessError(t *testing.T) {
 		{
 			name: "sink key encode error in pass-through",
 			build: func(b *topology.Builder) {
-				topology.Sink(b, "out", "out", failing[string](boom), str, "in")
+				topology.Sink(b, "out", "out", failing[string](boom), str, topology.Parents("in"))
 			},
 			node: "out",
 			is:   boom,
@@ -356,7 +356,7 @@ func TestProcessError(t *testing.T) {
 			name: "store encode error",
 			build: func(b *topology.Builder) {
 				st := topology.Store(b, "st", str, failing[string](boom))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return st.Put(ctx, r.Key, r.Value)
 				}, topology.Parents("in"), topology.Stores("st"))
 			},
@@ -373,7 +373,7 @@ func TestProcessError(t *testing.T) {
 			top := mustBuild(t, b)
 
 			rt := newFakeRuntime()
-			err := top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")})
+			err := top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")})
 			var pe *topology.ProcessError
 			require.ErrorAs(t, err, &pe)
 			require.Equal(t, tt.node, pe.Node, "error: %v", err)
@@ -391,7 +391,7 @@ func TestProcessError(t *testing.T) {
 // TestUndeclaredAccessIsAUsageError: a node that uses a store it did not
 // declare, or sends to a node that does not list it as a parent, has a bug
 // in its code, not a bad input. Every record would fail the same way, so it
-// must not be dead-lettered record by record: Process returns a
+// must not be dead-lettered record by record: Dispatch returns a
 // *UsageError (not a bad record) naming the node and the store or child,
 // even when the processor swallows the error. Before, it was a
 // *ProcessError and IsBadRecord was true.
@@ -407,8 +407,8 @@ func TestUndeclaredAccessIsAUsageError(t *testing.T) {
 			name: "undeclared store",
 			build: func(b *topology.Builder) {
 				st := topology.Store(b, "st", str, str)
-				topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return st.Put(ctx, r.Key, r.Value)
 				}, topology.Parents("in"))
 			},
@@ -418,8 +418,8 @@ func TestUndeclaredAccessIsAUsageError(t *testing.T) {
 			name: "undeclared store read, error swallowed",
 			build: func(b *topology.Builder) {
 				st := topology.Store(b, "st", str, str)
-				topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_, _, _ = st.Get(ctx, r.Key)
 					return nil
 				}, topology.Parents("in"))
@@ -430,8 +430,8 @@ func TestUndeclaredAccessIsAUsageError(t *testing.T) {
 			name: "undeclared store delete",
 			build: func(b *topology.Builder) {
 				st := topology.Store(b, "st", str, str)
-				topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return st.Delete(ctx, r.Key)
 				}, topology.Parents("in"))
 			},
@@ -440,9 +440,9 @@ func TestUndeclaredAccessIsAUsageError(t *testing.T) {
 		{
 			name: "send to a sink that is not a child",
 			build: func(b *topology.Builder) {
-				out := topology.Sink(b, "out", "out", str, str, "other")
-				topology.Process(b, "other", noop[string, string], topology.Parents("in"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				out := topology.Sink(b, "out", "out", str, str, topology.Parents("other"))
+				topology.Node(b, "other", noop[string, string], topology.Parents("in"))
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return out.Send(ctx, r.Key, r.Value)
 				}, topology.Parents("in"))
 			},
@@ -451,8 +451,8 @@ func TestUndeclaredAccessIsAUsageError(t *testing.T) {
 		{
 			name: "send to a processor that is not a child",
 			build: func(b *topology.Builder) {
-				q := topology.Process(b, "q", noop[string, string], topology.Parents("in"))
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				q := topology.Node(b, "q", noop[string, string], topology.Parents("in"))
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					return q.Send(ctx, r.Key, r.Value)
 				}, topology.Parents("in"))
 			},
@@ -468,7 +468,7 @@ func TestUndeclaredAccessIsAUsageError(t *testing.T) {
 			top := mustBuild(t, b)
 
 			rt := newFakeRuntime()
-			err := top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")})
+			err := top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")})
 			var ue *topology.UsageError
 			require.ErrorAs(t, err, &ue, "error: %v", err)
 			require.Equal(t, tt.want, *ue)
@@ -496,8 +496,8 @@ func TestProcessErrorNamesInnermostWhenWrapped(t *testing.T) {
 	boom := errors.New("boom")
 	b := topology.NewBuilder()
 	topology.Source(b, "in", "in", topology.String(), topology.String())
-	inner := topology.Process(b, "inner", func(*topology.Context, topology.Record[string, string]) error { return boom }, topology.Parents("outer"))
-	topology.Process(b, "outer", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	inner := topology.Node(b, "inner", func(*topology.Call, topology.Record[string, string]) error { return boom }, topology.Parents("outer"))
+	topology.Node(b, "outer", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		if err := inner.Send(ctx, r.Key, r.Value); err != nil {
 			return fmt.Errorf("sending to inner: %w", err)
 		}
@@ -505,7 +505,7 @@ func TestProcessErrorNamesInnermostWhenWrapped(t *testing.T) {
 	}, topology.Parents("in"))
 	top := mustBuild(t, b)
 
-	err := top.Process(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in"})
+	err := top.Dispatch(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in"})
 	var pe *topology.ProcessError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "inner", pe.Node, "error: %v", err)
@@ -526,7 +526,7 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "put fails, processor swallows",
 			fault: func(rt *fakeRuntime) { rt.putErr = rtErr },
 			build: func(b *topology.Builder, st topology.StoreRef[string, string]) {
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_ = st.Put(ctx, r.Key, r.Value)
 					return nil
 				}, topology.Parents("in"), topology.Stores("st"))
@@ -536,7 +536,7 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "put fails, processor returns it wrapped",
 			fault: func(rt *fakeRuntime) { rt.putErr = rtErr },
 			build: func(b *topology.Builder, st topology.StoreRef[string, string]) {
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					if err := st.Put(ctx, r.Key, r.Value); err != nil {
 						return fmt.Errorf("saving: %w", err)
 					}
@@ -548,7 +548,7 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "put fails, processor returns another error",
 			fault: func(rt *fakeRuntime) { rt.putErr = rtErr },
 			build: func(b *topology.Builder, st topology.StoreRef[string, string]) {
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_ = st.Put(ctx, r.Key, r.Value)
 					return boom
 				}, topology.Parents("in"), topology.Stores("st"))
@@ -558,7 +558,7 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "get fails, processor swallows",
 			fault: func(rt *fakeRuntime) { rt.getErr = rtErr },
 			build: func(b *topology.Builder, st topology.StoreRef[string, string]) {
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_, _, _ = st.Get(ctx, r.Key)
 					return nil
 				}, topology.Parents("in"), topology.Stores("st"))
@@ -568,7 +568,7 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "delete fails, processor swallows",
 			fault: func(rt *fakeRuntime) { rt.deleteErr = rtErr },
 			build: func(b *topology.Builder, st topology.StoreRef[string, string]) {
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_ = st.Delete(ctx, r.Key)
 					return nil
 				}, topology.Parents("in"), topology.Stores("st"))
@@ -578,8 +578,8 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "emit fails, processor swallows",
 			fault: func(rt *fakeRuntime) { rt.emitErr = rtErr },
 			build: func(b *topology.Builder, _ topology.StoreRef[string, string]) {
-				out := topology.Sink(b, "out", "out", str, str, "p")
-				topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				out := topology.Sink(b, "out", "out", str, str, topology.Parents("p"))
+				topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_ = out.Send(ctx, r.Key, r.Value)
 					return nil
 				}, topology.Parents("in"))
@@ -589,18 +589,18 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "emit fails in pass-through sink",
 			fault: func(rt *fakeRuntime) { rt.emitErr = rtErr },
 			build: func(b *topology.Builder, _ topology.StoreRef[string, string]) {
-				topology.Sink(b, "out", "out", str, str, "in")
+				topology.Sink(b, "out", "out", str, str, topology.Parents("in"))
 			},
 		},
 		{
 			name:  "nested child swallows, parent fails",
 			fault: func(rt *fakeRuntime) { rt.putErr = rtErr },
 			build: func(b *topology.Builder, st topology.StoreRef[string, string]) {
-				inner := topology.Process(b, "inner", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				inner := topology.Node(b, "inner", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_ = st.Put(ctx, r.Key, r.Value)
 					return nil
 				}, topology.Parents("outer"), topology.Stores("st"))
-				topology.Process(b, "outer", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Node(b, "outer", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					if err := inner.Send(ctx, r.Key, r.Value); err != nil {
 						return err
 					}
@@ -612,13 +612,13 @@ func TestProcessRuntimeError(t *testing.T) {
 			name:  "first child swallows, second child fails",
 			fault: func(rt *fakeRuntime) { rt.emitErr = rtErr },
 			build: func(b *topology.Builder, _ topology.StoreRef[string, string]) {
-				topology.Sink(b, "out", "out", str, str, "p1")
-				out := topology.Sink(b, "out2", "out", str, str, "p1")
-				topology.Process(b, "p1", func(ctx *topology.Context, r topology.Record[string, string]) error {
+				topology.Sink(b, "out", "out", str, str, topology.Parents("p1"))
+				out := topology.Sink(b, "out2", "out", str, str, topology.Parents("p1"))
+				topology.Node(b, "p1", func(ctx *topology.Call, r topology.Record[string, string]) error {
 					_ = out.Send(ctx, r.Key, r.Value)
 					return nil
 				}, topology.Parents("in"))
-				topology.Process(b, "p2", func(*topology.Context, topology.Record[string, string]) error { return boom }, topology.Parents("in"))
+				topology.Node(b, "p2", func(*topology.Call, topology.Record[string, string]) error { return boom }, topology.Parents("in"))
 			},
 		},
 	}
@@ -629,12 +629,12 @@ func TestProcessRuntimeError(t *testing.T) {
 			topology.Source(b, "in", "in", str, str)
 			st := topology.Store(b, "st", str, str)
 			tt.build(b, st)
-			topology.Process(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
+			topology.Node(b, "owner", noop[string, string], topology.Parents("in"), topology.Stores("st"))
 			top := mustBuild(t, b)
 
 			rt := newFakeRuntime()
 			tt.fault(rt)
-			err := top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")})
+			err := top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("v")})
 			var re *topology.RuntimeError
 			require.ErrorAs(t, err, &re)
 			require.ErrorIs(t, err, rtErr)
@@ -653,7 +653,7 @@ func TestProcessNoSource(t *testing.T) {
 	top := mustBuild(t, b)
 
 	for _, topic := range []string{"nope", "", "IN"} {
-		err := top.Process(context.Background(), newFakeRuntime(), &topology.Input{Topic: topic})
+		err := top.Dispatch(context.Background(), newFakeRuntime(), &topology.Input{Topic: topic})
 		require.ErrorIs(t, err, topology.ErrNoSource, "topic %q", topic)
 		require.Contains(t, err.Error(), fmt.Sprintf("%q", topic))
 		require.False(t, topology.IsBadRecord(err))
@@ -674,7 +674,7 @@ func TestProcessConcurrent(t *testing.T) {
 		rts[w] = newFakeRuntime()
 		wg.Go(func() {
 			for i := range records {
-				err := top.Process(context.Background(), rts[w], &topology.Input{
+				err := top.Dispatch(context.Background(), rts[w], &topology.Input{
 					Topic: "orders", Partition: int32(w), Offset: int64(i),
 					Value: []byte(`{"id":"o","customer":"c","amount":1}`),
 				})
@@ -714,7 +714,7 @@ func TestProcessNilInterfaceValue(t *testing.T) {
 		{
 			name: "processor",
 			build: func(b *topology.Builder, got *[]any) {
-				topology.Process(b, "p", func(_ *topology.Context, r topology.Record[string, any]) error {
+				topology.Node(b, "p", func(_ *topology.Call, r topology.Record[string, any]) error {
 					*got = append(*got, r.Value)
 					return nil
 				}, topology.Parents("in"))
@@ -723,7 +723,7 @@ func TestProcessNilInterfaceValue(t *testing.T) {
 		{
 			name: "pass-through sink",
 			build: func(b *topology.Builder, _ *[]any) {
-				topology.Sink(b, "out", "out", topology.String(), topology.JSON[any](), "in")
+				topology.Sink(b, "out", "out", topology.String(), topology.JSON[any](), topology.Parents("in"))
 			},
 		},
 	}
@@ -739,7 +739,7 @@ func TestProcessNilInterfaceValue(t *testing.T) {
 			rt := newFakeRuntime()
 			var err error
 			require.NotPanics(t, func() {
-				err = top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("null")})
+				err = top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte("null")})
 			})
 			require.NoError(t, err)
 			if tt.name == "processor" {
@@ -763,9 +763,9 @@ func TestProcessTombstone(t *testing.T) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", str, topology.JSON[*order]())
 	latest := topology.Store(b, "latest", str, topology.JSON[*order]())
-	out := topology.Sink(b, "out", "out", str, topology.JSON[*order](), "p")
+	out := topology.Sink(b, "out", "out", str, topology.JSON[*order](), topology.Parents("p"))
 	var seen []*order
-	topology.Process(b, "p", func(ctx *topology.Context, r topology.Record[string, *order]) error {
+	topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, *order]) error {
 		seen = append(seen, r.Value)
 		if err := latest.Put(ctx, r.Key, r.Value); err != nil {
 			return err
@@ -775,9 +775,9 @@ func TestProcessTombstone(t *testing.T) {
 	top := mustBuild(t, b)
 
 	rt := newFakeRuntime()
-	require.NoError(t, top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte(`{"id":"o1"}`)}))
+	require.NoError(t, top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: []byte(`{"id":"o1"}`)}))
 	require.Contains(t, rt.stores["latest"], "k")
-	err := top.Process(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: nil})
+	err := top.Dispatch(context.Background(), rt, &topology.Input{Topic: "in", Key: []byte("k"), Value: nil})
 	require.NoError(t, err, "a tombstone is not a bad record")
 	require.Equal(t, []*order{{ID: "o1"}, nil}, seen)
 	require.NotContains(t, rt.stores["latest"], "k", "putting a tombstone deletes")

@@ -53,15 +53,15 @@ func dispatchTopologies(b *testing.B) map[string]*topology.Topology {
 		// source -> sink: the least a record costs.
 		"copy": build(func(bl *topology.Builder) {
 			src := topology.Source(bl, "in", "in", by, by)
-			topology.Sink(bl, "out", "out", by, by, src.Name())
+			topology.Sink(bl, "out", "out", by, by, topology.Parents(src.Name()))
 		}),
 		// source -> processor (Get, Put, Send) -> sink: the order
 		// service's shape.
 		"get-put-send": build(func(bl *topology.Builder) {
 			src := topology.Source(bl, "in", "in", by, by)
 			st := topology.Store(bl, "st", by, by)
-			out := topology.Sink(bl, "out", "out", by, by, "p")
-			topology.Process(bl, "p", func(ctx *topology.Context, r topology.Record[[]byte, []byte]) error {
+			out := topology.Sink(bl, "out", "out", by, by, topology.Parents("p"))
+			topology.Node(bl, "p", func(ctx *topology.Call, r topology.Record[[]byte, []byte]) error {
 				if _, _, err := st.Get(ctx, r.Key); err != nil {
 					return err
 				}
@@ -74,14 +74,14 @@ func dispatchTopologies(b *testing.B) map[string]*topology.Topology {
 		// source -> three processors in a row -> sink.
 		"chain-3": build(func(bl *topology.Builder) {
 			src := topology.Source(bl, "in", "in", by, by)
-			out := topology.Sink(bl, "out", "out", by, by, "p3")
-			p3 := topology.Process(bl, "p3", func(ctx *topology.Context, r topology.Record[[]byte, []byte]) error {
+			out := topology.Sink(bl, "out", "out", by, by, topology.Parents("p3"))
+			p3 := topology.Node(bl, "p3", func(ctx *topology.Call, r topology.Record[[]byte, []byte]) error {
 				return out.Send(ctx, r.Key, r.Value)
 			}, topology.Parents("p2"))
-			p2 := topology.Process(bl, "p2", func(ctx *topology.Context, r topology.Record[[]byte, []byte]) error {
+			p2 := topology.Node(bl, "p2", func(ctx *topology.Call, r topology.Record[[]byte, []byte]) error {
 				return p3.Send(ctx, r.Key, r.Value)
 			}, topology.Parents("p1"))
-			topology.Process(bl, "p1", func(ctx *topology.Context, r topology.Record[[]byte, []byte]) error {
+			topology.Node(bl, "p1", func(ctx *topology.Call, r topology.Record[[]byte, []byte]) error {
 				return p2.Send(ctx, r.Key, r.Value)
 			}, topology.Parents(src.Name()))
 		}),
@@ -98,7 +98,7 @@ func BenchmarkDispatch(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := topo.Process(ctx, rt, in); err != nil {
+				if err := topo.Dispatch(ctx, rt, in); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -10,8 +10,8 @@
 //	b := topology.NewBuilder()
 //	orders := topology.Source(b, "orders", "orders", topology.String(), topology.JSON[Order]())
 //	customers := topology.Store(b, "customers", topology.String(), topology.JSON[Customer]())
-//	events := topology.Sink(b, "events", "order-events", topology.String(), topology.JSON[Event](), "apply")
-//	topology.Process(b, "apply", func(ctx *topology.Context, r topology.Record[string, Order]) error {
+//	events := topology.Sink(b, "events", "order-events", topology.String(), topology.JSON[Event](), topology.Parents("apply"))
+//	topology.Node(b, "apply", func(ctx *topology.Call, r topology.Record[string, Order]) error {
 //		c, _, err := customers.Get(ctx, r.Key)
 //		...
 //		return events.Send(ctx, r.Key, ev)
@@ -20,5 +20,5 @@
 //
 // Build validates the graph; Describe prints it. The package knows nothing of
 // Kafka clients or storage: the processor package runs a Topology by calling
-// Process with a Runtime that stages state and produces records.
+// Dispatch with a Runtime that stages state and produces records.
 package topology

@@ -9,7 +9,7 @@ import (
 // to a node it did not declare.
 var ErrUndeclared = errors.New("topology: undeclared access")
 
-// ErrNoSource is returned by Process for a record whose topic no source reads.
+// ErrNoSource is returned by Dispatch for a record whose topic no source reads.
 var ErrNoSource = errors.New("topology: no source for topic")
 
 // BuildError is returned by Build; it names the node (or store) at fault.
@@ -69,7 +69,7 @@ func (e *RuntimeError) Unwrap() error { return e.Err }
 // dead-lettering the input. Build checks everything it can see statically
 // (unknown and unused stores, unknown parents); the code inside a processor
 // function is a closure Build cannot inspect, so this is caught on the first
-// record that takes the faulty path. Process returns a *UsageError even if
+// record that takes the faulty path. Dispatch returns a *UsageError even if
 // the processor swallowed the error its Get, Put, Delete or Send returned.
 type UsageError struct {
 	Node  string // the node whose code is at fault

@@ -105,7 +105,7 @@ func (g fuzzGraph) build() *topology.Builder {
 	for _, s := range g.stores {
 		refs[s] = topology.Store(b, s, topology.String(), topology.String())
 	}
-	sends := make([]func(ctx *topology.Context) error, len(g.nodes))
+	sends := make([]func(ctx *topology.Call) error, len(g.nodes))
 	children := func(i int) []int {
 		var out []int
 		for j, c := range g.nodes {
@@ -115,7 +115,7 @@ func (g fuzzGraph) build() *topology.Builder {
 		}
 		return out
 	}
-	body := func(i int, ctx *topology.Context) error {
+	body := func(i int, ctx *topology.Call) error {
 		for _, s := range g.nodes[i].stores {
 			ref := refs[s] // Build accepted the graph, so every store exists
 			if _, _, err := ref.Get(ctx, "k"); err != nil {
@@ -139,21 +139,21 @@ func (g fuzzGraph) build() *topology.Builder {
 		case nd.kind == 0:
 			topology.Source(b, nd.name, nd.topic, topology.String(), topology.String())
 		case nd.kind == 1 && nd.int64s:
-			p := topology.Process(b, nd.name, func(ctx *topology.Context, _ topology.Record[int64, int64]) error {
+			p := topology.Node(b, nd.name, func(ctx *topology.Call, _ topology.Record[int64, int64]) error {
 				return body(i, ctx)
 			}, topology.Parents(nd.parents...), topology.Stores(nd.stores...))
-			sends[i] = func(ctx *topology.Context) error { return p.Send(ctx, 1, 2) }
+			sends[i] = func(ctx *topology.Call) error { return p.Send(ctx, 1, 2) }
 		case nd.kind == 1:
-			p := topology.Process(b, nd.name, func(ctx *topology.Context, _ topology.Record[string, string]) error {
+			p := topology.Node(b, nd.name, func(ctx *topology.Call, _ topology.Record[string, string]) error {
 				return body(i, ctx)
 			}, topology.Parents(nd.parents...), topology.Stores(nd.stores...))
-			sends[i] = func(ctx *topology.Context) error { return p.Send(ctx, "k", "v") }
+			sends[i] = func(ctx *topology.Call) error { return p.Send(ctx, "k", "v") }
 		case nd.int64s:
-			s := topology.Sink(b, nd.name, nd.topic, topology.Int64(), topology.Int64(), nd.parents...)
-			sends[i] = func(ctx *topology.Context) error { return s.Send(ctx, 1, 2) }
+			s := topology.Sink(b, nd.name, nd.topic, topology.Int64(), topology.Int64(), topology.Parents(nd.parents...))
+			sends[i] = func(ctx *topology.Call) error { return s.Send(ctx, 1, 2) }
 		default:
-			s := topology.Sink(b, nd.name, nd.topic, topology.String(), topology.String(), nd.parents...)
-			sends[i] = func(ctx *topology.Context) error { return s.Send(ctx, "k", "v") }
+			s := topology.Sink(b, nd.name, nd.topic, topology.String(), topology.String(), topology.Parents(nd.parents...))
+			sends[i] = func(ctx *topology.Call) error { return s.Send(ctx, "k", "v") }
 		}
 	}
 	return b
@@ -188,7 +188,7 @@ func FuzzBuild(f *testing.F) {
 		require.NotEmpty(t, top.Describe())
 		// A valid graph runs cleanly on a well-formed record from each source.
 		for _, topic := range top.SourceTopics() {
-			err := top.Process(context.Background(), newFakeRuntime(), &topology.Input{
+			err := top.Dispatch(context.Background(), newFakeRuntime(), &topology.Input{
 				Topic: topic, Key: make([]byte, 8), Value: make([]byte, 8),
 			})
 			require.NoError(t, err, "topic %s\n%s", topic, top.Describe())

@@ -19,8 +19,8 @@ func Example() {
 	b := topology.NewBuilder()
 	orders := topology.Source(b, "orders", "orders", topology.String(), topology.JSON[Order]())
 	totals := topology.Store(b, "totals", topology.String(), topology.Int64())
-	out := topology.Sink(b, "totals-out", "customer-totals", topology.String(), topology.Int64(), "sum")
-	topology.Process(b, "sum", func(ctx *topology.Context, r topology.Record[string, Order]) error {
+	out := topology.Sink(b, "totals-out", "customer-totals", topology.String(), topology.Int64(), topology.Parents("sum"))
+	topology.Node(b, "sum", func(ctx *topology.Call, r topology.Record[string, Order]) error {
 		total, _, err := totals.Get(ctx, r.Key) // sees this transaction's own writes
 		if err != nil {
 			return err
@@ -46,7 +46,7 @@ func Example() {
 func ExampleBuilder_Build() {
 	b := topology.NewBuilder()
 	topology.Source(b, "in", "in", topology.String(), topology.String())
-	topology.Sink(b, "out", "out", topology.String(), topology.String(), "no-such-node")
+	topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents("no-such-node"))
 	_, err := b.Build()
 	fmt.Println(err)
 	// Output:

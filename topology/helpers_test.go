@@ -90,7 +90,7 @@ func buildErrors(t testing.TB, err error) []*topology.BuildError {
 }
 
 // noop is a processor body that accepts every record.
-func noop[K, V any](*topology.Context, topology.Record[K, V]) error { return nil }
+func noop[K, V any](*topology.Call, topology.Record[K, V]) error { return nil }
 
 type order struct {
 	ID       string `json:"id"`

@@ -10,7 +10,7 @@ import (
 )
 
 // Topology is a validated, immutable processing graph. It is safe for
-// concurrent use by many tasks: all per-record state lives in the Context.
+// concurrent use by many tasks: all per-record state lives in the Call.
 type Topology struct {
 	nodes    []*node
 	byName   map[string]*node
@@ -71,13 +71,13 @@ func (t *Topology) StoreSources(store string) []string {
 	return slices.Clone(t.storeSrc[store])
 }
 
-// Process runs one raw input record through the graph. Store access and
+// Dispatch runs one raw input record through the graph. Store access and
 // output go through rt. The error, if any, is a *DecodeError or
 // *ProcessError (the record is bad: the caller dead-letters it and must drop
 // whatever it staged for it), a *RuntimeError (the runtime failed: abort), a
 // *UsageError (a node's code used a store or child it did not declare: a
 // programming error, stop), or wraps ErrNoSource.
-func (t *Topology) Process(ctx context.Context, rt Runtime, in *Input) error {
+func (t *Topology) Dispatch(ctx context.Context, rt Runtime, in *Input) error {
 	src := t.byTopic[in.Topic]
 	if src == nil {
 		return fmt.Errorf("%w %q", ErrNoSource, in.Topic)
@@ -86,7 +86,7 @@ func (t *Topology) Process(ctx context.Context, rt Runtime, in *Input) error {
 	if err != nil {
 		return &DecodeError{Node: src.name, Topic: in.Topic, Part: part, Err: err}
 	}
-	c := &Context{ctx: ctx, rt: rt, t: t, in: in, node: src, ts: in.Timestamp}
+	c := &Call{ctx: ctx, rt: rt, t: t, in: in, node: src, ts: in.Timestamp}
 	for _, ch := range src.children {
 		if err = c.run(ch, key, val, in.Timestamp, in.Headers); err != nil {
 			break

@@ -24,12 +24,12 @@ func shopTopology(t testing.TB) *topology.Topology {
 	topology.Source(b, "raw", "raw-events", topology.Bytes(), topology.Bytes())
 	topology.Store(b, "ledger", str, topology.JSON[total]())
 	topology.Store(b, "counts", str, topology.Int64())
-	topology.Process(b, "join", noop[string, order], topology.Parents("orders", "payments"), topology.Stores("ledger"))
-	topology.Process(b, "count", noop[string, total], topology.Parents("join"), topology.Stores("counts", "ledger"))
-	topology.Process(b, "audit", noop[string, order], topology.Parents("orders"))
-	topology.Sink(b, "totals", "customer-totals", str, topology.JSON[total](), "count")
-	topology.Sink(b, "audit-log", "audit", str, topology.JSON[order](), "audit", "join")
-	topology.Sink(b, "audit-raw", "audit", topology.Bytes(), topology.Bytes(), "raw")
+	topology.Node(b, "join", noop[string, order], topology.Parents("orders", "payments"), topology.Stores("ledger"))
+	topology.Node(b, "count", noop[string, total], topology.Parents("join"), topology.Stores("counts", "ledger"))
+	topology.Node(b, "audit", noop[string, order], topology.Parents("orders"))
+	topology.Sink(b, "totals", "customer-totals", str, topology.JSON[total](), topology.Parents("count"))
+	topology.Sink(b, "audit-log", "audit", str, topology.JSON[order](), topology.Parents("audit", "join"))
+	topology.Sink(b, "audit-raw", "audit", topology.Bytes(), topology.Bytes(), topology.Parents("raw"))
 	return mustBuild(t, b)
 }
 

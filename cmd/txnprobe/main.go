@@ -36,7 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/internal/bench"
-	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/internal/tuning"
 )
 
 type config struct {
@@ -81,7 +81,7 @@ func run() error {
 	fs.DurationVar(&c.pause, "pause", 0, "pause between a transaction's End and the next Begin")
 	fs.BoolVar(&c.warm, "warm", false, "after Begin, produce one record to one partition of each leader broker, one after another, before the rest")
 	fs.DurationVar(&c.ctBackoff, "ct-backoff", 0, "kgo ConcurrentTransactionsBackoff (0: kgo's 20ms)")
-	fs.DurationVar(&c.retry, "retry-backoff", 0, "constant kgo retry backoff (0: processor.ClientTuning's)")
+	fs.DurationVar(&c.retry, "retry-backoff", 0, "constant kgo retry backoff (0: internal/tuning.ClientOpts's)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func loop(ctx context.Context, c config, mode, input string, outputs []string, a
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(250 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(prof), kgo.WithLogger(prof),
 		kgo.RecordPartitioner(partitioner{}),
-	}, processor.ClientTuning()...)
+	}, tuning.ClientOpts()...)
 	if c.retry > 0 {
 		opts = append(opts, kgo.RetryBackoffFn(func(int) time.Duration { return c.retry }))
 	}

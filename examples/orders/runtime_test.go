@@ -81,7 +81,7 @@ func (m *memRuntime) discard() {
 
 // process runs one input through top, committing or discarding its effects.
 func (m *memRuntime) process(top *topology.Topology, in *topology.Input) error {
-	err := top.Process(context.Background(), m, in)
+	err := top.Dispatch(context.Background(), m, in)
 	if err != nil {
 		m.discard()
 		return err

@@ -124,7 +124,7 @@ func BenchmarkOrderTopology(b *testing.B) {
 			for b.Loop() {
 				rt.state[StoreCustomers]["c-0042"] = start
 				delete(rt.state[StoreOrderIDs], "o-1-123456")
-				if err := topo.Process(ctx, rt, in); err != nil {
+				if err := topo.Dispatch(ctx, rt, in); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -66,8 +66,8 @@ func OrderTopologyFor(ts Topics) (*topology.Topology, error) {
 	src := topology.Source(b, NodeOrders, ts.Orders, topology.String(), OrderSerde())
 	customers := topology.Store(b, StoreCustomers, topology.String(), CustomerSerde())
 	orderIDs := topology.Store(b, StoreOrderIDs, topology.String(), topology.String())
-	events := topology.Sink(b, NodeEvents, ts.Events, topology.String(), EventSerde(), NodeApply)
-	topology.Process(b, NodeApply, applyOrder(customers, orderIDs, events),
+	events := topology.Sink(b, NodeEvents, ts.Events, topology.String(), EventSerde(), topology.Parents(NodeApply))
+	topology.Node(b, NodeApply, applyOrder(customers, orderIDs, events),
 		topology.Parents(src.Name()), topology.Stores(customers.Name(), orderIDs.Name()))
 	t, err := b.Build()
 	if err != nil {
@@ -80,8 +80,8 @@ func OrderTopologyFor(ts Topics) (*topology.Topology, error) {
 // the source; here two Gets, two Puts and one Send, each of a constant
 // size.
 func applyOrder(customers topology.StoreRef[string, Customer], orderIDs topology.StoreRef[string, string],
-	events topology.SinkNode[string, Event]) topology.ProcessorFunc[string, Order] {
-	return func(ctx *topology.Context, r topology.Record[string, Order]) error {
+	events topology.SinkRef[string, Event]) topology.NodeFunc[string, Order] {
+	return func(ctx *topology.Call, r topology.Record[string, Order]) error {
 		o := r.Value
 		if err := o.Validate(r.Key); err != nil {
 			return err
@@ -126,8 +126,8 @@ func PaymentTopologyFor(ts Topics) (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, NodeOrderEvents, ts.Events, topology.String(), EventSerde())
 	state := topology.Store(b, StorePayments, topology.String(), PaymentStateSerde())
-	payments := topology.Sink(b, NodePaymentsSink, ts.Payments, topology.String(), PaymentSerde(), NodePay)
-	topology.Process(b, NodePay, pay(state, payments),
+	payments := topology.Sink(b, NodePaymentsSink, ts.Payments, topology.String(), PaymentSerde(), topology.Parents(NodePay))
+	topology.Node(b, NodePay, pay(state, payments),
 		topology.Parents(src.Name()), topology.Stores(state.Name()))
 	t, err := b.Build()
 	if err != nil {
@@ -137,8 +137,8 @@ func PaymentTopologyFor(ts Topics) (*topology.Topology, error) {
 }
 
 // pay is the payment stage's hot path: one Get, one Put, one Send.
-func pay(state topology.StoreRef[string, PaymentState], payments topology.SinkNode[string, Payment]) topology.ProcessorFunc[string, Event] {
-	return func(ctx *topology.Context, r topology.Record[string, Event]) error {
+func pay(state topology.StoreRef[string, PaymentState], payments topology.SinkRef[string, Payment]) topology.NodeFunc[string, Event] {
+	return func(ctx *topology.Call, r topology.Record[string, Event]) error {
 		ev := r.Value
 		if err := ev.Validate(r.Key); err != nil {
 			return err

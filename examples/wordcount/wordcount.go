@@ -58,8 +58,8 @@ func Topology(prefix string) (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "lines", prefix+TopicLines, topology.String(), topology.String())
 	words := topology.Store(b, StoreWords, topology.String(), topology.JSON[map[string]int64]())
-	out := topology.Sink(b, "counts", prefix+TopicCounts, topology.String(), topology.JSON[Count](), "count")
-	topology.Process(b, "count", func(ctx *topology.Context, r topology.Record[string, string]) error {
+	out := topology.Sink(b, "counts", prefix+TopicCounts, topology.String(), topology.JSON[Count](), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		if !utf8.ValidString(r.Value) {
 			return fmt.Errorf("line of %q is not UTF-8", r.Key) // a bad record: dead-lettered
 		}

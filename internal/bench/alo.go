@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/examples/orders"
+	"github.com/exactly-stream/exactly/internal/tuning"
 	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
@@ -51,7 +52,7 @@ func aloOptions(brokers []string, group, input string, changelogs map[string]str
 		kgo.FetchMaxWait(250 * time.Millisecond), // the processor's default
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(partitioner{manual: manual}),
-	}, processor.ClientTuning()...) // the processor's client
+	}, tuning.ClientOpts()...) // the processor's client
 }
 
 // newALOLoop opens the state in dir and the client (with opts added);
@@ -161,7 +162,7 @@ type aloOp struct {
 func (rt *aloRuntime) process(r *kgo.Record) error {
 	rt.part, rt.ops, rt.emits = r.Partition, rt.ops[:0], rt.emits[:0]
 	in := topology.Input{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
-	err := rt.loop.topo.Process(rt.ctx, rt, &in)
+	err := rt.loop.topo.Dispatch(rt.ctx, rt, &in)
 	switch {
 	case err == nil:
 		return rt.flush()

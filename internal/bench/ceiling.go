@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/examples/orders"
+	"github.com/exactly-stream/exactly/internal/tuning"
 	"github.com/exactly-stream/exactly/processor"
 )
 
@@ -125,7 +126,7 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 			kgo.FetchMaxWait(250 * time.Millisecond), // the processor's default
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.RecordPartitioner(partitioner{manual: map[string]bool{customers: true, orderIDs: true}}),
-		}, processor.ClientTuning()...)..., // the processor's client
+		}, tuning.ClientOpts()...)..., // the processor's client
 		)
 		if err != nil {
 			return txnCounts{}, err
