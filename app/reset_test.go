@@ -36,7 +36,7 @@ func (l *lockedBuffer) String() string {
 
 // runUntil runs args in the background until cond holds on its logs, then
 // cancels it and returns Run's error and the logs.
-func runUntil(t *testing.T, c Config, args []string, cond func(logs string) bool) (error, string) {
+func runUntil(t *testing.T, c Config, args []string, cond func(logs string) bool) (string, error) {
 	t.Helper()
 	var logs lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -48,13 +48,14 @@ func runUntil(t *testing.T, c Config, args []string, cond func(logs string) bool
 		select {
 		case err := <-done:
 			cancel()
-			return err, logs.String()
+			return logs.String(), err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	cancel()
 	wg.Wait()
-	return <-done, logs.String()
+	err := <-done
+	return logs.String(), err
 }
 
 // TestRunThenReset: run counts a line; reset on the same state directory
@@ -75,7 +76,7 @@ func TestRunThenReset(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	args := []string{"--brokers", strings.Join(cluster.ListenAddrs(), ","), "--state-dir", dir, "--instance-id", "i",
 		"--commit-interval", "20ms", "--session-timeout", "6s", "--log-level", "info"}
-	err, logs := runUntil(t, c, append([]string{"run"}, args...), func(string) bool {
+	logs, err := runUntil(t, c, append([]string{"run"}, args...), func(string) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		return cl.PollFetches(ctx).NumRecords() > 0
@@ -83,7 +84,7 @@ func TestRunThenReset(t *testing.T) {
 	require.NoError(t, err, logs)
 	require.DirExists(t, dir)
 
-	err, logs = runUntil(t, c, append([]string{"reset"}, args...), func(logs string) bool {
+	logs, err = runUntil(t, c, append([]string{"reset"}, args...), func(logs string) bool {
 		return strings.Contains(logs, "msg=starting") && strings.Contains(logs, "resetting state")
 	})
 	require.NoError(t, err, logs)
