@@ -16,8 +16,7 @@
 //
 // The topics of a stage follow its first input: every input, output and
 // changelog must have its partition count, as the processor requires and
-// creates them. OrderPipeline is the pipeline of the reference
-// application.
+// creates them.
 //
 // Every check returns a structured report and never prints: the exactly
 // command renders it as a table or as JSON and maps its severity to an

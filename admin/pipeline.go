@@ -3,7 +3,6 @@ package admin
 import (
 	"slices"
 
-	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/topology"
 )
@@ -33,42 +32,6 @@ type Stage struct {
 // package takes the pipeline it checks.
 type Pipeline struct {
 	Stages []Stage // in data-flow order
-}
-
-// OrderPipeline is the pipeline of the reference application
-// (examples/orders), which the exactly command provisions and checks: the
-// order service (group orderGroup, stores orders.OrderStores) reading the
-// orders topic, and the payment stage (group paymentGroup, store
-// orders.StorePayments) reading the order service's events. Topic names
-// carry prefix, as with `exactly run --topic-prefix`. An empty group means
-// the default group with the prefix, as `exactly run` names it.
-//
-// It is what StageOf gives for orders.OrderTopologyFor and
-// orders.PaymentTopologyFor (a test holds the two together), written out
-// because building those topologies can fail and this cannot. Another
-// application describes its pipeline with StageOf.
-func OrderPipeline(prefix, orderGroup, paymentGroup string) Pipeline {
-	if orderGroup == "" {
-		orderGroup = prefix + orders.DefaultOrderGroup
-	}
-	if paymentGroup == "" {
-		paymentGroup = prefix + orders.DefaultPaymentGroup
-	}
-	ts := orders.TopicsWithPrefix(prefix)
-	return Pipeline{Stages: []Stage{
-		{
-			Group:      orderGroup,
-			Inputs:     []string{ts.Orders},
-			Outputs:    []string{ts.Events, ts.DLQ},
-			Changelogs: changelogs(orderGroup, orders.OrderStores()...),
-		},
-		{
-			Group:      paymentGroup,
-			Inputs:     []string{ts.Events},
-			Outputs:    []string{ts.Payments, ts.PaymentsDLQ},
-			Changelogs: changelogs(paymentGroup, orders.StorePayments),
-		},
-	}}
 }
 
 // StageOf describes the application that runs topology t in consumer

@@ -53,17 +53,49 @@ func TestStageOfEverySource(t *testing.T) {
 	require.Equal(t, "input", p.role("views"))
 }
 
-// TestOrderPipelineIsStageOf holds the written-out reference pipeline to
-// what its topologies describe.
-func TestOrderPipelineIsStageOf(t *testing.T) {
+// OrderPipeline is the reference application's pipeline (examples/orders)
+// as the exactly command describes it: the order service, then the
+// payment stage reading its events. Empty groups are the defaults, after
+// prefix.
+func OrderPipeline(prefix, orderGroup, paymentGroup string) Pipeline {
+	if orderGroup == "" {
+		orderGroup = prefix + orders.DefaultOrderGroup
+	}
+	if paymentGroup == "" {
+		paymentGroup = prefix + orders.DefaultPaymentGroup
+	}
+	ts := orders.TopicsWithPrefix(prefix)
+	ot, err := orders.OrderTopologyFor(ts)
+	if err != nil {
+		panic(err)
+	}
+	pt, err := orders.PaymentTopologyFor(ts)
+	if err != nil {
+		panic(err)
+	}
+	return Pipeline{Stages: []Stage{StageOf(ot, orderGroup, ts.DLQ), StageOf(pt, paymentGroup, ts.PaymentsDLQ)}}
+}
+
+// TestStageOfTheOrderApplication holds what StageOf reads from the
+// reference application's topologies to the topics written out.
+func TestStageOfTheOrderApplication(t *testing.T) {
 	for _, prefix := range []string{"", "x-"} {
 		ts := orders.TopicsWithPrefix(prefix)
-		ot, err := orders.OrderTopologyFor(ts)
-		require.NoError(t, err)
-		pt, err := orders.PaymentTopologyFor(ts)
-		require.NoError(t, err)
 		og, pg := prefix+orders.DefaultOrderGroup, prefix+orders.DefaultPaymentGroup
-		want := Pipeline{Stages: []Stage{StageOf(ot, og, ts.DLQ), StageOf(pt, pg, ts.PaymentsDLQ)}}
+		want := Pipeline{Stages: []Stage{
+			{
+				Group:      og,
+				Inputs:     []string{ts.Orders},
+				Outputs:    []string{ts.Events, ts.DLQ},
+				Changelogs: changelogs(og, orders.OrderStores()...),
+			},
+			{
+				Group:      pg,
+				Inputs:     []string{ts.Events},
+				Outputs:    []string{ts.Payments, ts.PaymentsDLQ},
+				Changelogs: changelogs(pg, orders.StorePayments),
+			},
+		}}
 		require.Equal(t, want, OrderPipeline(prefix, "", ""), "prefix %q", prefix)
 	}
 }

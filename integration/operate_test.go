@@ -31,7 +31,14 @@ func TestOperate(t *testing.T) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
 	require.NoError(t, err)
 	defer cl.Close()
-	pipe := admin.OrderPipeline(e.prefix, e.group("order"), e.group("payment"))
+	ot, err := orders.OrderTopologyFor(e.topics)
+	require.NoError(t, err)
+	pt, err := orders.PaymentTopologyFor(e.topics)
+	require.NoError(t, err)
+	pipe := admin.Pipeline{Stages: []admin.Stage{
+		admin.StageOf(ot, e.group("order"), e.topics.DLQ),
+		admin.StageOf(pt, e.group("payment"), e.topics.PaymentsDLQ),
+	}}
 	tc := admin.TopicsConfig{Partitions: partitions, ReplicationFactor: -1}
 	created, err := admin.CreateTopics(ctx, cl, pipe, tc)
 	require.NoError(t, err)
