@@ -13,7 +13,7 @@
 //
 // Produce writes a reproducible input with malformed records and duplicates;
 // Verify reads everything back with read_committed and checks the
-// invariants E1, E2, E3 and E5 of ARCHITECTURE.md and the payment stage,
+// invariants E1, E2, E3 and E5 of DESIGN.md and the payment stage,
 // and returns the fold of the inputs (Expected) for E4, which
 // CheckLocalState checks on the order service's state directories.
 package orders

@@ -13,7 +13,7 @@
 // schedule it also runs idle phases (production stops, the group is scaled
 // down and up while only newcomers get orders) and operator resets (every
 // instance stops, one runs with --reset-state, the others restart on their
-// old state directories); see phases.go. Every
+// old state directories). Every
 // random choice comes from one seed, printed first, so a run can be
 // replayed (the choices, not the timing). At the end everything stops
 // cleanly, orders.Verify checks E1-E3 and E5 (per reset epoch after
