@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -37,6 +38,12 @@ type Config struct {
 	Topology        TopologyFunc
 	Group           string
 	DeadLetterTopic string
+
+	// Options are processor options every service's `run` applies after
+	// the ones its flags set, so they win: TLS or SASL through
+	// processor.KgoOpts, state options, hooks (which add to the kit's
+	// metrics hooks). The default value is none.
+	Options []processor.Opt
 
 	// Services are the services of a program with several, in data-flow
 	// order (an output of one may be the input of a later one). `run
@@ -70,6 +77,10 @@ type Service struct {
 	// DeadLetterTopic receives the records the service cannot process;
 	// --topic-prefix prefixes it. The default value is <group>-dlq.
 	DeadLetterTopic string
+
+	// Options are processor options this service's `run` applies after
+	// Config.Options. The default value is none.
+	Options []processor.Opt
 }
 
 // Runner runs a command whose flags are parsed; its report goes to

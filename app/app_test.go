@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/exactly-stream/exactly/examples/wordcount"
+	"github.com/exactly-stream/exactly/processor"
 )
 
 // testConfig is a one-service program named wc plus one command of its own.
@@ -217,4 +218,33 @@ func TestWrap(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "aa bb\ncc", wrap("aa bb  cc", 5))
 	require.Equal(t, "toolongword\nx", wrap("toolongword x", 5))
+}
+
+// TestOptionsReachTheProcessor: Config.Options and a service's Options are
+// applied after the flags' settings; an option the processor refuses
+// fails the run as a configuration error, before anything is created.
+func TestOptionsReachTheProcessor(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]Config{
+		"config": func() Config {
+			c := testConfig()
+			c.Options = []processor.Opt{processor.MaxRecordsPerTxn(-1)}
+			return c
+		}(),
+		"service": func() Config {
+			c := testConfig()
+			c.Services = []Service{{Name: "wc", Topology: wordcount.Topology, Options: []processor.Opt{
+				processor.MaxRecordsPerTxn(-1),
+			}}}
+			return c
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			_, _, err := runApp(c, "run", "--brokers", "127.0.0.1:1", "--state-dir", dir, "--connect-timeout", "1s")
+			require.ErrorContains(t, err, "max records")
+			require.Equal(t, ExitUsage, ExitCode(err))
+			require.NoDirExists(t, dir)
+		})
+	}
 }

@@ -177,7 +177,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 	}
 	api := httpapi.New(group)
 	brokers := SplitBrokers(c.brokers)
-	p, err := processor.New(topo,
+	opts := []processor.Opt{
 		processor.WithLogger(log), processor.WithHooks(api.Hooks()),
 		processor.OnBadRecord(policy),
 		processor.RestoreBatchRecords(c.restoreBatch),
@@ -193,7 +193,9 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		processor.CreateTopics(c.createTopics),
 		processor.ReplicationFactor(int16(c.replication)),
 		processor.KgoOpts(kgo.SessionTimeout(c.sessionTimeout), kgo.HeartbeatInterval(c.sessionTimeout/15)),
-	)
+	}
+	opts = append(append(opts, k.cfg.Options...), svc.Options...)
+	p, err := processor.New(topo, opts...)
 	if err != nil {
 		if errors.Is(err, processor.ErrConfig) {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
