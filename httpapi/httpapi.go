@@ -6,6 +6,7 @@
 //	GET /readyz                       200 when every assigned partition is restored and processing, else 503
 //	GET /state/{store}/{key}          the key's committed state and the input offset it reflects
 //	    ?min_offset=N&wait=5s         wait (bounded) until the state reflects input offset N (read your write)
+//	    ?route=K                      find the key's partition by input key K (a store keyed unlike its input)
 //
 // It serves any topology. Make the Server first, since its hooks feed the
 // metrics, give them to the processor, attach the processor and serve the
@@ -20,7 +21,18 @@
 // "not started". A state query answers 200 with the value (as JSON, or as
 // a JSON string when the stored bytes are not JSON), 421 naming the owner
 // when another instance owns the key's partition, 504 when the state does
-// not reflect min_offset within wait, 400 for bad parameters.
+// not reflect min_offset within wait, 404 for a store the topology does
+// not have, 503 before the processor started, 400 for bad parameters.
+// Every answer is a JSON object with store, key, partition, offset (-1
+// when unknown), found, and value, owner or error as they apply.
+//
+// The key's partition is the one the key would go to as an input record
+// key. A store written under other keys than its input's needs route=K,
+// the input key that wrote it (processor.RoutingKey); without it the
+// answer comes from the wrong partition. The owner of a 421 is the owning
+// instance's transactional ID (<group>-<instance id>): a deployment maps
+// it to that instance's address (a StatefulSet's pod name is its
+// instance ID).
 //
 // The metrics, labelled with the group: exactly_records_in_total,
 // exactly_records_out_total, exactly_records_dead_lettered_total,
@@ -137,7 +149,11 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	l, err := awaitOffset(ctx, p, store, []byte(key), minOffset)
+	var opts []processor.QueryOpt
+	if route, ok := r.URL.Query()["route"]; ok {
+		opts = append(opts, processor.RoutingKey([]byte(route[0])))
+	}
+	l, err := awaitOffset(ctx, p, store, []byte(key), minOffset, opts...)
 	resp.Partition, resp.Offset, resp.Found = l.Partition, l.Offset, l.Found
 	if l.Found {
 		resp.Value = asJSON(l.Value)
@@ -158,6 +174,12 @@ func statusOf(err error, resp *stateResponse) int {
 	case errors.Is(err, context.DeadlineExceeded):
 		resp.Error = "the state does not reflect min_offset yet"
 		return http.StatusGatewayTimeout
+	case errors.Is(err, processor.ErrUnknownStore):
+		resp.Error = err.Error()
+		return http.StatusNotFound
+	case errors.Is(err, processor.ErrNotStarted):
+		resp.Error = err.Error()
+		return http.StatusServiceUnavailable
 	}
 	resp.Error = err.Error()
 	return http.StatusInternalServerError
@@ -165,11 +187,11 @@ func statusOf(err error, resp *stateResponse) int {
 
 // awaitOffset looks key up until its partition's state reflects minOffset
 // or ctx ends.
-func awaitOffset(ctx context.Context, p *processor.Processor, store string, key []byte, minOffset int64) (processor.QueryResult, error) {
+func awaitOffset(ctx context.Context, p *processor.Processor, store string, key []byte, minOffset int64, opts ...processor.QueryOpt) (processor.QueryResult, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		l, err := p.Query(ctx, store, key)
+		l, err := p.Query(ctx, store, key, opts...)
 		if err != nil || l.Offset >= minOffset {
 			return l, err
 		}

@@ -189,9 +189,18 @@ func TestStateQueries(t *testing.T) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	require.NoError(t, err)
 	defer cl.Close()
-	o := `{"order_id":"o-mine","customer_id":"c-0001","amount_cents":7,"created_at":"2026-11-21T00:00:00Z"}`
+	// An order id whose own hash names the other partition than its
+	// customer's, where the order-ids store keeps it (the store is written
+	// from orders keyed by customer).
+	cp := partitionOf("c-0001", 2)
+	id := "o-mine"
+	for i := 0; partitionOf(id, 2) == cp; i++ {
+		id = "o-mine-" + itoa(i)
+	}
+	o := `{"order_id":"` + id + `","customer_id":"c-0001","amount_cents":7,"created_at":"2026-11-21T00:00:00Z"}`
 	r, err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: orders.TopicOrders, Key: []byte("c-0001"), Value: []byte(o)}).First()
 	require.NoError(t, err)
+	require.Equal(t, cp, r.Partition)
 	code, body = get(t, in.srv.URL+"/state/customers/c-0001?min_offset="+itoa(int(r.Offset))+"&wait=10s")
 	require.Equal(t, http.StatusOK, code, body)
 	require.NoError(t, json.Unmarshal([]byte(body), &resp))
@@ -200,14 +209,29 @@ func TestStateQueries(t *testing.T) {
 	require.GreaterOrEqual(t, resp.Offset, r.Offset)
 	require.Equal(t, r.Partition, resp.Partition)
 
-	// The order id store, fed by the same input, reflects it too: its
-	// value is the customer id (raw bytes, served as a JSON string).
-	code, body = get(t, in.srv.URL+"/state/"+orders.StoreOrderIDs+"/o-mine?min_offset="+itoa(int(r.Offset))+"&wait=10s")
+	// The order id store, fed by the same input, reflects it too, found
+	// through the input key that wrote it: its value is the customer id
+	// (raw bytes, served as a JSON string).
+	code, body = get(t, in.srv.URL+"/state/"+orders.StoreOrderIDs+"/"+id+"?route=c-0001&min_offset="+itoa(int(r.Offset))+"&wait=10s")
 	require.Equal(t, http.StatusOK, code, body)
 	require.NoError(t, json.Unmarshal([]byte(body), &resp))
-	require.True(t, resp.Found)
+	require.True(t, resp.Found, body)
 	require.JSONEq(t, `"c-0001"`, string(resp.Value))
 	require.Equal(t, r.Partition, resp.Partition)
+	// Without the route the store key is hashed as an input key: the other
+	// partition, which does not hold it.
+	code, body = get(t, in.srv.URL+"/state/"+orders.StoreOrderIDs+"/"+id)
+	require.Equal(t, http.StatusOK, code, body)
+	require.NoError(t, json.Unmarshal([]byte(body), &resp))
+	require.False(t, resp.Found, body)
+	require.NotEqual(t, r.Partition, resp.Partition)
+
+	// A store the topology does not have: 404, and the body's offset says
+	// unknown.
+	code, body = get(t, in.srv.URL+"/state/no-such-store/k")
+	require.Equal(t, http.StatusNotFound, code, body)
+	require.NoError(t, json.Unmarshal([]byte(body), &resp))
+	require.EqualValues(t, -1, resp.Offset)
 
 	code, _ = get(t, in.srv.URL+"/state/customers/c-0001?min_offset=-4")
 	require.Equal(t, http.StatusBadRequest, code)
@@ -236,4 +260,9 @@ func TestStateQueryNamesTheOwner(t *testing.T) {
 	}
 	require.ElementsMatch(t, []int{http.StatusOK, http.StatusMisdirectedRequest}, codes)
 	require.True(t, strings.HasPrefix(owner, "g-"), "owner %q names the owning instance's transactional id", owner)
+}
+
+// partitionOf is the partition the default partitioner gives key among n.
+func partitionOf(key string, n int) int32 {
+	return int32(kgo.StickyKeyPartitioner(nil).ForTopic(orders.TopicOrders).Partition(&kgo.Record{Key: []byte(key)}, n))
 }

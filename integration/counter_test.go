@@ -75,7 +75,7 @@ func (a *counterApp) start(name, dir string, opts ...processor.Opt) *inst {
 }
 
 // keyOn returns the n-th key (from 0) that the default partitioner
-// (murmur2, as Java producers and Lookup) puts on partition p. Keys name
+// (murmur2, as Java producers and Query) puts on partition p. Keys name
 // their partition: "p2-7" lands on partition 2.
 func (a *counterApp) keyOn(p int32, n int) string {
 	part := kgo.StickyKeyPartitioner(nil).ForTopic(a.in)

@@ -42,7 +42,7 @@ func visits() *topology.Topology {
 // Example runs a topology exactly once on an in-process cluster: New
 // checks the configuration, Run joins the group, creates the changelog and
 // output topics, and processes in transactions until its context ends.
-// Lookup reads the committed state of a key; with the input offset of a
+// Query reads the committed state of a key; with the input offset of a
 // record it produced, a caller waits until the state reflects it.
 func Example() {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "visits"))
@@ -92,8 +92,8 @@ func Example() {
 			fmt.Println("/home visited", n, "times")
 			break
 		}
-		if time.Now().After(deadline) { // before the first assignment, Lookup says not started or not owner
-			log.Fatalf("lookup: %v", err)
+		if time.Now().After(deadline) { // before the first assignment, Query says not started or not owner
+			log.Fatalf("query: %v", err)
 		}
 	}
 	cancel() // ends the open transaction and leaves the group

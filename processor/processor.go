@@ -28,7 +28,7 @@ type Processor struct {
 	changelogs map[string]string   // store -> changelog topic
 	storesOf   map[string][]string // source topic -> stores its records reach
 
-	// db is set once the state opens in Run; queries (Lookup,
+	// db is set once the state opens in Run; queries (Query,
 	// StateMetrics) may read it from other goroutines before that.
 	db        atomic.Pointer[state.DB]
 	adminCl   *kgo.Client
@@ -340,7 +340,8 @@ func (p *Processor) kgoLogger() kgo.Logger {
 }
 
 // kgoFilter passes kgo's warnings and errors, and its info lines about
-// aborting transactions (see kgo's txn.go).
+// aborting transactions (see kgo's txn.go); not its info lines about
+// transactions that went well, one per commit.
 type kgoFilter struct{ slog.Handler }
 
 func (f kgoFilter) Enabled(ctx context.Context, l slog.Level) bool {
@@ -361,7 +362,7 @@ func abortReason(r slog.Record) bool {
 	switch {
 	case strings.HasPrefix(r.Message, "transact session in on_revoke; aborting"),
 		strings.HasPrefix(r.Message, "transact session in on_lost"),
-		strings.HasPrefix(r.Message, "end transaction "),
+		strings.HasPrefix(r.Message, "end transaction ") && strings.Contains(r.Message, "retrying as abort"),
 		strings.HasPrefix(r.Message, "heartbeat returned RebalanceInProgress"):
 		return true
 	case r.Message != "transaction session ending":

@@ -45,21 +45,61 @@ type QueryResult struct {
 	Offset int64
 }
 
+// ErrUnknownStore is returned by Query for a store the topology does not
+// have.
+var ErrUnknownStore = errors.New("processor: unknown store")
+
+// ErrNotStarted is returned by Query before the processor knows its input
+// (Run has not yet checked the topics).
+var ErrNotStarted = errors.New("processor: not started")
+
+// QueryOpt configures one Query.
+type QueryOpt interface{ applyQuery(*queryCfg) }
+
+type queryCfg struct{ route []byte }
+
+type queryOpt func(*queryCfg)
+
+func (o queryOpt) applyQuery(c *queryCfg) { o(c) }
+
+// RoutingKey routes the query by route instead of the store key: route is
+// the input record key whose partition holds the store key. A store
+// written under other keys than its input's (an index keyed by order id,
+// written from orders keyed by customer) must be queried with the input
+// key that wrote it; otherwise the store key is hashed like an input key
+// and the answer comes from the wrong partition.
+func RoutingKey(route []byte) QueryOpt {
+	return queryOpt(func(c *queryCfg) { c.route = route })
+}
+
 // Query reads key's committed state in store, from this instance if it
 // owns the key's partition (restored and processing), else it fails with a
-// *NotOwnerError naming the owner. Keys are partitioned like the Java
-// client's default partitioner (murmur2), as the input is expected to be.
-// Get is the typed form.
-func (p *Processor) Query(ctx context.Context, store string, key []byte) (QueryResult, error) {
-	srcs := p.topo.StoreSources(store)
-	n := p.parts.Load()
-	if len(srcs) == 0 || n <= 0 {
-		return QueryResult{}, fmt.Errorf("querying store %q: unknown store or not started", store)
+// *NotOwnerError naming the owner. The partition is the one the store key
+// would go to as an input record key (the Java client's default
+// partitioner, murmur2, as the input is expected to be partitioned), or
+// RoutingKey's: a store keyed differently from its input needs it. Get is
+// the typed form.
+func (p *Processor) Query(ctx context.Context, store string, key []byte, opts ...QueryOpt) (QueryResult, error) {
+	var qc queryCfg
+	for _, o := range opts {
+		o.applyQuery(&qc)
 	}
-	part := int32(kgo.StickyKeyPartitioner(nil).ForTopic(srcs[0]).Partition(&kgo.Record{Key: key}, int(n)))
+	route := key
+	if qc.route != nil {
+		route = qc.route
+	}
+	srcs := p.topo.StoreSources(store)
+	if len(srcs) == 0 {
+		return QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrUnknownStore)
+	}
+	n := p.parts.Load()
+	if n <= 0 {
+		return QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrNotStarted)
+	}
+	part := int32(kgo.StickyKeyPartitioner(nil).ForTopic(srcs[0]).Partition(&kgo.Record{Key: route}, int(n)))
 	db := p.db.Load()
 	if !p.tasks.readyNow(part) || db == nil {
-		return QueryResult{}, &NotOwnerError{Partition: part, Owner: p.owner(ctx, srcs[0], part)}
+		return QueryResult{Partition: part, Offset: -1}, &NotOwnerError{Partition: part, Owner: p.owner(ctx, srcs[0], part)}
 	}
 	l := QueryResult{Partition: part, Offset: -1}
 	// The offset first, then the value: the value is then at least as new
@@ -79,14 +119,14 @@ func (p *Processor) Query(ctx context.Context, store string, key []byte) (QueryR
 // decodes the committed value with its value serde. The QueryResult says
 // where the answer came from (its Value holds the raw bytes); the V is
 // the zero value when the key is not Found.
-func Get[K, V any](ctx context.Context, p *Processor, store topology.StoreRef[K, V], key K) (V, QueryResult, error) {
+func Get[K, V any](ctx context.Context, p *Processor, store topology.StoreRef[K, V], key K, opts ...QueryOpt) (V, QueryResult, error) {
 	var zero V
 	ks, vs := store.Serdes()
 	k, err := ks.Encode(key)
 	if err != nil {
-		return zero, QueryResult{}, fmt.Errorf("encoding key for store %q: %w", store.Name(), err)
+		return zero, QueryResult{Offset: -1}, fmt.Errorf("encoding key for store %q: %w", store.Name(), err)
 	}
-	res, err := p.Query(ctx, store.Name(), k)
+	res, err := p.Query(ctx, store.Name(), k, opts...)
 	if err != nil || !res.Found {
 		return zero, res, err
 	}

@@ -9,7 +9,7 @@ import (
 
 // tasks tracks which input partitions this instance owns and which of them
 // are restored and may be processed. The group callbacks write it; the
-// transaction loop and the queries (Assigned, Ready, Lookup, Lag) read it.
+// transaction loop and the queries (Assigned, Ready, Query, Lag) read it.
 //
 // The callbacks are not a complete record of ownership. kgo's
 // GroupTransactSession (v1.22.2, pkg/kgo/txn.go, the `if s.revoked { return
