@@ -87,7 +87,7 @@ func (k *kit) runCommand(ctx context.Context, cmd *command, args []string, stdou
 		}
 		sub, args = args[0], args[1:]
 	}
-	fs := newFlagSet(strings.TrimSpace(cmd.name+" "+sub), k.prefix)
+	fs := newFlagSet(k.cfg.Name, strings.TrimSpace(cmd.name+" "+sub), k.prefix)
 	run := cmd.setup(fs, sub)
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -171,7 +171,7 @@ func (k *kit) commandHelp(w io.Writer, cmd *command) error {
 	if len(cmd.subs) > 0 {
 		sub = cmd.subs[0]
 	}
-	fs := newFlagSet(cmd.name, k.prefix)
+	fs := newFlagSet(k.cfg.Name, cmd.name, k.prefix)
 	cmd.setup(fs, sub)
 	fmt.Fprintln(w, "flags (each also read from the environment variable shown):")
 	fs.printFlags(w)

@@ -58,7 +58,7 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	fs.IntVar(&c.restoreBatch, "restore-batch", 10000, "changelog records per restore batch")
 	fs.StringVar(&c.errorPolicy, "error-policy", "dead-letter", "what to do with a bad record: dead-letter, fail or skip")
 	fs.StringVar(&c.httpAddr, "http-addr", "", "serve /metrics, /healthz, /readyz and /state/{store}/{key} on this address (e.g. :9100)")
-	fs.StringVar(&c.httpAddr, "metrics-addr", "", "the older name of --http-addr")
+	fs.alias("metrics-addr", "http-addr", "the older name of --http-addr")
 	if !reset {
 		fs.BoolVar(&c.resetState, "reset-state", false, "first reset, as the reset command does")
 	}
