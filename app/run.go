@@ -197,10 +197,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 	opts = append(append(opts, k.cfg.Options...), svc.Options...)
 	p, err := processor.New(topo, opts...)
 	if err != nil {
-		if errors.Is(err, processor.ErrConfig) {
-			return fmt.Errorf("%w: %w", ErrUsage, err)
-		}
-		return err
+		return configError(err)
 	}
 	api.Attach(p)
 	if err := pingBrokers(ctx, fs, brokers, c.connectTimeout); err != nil || ctx.Err() != nil {
@@ -215,9 +212,19 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		defer stop()
 	}
 	if err := p.Run(ctx); err != nil {
-		return err
+		return configError(err) // a missing source topic, creation off with a topic missing
 	}
 	s := p.Stats()
 	log.Info("stopped", "committed", s.Committed, "aborted", s.Aborted, "records", s.Records, "dead_lettered", s.DeadLettered)
 	return nil
+}
+
+// configError marks an error of the processor that wraps
+// processor.ErrConfig as a configuration error (exit status 2), whether
+// New found it or Run once the brokers answered.
+func configError(err error) error {
+	if errors.Is(err, processor.ErrConfig) {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return err
 }
