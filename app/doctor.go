@@ -40,7 +40,7 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 		defer cancel()
 		o.ConnectTimeout = min(15*time.Second, *timeout/2)
 		o.CreateHint = k.cfg.Name + " topics create"
-		r, err := admin.Doctor(ctx, cl, p, o)
+		r, err := admin.Doctor(ctx, cl, p.Pipeline, o)
 		if err != nil {
 			return fmt.Errorf("doctor: %w", err)
 		}

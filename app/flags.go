@@ -66,6 +66,13 @@ func (fs *flagSet) origin(name string) string {
 	return "--" + name
 }
 
+// given reports whether flag name was given, on the command line (by
+// its name or an alias) or by an environment variable.
+func (fs *flagSet) given(name string) bool {
+	_, ok := fs.origins[name]
+	return ok
+}
+
 // usagef returns a usage error about flag name's value, naming its origin.
 func (fs *flagSet) usagef(name, format string, args ...any) error {
 	return Usagef("%s: %s", fs.origin(name), fmt.Sprintf(format, args...))
