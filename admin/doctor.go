@@ -31,6 +31,11 @@ type DoctorOptions struct {
 	// when the client's kgo.RequestTimeoutOverhead passes (10s by
 	// default), even past ConnectTimeout. The default value is 15s.
 	ConnectTimeout time.Duration
+	// CreateHint is the command a finding of a missing topic advises, such
+	// as "wordcount topics create" for a program built on package app.
+	// The default value is empty: the finding advises CreateTopics or the
+	// program's `topics create` command.
+	CreateHint string
 }
 
 func (o *DoctorOptions) ensureDefaults() {
@@ -153,7 +158,7 @@ func (d *doctor) provisioningFindings(s topicsSnapshot) {
 		sev, msg := Warning, m.Message
 		switch {
 		case m.Kind == MismatchMissing:
-			msg += ": create it (CreateTopics; `exactly topics create` for the reference application)"
+			msg += ": create it with " + d.createHint()
 		case m.Kind == MismatchCleanupPolicy:
 			sev, msg = Critical, msg+": the stage refuses to start, and deletion would lose state"
 		case m.Kind == MismatchPartitions && (d.p.IsChangelog(m.Topic) || d.p.role(m.Topic) == "input"):
@@ -163,6 +168,15 @@ func (d *doctor) provisioningFindings(s topicsSnapshot) {
 		}
 		d.r.add(sev, CheckProvisioning, m.Topic, "%s", msg)
 	}
+}
+
+// createHint says how to create a missing topic: DoctorOptions.CreateHint,
+// else CreateTopics or a program's own command.
+func (d *doctor) createHint() string {
+	if d.o.CreateHint != "" {
+		return "`" + d.o.CreateHint + "`"
+	}
+	return "admin.CreateTopics, or the program's `topics create` command"
 }
 
 func partitionOf(pd kadm.PartitionDetail, minISR int) Partition {

@@ -132,6 +132,7 @@ func TestBadValuesNameTheirOrigin(t *testing.T) {
 		"unknown command":         {nil, []string{"launch"}, `unknown command "launch"`},
 		"no command":              {nil, nil, "no command given"},
 		"topics without sub":      {nil, []string{"topics"}, "topics create|check"},
+		"topics unknown sub":      {nil, []string{"topics", "bogus"}, `unknown topics command "bogus": want create or check`},
 		"doctor threshold env":    {map[string]string{"WC_TXN_THRESHOLD": "0s"}, []string{"doctor", "--brokers", "b:1"}, "WC_TXN_THRESHOLD"},
 		"topics partitions":       {nil, []string{"topics", "create", "--brokers", "b:1", "--partitions", "0"}, "--partitions"},
 		"own command usage error": {nil, []string{"greet", "--who", ""}, "--who"},

@@ -29,7 +29,7 @@ func TestPingWaitsForALateBroker(t *testing.T) {
 		}
 		started <- c
 	}()
-	fs := newFlagSet("run", "TEST_")
+	fs := newFlagSet("wc", "run", "TEST_")
 	err = pingBrokers(context.Background(), fs, []string{"127.0.0.1:" + strconv.Itoa(port)}, 20*time.Second)
 	if c := <-started; c != nil {
 		defer c.Close()
@@ -40,7 +40,7 @@ func TestPingWaitsForALateBroker(t *testing.T) {
 // TestPingGivesUpAtTheTimeout: with no broker at all the check fails after
 // the timeout, naming where the timeout came from.
 func TestPingGivesUpAtTheTimeout(t *testing.T) {
-	fs := newFlagSet("run", "TEST_")
+	fs := newFlagSet("wc", "run", "TEST_")
 	begin := time.Now()
 	err := pingBrokers(context.Background(), fs, []string{"127.0.0.1:1"}, 700*time.Millisecond)
 	require.ErrorContains(t, err, "no broker reachable at 127.0.0.1:1 within 700ms (--connect-timeout)")

@@ -39,7 +39,8 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		o.ConnectTimeout = min(15*time.Second, *timeout/2)
-		r, err := admin.Doctor(ctx, cl, p, o)
+		o.CreateHint = k.cfg.Name + " topics create"
+		r, err := admin.Doctor(ctx, cl, p.Pipeline, o)
 		if err != nil {
 			return fmt.Errorf("doctor: %w", err)
 		}

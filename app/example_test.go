@@ -51,18 +51,18 @@ func ExampleConfig_Run() {
 	// created word-counts
 	// created wordcount-dlq
 	// created wordcount-words-changelog
-	// TOPIC                      ROLE       PARTITIONS  WANT  RF  MIN ISR  CLEANUP
-	// lines                      input      2           2     1   1        delete
-	// word-counts                output     2           2     1   1        delete
-	// wordcount-dlq              output     2           2     1   1        delete
-	// wordcount-words-changelog  changelog  2           2     1   1        compact
+	// TOPIC                      ROLE         PARTITIONS  WANT  RF  MIN ISR  CLEANUP
+	// lines                      input        2           2     1   1        delete
+	// word-counts                output       2           2     1   1        delete
+	// wordcount-dlq              dead-letter  2           2     1   1        delete
+	// wordcount-words-changelog  changelog    2           2     1   1        compact
 	// topics: OK
 	// topics create: exit status 0
-	// TOPIC                      ROLE       PARTITIONS  WANT  RF  MIN ISR  CLEANUP
-	// lines                      input      2           2     1   1        delete
-	// word-counts                output     2           2     1   1        delete
-	// wordcount-dlq              output     2           2     1   1        delete
-	// wordcount-words-changelog  changelog  2           2     1   1        compact
+	// TOPIC                      ROLE         PARTITIONS  WANT  RF  MIN ISR  CLEANUP
+	// lines                      input        2           2     1   1        delete
+	// word-counts                output       2           2     1   1        delete
+	// wordcount-dlq              dead-letter  2           2     1   1        delete
+	// wordcount-words-changelog  changelog    2           2     1   1        compact
 	// topics: OK
 	// topics check: exit status 0
 }

@@ -77,15 +77,17 @@ func (k *kit) command(name string) (*command, bool) {
 func (k *kit) runCommand(ctx context.Context, cmd *command, args []string, stdout io.Writer) error {
 	sub := ""
 	if len(cmd.subs) > 0 {
-		if len(args) == 0 || !slices.Contains(cmd.subs, args[0]) {
-			if len(args) > 0 && isHelp(args[0]) {
-				return k.commandHelp(stdout, cmd)
-			}
+		switch {
+		case len(args) == 0:
 			return Usagef("%s: want `%s %s %s [flags]`", cmd.name, k.cfg.Name, cmd.name, strings.Join(cmd.subs, "|"))
+		case isHelp(args[0]):
+			return k.commandHelp(stdout, cmd)
+		case !slices.Contains(cmd.subs, args[0]):
+			return Usagef("unknown %s command %q: want %s", cmd.name, args[0], joinOr(cmd.subs))
 		}
 		sub, args = args[0], args[1:]
 	}
-	fs := newFlagSet(strings.TrimSpace(cmd.name+" "+sub), k.prefix)
+	fs := newFlagSet(k.cfg.Name, strings.TrimSpace(cmd.name+" "+sub), k.prefix)
 	run := cmd.setup(fs, sub)
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,6 +96,14 @@ func (k *kit) runCommand(ctx context.Context, cmd *command, args []string, stdou
 		return err
 	}
 	return run(ctx, stdout)
+}
+
+// joinOr lists words as "a, b or c".
+func joinOr(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 func isHelp(arg string) bool {
@@ -161,7 +171,7 @@ func (k *kit) commandHelp(w io.Writer, cmd *command) error {
 	if len(cmd.subs) > 0 {
 		sub = cmd.subs[0]
 	}
-	fs := newFlagSet(cmd.name, k.prefix)
+	fs := newFlagSet(k.cfg.Name, cmd.name, k.prefix)
 	cmd.setup(fs, sub)
 	fmt.Fprintln(w, "flags (each also read from the environment variable shown):")
 	fs.printFlags(w)

@@ -58,7 +58,7 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	fs.IntVar(&c.restoreBatch, "restore-batch", 10000, "changelog records per restore batch")
 	fs.StringVar(&c.errorPolicy, "error-policy", "dead-letter", "what to do with a bad record: dead-letter, fail or skip")
 	fs.StringVar(&c.httpAddr, "http-addr", "", "serve /metrics, /healthz, /readyz and /state/{store}/{key} on this address (e.g. :9100)")
-	fs.StringVar(&c.httpAddr, "metrics-addr", "", "the older name of --http-addr")
+	fs.alias("metrics-addr", "http-addr", "the older name of --http-addr")
 	if !reset {
 		fs.BoolVar(&c.resetState, "reset-state", false, "first reset, as the reset command does")
 	}
@@ -197,10 +197,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 	opts = append(append(opts, k.cfg.Options...), svc.Options...)
 	p, err := processor.New(topo, opts...)
 	if err != nil {
-		if errors.Is(err, processor.ErrConfig) {
-			return fmt.Errorf("%w: %w", ErrUsage, err)
-		}
-		return err
+		return configError(err)
 	}
 	api.Attach(p)
 	if err := pingBrokers(ctx, fs, brokers, c.connectTimeout); err != nil || ctx.Err() != nil {
@@ -215,9 +212,19 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		defer stop()
 	}
 	if err := p.Run(ctx); err != nil {
-		return err
+		return configError(err) // a missing source topic, creation off with a topic missing
 	}
 	s := p.Stats()
 	log.Info("stopped", "committed", s.Committed, "aborted", s.Aborted, "records", s.Records, "dead_lettered", s.DeadLettered)
 	return nil
+}
+
+// configError marks an error of the processor that wraps
+// processor.ErrConfig as a configuration error (exit status 2), whether
+// New found it or Run once the brokers answered.
+func configError(err error) error {
+	if errors.Is(err, processor.ErrConfig) {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/exactly-stream/exactly/admin"
@@ -13,7 +14,7 @@ import (
 // --<service>-group with several services) and returns the function that
 // describes the program's pipeline with them: one admin.Stage per service,
 // from its topology (admin.StageOf).
-func (k *kit) pipelineFlags(fs *flagSet) func() (admin.Pipeline, error) {
+func (k *kit) pipelineFlags(fs *flagSet) func() (pipeline, error) {
 	prefix := fs.String("topic-prefix", "", "prefix of every topic and default group name")
 	groups := make([]*string, len(k.services))
 	for i, s := range k.services {
@@ -23,24 +24,65 @@ func (k *kit) pipelineFlags(fs *flagSet) func() (admin.Pipeline, error) {
 		}
 		groups[i] = fs.String(name, "", fmt.Sprintf("%s, if run with --group (default: <prefix>%s)", what, s.Group))
 	}
-	return func() (admin.Pipeline, error) {
-		var p admin.Pipeline
+	return func() (pipeline, error) {
+		var p pipeline
 		for i, s := range k.services {
 			t, group, dlq, err := s.resolve(*prefix, *groups[i])
 			if err != nil {
 				return p, err
 			}
 			p.Stages = append(p.Stages, admin.StageOf(t, group, dlq))
+			p.deadLetters = append(p.deadLetters, dlq)
 		}
 		return p, nil
 	}
+}
+
+// pipeline is the program's pipeline with its dead-letter topics, which
+// admin counts among the outputs.
+type pipeline struct {
+	admin.Pipeline
+	deadLetters []string
+}
+
+// external reports whether topic is an input whose partition count the
+// operator chooses: no stage writes it and no stage reads it after
+// another input (to which it would be co-partitioned).
+func (p pipeline) external(topic string) bool {
+	for _, s := range p.Stages {
+		if slices.Contains(s.Outputs, topic) || slices.Contains(s.Changelogs, topic) || slices.Index(s.Inputs, topic) > 0 {
+			return false
+		}
+	}
+	return slices.Contains(p.Inputs(), topic)
+}
+
+// adjust fits a topics report to the kit: dead-letter topics get that
+// role, and unless the operator gave --partitions (exact), an existing
+// external input's own count is the one wanted, so that the check holds
+// the rest of the pipeline to the inputs as they are.
+func (p pipeline) adjust(r *admin.TopicsReport, exact bool) {
+	drop := map[string]bool{}
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		if slices.Contains(p.deadLetters, t.Topic) && t.Role == "output" {
+			t.Role = "dead-letter"
+		}
+		if !exact && t.Exists && p.external(t.Topic) {
+			t.WantPartitions = t.Partitions
+			drop[t.Topic] = true
+		}
+	}
+	r.Mismatches = slices.DeleteFunc(r.Mismatches, func(m admin.Mismatch) bool {
+		return drop[m.Topic] && m.Kind == admin.MismatchPartitions
+	})
 }
 
 // topicsSetup is `topics create|check`.
 func (k *kit) topicsSetup(fs *flagSet, sub string) Runner {
 	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
 	pipeline := k.pipelineFlags(fs)
-	partitions := fs.Int("partitions", 6, "partitions of each input topic; every other topic wants its input's count")
+	partitions := fs.Int("partitions", 6, "partitions of each input topic (default: an existing input's own count, else 6); every other topic wants its input's count")
 	replication := fs.Int("replication-factor", -1, "replication factor of every topic (-1: the brokers' default.replication.factor)")
 	minISR := fs.Int("min-insync-replicas", 0, "min.insync.replicas set on created topics and wanted at least (0: not set, not checked)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -68,10 +110,11 @@ func (k *kit) topicsSetup(fs *flagSet, sub string) Runner {
 		if sub == "create" {
 			run = admin.CreateTopics
 		}
-		r, err := run(ctx, cl, p, cfg)
+		r, err := run(ctx, cl, p.Pipeline, cfg)
 		if err != nil {
 			return fmt.Errorf("topics %s: %w", sub, err)
 		}
+		p.adjust(r, fs.given("partitions"))
 		if *asJSON {
 			err = writeJSON(stdout, r)
 		} else {
@@ -81,7 +124,7 @@ func (k *kit) topicsSetup(fs *flagSet, sub string) Runner {
 			return err
 		}
 		if !r.OK() {
-			return &exitError{code: ExitViolations, err: fmt.Errorf("topics %s: %d mismatches", sub, len(r.Mismatches))}
+			return &exitError{code: ExitViolations, err: fmt.Errorf("topics %s: %s", sub, mismatches(len(r.Mismatches)))}
 		}
 		return nil
 	}
@@ -110,9 +153,17 @@ func renderTopics(w io.Writer, r *admin.TopicsReport) error {
 		_, err := fmt.Fprintln(w, "topics: OK")
 		return err
 	}
-	fmt.Fprintf(w, "topics: %d mismatches\n", len(r.Mismatches))
+	fmt.Fprintf(w, "topics: %s\n", mismatches(len(r.Mismatches)))
 	for _, m := range r.Mismatches {
 		fmt.Fprintf(w, "  %-20s %s\n", m.Kind, m)
 	}
 	return nil
+}
+
+// mismatches counts n mismatches: "1 mismatch", "2 mismatches".
+func mismatches(n int) string {
+	if n == 1 {
+		return "1 mismatch"
+	}
+	return fmt.Sprintf("%d mismatches", n)
 }

@@ -138,7 +138,7 @@ func TestRunUnreachableCreatesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	_, stderr, code := exactly(t, []string{"EXACTLY_CONNECT_TIMEOUT=500ms"}, "run", "--brokers", "127.0.0.1:1", "--state-dir", dir)
 	require.Equal(t, 1, code, stderr)
-	require.Contains(t, stderr, "no broker reachable at 127.0.0.1:1 within 500ms (EXACTLY_CONNECT_TIMEOUT)")
+	require.Contains(t, stderr, "no broker reachable at 127.0.0.1:1 within 500ms (environment variable EXACTLY_CONNECT_TIMEOUT=500ms)")
 	require.NotContains(t, stderr, "invalid configuration")
 	require.NoDirExists(t, dir)
 }

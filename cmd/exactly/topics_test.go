@@ -82,7 +82,7 @@ func TestOpsUsageErrors(t *testing.T) {
 		want string
 	}{
 		"no subcommand":      {[]string{"topics"}, "topics create|check"},
-		"bad subcommand":     {[]string{"topics", "delete"}, "topics create|check"},
+		"bad subcommand":     {[]string{"topics", "delete"}, `unknown topics command "delete": want create or check`},
 		"no brokers":         {[]string{"topics", "check"}, "--brokers"},
 		"bad partitions":     {[]string{"topics", "create", "--brokers", "b:1", "--partitions", "0"}, "partitions"},
 		"bad replication":    {[]string{"topics", "create", "--brokers", "b:1", "--replication-factor", "0"}, "replication factor"},
