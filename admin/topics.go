@@ -292,12 +292,20 @@ func waitVisible(ctx context.Context, cl *kgo.Client, topics []string) error {
 	for {
 		cl.PurgeTopicsFromClient(slices.Clone(topics)...) // it sorts its argument
 		ds, err := adm.ListTopics(ctx, topics...)
-		if err == nil && ds.Error() == nil && len(ds) == len(topics) {
-			return nil
+		if err == nil {
+			err = ds.Error()
+		}
+		if err == nil && len(ds) == len(topics) {
+			// The broker that answers DescribeConfigs may learn of the
+			// topics later than the one that answered the metadata.
+			err = configsReadable(ctx, adm, topics)
+			if err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for created topics %v to appear in the metadata: %w", topics, errors.Join(ctx.Err(), err, ds.Error()))
+			return fmt.Errorf("waiting for created topics %v to appear in the metadata and configs: %w", topics, errors.Join(ctx.Err(), err))
 		case <-tick.C:
 		}
 	}
@@ -311,6 +319,25 @@ type topicsSnapshot struct {
 }
 
 // readTopics lists topics and describes the configs of those that exist.
+// configsReadable returns nil when the configs of every topic can be
+// described.
+func configsReadable(ctx context.Context, adm *kadm.Client, topics []string) error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		rc, err := rcs.On(t, nil)
+		if err == nil {
+			err = rc.Err
+		}
+		if err != nil {
+			return fmt.Errorf("configs of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
 func readTopics(ctx context.Context, adm *kadm.Client, topics []string) (topicsSnapshot, error) {
 	s := topicsSnapshot{configs: map[string]map[string]string{}, configErrs: map[string]error{}}
 	var err error
