@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/processor"
 )
@@ -470,7 +471,9 @@ func TestSessionTimeoutOutsideBrokerRange(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "an instance whose session timeout the brokers refuse is still running after 20s")
 		time.Sleep(100 * time.Millisecond)
 	}
-	require.Equal(t, 1, c.cmd.ProcessState.ExitCode())
+	// A configuration the brokers refuse is a configuration error: exit
+	// status 2 in the kit's scheme (app.ExitUsage), like a bad flag.
+	require.Equal(t, app.ExitUsage, c.cmd.ProcessState.ExitCode())
 	require.Contains(t, c.out.String(), "session timeout")
 }
 
