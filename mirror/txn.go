@@ -102,18 +102,18 @@ func (m *Mirror) loop(ctx context.Context) error {
 				continue
 			}
 		}
-		committed, left, err := m.transact(ctx, pending)
-		switch {
-		case err != nil:
+		left, cause, err := m.transact(ctx, pending)
+		if err != nil {
 			return err
-		case committed:
-			aborts, pending = 0, nil
-			continue
 		}
 		pending = left
+		if cause == nil { // committed, or aborted for a revoke: go on at once
+			aborts = 0
+			continue
+		}
 		aborts++
 		if aborts >= maxAborts {
-			return fmt.Errorf("mirror: %d transactions in a row aborted", aborts)
+			return fmt.Errorf("mirror: %d transactions in a row aborted: %w", aborts, cause)
 		}
 		if !sleep(ctx, backoff(aborts)) {
 			return nil
@@ -186,18 +186,18 @@ type txn struct {
 }
 
 // transact copies pending, and whatever more arrives within the commit
-// interval, in one target transaction with their positions. It returns
-// whether it committed; after an abort, left are the records to copy
-// again (those of partitions still owned). err is set when the loop must
-// stop: fenced, or a commit whose outcome is unknown.
-func (m *Mirror) transact(ctx context.Context, pending []taken) (committed bool, left []taken, err error) {
+// interval, in one target transaction with their positions. After an
+// abort, left are the records to copy again (those of partitions still
+// owned) and cause is why it aborted, nil for a revoke. err is set when the
+// loop must stop: fenced, or a commit whose outcome is unknown.
+func (m *Mirror) transact(ctx context.Context, pending []taken) (left []taken, cause, err error) {
 	t := &txn{epoch: m.epoch.Load(), next: make(map[tp]int64), states: make(map[tp]*partState), errs: new(kgo.FirstErrPromise)}
 	pending = m.stillOwned(pending)
 	if len(pending) == 0 {
-		return false, nil, nil
+		return nil, nil, nil
 	}
 	if err := m.tgt.BeginTransaction(); err != nil {
-		return false, nil, fmt.Errorf("beginning target transaction: %w", err)
+		return nil, nil, fmt.Errorf("beginning target transaction: %w", err)
 	}
 	// Produced with a context that outlives a stop request: a
 	// transaction still ends with a commit when it can.
@@ -212,7 +212,7 @@ func (m *Mirror) transact(ctx context.Context, pending []taken) (committed bool,
 		m.produce(pctx, t, m.poll(ctx, nil, m.cfg.maxRecords-len(t.records), wait))
 	}
 	if m.crashAt("produced") {
-		return false, nil, errCrashed
+		return nil, nil, errCrashed
 	}
 	for p, next := range t.next {
 		m.tgt.Produce(pctx, positionRecord(m.cfg.offsetsTopic, m.offsetsParts, p, next, m.cfg.transactionalID()), t.errs.Promise())
@@ -247,17 +247,16 @@ func (m *Mirror) produce(ctx context.Context, t *txn, ts []taken) {
 
 // end flushes and ends the transaction: commit only if every record was
 // acknowledged and no revoke happened since it began.
-func (m *Mirror) end(ctx context.Context, t *txn) (bool, []taken, error) {
+func (m *Mirror) end(ctx context.Context, t *txn) (left []taken, cause, err error) {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
 	defer cancel()
 	// Flush first so the produce results are known without waiting out
 	// the linger; a failed record must never be skipped.
-	cause := m.tgt.Flush(ectx)
-	if cause == nil {
+	if cause = m.tgt.Flush(ectx); cause == nil {
 		cause = t.errs.Err()
 	}
 	if m.crashAt("flushed") {
-		return false, nil, errCrashed
+		return nil, nil, errCrashed
 	}
 	m.commitMu.Lock()
 	try := kgo.TryCommit
@@ -265,25 +264,25 @@ func (m *Mirror) end(ctx context.Context, t *txn) (bool, []taken, error) {
 	if cause != nil || revoked {
 		try = kgo.TryAbort
 	}
-	err := m.tgt.EndTransaction(ectx, try)
+	err = m.tgt.EndTransaction(ectx, try)
 	m.commitMu.Unlock()
 	switch {
 	case err != nil && try == kgo.TryCommit:
 		// The commit's outcome is unknown: retrying could copy twice.
 		// Stop; a restart rebuilds from the offsets topic.
-		return false, nil, fmt.Errorf("committing target transaction: %w", err)
+		return nil, nil, fmt.Errorf("committing target transaction: %w", err)
 	case err != nil:
-		return false, nil, fmt.Errorf("aborting target transaction: %w", err)
+		return nil, nil, fmt.Errorf("aborting target transaction: %w", err)
 	case try == kgo.TryCommit:
 		m.committed(t)
-		return true, nil, nil
+		return nil, nil, nil
 	}
 	m.stats.aborted.Add(1)
 	if isFenced(cause) {
-		return false, nil, fmt.Errorf("target transaction aborted: %w", cause)
+		return nil, nil, fmt.Errorf("target transaction aborted: %w", cause)
 	}
 	m.cfg.logger.Info("target transaction aborted", "records", len(t.records), "revoked", revoked, "cause", cause)
-	return false, m.stillOwned(t.records), nil
+	return m.stillOwned(t.records), cause, nil
 }
 
 func (m *Mirror) committed(t *txn) {
