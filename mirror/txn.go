@@ -264,6 +264,10 @@ func (m *Mirror) end(ctx context.Context, t *txn) (left []taken, cause, err erro
 	if cause != nil || revoked {
 		try = kgo.TryAbort
 	}
+	if try == kgo.TryCommit && m.crashAt("committing") {
+		m.commitMu.Unlock()
+		return nil, nil, errCrashed
+	}
 	err = m.tgt.EndTransaction(ectx, try)
 	m.commitMu.Unlock()
 	switch {
