@@ -69,7 +69,7 @@ func (c *clusters) newMirror(t *testing.T, id string, opts ...Opt) *Mirror {
 		SourceBrokers(c.src.ListenAddrs()...), TargetBrokers(c.tgt.ListenAddrs()...),
 		Topics("events"), InstanceID(id), CommitInterval(50 * time.Millisecond), TransactionTimeout(5 * time.Second),
 		FetchMaxWait(100 * time.Millisecond), WithLogger(testLogger(t)),
-		SourceOpts(kgo.HeartbeatInterval(100*time.Millisecond), kgo.SessionTimeout(6*time.Second), kgo.MetadataMaxAge(250*time.Millisecond)),
+		SourceOpts(kgo.HeartbeatInterval(100*time.Millisecond), kgo.SessionTimeout(6*time.Second), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(250*time.Millisecond)),
 	}
 	m, err := New("mm", append(base, opts...)...)
 	require.NoError(t, err)

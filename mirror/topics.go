@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -161,8 +162,21 @@ func (m *Mirror) ensureOffsetsTopic(ctx context.Context) (int32, error) {
 	}
 	compact := "compact"
 	_, err = m.tgtAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, name)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	switch {
+	case err == nil:
+		m.cfg.logger.Info("created offsets topic", "topic", name)
+		return 1, nil
+	case !errors.Is(err, kerr.TopicAlreadyExists):
 		return 0, fmt.Errorf("creating offsets topic %s: %w", name, err)
 	}
-	return targetPartitions(ctx, m.tgtAdm, name)
+	// Another instance created it; its metadata may lag a moment.
+	for range 50 {
+		if n, err = targetPartitions(ctx, m.tgtAdm, name); err != nil || n > 0 {
+			return n, err
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return 0, ctx.Err()
+		}
+	}
+	return 0, fmt.Errorf("offsets topic %s exists but lists no partitions", name)
 }
