@@ -39,7 +39,7 @@ func newClusters(t *testing.T) *clusters {
 
 func newClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.MetadataMinAge(50 * time.Millisecond)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
 	return cl
@@ -151,6 +151,9 @@ func (c *clusters) waitMirrored(t *testing.T, topics []string, timeout time.Dura
 			require.NoError(t, err)
 			require.Zero(t, r.Differences(), "differences up to the mirrored positions")
 			return r
+		}
+		if err != nil {
+			t.Logf("verifying: %v", err)
 		}
 		last = r
 		time.Sleep(100 * time.Millisecond)
