@@ -71,6 +71,13 @@ func (m *Mirror) adjustOffsets(ctx context.Context, offsets map[string]map[int32
 // commit of this instance can include them once another owns them (up to
 // a loss kgo learns late: see the README's limits).
 func (m *Mirror) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	n := 0
+	for _, parts := range revoked {
+		n += len(parts)
+	}
+	if n == 0 {
+		return // a cooperative rebalance that took nothing from us
+	}
 	m.mu.Lock()
 	for t, parts := range revoked {
 		for _, p := range parts {
@@ -248,13 +255,18 @@ func (m *Mirror) produce(ctx context.Context, t *txn, ts []taken) {
 // end flushes and ends the transaction: commit only if every record was
 // acknowledged and no revoke happened since it began.
 func (m *Mirror) end(ctx context.Context, t *txn) (left []taken, cause, err error) {
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
-	defer cancel()
 	// Flush first so the produce results are known without waiting out
-	// the linger; a failed record must never be skipped.
-	if cause = m.tgt.Flush(ectx); cause == nil {
+	// the linger; a failed record must never be skipped. The transaction
+	// timeout bounds delivery (kgo's RecordDeliveryTimeout would count
+	// from the copied, possibly old, record timestamps).
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
+	cause = m.tgt.Flush(fctx)
+	cancel()
+	if cause == nil {
 		cause = t.errs.Err()
 	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
+	defer cancel()
 	if m.crashAt("flushed") {
 		return nil, nil, errCrashed
 	}
@@ -263,6 +275,13 @@ func (m *Mirror) end(ctx context.Context, t *txn) (left []taken, cause, err erro
 	revoked := m.epoch.Load() != t.epoch
 	if cause != nil || revoked {
 		try = kgo.TryAbort
+	}
+	if try == kgo.TryAbort {
+		// Records still buffered (a flush that timed out) must fail
+		// before the abort.
+		if err := m.tgt.AbortBufferedRecords(ectx); err != nil {
+			m.cfg.logger.Warn("aborting buffered records", "err", err)
+		}
 	}
 	if try == kgo.TryCommit && m.crashAt("committing") {
 		m.commitMu.Unlock()
