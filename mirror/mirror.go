@@ -49,8 +49,11 @@ type Mirror struct {
 	crash func(point string) bool
 
 	closeOnce sync.Once
-	closing   chan struct{}
+	closeCtx  context.Context // done once Close is called
+	closeNow  context.CancelFunc
 	running   sync.WaitGroup
+	runMu     sync.Mutex
+	started   bool // Run was called (it closes the clients), or Close was
 }
 
 // partState is what the mirror knows of a source partition it owns.
@@ -74,7 +77,8 @@ func New(name string, opts ...Opt) (*Mirror, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	m := &Mirror{cfg: c, closing: make(chan struct{})}
+	m := &Mirror{cfg: c}
+	m.closeCtx, m.closeNow = context.WithCancel(context.Background())
 	if c.topicsRegex != "" {
 		m.re = regexp.MustCompile(c.topicsRegex)
 	}
@@ -132,22 +136,25 @@ func (m *Mirror) sourceOpts() []kgo.Opt {
 // incarnation. Run returns nil after a clean stop. It must not be called
 // twice.
 func (m *Mirror) Run(ctx context.Context) error {
+	m.runMu.Lock()
 	select {
-	case <-m.closing:
+	case <-m.closeCtx.Done():
+		m.runMu.Unlock()
 		return ErrClosed
 	default:
 	}
+	if m.started {
+		m.runMu.Unlock()
+		return errors.New("mirror: Run called twice")
+	}
+	m.started = true
 	m.running.Add(1)
+	m.runMu.Unlock()
 	defer m.running.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { // ends with Run: cancel is deferred above
-		select {
-		case <-m.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(m.closeCtx, cancel) // Close stops Run
+	defer stop()
 	if err := m.prepare(ctx); err != nil {
 		m.tgt.Close()
 		return err
@@ -214,7 +221,16 @@ func (m *Mirror) shutdown() {
 
 // Close stops Run and waits for it to return. It is idempotent.
 func (m *Mirror) Close() {
-	m.closeOnce.Do(func() { close(m.closing) })
+	m.closeOnce.Do(func() {
+		m.runMu.Lock()
+		m.closeNow()
+		idle := !m.started
+		m.started = true
+		m.runMu.Unlock()
+		if idle {
+			m.tgt.Close() // Run never ran, and now never will
+		}
+	})
 	m.running.Wait()
 }
 
