@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/mirror"
+	"github.com/exactly-stream/exactly/mirror/mirrorprom"
 )
 
 // The kit's own commands have subcommands; a program's commands do not
@@ -94,6 +99,7 @@ func mirrorSetup(fs *flag.FlagSet) app.Runner {
 	id := fs.String("instance-id", host, "this instance's ID, stable across its restarts and unique among the mirror's instances (default: the host name)")
 	txnTimeout := fs.Duration("transaction-timeout", 10*time.Second, "target transaction timeout (Java transaction.timeout.ms)")
 	interval := fs.Duration("commit-interval", 100*time.Millisecond, "how long a transaction collects records before it commits")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address at /metrics (default: none)")
 	return func(ctx context.Context, stdout io.Writer) error {
 		if err := f.validate(); err != nil {
 			return err
@@ -111,6 +117,14 @@ func mirrorSetup(fs *flag.FlagSet) app.Runner {
 		m, err := mirror.New(*f.name, opts...)
 		if err != nil {
 			return fmt.Errorf("%w: %w", app.ErrUsage, err)
+		}
+		if *metricsAddr != "" {
+			stop, err := serveMirrorMetrics(*metricsAddr, *f.name, m)
+			if err != nil {
+				m.Close()
+				return err
+			}
+			defer stop()
 		}
 		err = m.Run(ctx)
 		st := m.Stats()
@@ -177,4 +191,28 @@ func verifyTopics(ctx context.Context, src *kgo.Client, f *mirrorFlags) ([]strin
 		}
 	}
 	return out, nil
+}
+
+// serveMirrorMetrics serves m's metrics at addr/metrics until stop.
+func serveMirrorMetrics(addr, name string, m *mirror.Mirror) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(mirrorprom.NewCollector(name, m.Stats))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --metrics-addr: %w", app.ErrUsage, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { // ends when stop shuts the server down
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }

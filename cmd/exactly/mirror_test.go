@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -34,11 +37,16 @@ func TestMirrorCommands(t *testing.T) {
 		require.NoError(t, p.ProduceSync(ctx, &kgo.Record{Key: []byte{byte(i)}, Value: []byte("v")}).FirstErr())
 	}
 
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	metricsAddr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
 	mctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		done <- dispatch(mctx, []string{"mirror", "--source-brokers", sb, "--target-brokers", tb, "--topics", "events", "--instance-id", "t1", "--rename-prefix", "dc1."}, &out)
+		done <- dispatch(mctx, []string{"mirror", "--source-brokers", sb, "--target-brokers", tb, "--topics", "events", "--instance-id", "t1", "--rename-prefix", "dc1.", "--metrics-addr", metricsAddr}, &out)
 	}()
 	verify := func(extra ...string) (string, error) {
 		var b bytes.Buffer
@@ -57,6 +65,13 @@ func TestMirrorCommands(t *testing.T) {
 	}
 	_, err = verify()
 	require.NoError(t, err, "up to the mirrored positions")
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(body), `exactly_mirror_records_copied_total{mirror="mirror"} 50`)
+	require.Contains(t, string(body), `exactly_mirror_lag{mirror="mirror",partition="0",topic="events"} 0`)
 	stop()
 	require.NoError(t, <-done)
 	require.Contains(t, out.String(), "copied 50 records")
