@@ -176,8 +176,15 @@ func TestTwoInstancesRebalance(t *testing.T) {
 	produce(5)
 	b := start(t, c.newMirror(t, "b", MaxRecordsPerTxn(20)))
 	produce(10)
-	time.Sleep(500 * time.Millisecond)
-	produce(5)
+	// Up to the positions, Verify holds while both instances copy.
+	for range 3 {
+		rep, err := Verify(ctxT(t), c.srcCl, c.tgtCl, []string{"events"}, VerifyOptions{OffsetsTopic: "mm-mirror-offsets"})
+		require.NoError(t, err)
+		require.Zero(t, rep.Differences())
+		produce(1)
+	}
+	time.Sleep(200 * time.Millisecond)
+	produce(2)
 	require.NoError(t, a.stop(t))
 	produce(5)
 	rep := c.waitMirrored(t, []string{"events"}, 30*time.Second)

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -24,8 +25,8 @@ type VerifyOptions struct {
 	// each source partition is compared up to its mirrored position (a
 	// live source runs ahead of its mirror); a partition without a
 	// position must have an empty target. When empty, source and target
-	// are compared whole, each up to its last stable offset. The default
-	// value is empty.
+	// are compared whole, each up to its last stable offset: for a
+	// stopped mirror of a stopped source. The default value is empty.
 	OffsetsTopic string
 
 	// MaxDifferences bounds the differences reported per partition. The
@@ -108,10 +109,10 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 // timestamps, nothing missing and nothing extra. A read that cannot finish
 // is an error, not a difference.
 //
-// The positions and the topics are read one after the other, not as one
-// snapshot: verify a stopped or idle mirror. On a mirror that is copying,
-// a partition it commits to between the reads shows extra records at its
-// tail.
+// With OffsetsTopic set it also holds on a mirror that is copying: the
+// positions are read before and after the target, so every record the
+// target shows was committed with a position at most the later one, and
+// every record below the earlier one must be there.
 func Verify(ctx context.Context, source, target *kgo.Client, topics []string, opts VerifyOptions) (*Report, error) {
 	if opts.MaxDifferences <= 0 {
 		opts.MaxDifferences = 10
@@ -119,16 +120,9 @@ func Verify(ctx context.Context, source, target *kgo.Client, topics []string, op
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Minute
 	}
-	var positions map[string]map[int32]int64
-	if opts.OffsetsTopic != "" {
-		var err error
-		if positions, err = ReadPositions(ctx, target, opts.OffsetsTopic, opts.Timeout); err != nil {
-			return nil, err
-		}
-	}
 	r := &Report{}
 	for _, t := range topics {
-		parts, err := verifyTopic(ctx, source, target, t, positions, opts)
+		parts, err := verifyTopic(ctx, source, target, t, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -137,24 +131,31 @@ func Verify(ctx context.Context, source, target *kgo.Client, topics []string, op
 	return r, nil
 }
 
-func verifyTopic(ctx context.Context, source, target *kgo.Client, topic string, positions map[string]map[int32]int64, opts VerifyOptions) ([]PartitionReport, error) {
+func verifyTopic(ctx context.Context, source, target *kgo.Client, topic string, opts VerifyOptions) ([]PartitionReport, error) {
+	var before, after map[int32]int64
+	positions := func() (map[int32]int64, error) {
+		if opts.OffsetsTopic == "" {
+			return nil, nil
+		}
+		pos, err := ReadPositions(ctx, target, opts.OffsetsTopic, opts.Timeout)
+		return pos[topic], err
+	}
+	var err error
+	if before, err = positions(); err != nil {
+		return nil, err
+	}
 	tt := opts.RenamePrefix + topic
 	tgt, err := exactlytest.ReadCommitted(ctx, target, tt, exactlytest.ReadOptions{Timeout: opts.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("reading target topic %s: %w", tt, err)
 	}
-	sopts := exactlytest.ReadOptions{Timeout: opts.Timeout}
-	if positions != nil {
-		sopts.Ends = positions[topic]
-		if sopts.Ends == nil {
-			sopts.Ends = map[int32]int64{}
-		}
+	if after, err = positions(); err != nil {
+		return nil, err
 	}
-	var src map[int32][]*kgo.Record
-	if positions == nil || len(sopts.Ends) > 0 {
-		if src, err = exactlytest.ReadCommitted(ctx, source, topic, sopts); err != nil {
-			return nil, fmt.Errorf("reading source topic %s: %w", topic, err)
-		}
+	// Read last, the source holds every record the target can show.
+	src, err := exactlytest.ReadCommitted(ctx, source, topic, exactlytest.ReadOptions{Timeout: opts.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("reading source topic %s: %w", topic, err)
 	}
 	all := make(map[int32]bool)
 	for p := range src {
@@ -163,37 +164,52 @@ func verifyTopic(ctx context.Context, source, target *kgo.Client, topic string, 
 	for p := range tgt {
 		all[p] = true
 	}
-	for p := range sopts.Ends {
-		all[p] = true
-	}
 	var out []PartitionReport
 	for _, p := range slices.Sorted(maps.Keys(all)) {
 		pr := PartitionReport{Topic: topic, TargetTopic: tt, Partition: p, Position: -1}
-		if pos, ok := sopts.Ends[p]; ok {
-			pr.Position = pos
+		lo, hi := len(src[p]), len(src[p])
+		if opts.OffsetsTopic != "" {
+			lo, hi = below(src[p], before, p), below(src[p], after, p)
+			if pos, ok := after[p]; ok {
+				pr.Position = pos
+			}
 		}
-		comparePartition(&pr, src[p], tgt[p], opts.MaxDifferences)
+		comparePartition(&pr, src[p], tgt[p], lo, hi, opts.MaxDifferences)
 		out = append(out, pr)
 	}
 	return out, nil
 }
 
-// comparePartition compares a partition's source and target records in
-// order.
-func comparePartition(pr *PartitionReport, src, tgt []*kgo.Record, maxDiffs int) {
-	pr.SourceRecords, pr.TargetRecords = len(src), len(tgt)
+// below counts the records of recs under partition p's position in pos
+// (none when it has no position).
+func below(recs []*kgo.Record, pos map[int32]int64, p int32) int {
+	at, ok := pos[p]
+	if !ok {
+		return 0
+	}
+	n, _ := slices.BinarySearchFunc(recs, at, func(r *kgo.Record, off int64) int {
+		return cmp.Compare(r.Offset, off)
+	})
+	return n
+}
+
+// comparePartition compares a partition's target records with the
+// source's, in order: the target must hold at least the first lo source
+// records and at most the first hi, each equal to its source.
+func comparePartition(pr *PartitionReport, src, tgt []*kgo.Record, lo, hi, maxDiffs int) {
+	pr.SourceRecords, pr.TargetRecords = hi, len(tgt)
 	add := func(d Difference) {
 		pr.Count++
 		if len(pr.Differences) < maxDiffs {
 			pr.Differences = append(pr.Differences, d)
 		}
 	}
-	for i := 0; i < max(len(src), len(tgt)); i++ {
+	for i := 0; i < max(lo, len(tgt)); i++ {
 		switch {
 		case i >= len(tgt):
 			add(Difference{Kind: Missing, Index: i, SourceOffset: src[i].Offset, TargetOffset: -1, Detail: "no copy of key " + quote(src[i].Key)})
-		case i >= len(src):
-			add(Difference{Kind: Extra, Index: i, SourceOffset: -1, TargetOffset: tgt[i].Offset, Detail: "no source for key " + quote(tgt[i].Key)})
+		case i >= hi:
+			add(Difference{Kind: Extra, Index: i, SourceOffset: -1, TargetOffset: tgt[i].Offset, Detail: "beyond the mirrored source records: key " + quote(tgt[i].Key)})
 		default:
 			if detail := recordDiff(src[i], tgt[i]); detail != "" {
 				add(Difference{Kind: Mismatch, Index: i, SourceOffset: src[i].Offset, TargetOffset: tgt[i].Offset, Detail: detail})

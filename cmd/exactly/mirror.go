@@ -43,8 +43,8 @@ var (
 		Summary: "compare mirrored topics record by record with read_committed",
 		Description: "Read the mirrored topics on both clusters with read_committed and compare them partition by " +
 			"partition up to the mirror's positions (or whole, with --whole): same keys, values, headers and " +
-			"timestamps in the same order, nothing missing, nothing extra. It exits 3 on any difference. Run it on a " +
-			"stopped or idle mirror: a live one's latest commits show as extra records.",
+			"timestamps in the same order, nothing missing, nothing extra. It exits 3 on any difference. Up to the " +
+			"positions it holds on a running mirror; --whole wants a stopped mirror of a stopped source.",
 		Setup: mirrorVerifySetup,
 	}
 )
