@@ -302,3 +302,15 @@ func TestVerifyFindsDifferences(t *testing.T) {
 	require.Equal(t, 2, rep.Differences())
 	require.Equal(t, Extra, rep.Partitions[0].Differences[1].Kind)
 }
+
+// An offsets topic that deletes old records would lose an idle partition's
+// position and copy it again: refused.
+func TestOffsetsTopicMustBeCompacted(t *testing.T) {
+	t.Parallel()
+	c := newClusters(t)
+	mkTopic(t, c.srcAdm, "events", 1)
+	mkTopic(t, c.tgtAdm, "mm-mirror-offsets", 1, "cleanup.policy", "delete")
+	err := c.newMirror(t, "a").Run(ctxT(t))
+	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorContains(t, err, "mm-mirror-offsets")
+}

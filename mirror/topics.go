@@ -157,8 +157,11 @@ func (m *Mirror) topicConfigs(ctx context.Context, t string) (map[string]*string
 func (m *Mirror) ensureOffsetsTopic(ctx context.Context) (int32, error) {
 	name := m.cfg.offsetsTopic
 	n, err := targetPartitions(ctx, m.tgtAdm, name)
-	if err != nil || n > 0 {
-		return n, err
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		return n, m.checkOffsetsTopic(ctx)
 	}
 	compact := "compact"
 	_, err = m.tgtAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, name)
@@ -179,4 +182,25 @@ func (m *Mirror) ensureOffsetsTopic(ctx context.Context) (int32, error) {
 		}
 	}
 	return 0, fmt.Errorf("offsets topic %s exists but lists no partitions", name)
+}
+
+// checkOffsetsTopic refuses an offsets topic that may delete positions: an
+// idle partition's last position is old, and losing it would copy the
+// partition again from the start.
+func (m *Mirror) checkOffsetsTopic(ctx context.Context) error {
+	name := m.cfg.offsetsTopic
+	rcs, err := m.tgtAdm.DescribeTopicConfigs(ctx, name)
+	if err != nil {
+		return fmt.Errorf("describing offsets topic %s: %w", name, err)
+	}
+	rc, err := rcs.On(name, nil)
+	if err != nil {
+		return fmt.Errorf("describing offsets topic %s: %w", name, err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.MaybeValue() != "compact" {
+			return configErr("offsets topic %s has cleanup.policy=%s, want compact: deleting old positions would copy idle partitions again", name, c.MaybeValue())
+		}
+	}
+	return nil
 }
