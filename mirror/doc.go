@@ -19,6 +19,14 @@
 // for a commit in flight, and a commit that starts after a revoke aborts,
 // so no instance commits a partition after it gave it up.
 //
+// What this does not fence: a member the source group expels before it
+// hears so (a pause past the session timeout, a cut from the source cluster
+// only) may still commit a transaction for a partition the group already
+// gave to another instance, whose transactional ID differs. The group lives
+// on the source cluster, so KIP-447's generation check cannot guard the
+// target transaction. Keep the transaction timeout and the commit interval
+// far below the session timeout.
+//
 // Record fidelity: key, value (a null value stays null), headers and
 // timestamp are kept; partition p goes to partition p; target topics are
 // created with the source's partition count and its cleanup and retention

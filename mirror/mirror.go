@@ -31,7 +31,7 @@ type Mirror struct {
 	// is unchanged since the transaction began, checked under commitMu;
 	// a revoke bumps it, then takes commitMu, so the callback returns
 	// only once no commit that could hold a revoked partition is in
-	// flight (see DESIGN in doc.go).
+	// flight (see the package documentation).
 	epoch    atomic.Int64
 	commitMu sync.Mutex
 
