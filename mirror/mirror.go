@@ -20,10 +20,11 @@ type Mirror struct {
 	cfg cfg
 	re  *regexp.Regexp
 
-	tgt    *kgo.Client // transactional producer on the target
-	tgtAdm *kadm.Client
-	srcAdm *kadm.Client // admin client of the source; src is created by Run
-	src    *kgo.Client
+	tgt     *kgo.Client // transactional producer on the target
+	tgtAdm  *kadm.Client
+	srcMeta *kgo.Client  // the source's plain client, for admin requests; created by Run
+	srcAdm  *kadm.Client // on srcMeta
+	src     *kgo.Client  // the source's group consumer; created by Run
 
 	offsetsParts int32
 
@@ -155,6 +156,11 @@ func (m *Mirror) Run(ctx context.Context) error {
 	defer cancel()
 	stop := context.AfterFunc(m.closeCtx, cancel) // Close stops Run
 	defer stop()
+	defer func() { // after the group client: its callbacks use srcAdm
+		if m.srcMeta != nil {
+			m.srcMeta.Close()
+		}
+	}()
 	if err := m.prepare(ctx); err != nil {
 		m.tgt.Close()
 		return err
@@ -165,7 +171,6 @@ func (m *Mirror) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: creating source client: %w", ErrConfig, err)
 	}
 	m.src = src
-	m.srcAdm = kadm.NewClient(src)
 	err = m.loop(ctx)
 	if errors.Is(err, errCrashed) {
 		// A test's simulated kill: nothing is ended, nothing is left.
@@ -179,12 +184,11 @@ func (m *Mirror) Run(ctx context.Context) error {
 
 // prepare checks the target topics and fences the previous incarnation.
 func (m *Mirror) prepare(ctx context.Context) error {
-	src, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(m.cfg.sourceBrokers...)}, m.cfg.sourceOpts...)...)
+	src, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(m.cfg.sourceBrokers...)}, clientOnly(m.cfg.sourceOpts)...)...)
 	if err != nil {
 		return fmt.Errorf("%w: creating source admin client: %w", ErrConfig, err)
 	}
-	defer src.Close()
-	m.srcAdm = kadm.NewClient(src)
+	m.srcMeta, m.srcAdm = src, kadm.NewClient(src)
 	if m.offsetsParts, err = m.ensureOffsetsTopic(ctx); err != nil {
 		return err
 	}
@@ -247,4 +251,18 @@ func (m *Mirror) fatal() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.mu.fatal
+}
+
+// clientOnly drops consumer, group and producer options: TLS, SASL,
+// dialer, metadata ages and logger remain.
+func clientOnly(opts []kgo.Opt) []kgo.Opt {
+	var out []kgo.Opt
+	for _, o := range opts {
+		switch o.(type) {
+		case kgo.ConsumerOpt, kgo.GroupOpt, kgo.ProducerOpt:
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }

@@ -56,8 +56,19 @@ func TestCrashSoak(t *testing.T) {
 		if round == 4 {
 			require.NoError(t, other.stop(t))
 		}
-		produce(10)
-		err := r.wait(t, 30*time.Second)
+		// Input keeps coming until the crash point is hit.
+		var err error
+		deadline := time.Now().Add(30 * time.Second)
+	wait:
+		for {
+			select {
+			case err = <-r.done:
+				break wait
+			default:
+			}
+			require.True(t, time.Now().Before(deadline), "round %d: the crash point was never hit", round)
+			produce(1)
+		}
 		require.True(t, errors.Is(err, errCrashed), "round %d: %v", round, err)
 	}
 	r := start(t, c.newMirror(t, "a"))
