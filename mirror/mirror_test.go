@@ -77,7 +77,7 @@ func TestCopyCommittedOnlyWithFidelity(t *testing.T) {
 	require.NoError(t, r.stop(t))
 }
 
-// Records an hour (and a week) old are copied with their timestamps: kgo's
+// Records an hour (and two days) old are copied with their timestamps: kgo's
 // RecordDeliveryTimeout, counted from the record timestamp, would expire
 // them, so the mirror refuses it and bounds delivery by the transaction
 // timeout.
@@ -87,7 +87,7 @@ func TestOldTimestamps(t *testing.T) {
 	mkTopic(t, c.srcAdm, "events", 2)
 	p := c.producer(t, "src-txn")
 	produceTxn(t, p, "events", "hour", 20, true, time.Now().Add(-time.Hour).Truncate(time.Millisecond))
-	produceTxn(t, p, "events", "week", 20, true, time.Now().Add(-7*24*time.Hour).Truncate(time.Millisecond))
+	produceTxn(t, p, "events", "days", 20, true, time.Now().Add(-48*time.Hour).Truncate(time.Millisecond))
 	r := start(t, c.newMirror(t, "a"))
 	rep := c.waitMirrored(t, []string{"events"}, 20*time.Second)
 	_, tgt := totalRecords(rep)
