@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/app"
+	"github.com/exactly-stream/exactly/mirror"
+	"github.com/exactly-stream/exactly/mirror/mirrorprom"
+)
+
+// The kit's own commands have subcommands; a program's commands do not
+// (app.Command parses flags only), so verification is its own command,
+// `mirror-verify`, rather than `mirror verify`.
+var (
+	mirrorCommand = app.Command{
+		Name:    "mirror",
+		Summary: "copy topics from a source cluster to a target cluster exactly once",
+		Description: "Copy --topics (or every topic matching --topics-regex, new ones included) from the source " +
+			"cluster to the target cluster exactly once: the source is read with read_committed, the copies and " +
+			"the source positions (in the compacted topic <name>-mirror-offsets on the target) are written in one " +
+			"target transaction. Partition p goes to partition p; target topics are created with the source's " +
+			"partition count and retention settings. Instances with the same --name share the work; each needs " +
+			"its own stable --instance-id.",
+		Setup: mirrorSetup,
+	}
+	mirrorVerifyCommand = app.Command{
+		Name:    "mirror-verify",
+		Summary: "compare mirrored topics record by record with read_committed",
+		Description: "Read the mirrored topics on both clusters with read_committed and compare them partition by " +
+			"partition up to the mirror's positions (or whole, with --whole): same keys, values, headers and " +
+			"timestamps in the same order, nothing missing, nothing extra. It exits 3 on any difference. Up to the " +
+			"positions it holds on a running mirror; --whole wants a stopped mirror of a stopped source.",
+		Setup: mirrorVerifySetup,
+	}
+)
+
+// mirrorFlags are the flags both commands share.
+type mirrorFlags struct {
+	source, target, topics, regex, name, prefix *string
+	timeout                                     *time.Duration
+}
+
+func newMirrorFlags(fs *flag.FlagSet) *mirrorFlags {
+	return &mirrorFlags{
+		source:  fs.String("source-brokers", "", "comma-separated seed brokers of the source cluster (required)"),
+		target:  fs.String("target-brokers", "", "comma-separated seed brokers of the target cluster (required)"),
+		topics:  fs.String("topics", "", "comma-separated source topics to mirror"),
+		regex:   fs.String("topics-regex", "", "mirror every source topic matching this regular expression (instead of --topics)"),
+		name:    fs.String("name", "mirror", "the mirror's name: its source consumer group, the prefix of its transactional IDs and of its offsets topic"),
+		prefix:  fs.String("rename-prefix", "", "prefix of every target topic name"),
+		timeout: connectTimeoutFlag(fs),
+	}
+}
+
+func (f *mirrorFlags) validate() error {
+	switch {
+	case len(app.SplitBrokers(*f.source)) == 0:
+		return app.Usagef("--source-brokers (or EXACTLY_SOURCE_BROKERS) is required")
+	case len(app.SplitBrokers(*f.target)) == 0:
+		return app.Usagef("--target-brokers (or EXACTLY_TARGET_BROKERS) is required")
+	case (*f.topics == "") == (*f.regex == ""):
+		return app.Usagef("want exactly one of --topics and --topics-regex")
+	}
+	if *f.regex != "" {
+		if _, err := regexp.Compile(*f.regex); err != nil {
+			return app.Usagef("--topics-regex: %v", err)
+		}
+	}
+	return nil
+}
+
+func (f *mirrorFlags) topicList() []string {
+	var out []string
+	for _, t := range strings.Split(*f.topics, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func mirrorSetup(fs *flag.FlagSet) app.Runner {
+	f := newMirrorFlags(fs)
+	host, _ := os.Hostname()
+	id := fs.String("instance-id", host, "this instance's ID, stable across its restarts and unique among the mirror's instances (default: the host name)")
+	txnTimeout := fs.Duration("transaction-timeout", 10*time.Second, "target transaction timeout (Java transaction.timeout.ms)")
+	interval := fs.Duration("commit-interval", 100*time.Millisecond, "how long a transaction collects records before it commits")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address at /metrics (default: none)")
+	return func(ctx context.Context, stdout io.Writer) error {
+		if err := f.validate(); err != nil {
+			return err
+		}
+		opts := []mirror.Opt{
+			mirror.SourceBrokers(app.SplitBrokers(*f.source)...), mirror.TargetBrokers(app.SplitBrokers(*f.target)...),
+			mirror.InstanceID(*id), mirror.RenamePrefix(*f.prefix), mirror.TransactionTimeout(*txnTimeout),
+			mirror.CommitInterval(*interval), mirror.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
+		}
+		if *f.regex != "" {
+			opts = append(opts, mirror.TopicsRegex(*f.regex))
+		} else {
+			opts = append(opts, mirror.Topics(f.topicList()...))
+		}
+		m, err := mirror.New(*f.name, opts...)
+		if err != nil {
+			return fmt.Errorf("%w: %w", app.ErrUsage, err)
+		}
+		if *metricsAddr != "" {
+			stop, err := serveMirrorMetrics(*metricsAddr, *f.name, m)
+			if err != nil {
+				m.Close()
+				return err
+			}
+			defer stop()
+		}
+		err = m.Run(ctx)
+		st := m.Stats()
+		fmt.Fprintf(stdout, "copied %d records (%d bytes) in %d transactions, %d aborted\n", st.RecordsCopied, st.BytesCopied, st.TxnsCommitted, st.TxnsAborted)
+		return err
+	}
+}
+
+func mirrorVerifySetup(fs *flag.FlagSet) app.Runner {
+	f := newMirrorFlags(fs)
+	whole := fs.Bool("whole", false, "compare whole topics (each side to its last stable offset) instead of up to the mirrored positions")
+	readTimeout := fs.Duration("read-timeout", time.Minute, "bound on reading each topic")
+	return func(ctx context.Context, stdout io.Writer) error {
+		if err := f.validate(); err != nil {
+			return err
+		}
+		src, err := connect(ctx, *f.source, *f.timeout)
+		if err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		defer src.Close()
+		tgt, err := connect(ctx, *f.target, *f.timeout)
+		if err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		defer tgt.Close()
+		topics, err := verifyTopics(ctx, src, f)
+		if err != nil {
+			return err
+		}
+		opts := mirror.VerifyOptions{RenamePrefix: *f.prefix, Timeout: *readTimeout}
+		if !*whole {
+			opts.OffsetsTopic = *f.name + "-mirror-offsets"
+		}
+		rep, err := mirror.Verify(ctx, src, tgt, topics, opts)
+		if err != nil {
+			return fmt.Errorf("verifying: %w", err)
+		}
+		if _, err := rep.WriteTo(stdout); err != nil {
+			return err
+		}
+		if n := rep.Differences(); n > 0 {
+			return fmt.Errorf("%w: %d differences between source and target", app.ErrViolations, n)
+		}
+		return nil
+	}
+}
+
+// verifyTopics returns --topics, or the source topics matching
+// --topics-regex.
+func verifyTopics(ctx context.Context, src *kgo.Client, f *mirrorFlags) ([]string, error) {
+	if *f.regex == "" {
+		return f.topicList(), nil
+	}
+	re := regexp.MustCompile(*f.regex)
+	all, err := kadm.NewClient(src).ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing source topics: %w", err)
+	}
+	var out []string
+	for _, t := range all.Names() {
+		if re.MatchString(t) && !strings.HasPrefix(t, "__") {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// serveMirrorMetrics serves m's metrics at addr/metrics until stop.
+func serveMirrorMetrics(addr, name string, m *mirror.Mirror) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(mirrorprom.NewCollector(name, m.Stats))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --metrics-addr: %w", app.ErrUsage, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { // ends when stop shuts the server down
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
+}

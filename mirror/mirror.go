@@ -1,0 +1,268 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Mirror copies topics from a source cluster to a target cluster exactly
+// once. Create it with New, run it with Run, stop it by cancelling Run's
+// context or with Close. Stats may be called concurrently with Run.
+type Mirror struct {
+	cfg cfg
+	re  *regexp.Regexp
+
+	tgt     *kgo.Client // transactional producer on the target
+	tgtAdm  *kadm.Client
+	srcMeta *kgo.Client  // the source's plain client, for admin requests; created by Run
+	srcAdm  *kadm.Client // on srcMeta
+	src     *kgo.Client  // the source's group consumer; created by Run
+
+	offsetsParts int32
+
+	// epoch counts revokes and losses. A transaction commits only if it
+	// is unchanged since the transaction began, checked under commitMu;
+	// a revoke bumps it, then takes commitMu, so the callback returns
+	// only once no commit that could hold a revoked partition is in
+	// flight (see the package documentation).
+	epoch    atomic.Int64
+	commitMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		ensured map[string]bool // source topics whose target topic was checked
+		owned   map[tp]*partState
+		fatal   error
+	}
+
+	stats stats
+
+	// crash, set by tests, makes Run return at once at the named point,
+	// leaving the transaction open, as a killed process would.
+	crash func(point string) bool
+
+	closeOnce sync.Once
+	closeCtx  context.Context // done once Close is called
+	closeNow  context.CancelFunc
+	running   sync.WaitGroup
+	runMu     sync.Mutex
+	started   bool // Run was called (it closes the clients), or Close was
+}
+
+// partState is what the mirror knows of a source partition it owns.
+type partState struct {
+	// next is the next source offset a transaction may take: the
+	// committed position plus the records taken since.
+	next int64
+	// committed is the position stored in the offsets topic.
+	committed int64
+	// end is the source's last stable offset as last fetched, -1 unknown.
+	end int64
+}
+
+// New returns a mirror named name (the source consumer group, the prefix
+// of the transactional ID and of the offsets topic).
+func New(name string, opts ...Opt) (*Mirror, error) {
+	c := defaultCfg(name)
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	m := &Mirror{cfg: c}
+	m.closeCtx, m.closeNow = context.WithCancel(context.Background())
+	if c.topicsRegex != "" {
+		m.re = regexp.MustCompile(c.topicsRegex)
+	}
+	m.mu.ensured = make(map[string]bool)
+	m.mu.owned = make(map[tp]*partState)
+	tgt, err := kgo.NewClient(m.targetOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating target client: %w", ErrConfig, err)
+	}
+	if d, _ := tgt.OptValue(kgo.RecordDeliveryTimeout).(time.Duration); d > 0 {
+		tgt.Close()
+		return nil, configErr("record delivery timeout %s: kgo counts it from the record timestamp, which the mirror copies from the source, so old records would expire; leave it unset (the transaction timeout bounds delivery)", d)
+	}
+	m.tgt, m.tgtAdm = tgt, kadm.NewClient(tgt)
+	return m, nil
+}
+
+func (m *Mirror) targetOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(m.cfg.targetBrokers...)}
+	opts = append(opts, m.cfg.targetOpts...)
+	return append(opts,
+		kgo.TransactionalID(m.cfg.transactionalID()),
+		kgo.TransactionTimeout(m.cfg.txnTimeout),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+}
+
+func (m *Mirror) sourceOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(m.cfg.sourceBrokers...)}
+	opts = append(opts, m.cfg.sourceOpts...)
+	opts = append(opts,
+		kgo.ConsumerGroup(m.cfg.name),
+		kgo.ClientID(m.cfg.transactionalID()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(m.cfg.fetchMaxWait),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Source group offsets are never committed: the positions live
+		// in the target's offsets topic.
+		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(m.onAssigned),
+		kgo.OnPartitionsRevoked(m.onRevoked),
+		kgo.OnPartitionsLost(m.onRevoked),
+		kgo.AdjustFetchOffsetsFn(m.adjustOffsets),
+	)
+	if m.re != nil {
+		return append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(m.cfg.topicsRegex))
+	}
+	return append(opts, kgo.ConsumeTopics(m.cfg.topics...))
+}
+
+// Run mirrors until ctx is done, Close is called or an error that retries
+// cannot mend occurs. Before joining the source group it checks (and
+// creates) the target topics and fences this instance's previous
+// incarnation. Run returns nil after a clean stop. It must not be called
+// twice.
+func (m *Mirror) Run(ctx context.Context) error {
+	m.runMu.Lock()
+	select {
+	case <-m.closeCtx.Done():
+		m.runMu.Unlock()
+		return ErrClosed
+	default:
+	}
+	if m.started {
+		m.runMu.Unlock()
+		return errors.New("mirror: Run called twice")
+	}
+	m.started = true
+	m.running.Add(1)
+	m.runMu.Unlock()
+	defer m.running.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(m.closeCtx, cancel) // Close stops Run
+	defer stop()
+	defer func() { // after the group client: its callbacks use srcAdm
+		if m.srcMeta != nil {
+			m.srcMeta.Close()
+		}
+	}()
+	if err := m.prepare(ctx); err != nil {
+		m.tgt.Close()
+		return err
+	}
+	src, err := kgo.NewClient(m.sourceOpts()...)
+	if err != nil {
+		m.tgt.Close()
+		return fmt.Errorf("%w: creating source client: %w", ErrConfig, err)
+	}
+	m.src = src
+	err = m.loop(ctx)
+	if errors.Is(err, errCrashed) {
+		// A test's simulated kill: nothing is ended, nothing is left.
+		m.tgt.Close()
+		src.Close()
+		return err
+	}
+	m.shutdown()
+	return err
+}
+
+// prepare checks the target topics and fences the previous incarnation.
+func (m *Mirror) prepare(ctx context.Context) error {
+	src, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(m.cfg.sourceBrokers...)}, clientOnly(m.cfg.sourceOpts)...)...)
+	if err != nil {
+		return fmt.Errorf("%w: creating source admin client: %w", ErrConfig, err)
+	}
+	m.srcMeta, m.srcAdm = src, kadm.NewClient(src)
+	if m.offsetsParts, err = m.ensureOffsetsTopic(ctx); err != nil {
+		return err
+	}
+	topics, err := m.sourceTopics(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.ensureTopics(ctx, topics); err != nil {
+		return err
+	}
+	// InitProducerID with our stable transactional ID bumps its epoch:
+	// the previous incarnation is fenced and its open transaction
+	// aborted now, not at its timeout (it would hold the offsets topic's
+	// last stable offset, and so every assignment, until then).
+	if _, _, err := m.tgt.ProducerID(ctx); err != nil {
+		return fmt.Errorf("initializing transactional ID %s on the target: %w", m.cfg.transactionalID(), err)
+	}
+	return nil
+}
+
+// shutdown aborts an open transaction, then leaves the source group and
+// closes both clients. The order matters: the transaction ends while this
+// instance still owns its partitions.
+func (m *Mirror) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.txnTimeout)
+	defer cancel()
+	// With no transaction open, EndTransaction does nothing.
+	if err := m.tgt.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		m.cfg.logger.Warn("aborting the open transaction at shutdown", "err", err)
+	}
+	m.src.Close()
+	m.tgt.Close()
+}
+
+// Close stops Run and waits for it to return. It is idempotent.
+func (m *Mirror) Close() {
+	m.closeOnce.Do(func() {
+		m.runMu.Lock()
+		m.closeNow()
+		idle := !m.started
+		m.started = true
+		m.runMu.Unlock()
+		if idle {
+			m.tgt.Close() // Run never ran, and now never will
+		}
+	})
+	m.running.Wait()
+}
+
+// setFatal records an error found in a group callback; the loop returns it.
+func (m *Mirror) setFatal(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.fatal == nil {
+		m.mu.fatal = err
+	}
+}
+
+func (m *Mirror) fatal() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.fatal
+}
+
+// clientOnly drops consumer, group and producer options: TLS, SASL,
+// dialer, metadata ages and logger remain.
+func clientOnly(opts []kgo.Opt) []kgo.Opt {
+	var out []kgo.Opt
+	for _, o := range opts {
+		switch o.(type) {
+		case kgo.ConsumerOpt, kgo.GroupOpt, kgo.ProducerOpt:
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}

@@ -1,0 +1,112 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/exactlytest"
+)
+
+// The offsets topic holds one record per source partition copied: key
+// "<source topic>/<partition>" (topic names cannot contain '/'), value the
+// next source offset to copy, in decimal. It is compacted, so its last
+// record per key is the position. Records carry the header
+// exactly.mirror.instance naming the transactional ID that wrote them.
+
+// tp is a source topic partition.
+type tp struct {
+	topic string
+	part  int32
+}
+
+func (t tp) String() string { return t.topic + "/" + strconv.Itoa(int(t.part)) }
+
+func positionKey(t tp) []byte { return []byte(t.String()) }
+
+func parsePositionKey(k []byte) (tp, bool) {
+	s := string(k)
+	i := strings.LastIndexByte(s, '/')
+	if i <= 0 {
+		return tp{}, false
+	}
+	p, err := strconv.ParseInt(s[i+1:], 10, 32)
+	if err != nil || p < 0 {
+		return tp{}, false
+	}
+	return tp{s[:i], int32(p)}, true
+}
+
+// positionRecord is the offsets-topic record saying that t's next source
+// offset to copy is next.
+func positionRecord(topic string, parts int32, t tp, next int64, txnID string) *kgo.Record {
+	return &kgo.Record{
+		Topic:     topic,
+		Partition: positionPartition(t, parts),
+		Key:       positionKey(t),
+		Value:     []byte(strconv.FormatInt(next, 10)),
+		Headers:   []kgo.RecordHeader{{Key: "exactly.mirror.instance", Value: []byte(txnID)}},
+	}
+}
+
+// positionPartition is the offsets-topic partition of t's positions: a
+// stable hash of its key.
+func positionPartition(t tp, parts int32) int32 {
+	h := fnv.New32a()
+	h.Write(positionKey(t))
+	return int32(h.Sum32() % uint32(parts))
+}
+
+// ReadPositions returns the mirrored positions stored in offsetsTopic on
+// the target (source topic -> partition -> next source offset). It reads
+// with read_committed up to the high watermarks listed when it starts, so
+// it returns only after every transaction open at that moment has ended:
+// a position committed just before is never missed. A missing offsets
+// topic is no positions at all.
+func ReadPositions(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration) (map[string]map[int32]int64, error) {
+	out := make(map[string]map[int32]int64)
+	ends, err := kadm.NewClient(target).ListEndOffsets(ctx, offsetsTopic)
+	if err != nil {
+		return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
+	}
+	hwm := make(map[int32]int64)
+	var missing bool
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			missing = true
+			return
+		}
+		hwm[o.Partition] = o.Offset
+	})
+	if missing && len(hwm) == 0 {
+		return out, nil
+	}
+	if err := ends.Error(); err != nil {
+		return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
+	}
+	err = exactlytest.ReadCommittedFunc(ctx, target, offsetsTopic, exactlytest.ReadOptions{Ends: hwm, Timeout: timeout}, func(r *kgo.Record) error {
+		t, ok := parsePositionKey(r.Key)
+		if !ok {
+			return nil
+		}
+		next, err := strconv.ParseInt(string(r.Value), 10, 64)
+		if err != nil {
+			return nil
+		}
+		if out[t.topic] == nil {
+			out[t.topic] = make(map[int32]int64)
+		}
+		out[t.topic][t.part] = next
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading positions from %s: %w", offsetsTopic, err)
+	}
+	return out, nil
+}
