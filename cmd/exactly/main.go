@@ -14,6 +14,7 @@
 //	exactly demo     all of the above on an embedded three-broker cluster
 //	exactly bench    measure the pipeline (see BENCHMARKS.md)
 //	exactly chaos    randomized soak with crashes and faults, then verify
+//	exactly mirror   copy topics between two clusters exactly once (mirror-verify checks)
 //
 // Every flag can also be set through an environment variable named
 // EXACTLY_<FLAG> (upper case, dashes as underscores); a flag given on the
