@@ -9,16 +9,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// pingBrokers waits at most timeout for one of brokers to answer, asking
-// again (backing off up to a second) while none does: brokers started at
-// the same moment as the instance (a deployment, a test cluster) answer a
-// little later. It returns nil without an answer only if ctx is cancelled.
-func pingBrokers(ctx context.Context, fs *flagSet, brokers []string, timeout time.Duration) error {
-	cl, err := newClient(fs, brokers)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
+// WaitForBroker waits at most timeout for one of cl's seed brokers to
+// answer, asking again (backing off up to a second) while none does:
+// brokers started at the same moment as the program (a deployment, a test
+// cluster) answer a little later. It returns nil once one answered or ctx
+// is cancelled, and the last failure when timeout passed first.
+func WaitForBroker(ctx context.Context, cl *kgo.Client, timeout time.Duration) error {
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pause := 50 * time.Millisecond
@@ -29,16 +25,29 @@ func pingBrokers(ctx context.Context, fs *flagSet, brokers []string, timeout tim
 		}
 		select {
 		case <-pctx.Done():
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		case <-time.After(pause):
 			pause = min(2*pause, time.Second)
-			continue
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	}
+}
+
+// pingBrokers waits at most timeout for one of brokers to answer (see
+// WaitForBroker), naming where the timeout came from when none does.
+func pingBrokers(ctx context.Context, fs *flagSet, brokers []string, timeout time.Duration) error {
+	cl, err := newClient(fs, brokers)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := WaitForBroker(ctx, cl, timeout); err != nil {
 		return fmt.Errorf("no broker reachable at %s within %s (%s): %w",
 			strings.Join(brokers, ","), timeout, fs.origin("connect-timeout"), err)
 	}
+	return nil
 }
 
 // newClient returns a client of brokers, which must not be empty.

@@ -103,12 +103,14 @@ func TestExitStatusesOfTheBinary(t *testing.T) {
 		code int
 		want string
 	}{
-		"unknown command":   {nil, []string{"launch"}, 2, `unknown command "launch"`},
-		"no command":        {nil, nil, 2, "no command given"},
-		"bad flag value":    {nil, []string{"run", "--brokers", "b:1", "--state-dir", "x", "--commit-interval", "-5s"}, 2, "--commit-interval"},
-		"bad env value":     {[]string{"EXACTLY_COMMIT_INTERVAL=-1s"}, []string{"run", "--brokers", "b:1", "--state-dir", "x"}, 2, "EXACTLY_COMMIT_INTERVAL"},
-		"missing required":  {nil, []string{"verify"}, 2, "--brokers (or EXACTLY_BROKERS) is required"},
-		"unreachable":       {nil, []string{"produce", "--brokers", "127.0.0.1:1", "--connect-timeout", "300ms"}, 1, "no broker reachable at 127.0.0.1:1"},
+		"unknown command":  {nil, []string{"launch"}, 2, `unknown command "launch"`},
+		"no command":       {nil, nil, 2, "no command given"},
+		"bad flag value":   {nil, []string{"run", "--brokers", "b:1", "--state-dir", "x", "--commit-interval", "-5s"}, 2, "--commit-interval"},
+		"bad env value":    {[]string{"EXACTLY_COMMIT_INTERVAL=-1s"}, []string{"run", "--brokers", "b:1", "--state-dir", "x"}, 2, "EXACTLY_COMMIT_INTERVAL"},
+		"missing required": {nil, []string{"verify"}, 2, "--brokers (or EXACTLY_BROKERS) is required"},
+		"unreachable":      {nil, []string{"produce", "--brokers", "127.0.0.1:1", "--connect-timeout", "300ms"}, 1, "no broker reachable at 127.0.0.1:1"},
+		"mirror unreachable": {nil, []string{"mirror", "--source-brokers", "127.0.0.1:1", "--target-brokers", "127.0.0.1:2", "--topics", "t", "--connect-timeout", "300ms"},
+			1, "source cluster: no broker reachable at 127.0.0.1:1"},
 		"topics no sub env": {[]string{"EXACTLY_BROKERS=b:1"}, []string{"topics"}, 2, "topics create|check"},
 	} {
 		t.Run(name, func(t *testing.T) {

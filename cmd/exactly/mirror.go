@@ -105,6 +105,16 @@ func mirrorSetup(fs *flag.FlagSet) app.Runner {
 		if err := f.validate(); err != nil {
 			return err
 		}
+		for _, c := range []struct{ which, brokers string }{{"source", *f.source}, {"target", *f.target}} {
+			cl, err := connect(ctx, c.brokers, *f.timeout)
+			if err != nil {
+				return fmt.Errorf("%s cluster: %w", c.which, err)
+			}
+			cl.Close()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 		opts := []mirror.Opt{
 			mirror.SourceBrokers(app.SplitBrokers(*f.source)...), mirror.TargetBrokers(app.SplitBrokers(*f.target)...),
 			mirror.InstanceID(*id), mirror.RenamePrefix(*f.prefix), mirror.TransactionTimeout(*txnTimeout),

@@ -89,9 +89,7 @@ func connect(ctx context.Context, brokers string, timeout time.Duration, opts ..
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := cl.Ping(pctx); err != nil {
+	if err := app.WaitForBroker(ctx, cl, timeout); err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("no broker reachable at %s within %s (--connect-timeout): %w",
 			strings.Join(app.SplitBrokers(brokers), ","), timeout, err)
