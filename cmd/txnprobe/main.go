@@ -15,7 +15,7 @@
 // concurrently by several brokers (add one partition per leader broker,
 // one after another, before the rest).
 //
-//	go run ./cmd/txnprobe --brokers 127.0.0.1:19092 --txn-size 100
+//	go run ./cmd/txnprobe --brokers 127.0.0.1:11092 --txn-size 100
 package main
 
 import (
@@ -66,7 +66,7 @@ func run() error {
 	c := config{out: os.Stdout}
 	brokers := os.Getenv("KAFKA_BROKERS")
 	if brokers == "" {
-		brokers = "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
+		brokers = "127.0.0.1:11092,127.0.0.1:12092,127.0.0.1:13092"
 	}
 	modes := "eos,alo"
 	fs := flag.NewFlagSet("txnprobe", flag.ContinueOnError)

@@ -16,7 +16,9 @@
 #   cluster.sh brokers                    print the bootstrap list
 #
 # Nodes are combined broker+controller processes; node N (1..9) listens on
-# 127.0.0.1:N9092 (clients) and 127.0.0.1:N9093 (controller quorum). --nodes
+# 127.0.0.1:1N092 (clients) and 127.0.0.1:1N093 (controller quorum): below
+# Linux's ephemeral port range (32768-60999), so a client's outgoing
+# connection can never hold a node's port while the node is down. --nodes
 # is 3 by default (replication factor 3, min.insync.replicas 2); --nodes 1
 # gives a single node with replication factor 1 and min.insync.replicas 1.
 #
@@ -161,14 +163,14 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 write_properties() {
   local n=$1 rf=3 min_isr=2 voters="" i
   if (( nodes == 1 )); then rf=1; min_isr=1; fi
-  for i in $(node_ids); do voters+="${voters:+,}$i@127.0.0.1:${i}9093"; done
+  for i in $(node_ids); do voters+="${voters:+,}$i@127.0.0.1:1${i}093"; done
   cat >"$run_dir/n$n.properties" <<EOF
 # Node $n of $nodes, written by integration/kafka/cluster.sh.
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093
-advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092
+listeners=PLAINTEXT://127.0.0.1:1${n}092,CONTROLLER://127.0.0.1:1${n}093
+advertised.listeners=PLAINTEXT://127.0.0.1:1${n}092
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -332,7 +334,7 @@ cmd_up() {
 
   local n port
   for n in $(node_ids); do
-    for port in "${n}9092" "${n}9093"; do
+    for port in "1${n}092" "1${n}093"; do
       ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
     done
   done
@@ -356,7 +358,7 @@ cmd_up() {
       kafka.tools.StorageTool format -t "$cluster_id" -c "$run_dir/n$n.properties" \
       ${feature[@]+"${feature[@]}"} >>"$run_dir/format.out" 2>&1 \
       || { cat "$run_dir/format.out" >&2; die "formatting node $n failed"; }
-    brokers+="${brokers:+,}127.0.0.1:${n}9092"
+    brokers+="${brokers:+,}127.0.0.1:1${n}092"
   done
 
   # Everything start-node needs later, even from another shell or a test.
@@ -449,7 +451,7 @@ cmd_start_node() {
     return 0
   fi
   local off port
-  for port in "${1}9092" "${1}9093"; do
+  for port in "1${1}092" "1${1}093"; do
     ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
   done
   off=$(log_size "$run_dir/n$1.log")
@@ -464,7 +466,7 @@ cmd_status() {
   echo "Kafka $kafka_version, $nodes node(s)${txn_version:+, transaction.version=$txn_version}, run dir $run_dir"
   for n in $(node_ids); do
     if pid=$(node_pid "$n"); then
-      echo "node $n: running (pid $pid) 127.0.0.1:${n}9092"
+      echo "node $n: running (pid $pid) 127.0.0.1:1${n}092"
     else
       echo "node $n: stopped"
     fi
