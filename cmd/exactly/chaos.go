@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/exactly-stream/exactly/app"
@@ -47,6 +48,7 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 	fs.StringVar(&c.StateDir, "state-dir", "", "where the instances' state goes (default: a temporary directory, removed)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 3*time.Minute, "how long the pipeline may take to catch up once the failures stop")
 	instanceLogs := fs.Bool("instance-logs", false, "copy the instances' logs to stderr")
+	instanceBinary := fs.String("instance-binary", "", "the exactly binary that runs the instances (default: this one); make chaos gives one built with the race detector")
 	return func(ctx context.Context, stdout io.Writer) error {
 		if *partitions < 1 || *partitions > 1000 {
 			return app.Usagef("--partitions: want 1..1000, got %d", *partitions)
@@ -63,9 +65,21 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 		if *instanceLogs {
 			c.InstanceLogs = os.Stderr
 		}
-		bin, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("finding this binary to run the instances: %w", err)
+		bin := *instanceBinary
+		if bin == "" {
+			var err error
+			if bin, err = os.Executable(); err != nil {
+				return fmt.Errorf("finding this binary to run the instances: %w", err)
+			}
+		} else {
+			abs, err := filepath.Abs(bin)
+			if err == nil {
+				_, err = os.Stat(abs)
+			}
+			if err != nil {
+				return app.Usagef("--instance-binary: %v", err)
+			}
+			bin = abs
 		}
 		c.Binary = bin
 		c.Out = stdout
