@@ -13,7 +13,7 @@ PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka chaos kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick fuzz clean
+.PHONY: all build test test-kafka chaos kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
 
 all: build lint test
 
@@ -99,6 +99,14 @@ bench-quick:
 bench-pipeline:
 	$(GO) run ./cmd/exactly bench --repeat 3 --json --chart docs/bench-throughput.png > bench.json
 	$(GO) run ./cmd/exactly bench --from bench.json
+
+# bench-mirror takes the mirror figures of BENCHMARKS.md: two embedded kfake
+# clusters, or EXACTLY_BROKERS (source) and EXACTLY_TARGET_BROKERS (target);
+# MIRROR_FLAGS adds flags (--replication-factor 3, --skip latency, ...).
+MIRROR_FLAGS ?=
+bench-mirror:
+	$(GO) run ./cmd/exactly bench --suite mirror --repeat 3 --instances 1,2 --json $(MIRROR_FLAGS) > bench-mirror.json
+	$(GO) run ./cmd/exactly bench --from bench-mirror.json
 
 clean:
 	rm -rf bin
