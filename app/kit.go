@@ -30,9 +30,9 @@ type command struct {
 	path        string // the command's words after the program's name: "mirror verify"
 	summary     string
 	description string
-	hidden      bool       // not in the command list
-	subs        []string   // the subcommands it requires first (topics: create, check)
-	children    []*command // a program command's subcommands (Command.Commands)
+	hidden      bool                                 // not in the command list
+	subs        []string                             // the subcommands it requires first (topics: create, check)
+	children    []*command                           // a program command's subcommands (Command.Commands)
 	setup       func(fs *flagSet, sub string) Runner // nil for a command that only groups children
 }
 
