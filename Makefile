@@ -7,13 +7,15 @@
 #   make chaos       a randomized soak: crashes, restarts, scaling, zombies, broker
 #                    faults, idle phases, operator resets; DURATION=30m
 #                    SEED=<printed seed> to replay one
+#   make chaos-mirror  the same soak of `exactly mirror` between two embedded
+#                    kfake clusters; DURATION, SEED as for chaos
 
 GO        ?= go
 PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka chaos kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
+.PHONY: all build test test-kafka chaos chaos-mirror kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
 
 all: build lint test
 
@@ -58,6 +60,16 @@ chaos:
 	$(GO) build -o bin/exactly ./cmd/exactly
 	./bin/exactly chaos --instance-binary bin/exactly-race --duration $(DURATION) --seed $(SEED) \
 		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(if $(KAFKA_DIR),--kafka-dir $(KAFKA_DIR)) $(CHAOS_FLAGS)
+
+# chaos-mirror runs `exactly chaos --mode mirror`: mirror instances (built
+# with the race detector) copy topics between two embedded kfake clusters
+# with broker faults on both, or from KAFKA_BROKERS to KAFKA_TARGET_BROKERS.
+# It exits 3 when source and target differ.
+chaos-mirror:
+	$(GO) build -race -o bin/exactly-race ./cmd/exactly
+	$(GO) build -o bin/exactly ./cmd/exactly
+	./bin/exactly chaos --mode mirror --instance-binary bin/exactly-race --duration $(DURATION) --seed $(SEED) \
+		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(if $(KAFKA_TARGET_BROKERS),--target-brokers $(KAFKA_TARGET_BROKERS)) $(CHAOS_FLAGS)
 
 vet:
 	$(GO) vet $(PKGS)
