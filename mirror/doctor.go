@@ -95,7 +95,7 @@ type DoctorReport struct {
 	Group   string `json:"group_state"`
 	Members int    `json:"group_members"`
 	// Transactions are the open transactions of the mirror's
-	// transactional IDs (<name>-...) on the target.
+	// transactional IDs (<name>/...) on the target.
 	Transactions []admin.Transaction `json:"transactions"`
 }
 
@@ -152,10 +152,9 @@ func (p PartitionHealth) Waiting() int64 {
 //     instance copies anything, and the target falls behind without
 //     bound. The report names the source group's state and members;
 //   - transactions: an open transaction of the mirror's transactional IDs
-//     (<name>-<topic>-<partition>, or <name>-<instance id> of older
-//     versions) older than TxnThreshold is a warning: it holds back the
-//     last stable offset of what it wrote until its timeout or until the
-//     partition's next owner fences it.
+//     (<name>/<topic>/<partition>) older than TxnThreshold is a
+//     warning: it holds back the last stable offset of what it wrote
+//     until its timeout or until the partition's next owner fences it.
 //
 // source and target must be plain clients (no group, no transactional
 // ID). Doctor returns an error only for a cancelled ctx; what it cannot

@@ -36,8 +36,8 @@ var (
 			"cluster to the target cluster exactly once: the source is read with read_committed, the copies and " +
 			"the source positions (in the compacted topic <name>-mirror-offsets on the target) are written in one " +
 			"target transaction. Partition p goes to partition p; target topics are created with the source's " +
-			"partition count and retention settings. Instances with the same --name share the work; each needs " +
-			"its own stable --instance-id. `exactly mirror verify` compares the copy record by record; " +
+			"partition count and retention settings. Instances with the same --name share the work; each source partition has its own " +
+			"transactional ID (<name>/<topic>/<partition>), so a partition's new owner fences every earlier one. `exactly mirror verify` compares the copy record by record; " +
 			"`exactly mirror doctor` checks the mirror's health.",
 		Setup:    mirrorSetup,
 		Commands: []app.Command{mirrorVerifySub, mirrorDoctorSub},
@@ -59,7 +59,7 @@ var (
 			"over a --sample window, partitions with records waiting whose position does not move are stuck (a " +
 			"warning while other partitions move, critical when nothing moves at all); the offsets topic " +
 			"<name>-mirror-offsets missing or not compacted, a target topic missing or with another partition " +
-			"count (critical); the mirror's transactions (<name>-...) open on the target for longer than " +
+			"count (critical); the mirror's transactions (<name>/...) open on the target for longer than " +
 			"--txn-threshold (a warning). It exits 0 when all is well, 4 on warnings and 5 when something is critical.",
 		Setup: mirrorDoctorSetup,
 	}
@@ -122,7 +122,7 @@ func (f *mirrorFlags) topicList() []string {
 func mirrorSetup(fs *flag.FlagSet) app.Runner {
 	f := newMirrorFlags(fs)
 	host, _ := os.Hostname()
-	id := fs.String("instance-id", host, "this instance's ID, stable across its restarts and unique among the mirror's instances (default: the host name)")
+	id := fs.String("instance-id", host, "this instance's ID: it names its clients and the position records it writes; fencing does not depend on it (default: the host name)")
 	txnTimeout := fs.Duration("transaction-timeout", 10*time.Second, "target transaction timeout (Java transaction.timeout.ms)")
 	interval := fs.Duration("commit-interval", 100*time.Millisecond, "how long a transaction collects records before it commits")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address at /metrics (default: none)")
