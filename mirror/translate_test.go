@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -208,4 +209,150 @@ func produceTo(t *testing.T, cl *kgo.Client, topic string, p int32, prefix strin
 		require.NoError(t, cl.ProduceSync(ctxT(t), r).FirstErr())
 	}
 	require.NoError(t, cl.EndTransaction(ctxT(t), kgo.TryCommit))
+}
+
+// A consumer that stops on the source and resumes on the target at the
+// translated offsets reads exactly the records it had not consumed, same
+// keys, values and order: nothing lost, nothing repeated. The source mixes
+// committed, aborted and plain records so source and target offsets
+// differ. A translated offset is committed only into an inactive target
+// group, and never backwards unless forced.
+func TestTranslateFailover(t *testing.T) {
+	t.Parallel()
+	c := newClusters(t)
+	mkTopic(t, c.srcAdm, "events", 3)
+	p := c.producer(t, "src-txn")
+	plain := c.producer(t, "")
+	for i := range 6 {
+		produceTxn(t, p, "events", fmt.Sprintf("ok%d", i), 12, true, time.Now())
+		produceTxn(t, p, "events", fmt.Sprintf("bad%d", i), 5, false, time.Now())
+		require.NoError(t, plain.ProduceSync(ctxT(t), &kgo.Record{Key: fmt.Appendf(nil, "plain%d", i)}).FirstErr())
+	}
+	mirrorAll(t, c, "events")
+
+	// The source consumer reads everything, but commits only half of
+	// partition 0 and a third of partition 1 before it stops; partition 2's
+	// reads are never committed.
+	consumed := byPartition(consumeSource(t, c, "app", "events", 78))
+	commit := []*kgo.Record{consumed[0][len(consumed[0])/2-1], consumed[1][len(consumed[1])/3-1]}
+	srcApp := newClient(t, c.src, kgo.ConsumerGroup("app"), kgo.ConsumeTopics("events"))
+	require.NoError(t, srcApp.CommitRecords(ctxT(t), commit...))
+	srcApp.Close()
+
+	tr, err := TranslateGroup(ctxT(t), c.srcCl, c.tgtCl, "mm", "app", TranslateOptions{Timeout: 10 * time.Second})
+	require.NoError(t, err)
+	var out strings.Builder
+	_, _ = tr.WriteTo(&out)
+	require.Empty(t, tr.Untranslatable(), out.String())
+	require.Len(t, tr.Partitions, 3)
+	require.Equal(t, NoCommit, tr.Partitions[2].Status)
+	for _, pt := range tr.Partitions[:2] {
+		require.Equal(t, Translated, pt.Status)
+		require.NotEqual(t, pt.SourceOffset, pt.TargetOffset, "offsets differ, or the test proves little")
+	}
+
+	committed, err := CommitTranslation(ctxT(t), c.tgtCl, "app", tr, CommitOptions{})
+	require.NoError(t, err)
+	require.Len(t, committed, 2)
+
+	// What the target consumer must read: every committed source record at
+	// or after the committed offsets, from the start of partition 2.
+	src, err := exactlytest.ReadCommitted(ctxT(t), c.srcCl, "events", exactlytest.ReadOptions{})
+	require.NoError(t, err)
+	want := map[int32][]string{}
+	for part, recs := range src {
+		from := int64(0)
+		if part != 2 {
+			from = tr.Partitions[part].SourceOffset
+		}
+		for _, r := range recs {
+			if r.Offset >= from {
+				want[part] = append(want[part], string(r.Key)+"="+string(r.Value))
+			}
+		}
+	}
+	tgtApp := newClient(t, c.tgt, kgo.ConsumerGroup("app"), kgo.ConsumeTopics("events"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := consumeN(t, tgtApp, total(want))
+	require.Equal(t, want, keyValues(got), "the target consumer reads exactly what the source consumer had left")
+
+	// The group is active on the target: refused.
+	_, err = CommitTranslation(ctxT(t), c.tgtCl, "app", tr, CommitOptions{})
+	require.ErrorIs(t, err, ErrTargetGroupActive)
+	require.NoError(t, tgtApp.CommitRecords(ctxT(t), got...))
+	tgtApp.Close()
+
+	// The group moved on: the translation would move it back.
+	_, err = CommitTranslation(ctxT(t), c.tgtCl, "app", tr, CommitOptions{})
+	require.ErrorIs(t, err, ErrOffsetBackwards)
+	committed, err = CommitTranslation(ctxT(t), c.tgtCl, "app", tr, CommitOptions{Force: true})
+	require.NoError(t, err)
+	for _, co := range committed {
+		require.Greater(t, co.Previous, co.Committed)
+	}
+	offs, err := committedOffsets(ctxT(t), c.tgtAdm, "app")
+	require.NoError(t, err)
+	require.Equal(t, tr.Partitions[0].TargetOffset, offs["events"][0])
+}
+
+// mirrorAll copies every committed record of topic to the target.
+func mirrorAll(t *testing.T, c *clusters, topic string) {
+	t.Helper()
+	sc := newSyncCopier(t, c)
+	ds, err := c.srcAdm.ListTopics(ctxT(t), topic)
+	require.NoError(t, err)
+	mkTopic(t, c.tgtAdm, topic, int32(len(ds[topic].Partitions)))
+	for _, p := range ds[topic].Partitions.Numbers() {
+		sc.abortOnTarget(t, topic, p)
+		sc.copy(t, topic, p)
+	}
+}
+
+// consumeSource reads at least n records of topic as group with
+// read_committed, committing nothing, and returns them.
+func consumeSource(t *testing.T, c *clusters, group, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, c.src, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond))
+	defer cl.Close()
+	return consumeN(t, cl, n)
+}
+
+// consumeN polls cl until it has at least n records, failing after 15 s.
+func consumeN(t *testing.T, cl *kgo.Client, n int) []*kgo.Record {
+	t.Helper()
+	var out []*kgo.Record
+	ctx, cancel := context.WithTimeout(ctxT(t), 15*time.Second)
+	defer cancel()
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "read %d of %d records", len(out), n)
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetching %s/%d: %v", topic, p, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+func byPartition(recs []*kgo.Record) map[int32][]*kgo.Record {
+	out := map[int32][]*kgo.Record{}
+	for _, r := range recs {
+		out[r.Partition] = append(out[r.Partition], r)
+	}
+	return out
+}
+
+func keyValues(recs []*kgo.Record) map[int32][]string {
+	out := map[int32][]string{}
+	for _, r := range recs {
+		out[r.Partition] = append(out[r.Partition], string(r.Key)+"="+string(r.Value))
+	}
+	return out
+}
+
+func total(m map[int32][]string) int {
+	n := 0
+	for _, v := range m {
+		n += len(v)
+	}
+	return n
 }
