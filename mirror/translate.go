@@ -196,6 +196,11 @@ func (t *Translation) WriteTo(w io.Writer) (int64, error) {
 	if err := tw.Flush(); err != nil {
 		return 0, err
 	}
+	switch state {
+	case "Empty", "Dead", "not listed":
+	default:
+		fmt.Fprintf(&b, "warning: group %s has members on the source; offsets it commits after this are not included\n", t.Group)
+	}
 	if bad := len(t.Untranslatable()); bad > 0 {
 		fmt.Fprintf(&b, "%d of %d partitions not translatable\n", bad, len(t.Partitions))
 	} else {
@@ -220,8 +225,8 @@ func (t *Translation) WriteTo(w io.Writer) (int64, error) {
 // not move while translating: translate a stopped group (a live group's
 // later commits are simply not included; SourceGroupState tells).
 //
-// Every record counted on the source is compared (key, value, headers,
-// timestamp, through a running hash) with its copy on the target, so a
+// Every record counted on the source is compared (key, value and headers,
+// through a running hash) with its copy on the target, so a
 // translation that returns Translated has checked its own count.
 func TranslateGroup(ctx context.Context, source, target *kgo.Client, name, group string, opts TranslateOptions) (*Translation, error) {
 	if opts.Timeout <= 0 {
@@ -405,8 +410,9 @@ func (c *recordCount) add(r *kgo.Record) {
 	hashRecord(c.h, r)
 }
 
-// hashRecord feeds r's key, value, headers and timestamp to h,
-// length-prefixed (a null key or value apart from an empty one).
+// hashRecord feeds r's key, value and headers to h, length-prefixed (a
+// null key or value apart from an empty one). Not the timestamp: a target
+// topic with message.timestamp.type=LogAppendTime stamps its own.
 func hashRecord(h hash.Hash64, r *kgo.Record) {
 	bs := func(b []byte) {
 		n := int64(len(b))
@@ -423,7 +429,6 @@ func hashRecord(h hash.Hash64, r *kgo.Record) {
 		bs([]byte(hd.Key))
 		bs(hd.Value)
 	}
-	_ = binary.Write(h, binary.BigEndian, r.Timestamp.UnixMilli())
 }
 
 func (tt *topicTranslation) run(ctx context.Context, source, target *kgo.Client, committed map[int32]int64, hist map[tp]*syncHistory) ([]PartitionTranslation, error) {
