@@ -25,6 +25,7 @@ type cfg struct {
 	topics         []string
 	topicsRegex    string
 	instanceID     string
+	group          string // the source group; tests set it apart from the name
 	renamePrefix   string
 	offsetsTopic   string
 	txnTimeout     time.Duration
@@ -76,8 +77,23 @@ func (c *cfg) validate() error {
 	return nil
 }
 
-// transactionalID is the stable transactional ID of this instance.
-func (c *cfg) transactionalID() string { return c.name + "-" + c.instanceID }
+// instance names this instance: its clients' ID, the writer of its
+// position records.
+func (c *cfg) instance() string { return c.name + "-" + c.instanceID }
+
+// partitionTxnID is the transactional ID of source partition t's copies:
+// <name>/<topic>/<partition>. Topic names cannot contain '/', so no two
+// partitions (nor two mirrors' partitions) share one. Whoever owns t
+// initializes it, which fences every earlier owner of t.
+func (c *cfg) partitionTxnID(t tp) string { return c.name + "/" + t.String() }
+
+// sourceGroup is the source consumer group that assigns the partitions.
+func (c *cfg) sourceGroup() string {
+	if c.group != "" {
+		return c.group
+	}
+	return c.name
+}
 
 // targetTopic is the name of source topic t on the target.
 func (c *cfg) targetTopic(t string) string { return c.renamePrefix + t }
@@ -129,9 +145,11 @@ func Topics(topics ...string) Opt { return opt(func(c *cfg) { c.topics = topics 
 // Exclusive with Topics.
 func TopicsRegex(re string) Opt { return opt(func(c *cfg) { c.topicsRegex = re }) }
 
-// InstanceID sets this instance's ID, stable across its restarts: the
-// transactional ID is <name>-<instance id>. Two live instances must not
-// share it. The default value is "0".
+// InstanceID names this instance (its clients' ID is <name>-<instance id>
+// and its position records say it wrote them). Fencing does not depend on
+// it: every source partition has its own transactional ID,
+// <name>/<topic>/<partition>, which its owner initializes on assignment.
+// The default value is "0".
 func InstanceID(id string) Opt { return opt(func(c *cfg) { c.instanceID = id }) }
 
 // RenamePrefix prefixes every target topic's name. The default value is

@@ -12,20 +12,23 @@
 // position read, read_committed and up to the high watermark (so after
 // every transaction open at that moment has ended), from the offsets topic.
 //
-// Each instance produces with the stable transactional ID
-// <name>-<instance id>, so a restarted instance fences its previous
-// incarnation and aborts its open transaction at once. A revoke (or a loss)
-// of any partition dooms the open transaction: the revoke callback waits
-// for a commit in flight, and a commit that starts after a revoke aborts,
-// so no instance commits a partition after it gave it up.
+// Every source partition has its own transactional ID,
+// <name>/<topic>/<partition>, and its owner a target producer for it. On
+// assignment an instance first initializes the IDs of its new partitions,
+// which fences every earlier owner of each (a zombie that was expelled
+// from the source group without hearing so, a paused process, a restarted
+// instance's previous incarnation) and ends the transaction it left open;
+// only then it reads the positions, so they include every commit an
+// earlier owner can ever make. A zombie's next commit fails and it stops.
+// A revoke (or a loss) waits for a commit in flight, and a partition's
+// transaction commits only if the partition is still owned, so a revoked
+// partition's transaction aborts without waiting for the fence. Each
+// commit interval runs one transaction per partition with records,
+// concurrently.
 //
-// What this does not fence: a member the source group expels before it
-// hears so (a pause past the session timeout, a cut from the source cluster
-// only) may still commit a transaction for a partition the group already
-// gave to another instance, whose transactional ID differs. The group lives
-// on the source cluster, so KIP-447's generation check cannot guard the
-// target transaction. Keep the transaction timeout and the commit interval
-// far below the session timeout.
+// Each position record also carries a sync point (see Sync): the source
+// offset and target offset from which the copies correspond one to one;
+// offset translation counts records from it.
 //
 // Record fidelity: key, value (a null value stays null), headers and
 // timestamp are kept; partition p goes to partition p; target topics are

@@ -20,7 +20,7 @@ type Mirror struct {
 	cfg cfg
 	re  *regexp.Regexp
 
-	tgt     *kgo.Client // transactional producer on the target
+	tgt     *kgo.Client // the target's plain client: admin requests, positions
 	tgtAdm  *kadm.Client
 	srcMeta *kgo.Client  // the source's plain client, for admin requests; created by Run
 	srcAdm  *kadm.Client // on srcMeta
@@ -28,9 +28,10 @@ type Mirror struct {
 
 	offsetsParts int32
 
-	// epoch counts revokes and losses. A transaction commits only if it
-	// is unchanged since the transaction began, checked under commitMu;
-	// a revoke bumps it, then takes commitMu, so the callback returns
+	// epoch counts revokes and losses: a transaction stops collecting
+	// records when it changes. A partition's transaction commits only if
+	// the partition is still owned, checked under commitMu; a revoke
+	// forgets the partition, then takes commitMu, so the callback returns
 	// only once no commit that could hold a revoked partition is in
 	// flight (see the package documentation).
 	epoch    atomic.Int64
@@ -40,6 +41,7 @@ type Mirror struct {
 		sync.Mutex
 		ensured map[string]bool // source topics whose target topic was checked
 		owned   map[tp]*partState
+		retired []*partState // revoked, their producers not closed yet (the loop closes them)
 		fatal   error
 	}
 
@@ -57,7 +59,8 @@ type Mirror struct {
 	started   bool // Run was called (it closes the clients), or Close was
 }
 
-// partState is what the mirror knows of a source partition it owns.
+// partState is what the mirror knows of a source partition it owns, from
+// its assignment on. A new assignment makes a new partState.
 type partState struct {
 	// next is the next source offset a transaction may take: the
 	// committed position plus the records taken since.
@@ -66,6 +69,13 @@ type partState struct {
 	committed int64
 	// end is the source's last stable offset as last fetched, -1 unknown.
 	end int64
+
+	// Set on assignment; then used by the loop only.
+	txnID  string
+	prod   *kgo.Client // the transactional producer of this partition's copies
+	open   bool        // a transaction of prod is open
+	closed bool        // prod is closed
+	sync   Sync        // the sync point at the start of the next transaction
 }
 
 // New returns a mirror named name (the source consumer group, the prefix
@@ -85,7 +95,7 @@ func New(name string, opts ...Opt) (*Mirror, error) {
 	}
 	m.mu.ensured = make(map[string]bool)
 	m.mu.owned = make(map[tp]*partState)
-	tgt, err := kgo.NewClient(m.targetOpts()...)
+	tgt, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.targetBrokers...)}, c.targetOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating target client: %w", ErrConfig, err)
 	}
@@ -97,11 +107,13 @@ func New(name string, opts ...Opt) (*Mirror, error) {
 	return m, nil
 }
 
-func (m *Mirror) targetOpts() []kgo.Opt {
+// producerOpts are the options of a partition's transactional producer.
+func (m *Mirror) producerOpts(txnID string) []kgo.Opt {
 	opts := []kgo.Opt{kgo.SeedBrokers(m.cfg.targetBrokers...)}
 	opts = append(opts, m.cfg.targetOpts...)
 	return append(opts,
-		kgo.TransactionalID(m.cfg.transactionalID()),
+		kgo.ClientID(txnID),
+		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(m.cfg.txnTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -112,8 +124,8 @@ func (m *Mirror) sourceOpts() []kgo.Opt {
 	opts := []kgo.Opt{kgo.SeedBrokers(m.cfg.sourceBrokers...)}
 	opts = append(opts, m.cfg.sourceOpts...)
 	opts = append(opts,
-		kgo.ConsumerGroup(m.cfg.name),
-		kgo.ClientID(m.cfg.transactionalID()),
+		kgo.ConsumerGroup(m.cfg.sourceGroup()),
+		kgo.ClientID(m.cfg.instance()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(m.cfg.fetchMaxWait),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -133,9 +145,8 @@ func (m *Mirror) sourceOpts() []kgo.Opt {
 
 // Run mirrors until ctx is done, Close is called or an error that retries
 // cannot mend occurs. Before joining the source group it checks (and
-// creates) the target topics and fences this instance's previous
-// incarnation. Run returns nil after a clean stop. It must not be called
-// twice.
+// creates) the target topics. Run returns nil after a clean stop. It must
+// not be called twice.
 func (m *Mirror) Run(ctx context.Context) error {
 	m.runMu.Lock()
 	select {
@@ -174,6 +185,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 	err = m.loop(ctx)
 	if errors.Is(err, errCrashed) {
 		// A test's simulated kill: nothing is ended, nothing is left.
+		m.closeProducers(false)
 		m.tgt.Close()
 		src.Close()
 		return err
@@ -182,7 +194,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 	return err
 }
 
-// prepare checks the target topics and fences the previous incarnation.
+// prepare checks the target topics.
 func (m *Mirror) prepare(ctx context.Context) error {
 	src, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(m.cfg.sourceBrokers...)}, clientOnly(m.cfg.sourceOpts)...)...)
 	if err != nil {
@@ -196,31 +208,54 @@ func (m *Mirror) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := m.ensureTopics(ctx, topics); err != nil {
-		return err
-	}
-	// InitProducerID with our stable transactional ID bumps its epoch:
-	// the previous incarnation is fenced and its open transaction
-	// aborted now, not at its timeout (it would hold the offsets topic's
-	// last stable offset, and so every assignment, until then).
-	if _, _, err := m.tgt.ProducerID(ctx); err != nil {
-		return fmt.Errorf("initializing transactional ID %s on the target: %w", m.cfg.transactionalID(), err)
-	}
-	return nil
+	return m.ensureTopics(ctx, topics)
 }
 
-// shutdown aborts an open transaction, then leaves the source group and
-// closes both clients. The order matters: the transaction ends while this
-// instance still owns its partitions.
+// shutdown aborts the open transactions, then leaves the source group and
+// closes every client. The order matters: the transactions end while this
+// instance still owns their partitions.
 func (m *Mirror) shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.txnTimeout)
-	defer cancel()
-	// With no transaction open, EndTransaction does nothing.
-	if err := m.tgt.EndTransaction(ctx, kgo.TryAbort); err != nil {
-		m.cfg.logger.Warn("aborting the open transaction at shutdown", "err", err)
-	}
-	m.src.Close()
+	m.closeProducers(true)
+	m.src.Close() // runs the revoke callback: every partition retires
+	m.closeProducers(true)
 	m.tgt.Close()
+}
+
+// closeProducers closes the producers of every owned and retired
+// partition, first aborting their open transactions if abort is set. The
+// loop must not be running.
+func (m *Mirror) closeProducers(abort bool) {
+	m.mu.Lock()
+	sts := m.mu.retired
+	m.mu.retired = nil
+	for _, st := range m.mu.owned {
+		sts = append(sts, st)
+	}
+	m.mu.Unlock()
+	m.closeStates(sts, abort)
+}
+
+// closeStates aborts (if abort is set) the open transactions of sts and
+// closes their producers, concurrently. Closing twice is harmless.
+func (m *Mirror) closeStates(sts []*partState, abort bool) {
+	var wg sync.WaitGroup
+	for _, st := range sts {
+		wg.Go(func() {
+			if abort && st.open {
+				ctx, cancel := context.WithTimeout(context.Background(), m.cfg.txnTimeout)
+				if err := st.prod.EndTransaction(ctx, kgo.TryAbort); err != nil {
+					m.cfg.logger.Debug("aborting an open transaction", "transactional_id", st.txnID, "err", err)
+				}
+				cancel()
+			}
+			st.open = false
+			if !st.closed {
+				st.closed = true
+				st.prod.Close()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // Close stops Run and waits for it to return. It is idempotent.

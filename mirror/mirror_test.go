@@ -3,6 +3,7 @@ package mirror
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -194,10 +195,22 @@ func TestTwoInstancesRebalance(t *testing.T) {
 	require.NoError(t, b.stop(t))
 }
 
-// A zombie: an instance paused after deciding to commit (a GC pause, a
-// frozen VM) while its successor starts with the same instance ID. The
-// successor's start fences the zombie, whose commit then fails; the
-// successor's copy is exact.
+// expelled returns a mirror like newMirror's, in a source group of its
+// own: it owns every partition whatever the other instances own, as a
+// member the source group expelled without its hearing so believes it
+// does (a pause past the session timeout, a cut from the source only).
+func (c *clusters) expelled(t *testing.T, id string, opts ...Opt) *Mirror {
+	t.Helper()
+	m := c.newMirror(t, id, opts...)
+	m.cfg.group = "mm-expelled-" + id
+	return m
+}
+
+// A zombie paused after deciding to commit (a GC pause, a frozen VM) while
+// another instance takes its partitions. The other instance's assignment
+// initializes the partitions' transactional IDs, which fences the zombie:
+// its commit fails, it stops, and the copy is exact. The zombie's instance
+// ID is the successor's: instance IDs play no part in fencing.
 func TestZombieFenced(t *testing.T) {
 	t.Parallel()
 	c := newClusters(t)
@@ -207,7 +220,7 @@ func TestZombieFenced(t *testing.T) {
 
 	paused, resume := make(chan struct{}), make(chan struct{})
 	n := 0
-	zombie := c.newMirror(t, "a", MaxRecordsPerTxn(10))
+	zombie := c.expelled(t, "a", MaxRecordsPerTxn(10))
 	zombie.crash = func(at string) bool {
 		if at == "committing" {
 			if n++; n == 2 {
@@ -221,10 +234,9 @@ func TestZombieFenced(t *testing.T) {
 	<-paused
 
 	succ := c.newMirror(t, "a", MaxRecordsPerTxn(10))
-	// Fence as the successor's Run does, before it joins the group (the
-	// zombie's revoke callback waits for its commit in flight).
-	_, _, err := succ.tgt.ProducerID(ctxT(t))
-	require.NoError(t, err)
+	s := start(t, succ)
+	require.Eventually(t, func() bool { return len(succ.Stats().Partitions) == 2 }, 20*time.Second, 10*time.Millisecond,
+		"the successor takes both partitions")
 	close(resume)
 	zerr := z.wait(t, 20*time.Second)
 	require.Error(t, zerr)
@@ -232,16 +244,49 @@ func TestZombieFenced(t *testing.T) {
 	// INVALID_PRODUCER_EPOCH; kfake, whose transaction the successor's
 	// InitProducerID already aborted, with INVALID_TXN_STATE. Either way
 	// the zombie's commit fails and it stops.
-	require.ErrorContains(t, zerr, "committing target transaction")
+	require.ErrorContains(t, zerr, "committing the target transaction")
 	require.True(t, isFenced(zerr) || errors.Is(zerr, kerr.InvalidTxnState), "zombie's error: %v", zerr)
-	require.Zero(t, zombie.Stats().TxnsCommitted-1, "the zombie committed only its first transaction")
 
-	s := start(t, succ)
 	produceTxn(t, p, "events", "second", 30, true, time.Now())
 	rep := c.waitMirrored(t, []string{"events"}, 30*time.Second)
 	_, tgt := totalRecords(rep)
 	require.Equal(t, 60, tgt)
 	require.NoError(t, s.stop(t))
+}
+
+// An expelled member between transactions: it copied, went quiet, and
+// another instance took its partitions without its hearing so. When new
+// records arrive, both believe they own the partitions and both try to
+// copy them; only the owner's initialization of the partitions' IDs
+// counts, so the expelled one's transactions are fenced and it stops,
+// and nothing is copied twice. (With one transactional ID per instance,
+// the expelled member committed duplicates here.)
+func TestExpelledZombieCannotCommit(t *testing.T) {
+	t.Parallel()
+	c := newClusters(t)
+	mkTopic(t, c.srcAdm, "events", 3)
+	p := c.producer(t, "src-txn")
+	produceTxn(t, p, "events", "first", 30, true, time.Now())
+
+	zombie := c.expelled(t, "z")
+	z := start(t, zombie)
+	c.waitMirrored(t, []string{"events"}, 30*time.Second)
+
+	owner := c.newMirror(t, "o")
+	o := start(t, owner)
+	require.Eventually(t, func() bool { return len(owner.Stats().Partitions) == 3 }, 20*time.Second, 10*time.Millisecond)
+
+	for i := range 5 {
+		produceTxn(t, p, "events", fmt.Sprintf("more%d", i), 20, true, time.Now())
+	}
+	zerr := z.wait(t, 20*time.Second)
+	require.Error(t, zerr, "the expelled member stops once fenced")
+	require.ErrorContains(t, zerr, "target transaction of events/")
+	rep := c.waitMirrored(t, []string{"events"}, 30*time.Second)
+	src, tgt := totalRecords(rep)
+	require.Equal(t, 130, src)
+	require.Equal(t, 130, tgt, "nothing copied twice")
+	require.NoError(t, o.stop(t))
 }
 
 // A regex picks up a topic created while the mirror runs.
@@ -313,4 +358,50 @@ func TestOffsetsTopicMustBeCompacted(t *testing.T) {
 	err := c.newMirror(t, "a").Run(ctxT(t))
 	require.ErrorIs(t, err, ErrConfig)
 	require.ErrorContains(t, err, "mm-mirror-offsets")
+}
+
+// Every position carries a sync point (S, T) that holds: the source's
+// committed records from S are the target's records from T, in order. The
+// source has aborted transactions (so source and target offsets differ),
+// and a second instance takes over midway (its first sync point comes from
+// the target's end at assignment).
+func TestSyncPointsHold(t *testing.T) {
+	t.Parallel()
+	c := newClusters(t)
+	mkTopic(t, c.srcAdm, "events", 2)
+	p := c.producer(t, "src-txn")
+	check := func() {
+		t.Helper()
+		c.waitMirrored(t, []string{"events"}, 30*time.Second)
+		pos, err := ReadPositionDetails(ctxT(t), c.tgtCl, "mm-mirror-offsets", 10*time.Second)
+		require.NoError(t, err)
+		require.Len(t, pos["events"], 2)
+		for part, ps := range pos["events"] {
+			require.True(t, ps.HasSync, "partition %d", part)
+			require.LessOrEqual(t, ps.Sync.Source, ps.Next)
+			read := func(cl *kgo.Client, from int64) []string {
+				var keys []string
+				err := exactlytest.ReadCommittedFunc(ctxT(t), cl, "events", exactlytest.ReadOptions{
+					Partitions: []int32{part}, From: map[int32]int64{part: from}, Timeout: 10 * time.Second,
+				}, func(r *kgo.Record) error { keys = append(keys, string(r.Key)); return nil })
+				require.NoError(t, err)
+				return keys
+			}
+			src, tgt := read(c.srcCl, ps.Sync.Source), read(c.tgtCl, ps.Sync.Target)
+			require.NotEmpty(t, src, "partition %d: the sync point is below the last copies", part)
+			require.Equal(t, src, tgt, "partition %d: sync point %v", part, ps.Sync)
+		}
+	}
+	produceTxn(t, p, "events", "a", 20, true, time.Now())
+	produceTxn(t, p, "events", "x", 15, false, time.Now())
+	first := start(t, c.newMirror(t, "a", MaxRecordsPerTxn(7)))
+	produceTxn(t, p, "events", "b", 20, true, time.Now())
+	check()
+	require.NoError(t, first.stop(t))
+
+	produceTxn(t, p, "events", "y", 15, false, time.Now())
+	produceTxn(t, p, "events", "c", 20, true, time.Now())
+	second := start(t, c.newMirror(t, "b", MaxRecordsPerTxn(1000), CommitInterval(time.Second)))
+	check()
+	require.NoError(t, second.stop(t))
 }

@@ -17,8 +17,49 @@ import (
 // The offsets topic holds one record per source partition copied: key
 // "<source topic>/<partition>" (topic names cannot contain '/'), value the
 // next source offset to copy, in decimal. It is compacted, so its last
-// record per key is the position. Records carry the header
-// exactly.mirror.instance naming the transactional ID that wrote them.
+// record per key is the position. Records carry the headers
+// exactly.mirror.instance (the instance that wrote them) and
+// exactly.mirror.sync (a sync point, "<S> <T>": see Sync).
+
+const (
+	headerInstance = "exactly.mirror.instance"
+	headerSync     = "exactly.mirror.sync"
+)
+
+// Sync is a sync point of one source partition and its target partition:
+// the copies of the committed source records at offsets >= Source are
+// exactly the committed data records of the target partition at offsets
+// >= Target, in the same order. It holds from the moment it is written for
+// as long as nothing but the mirror writes the target topic. Offset
+// translation (see TranslateGroup) counts records from a sync point.
+type Sync struct{ Source, Target int64 }
+
+func (s Sync) String() string {
+	return strconv.FormatInt(s.Source, 10) + " " + strconv.FormatInt(s.Target, 10)
+}
+
+func parseSync(v []byte) (Sync, bool) {
+	a, b, ok := strings.Cut(string(v), " ")
+	if !ok {
+		return Sync{}, false
+	}
+	src, err1 := strconv.ParseInt(a, 10, 64)
+	tgt, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || src < 0 || tgt < 0 {
+		return Sync{}, false
+	}
+	return Sync{src, tgt}, true
+}
+
+// Position is a source partition's stored position.
+type Position struct {
+	// Next is the next source offset to copy.
+	Next int64
+	// Sync is the sync point written with it; HasSync is false for a
+	// record without one (written by an older version).
+	Sync    Sync
+	HasSync bool
+}
 
 // tp is a source topic partition.
 type tp struct {
@@ -44,14 +85,17 @@ func parsePositionKey(k []byte) (tp, bool) {
 }
 
 // positionRecord is the offsets-topic record saying that t's next source
-// offset to copy is next.
-func positionRecord(topic string, parts int32, t tp, next int64, txnID string) *kgo.Record {
+// offset to copy is next, with the sync point sync.
+func positionRecord(topic string, parts int32, t tp, next int64, sync Sync, instance string) *kgo.Record {
 	return &kgo.Record{
 		Topic:     topic,
 		Partition: positionPartition(t, parts),
 		Key:       positionKey(t),
 		Value:     []byte(strconv.FormatInt(next, 10)),
-		Headers:   []kgo.RecordHeader{{Key: "exactly.mirror.instance", Value: []byte(txnID)}},
+		Headers: []kgo.RecordHeader{
+			{Key: headerInstance, Value: []byte(instance)},
+			{Key: headerSync, Value: []byte(sync.String())},
+		},
 	}
 }
 
@@ -70,7 +114,23 @@ func positionPartition(t tp, parts int32) int32 {
 // a position committed just before is never missed. A missing offsets
 // topic is no positions at all.
 func ReadPositions(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration) (map[string]map[int32]int64, error) {
-	out := make(map[string]map[int32]int64)
+	details, err := ReadPositionDetails(ctx, target, offsetsTopic, timeout)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[int32]int64, len(details))
+	for t, parts := range details {
+		out[t] = make(map[int32]int64, len(parts))
+		for p, pos := range parts {
+			out[t][p] = pos.Next
+		}
+	}
+	return out, nil
+}
+
+// ReadPositionDetails is ReadPositions with each position's sync point.
+func ReadPositionDetails(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration) (map[string]map[int32]Position, error) {
+	out := make(map[string]map[int32]Position)
 	ends, err := kadm.NewClient(target).ListEndOffsets(ctx, offsetsTopic)
 	if err != nil {
 		return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
@@ -99,10 +159,16 @@ func ReadPositions(ctx context.Context, target *kgo.Client, offsetsTopic string,
 		if err != nil {
 			return nil
 		}
-		if out[t.topic] == nil {
-			out[t.topic] = make(map[int32]int64)
+		pos := Position{Next: next}
+		for _, h := range r.Headers {
+			if h.Key == headerSync {
+				pos.Sync, pos.HasSync = parseSync(h.Value)
+			}
 		}
-		out[t.topic][t.part] = next
+		if out[t.topic] == nil {
+			out[t.topic] = make(map[int32]Position)
+		}
+		out[t.topic][t.part] = pos
 		return nil
 	})
 	if err != nil {

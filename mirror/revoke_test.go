@@ -8,11 +8,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A second instance joins while the first is inside a transaction:
+// A second instance joins while the first is inside its first round of
+// transactions, which holds all four partitions' records:
 //   - "flushed": the records are produced, the commit not yet decided. The
-//     revoke dooms the transaction; it must abort (records and positions
-//     both), and the partitions' new owners copy them from the old
-//     positions.
+//     revoked partitions' transactions must abort (records and positions
+//     both), the kept ones' commit, and the new owner copies the revoked
+//     partitions from the old positions.
 //   - "committing": the commit is decided and in flight. The revoke
 //     callback waits for it, so the partitions move only after it, and the
 //     new owner reads the positions it committed.
@@ -31,10 +32,10 @@ func TestRevokeMidTransaction(t *testing.T) {
 			held, release := make(chan struct{}), make(chan struct{})
 			var once sync.Once
 			n := 0
-			a := c.newMirror(t, "a", MaxRecordsPerTxn(20))
+			a := c.newMirror(t, "a", MaxRecordsPerTxn(100), CommitInterval(300*time.Millisecond))
 			a.crash = func(at string) bool {
 				if at == point {
-					if n++; n == 2 {
+					if n++; n == 1 {
 						once.Do(func() { close(held) })
 						<-release
 					}
@@ -54,7 +55,8 @@ func TestRevokeMidTransaction(t *testing.T) {
 			require.Equal(t, 160, src)
 			require.Equal(t, 160, tgt)
 			if point == "flushed" {
-				require.Positive(t, a.Stats().TxnsAborted, "the revoked transaction aborted")
+				require.Positive(t, a.Stats().TxnsAborted, "the revoked partitions' transactions aborted")
+				require.Positive(t, a.Stats().TxnsCommitted, "the kept partitions' transactions committed")
 			}
 			require.NoError(t, ra.stop(t))
 			require.NoError(t, rb.stop(t))

@@ -14,8 +14,8 @@ type stats struct {
 type Stats struct {
 	RecordsCopied  int64 // records committed to the target
 	BytesCopied    int64 // their keys, values and headers, in bytes
-	TxnsCommitted  int64
-	TxnsAborted    int64
+	TxnsCommitted  int64 // target transactions committed: one per source partition per round
+	TxnsAborted    int64 // target transactions aborted
 	SourceDataLoss int64 // source fetches that found their offset deleted (kgo's ErrDataLoss)
 	Partitions     []PartitionStats
 }

@@ -1,13 +1,19 @@
 package mirror
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/internal/crashpoint"
 )
 
 // errCrashed is returned by Run when a test's crash point fired.
@@ -37,39 +43,133 @@ func (m *Mirror) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 	}
 }
 
-// adjustOffsets starts every newly assigned partition at its position in
-// the target's offsets topic (at the log start when it has none), and
-// records the ownership. kgo calls it after OnPartitionsAssigned, before it
-// fetches any of these partitions.
+// adjustOffsets takes ownership of newly assigned partitions. kgo calls it
+// after OnPartitionsAssigned, before it fetches any of them. In order:
+//  1. it initializes each partition's transactional ID
+//     (<name>/<topic>/<partition>): that fences every earlier owner of the
+//     partition, a zombie too, and ends (commits or aborts) the
+//     transaction it left open;
+//  2. only then it reads the positions from the offsets topic, so they
+//     include every commit an earlier owner can ever make;
+//  3. it lists the target partitions' ends, the sync point of the first
+//     new transaction (no earlier owner can write there any more);
+//  4. it starts every partition at its position (at the log start when it
+//     has none).
 func (m *Mirror) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	pos, err := ReadPositions(ctx, m.tgt, m.cfg.offsetsTopic, 2*m.cfg.txnTimeout)
+	var parts []tp
+	for t, ps := range offsets {
+		for p := range ps {
+			parts = append(parts, tp{t, p})
+		}
+	}
+	states, err := m.initPartitions(ctx, parts)
 	if err != nil {
-		m.cfg.logger.Warn("reading positions on assignment", "err", err)
+		if !errors.Is(err, context.Canceled) {
+			m.setFatal(err)
+		}
 		return nil, err
+	}
+	fail := func(err error) (map[string]map[int32]kgo.Offset, error) {
+		m.closeStates(slices.Collect(maps.Values(states)), false)
+		m.cfg.logger.Warn("taking newly assigned partitions", "err", err)
+		return nil, err
+	}
+	pos, err := ReadPositionDetails(ctx, m.tgt, m.cfg.offsetsTopic, 2*m.cfg.txnTimeout)
+	if err != nil {
+		return fail(err)
+	}
+	ends, err := m.targetEnds(ctx, parts)
+	if err != nil {
+		return fail(err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for t, parts := range offsets {
-		for p := range parts {
-			st := &partState{next: -1, committed: -1, end: -1}
-			if next, ok := pos[t][p]; ok {
-				st.next, st.committed = next, next
-				parts[p] = kgo.NewOffset().At(next).WithEpoch(-1)
-			} else {
-				parts[p] = kgo.NewOffset().AtStart()
-			}
-			m.mu.owned[tp{t, p}] = st
+	for _, p := range parts {
+		st := states[p]
+		st.sync = Sync{Source: 0, Target: ends[p]}
+		if ps, ok := pos[p.topic][p.part]; ok {
+			st.next, st.committed = ps.Next, ps.Next
+			st.sync.Source = ps.Next
+			offsets[p.topic][p.part] = kgo.NewOffset().At(ps.Next).WithEpoch(-1)
+		} else {
+			offsets[p.topic][p.part] = kgo.NewOffset().AtStart()
 		}
+		if old := m.mu.owned[p]; old != nil { // not revoked in between: retire it now
+			m.mu.retired = append(m.mu.retired, old)
+		}
+		m.mu.owned[p] = st
 	}
 	m.cfg.logger.Info("partitions assigned", "partitions", offsets)
 	return offsets, nil
 }
 
-// onRevoked forgets revoked or lost partitions and dooms the open
-// transaction; it returns only once no commit is in flight. Since kgo gives
-// these partitions to another member only after this callback returns, no
-// commit of this instance can include them once another owns them (up to
-// a loss kgo learns late: see the README's limits).
+// initPartitions creates and initializes the transactional producers of
+// parts, concurrently.
+func (m *Mirror) initPartitions(ctx context.Context, parts []tp) (map[tp]*partState, error) {
+	states := make(map[tp]*partState, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, p := range parts {
+		wg.Go(func() {
+			id := m.cfg.partitionTxnID(p)
+			prod, err := kgo.NewClient(m.producerOpts(id)...)
+			if err != nil {
+				errs[i] = fmt.Errorf("%w: creating the producer of %s: %w", ErrConfig, p, err)
+				return
+			}
+			// InitProducerID bumps the ID's epoch: earlier owners
+			// are fenced, their open transaction ended.
+			if _, _, err := prod.ProducerID(ctx); err != nil {
+				prod.Close()
+				errs[i] = fmt.Errorf("initializing transactional ID %s on the target: %w", id, err)
+				return
+			}
+			mu.Lock()
+			states[p] = &partState{next: -1, committed: -1, end: -1, txnID: id, prod: prod}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		m.closeStates(slices.Collect(maps.Values(states)), false)
+		return nil, err
+	}
+	return states, nil
+}
+
+// targetEnds lists the high watermarks of the target partitions of parts.
+func (m *Mirror) targetEnds(ctx context.Context, parts []tp) (map[tp]int64, error) {
+	var topics []string
+	for _, p := range parts {
+		if t := m.cfg.targetTopic(p.topic); !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	listed, err := m.tgtAdm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing the end offsets of the target topics: %w", err)
+	}
+	out := make(map[tp]int64, len(parts))
+	for _, p := range parts {
+		o, ok := listed.Lookup(m.cfg.targetTopic(p.topic), p.part)
+		if !ok {
+			return nil, fmt.Errorf("listing the end offsets of the target topics: %s partition %d missing", m.cfg.targetTopic(p.topic), p.part)
+		}
+		out[p] = o.Offset
+	}
+	return out, nil
+}
+
+// onRevoked forgets revoked or lost partitions, dooms the open
+// transaction, and returns only once no commit is in flight. Since kgo
+// gives these partitions to another member only after this callback
+// returns, no commit of this instance can include them once another owns
+// them; and whatever this instance believes, the new owner's
+// initialization fences its producers of those partitions.
 func (m *Mirror) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	n := 0
 	for _, parts := range revoked {
@@ -81,7 +181,10 @@ func (m *Mirror) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	m.mu.Lock()
 	for t, parts := range revoked {
 		for _, p := range parts {
-			delete(m.mu.owned, tp{t, p})
+			if st := m.mu.owned[tp{t, p}]; st != nil {
+				m.mu.retired = append(m.mu.retired, st)
+				delete(m.mu.owned, tp{t, p})
+			}
 		}
 	}
 	m.mu.Unlock()
@@ -92,11 +195,24 @@ func (m *Mirror) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	m.cfg.logger.Info("partitions revoked", "partitions", revoked)
 }
 
+// closeRetired aborts and closes the producers of revoked partitions. Only
+// the loop calls it, between transactions: it alone uses the producers.
+func (m *Mirror) closeRetired() {
+	m.mu.Lock()
+	sts := m.mu.retired
+	m.mu.retired = nil
+	m.mu.Unlock()
+	if len(sts) > 0 {
+		m.closeStates(sts, true)
+	}
+}
+
 // loop runs transactions until ctx is done or an error stops it.
 func (m *Mirror) loop(ctx context.Context) error {
 	var pending []taken // taken, not yet committed: kept across an abort
 	aborts := 0
 	for {
+		m.closeRetired()
 		if err := m.fatal(); err != nil {
 			return err
 		}
@@ -108,6 +224,9 @@ func (m *Mirror) loop(ctx context.Context) error {
 			if len(pending) == 0 {
 				continue
 			}
+		}
+		if m.crashAt("polled") {
+			return errCrashed
 		}
 		left, cause, err := m.transact(ctx, pending)
 		if err != nil {
@@ -168,6 +287,13 @@ func (m *Mirror) poll(ctx context.Context, into []taken, max int, wait time.Dura
 	return into
 }
 
+// owns reports whether st is still the state of its partition.
+func (m *Mirror) owns(p tp, st *partState) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.owned[p] == st
+}
+
 // stillOwned keeps the records whose partition ownership is the one they
 // were taken under.
 func (m *Mirror) stillOwned(ts []taken) []taken {
@@ -182,56 +308,84 @@ func (m *Mirror) stillOwned(ts []taken) []taken {
 	return out
 }
 
-// txn is one target transaction being built.
+// txn is one round of target transactions being built: one transaction per
+// source partition with records, each on the partition's own producer.
 type txn struct {
 	epoch   int64
 	records []taken
+	parts   map[tp]*partTxn
+}
+
+// partTxn is one source partition's transaction.
+type partTxn struct {
+	p       tp
+	st      *partState
+	records int
 	bytes   int64
-	next    map[tp]int64
-	states  map[tp]*partState
-	errs    *kgo.FirstErrPromise
+	next    int64       // the position after this transaction
+	last    *kgo.Record // the last copy produced; kgo sets its offset on acknowledgement
+	sync    Sync        // the sync point at the transaction's start
+	errs    kgo.FirstErrPromise
+	cause   error // why it must abort: a produce or flush error
+	ended   error // EndTransaction's error
+	commit  bool
 }
 
 // transact copies pending, and whatever more arrives within the commit
-// interval, in one target transaction with their positions. After an
-// abort, left are the records to copy again (those of partitions still
-// owned) and cause is why it aborted, nil for a revoke. err is set when the
-// loop must stop: fenced, or a commit whose outcome is unknown.
+// interval, in one transaction per source partition, each with its
+// position. After an abort, left are the records to copy again (those of
+// partitions still owned) and cause is why it aborted, nil for a revoke.
+// err is set when the loop must stop: a producer fenced while this
+// instance believes it owns the partition, or a commit whose outcome is
+// unknown.
 func (m *Mirror) transact(ctx context.Context, pending []taken) (left []taken, cause, err error) {
-	t := &txn{epoch: m.epoch.Load(), next: make(map[tp]int64), states: make(map[tp]*partState), errs: new(kgo.FirstErrPromise)}
+	t := &txn{epoch: m.epoch.Load(), parts: make(map[tp]*partTxn)}
 	pending = m.stillOwned(pending)
 	if len(pending) == 0 {
 		return nil, nil, nil
 	}
-	if err := m.tgt.BeginTransaction(); err != nil {
-		return nil, nil, fmt.Errorf("beginning target transaction: %w", err)
-	}
 	// Produced with a context that outlives a stop request: a
 	// transaction still ends with a commit when it can.
 	pctx := context.WithoutCancel(ctx)
-	m.produce(pctx, t, pending)
+	if err := m.produce(pctx, t, pending); err != nil {
+		return nil, nil, err
+	}
 	deadline := time.Now().Add(m.cfg.commitInterval)
 	for len(t.records) < m.cfg.maxRecords && ctx.Err() == nil && m.epoch.Load() == t.epoch {
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			break
 		}
-		m.produce(pctx, t, m.poll(ctx, nil, m.cfg.maxRecords-len(t.records), wait))
+		if err := m.produce(pctx, t, m.poll(ctx, nil, m.cfg.maxRecords-len(t.records), wait)); err != nil {
+			return nil, nil, err
+		}
 	}
 	if m.crashAt("produced") {
 		return nil, nil, errCrashed
 	}
-	for p, next := range t.next {
-		m.tgt.Produce(pctx, positionRecord(m.cfg.offsetsTopic, m.offsetsParts, p, next, m.cfg.transactionalID()), t.errs.Promise())
+	for _, pt := range t.parts {
+		rec := positionRecord(m.cfg.offsetsTopic, m.offsetsParts, pt.p, pt.next, pt.sync, m.cfg.instance())
+		pt.st.prod.Produce(pctx, rec, pt.errs.Promise())
 	}
 	return m.end(ctx, t)
 }
 
-// produce sends records into the open transaction: partition p to
-// partition p, key, value, headers and timestamp kept.
-func (m *Mirror) produce(ctx context.Context, t *txn, ts []taken) {
+// produce sends records into their partitions' open transactions
+// (beginning them as needed): partition p to partition p, key, value,
+// headers and timestamp kept.
+func (m *Mirror) produce(ctx context.Context, t *txn, ts []taken) error {
 	for _, tk := range ts {
 		r := tk.r
+		p := tp{r.Topic, r.Partition}
+		pt := t.parts[p]
+		if pt == nil {
+			if err := tk.st.prod.BeginTransaction(); err != nil {
+				return fmt.Errorf("beginning the transaction of %s: %w", p, err)
+			}
+			tk.st.open = true
+			pt = &partTxn{p: p, st: tk.st, sync: tk.st.sync}
+			t.parts[p] = pt
+		}
 		out := &kgo.Record{
 			Topic:     m.cfg.targetTopic(r.Topic),
 			Partition: r.Partition,
@@ -240,86 +394,137 @@ func (m *Mirror) produce(ctx context.Context, t *txn, ts []taken) {
 			Headers:   r.Headers,
 			Timestamp: r.Timestamp,
 		}
-		m.tgt.Produce(ctx, out, t.errs.Promise())
-		p := tp{r.Topic, r.Partition}
-		t.next[p] = r.Offset + 1
-		t.states[p] = tk.st
-		t.bytes += int64(len(r.Key) + len(r.Value))
+		tk.st.prod.Produce(ctx, out, pt.errs.Promise())
+		pt.records++
+		pt.next = r.Offset + 1
+		pt.last = out
+		pt.bytes += int64(len(r.Key) + len(r.Value))
 		for _, h := range r.Headers {
-			t.bytes += int64(len(h.Key) + len(h.Value))
+			pt.bytes += int64(len(h.Key) + len(h.Value))
 		}
 	}
 	t.records = append(t.records, ts...)
+	return nil
 }
 
-// end flushes and ends the transaction: commit only if every record was
-// acknowledged and no revoke happened since it began.
+// end flushes and ends every partition's transaction: a partition commits
+// only if all its records were acknowledged and it is still owned.
 func (m *Mirror) end(ctx context.Context, t *txn) (left []taken, cause, err error) {
 	// Flush first so the produce results are known without waiting out
 	// the linger; a failed record must never be skipped. The transaction
 	// timeout bounds delivery (kgo's RecordDeliveryTimeout would count
 	// from the copied, possibly old, record timestamps).
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
-	cause = m.tgt.Flush(fctx)
-	cancel()
-	if cause == nil {
-		cause = t.errs.Err()
-	}
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
-	defer cancel()
+	m.eachPart(t, func(pt *partTxn) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
+		defer cancel()
+		if pt.cause = pt.st.prod.Flush(fctx); pt.cause == nil {
+			pt.cause = pt.errs.Err()
+		}
+	})
 	if m.crashAt("flushed") {
 		return nil, nil, errCrashed
 	}
 	m.commitMu.Lock()
-	try := kgo.TryCommit
-	revoked := m.epoch.Load() != t.epoch
-	if cause != nil || revoked {
-		try = kgo.TryAbort
-	}
-	if try == kgo.TryAbort {
-		// Records still buffered (a flush that timed out) must fail
-		// before the abort.
-		if err := m.tgt.AbortBufferedRecords(ectx); err != nil {
-			m.cfg.logger.Warn("aborting buffered records", "err", err)
+	commits := 0
+	for _, pt := range t.parts {
+		pt.commit = pt.cause == nil && m.owns(pt.p, pt.st)
+		if pt.commit {
+			commits++
 		}
 	}
-	if try == kgo.TryCommit && m.crashAt("committing") {
+	if commits > 0 && m.crashAt("committing") {
 		m.commitMu.Unlock()
 		return nil, nil, errCrashed
 	}
-	err = m.tgt.EndTransaction(ectx, try)
+	m.eachPart(t, func(pt *partTxn) {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.txnTimeout)
+		defer cancel()
+		try := kgo.TryCommit
+		if !pt.commit {
+			try = kgo.TryAbort
+			// Records still buffered (a flush that timed out) must
+			// fail before the abort.
+			if err := pt.st.prod.AbortBufferedRecords(ectx); err != nil {
+				m.cfg.logger.Warn("aborting buffered records", "transactional_id", pt.st.txnID, "err", err)
+			}
+		}
+		pt.ended = pt.st.prod.EndTransaction(ectx, try)
+		pt.st.open = false
+	})
 	m.commitMu.Unlock()
-	switch {
-	case err != nil && try == kgo.TryCommit:
-		// The commit's outcome is unknown: retrying could copy twice.
-		// Stop; a restart rebuilds from the offsets topic.
-		return nil, nil, fmt.Errorf("committing target transaction: %w", err)
-	case err != nil:
-		return nil, nil, fmt.Errorf("aborting target transaction: %w", err)
-	case try == kgo.TryCommit:
-		m.committed(t)
-		return nil, nil, nil
+	if commits > 0 && m.crashAt("committed") {
+		return nil, nil, errCrashed
 	}
-	m.stats.aborted.Add(1)
-	if isFenced(cause) {
-		return nil, nil, fmt.Errorf("target transaction aborted: %w", cause)
+	var stop []error
+	for _, pt := range t.parts {
+		owned := m.owns(pt.p, pt.st)
+		switch {
+		case pt.commit && pt.ended != nil:
+			// The commit's outcome is unknown: retrying could copy
+			// twice. Stop; a restart rebuilds from the offsets topic.
+			stop = append(stop, fmt.Errorf("committing the target transaction of %s: %w", pt.p, pt.ended))
+		case pt.commit:
+			m.committed(pt)
+		case !owned:
+			// Revoked: the abort's outcome does not matter, the next
+			// owner's initialization ends the transaction anyway.
+			m.stats.aborted.Add(1)
+		case isFenced(pt.cause) || isFenced(pt.ended):
+			// Fenced while this instance believes it owns the
+			// partition: another instance took it (this one was
+			// expelled from the source group without hearing so yet),
+			// or the transaction outlived its timeout.
+			m.stats.aborted.Add(1)
+			stop = append(stop, fmt.Errorf("target transaction of %s fenced (another instance owns the partition, or the transaction timed out): %w", pt.p, cmp.Or(pt.cause, pt.ended)))
+		case pt.ended != nil:
+			stop = append(stop, fmt.Errorf("aborting the target transaction of %s: %w", pt.p, pt.ended))
+		default:
+			m.stats.aborted.Add(1)
+			if cause == nil {
+				cause = pt.cause
+			}
+			m.cfg.logger.Info("target transaction aborted", "partition", pt.p.String(), "records", pt.records, "cause", pt.cause)
+		}
 	}
-	m.cfg.logger.Info("target transaction aborted", "records", len(t.records), "revoked", revoked, "cause", cause)
-	return m.stillOwned(t.records), cause, nil
+	if len(stop) > 0 {
+		return nil, nil, errors.Join(stop...)
+	}
+	// The records of aborted, still owned partitions go again.
+	keep := t.records[:0:0]
+	for _, tk := range t.records {
+		if pt := t.parts[tp{tk.r.Topic, tk.r.Partition}]; !pt.commit {
+			keep = append(keep, tk)
+		}
+	}
+	return m.stillOwned(keep), cause, nil
 }
 
-func (m *Mirror) committed(t *txn) {
+// eachPart runs fn on every partition transaction of t concurrently.
+func (m *Mirror) eachPart(t *txn, fn func(*partTxn)) {
+	var wg sync.WaitGroup
+	for _, pt := range t.parts {
+		wg.Go(func() { fn(pt) })
+	}
+	wg.Wait()
+}
+
+func (m *Mirror) committed(pt *partTxn) {
 	m.stats.committed.Add(1)
-	m.stats.records.Add(int64(len(t.records)))
-	m.stats.bytes.Add(t.bytes)
+	m.stats.records.Add(int64(pt.records))
+	m.stats.bytes.Add(pt.bytes)
+	pt.st.sync = Sync{Source: pt.next, Target: pt.last.Offset + 1}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for p, next := range t.next {
-		t.states[p].committed = next
-	}
+	pt.st.committed = pt.next
 }
 
-func (m *Mirror) crashAt(point string) bool { return m.crash != nil && m.crash(point) }
+// crashAt is a crash point: a test's in-process hook, and in builds with
+// the exactly_crashpoints tag a SIGKILL of the process (points
+// "mirror-<point>", see internal/crashpoint).
+func (m *Mirror) crashAt(point string) bool {
+	crashpoint.Hit("mirror-" + point)
+	return m.crash != nil && m.crash(point)
+}
 
 // isFenced reports an error that means another producer took this
 // transactional ID: retrying cannot help.

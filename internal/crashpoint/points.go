@@ -22,3 +22,15 @@ const (
 
 // All lists every crash point.
 var All = []string{AfterPoll, MidProduce, BeforeEnd, AfterCommit, MidRestore, InAssigned, InRevoked}
+
+// The mirror's crash points (package mirror), in the order a round of
+// transactions reaches them.
+const (
+	MirrorPolled    = "mirror-polled"    // records taken, no transaction begun
+	MirrorProduced  = "mirror-produced"  // copies produced into open transactions, positions not yet
+	MirrorFlushed   = "mirror-flushed"   // everything acknowledged, commit not decided
+	MirrorCommitted = "mirror-committed" // the round's commits returned
+)
+
+// Mirror lists the mirror's crash points.
+var Mirror = []string{MirrorPolled, MirrorProduced, MirrorFlushed, MirrorCommitted}

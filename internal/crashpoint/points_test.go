@@ -1,6 +1,7 @@
 package crashpoint
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,10 +12,10 @@ import (
 func TestAllDistinct(t *testing.T) {
 	t.Parallel()
 	seen := make(map[string]bool)
-	for _, p := range All {
+	for _, p := range append(slices.Clone(All), Mirror...) {
 		require.NotEmpty(t, p)
 		require.False(t, seen[p], "duplicate crash point %q", p)
 		seen[p] = true
 	}
-	require.Len(t, seen, 7)
+	require.Len(t, seen, 11)
 }
