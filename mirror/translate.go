@@ -60,10 +60,6 @@ var (
 	ErrOffsetBackwards = errors.New("mirror: translated offset behind the target group's")
 )
 
-// syncPointHeader is the position-record header holding the sync point,
-// "<S> <T>" in decimal.
-const syncPointHeader = "exactly.mirror.sync"
-
 // TranslateStatus says whether a partition's offset translated.
 type TranslateStatus string
 
@@ -307,7 +303,7 @@ type syncHistory struct {
 	syncs []Sync
 }
 
-// readSyncHistory reads the offsets topic like ReadPositions, keeping
+// readSyncHistory reads the offsets topic like ReadPositionDetails, keeping
 // every sync point seen, not only the latest: a sync point stays true once
 // written, and a lagging group needs one below its offset.
 func readSyncHistory(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration) (map[tp]*syncHistory, error) {
@@ -357,22 +353,12 @@ func readSyncHistory(ctx context.Context, target *kgo.Client, offsetsTopic strin
 	return out, nil
 }
 
-// syncOf parses r's sync point header, "<S> <T>".
+// syncOf returns r's sync point.
 func syncOf(r *kgo.Record) (Sync, bool) {
 	for _, h := range r.Headers {
-		if h.Key != syncPointHeader {
-			continue
+		if h.Key == headerSync {
+			return parseSync(h.Value)
 		}
-		s, t, ok := strings.Cut(string(h.Value), " ")
-		if !ok {
-			return Sync{}, false
-		}
-		src, err1 := strconv.ParseInt(s, 10, 64)
-		tgt, err2 := strconv.ParseInt(t, 10, 64)
-		if err1 != nil || err2 != nil || src < 0 || tgt < 0 {
-			return Sync{}, false
-		}
-		return Sync{Source: src, Target: tgt}, true
 	}
 	return Sync{}, false
 }

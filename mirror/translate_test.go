@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,12 +59,13 @@ func (sc *syncCopier) copyWithSync(t *testing.T, topic string, p int32, s *Sync,
 		cp := &kgo.Record{Topic: topic, Partition: p, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
 		require.NoError(t, sc.prod.ProduceSync(ctx, cp).FirstErr())
 	}
-	pos := positionRecord("mm-mirror-offsets", 1, tp{topic, p}, lso[p], "copier")
 	if computed {
 		s = &Sync{sc.next[p], ends[p]}
 	}
+	pos := positionRecord("mm-mirror-offsets", 1, tp{topic, p}, lso[p], Sync{}, "copier")
+	pos.Headers = slices.DeleteFunc(pos.Headers, func(h kgo.RecordHeader) bool { return h.Key == headerSync })
 	if s != nil {
-		pos.Headers = append(pos.Headers, kgo.RecordHeader{Key: syncPointHeader, Value: fmt.Appendf(nil, "%d %d", s.Source, s.Target)})
+		pos.Headers = append(pos.Headers, kgo.RecordHeader{Key: headerSync, Value: []byte(s.String())})
 	}
 	require.NoError(t, sc.prod.ProduceSync(ctx, pos).FirstErr())
 	require.NoError(t, sc.prod.EndTransaction(ctx, kgo.TryCommit))
@@ -215,20 +217,26 @@ func produceTo(t *testing.T, cl *kgo.Client, topic string, p int32, prefix strin
 // translated offsets reads exactly the records it had not consumed, same
 // keys, values and order: nothing lost, nothing repeated. The source mixes
 // committed, aborted and plain records so source and target offsets
-// differ. A translated offset is committed only into an inactive target
-// group, and never backwards unless forced.
+// differ, and the mirror copies them in many transactions while they are
+// written, so there are many sync points. A translated offset is committed
+// only into an inactive target group, and never backwards unless forced;
+// an offset beyond what the mirror copied is reported, never committed.
 func TestTranslateFailover(t *testing.T) {
 	t.Parallel()
 	c := newClusters(t)
 	mkTopic(t, c.srcAdm, "events", 3)
+	run := start(t, c.newMirror(t, "a"))
 	p := c.producer(t, "src-txn")
 	plain := c.producer(t, "")
 	for i := range 6 {
 		produceTxn(t, p, "events", fmt.Sprintf("ok%d", i), 12, true, time.Now())
 		produceTxn(t, p, "events", fmt.Sprintf("bad%d", i), 5, false, time.Now())
 		require.NoError(t, plain.ProduceSync(ctxT(t), &kgo.Record{Key: fmt.Appendf(nil, "plain%d", i)}).FirstErr())
+		// Copied before the next records come: they go in other transactions.
+		require.Eventually(t, func() bool { return run.m.Stats().RecordsCopied == int64(13*(i+1)) }, 20*time.Second, 10*time.Millisecond)
 	}
-	mirrorAll(t, c, "events")
+	c.waitMirrored(t, []string{"events"}, 20*time.Second)
+	require.NoError(t, run.stop(t))
 
 	// The source consumer reads everything, but commits only half of
 	// partition 0 and a third of partition 1 before it stops; partition 2's
@@ -293,6 +301,22 @@ func TestTranslateFailover(t *testing.T) {
 	offs, err := committedOffsets(ctxT(t), c.tgtAdm, "app")
 	require.NoError(t, err)
 	require.Equal(t, tr.Partitions[0].TargetOffset, offs["events"][0])
+
+	// With the mirror stopped, a group reads on to the source's end.
+	produceTxn(t, p, "events", "late", 10, true, time.Now())
+	late := byPartition(consumeSource(t, c, "late", "events", 78+10))
+	lateApp := newClient(t, c.src, kgo.ConsumerGroup("late"), kgo.ConsumeTopics("events"))
+	require.NoError(t, lateApp.CommitRecords(ctxT(t), late[0][len(late[0])-1], late[1][len(late[1])-1], late[2][len(late[2])-1]))
+	lateApp.Close()
+	tr, err = TranslateGroup(ctxT(t), c.srcCl, c.tgtCl, "mm", "late", TranslateOptions{Timeout: 10 * time.Second})
+	require.NoError(t, err)
+	require.NotEmpty(t, tr.Untranslatable())
+	for _, pt := range tr.Untranslatable() {
+		require.Equal(t, NotYetMirrored, pt.Status)
+		require.Greater(t, pt.SourceOffset, pt.Position)
+	}
+	_, err = CommitTranslation(ctxT(t), c.tgtCl, "late", tr, CommitOptions{})
+	require.ErrorIs(t, err, ErrUntranslatable)
 }
 
 // mirrorAll copies every committed record of topic to the target.
