@@ -319,19 +319,6 @@ func TestTranslateFailover(t *testing.T) {
 	require.ErrorIs(t, err, ErrUntranslatable)
 }
 
-// mirrorAll copies every committed record of topic to the target.
-func mirrorAll(t *testing.T, c *clusters, topic string) {
-	t.Helper()
-	sc := newSyncCopier(t, c)
-	ds, err := c.srcAdm.ListTopics(ctxT(t), topic)
-	require.NoError(t, err)
-	mkTopic(t, c.tgtAdm, topic, int32(len(ds[topic].Partitions)))
-	for _, p := range ds[topic].Partitions.Numbers() {
-		sc.abortOnTarget(t, topic, p)
-		sc.copy(t, topic, p)
-	}
-}
-
 // consumeSource reads at least n records of topic as group with
 // read_committed, committing nothing, and returns them.
 func consumeSource(t *testing.T, c *clusters, group, topic string, n int) []*kgo.Record {
