@@ -7,13 +7,15 @@
 #   make chaos       a randomized soak: crashes, restarts, scaling, zombies, broker
 #                    faults, idle phases, operator resets; DURATION=30m
 #                    SEED=<printed seed> to replay one
+#   make chaos-mirror  the same soak of `exactly mirror` between two embedded
+#                    kfake clusters; DURATION, SEED as for chaos
 
 GO        ?= go
 PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka chaos kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick fuzz clean
+.PHONY: all build test test-kafka chaos chaos-mirror kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
 
 all: build lint test
 
@@ -59,6 +61,16 @@ chaos:
 	./bin/exactly chaos --instance-binary bin/exactly-race --duration $(DURATION) --seed $(SEED) \
 		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(if $(KAFKA_DIR),--kafka-dir $(KAFKA_DIR)) $(CHAOS_FLAGS)
 
+# chaos-mirror runs `exactly chaos --mode mirror`: mirror instances (built
+# with the race detector) copy topics between two embedded kfake clusters
+# with broker faults on both, or from KAFKA_BROKERS to KAFKA_TARGET_BROKERS.
+# It exits 3 when source and target differ.
+chaos-mirror:
+	$(GO) build -race -o bin/exactly-race ./cmd/exactly
+	$(GO) build -o bin/exactly ./cmd/exactly
+	./bin/exactly chaos --mode mirror --instance-binary bin/exactly-race --duration $(DURATION) --seed $(SEED) \
+		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(if $(KAFKA_TARGET_BROKERS),--target-brokers $(KAFKA_TARGET_BROKERS)) $(CHAOS_FLAGS)
+
 vet:
 	$(GO) vet $(PKGS)
 
@@ -99,6 +111,14 @@ bench-quick:
 bench-pipeline:
 	$(GO) run ./cmd/exactly bench --repeat 3 --json --chart docs/bench-throughput.png > bench.json
 	$(GO) run ./cmd/exactly bench --from bench.json
+
+# bench-mirror takes the mirror figures of BENCHMARKS.md: two embedded kfake
+# clusters, or EXACTLY_BROKERS (source) and EXACTLY_TARGET_BROKERS (target);
+# MIRROR_FLAGS adds flags (--replication-factor 3, --skip latency, ...).
+MIRROR_FLAGS ?=
+bench-mirror:
+	$(GO) run ./cmd/exactly bench --suite mirror --repeat 3 --instances 1,2 --json $(MIRROR_FLAGS) > bench-mirror.json
+	$(GO) run ./cmd/exactly bench --from bench-mirror.json
 
 clean:
 	rm -rf bin

@@ -89,9 +89,11 @@ type Service struct {
 // (exit 1).
 type Runner func(ctx context.Context, stdout io.Writer) error
 
-// Command is a program's own command, next to the kit's.
+// Command is a program's own command, next to the kit's, or a
+// subcommand of one.
 type Command struct {
-	// Name is the command's name on the command line.
+	// Name is the command's name on the command line: one word, not
+	// starting with a dash.
 	Name string
 	// Summary is its line in the command list.
 	Summary string
@@ -99,8 +101,21 @@ type Command struct {
 	Description string
 	// Setup declares the command's flags on fs and returns the function
 	// that runs the command once they are parsed (from the command line,
-	// then from the environment). It is required.
+	// then from the environment). It is required unless Commands is set;
+	// a command with Commands and no Setup only groups its subcommands.
 	Setup func(fs *flag.FlagSet) Runner
+	// Commands are the command's subcommands: `<program> <command>
+	// <subcommand> [flags]` runs one, `<program> <command> --help` lists
+	// them. A first argument that is not a flag must name one of them
+	// (else it is a usage error naming it); flags alone run Setup. A
+	// subcommand's flags are read from the environment like every other
+	// flag: <PREFIX>_<FLAG>, the command names left out. The default
+	// value is none.
+	Commands []Command
+	// Hidden leaves the command out of the command list; it runs, and
+	// `help <command>` describes it, as any other. It is for an old name
+	// kept for scripts. The default value is false.
+	Hidden bool
 }
 
 // Main runs the program described by c with the process's arguments and

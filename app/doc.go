@@ -25,6 +25,18 @@
 // command list, `<command> --help` a command's usage, description and
 // flags, `--version` the version.
 //
+// # Subcommands
+//
+// A Command may have Commands of its own: `exactly mirror verify --topics t`
+// runs the subcommand verify of the command mirror. `<command> --help` (or
+// `help <command>`) lists the subcommands with the command's own flags;
+// `<command> <subcommand> --help` (or `help <command> <subcommand>`)
+// describes the subcommand and its flags. After a command with
+// subcommands, a first argument that is not a flag must name one of them:
+// anything else is a usage error naming it; flags alone run the command
+// itself (its Setup), or are a usage error when it has none. A Hidden
+// command runs but is not listed: an old name kept for scripts.
+//
 // # Flags and the environment
 //
 // Every flag can also be set by an environment variable named
@@ -32,7 +44,10 @@
 // a program named exactly), the flag in upper case with dashes as
 // underscores, so --commit-interval is EXACTLY_COMMIT_INTERVAL. A flag given
 // on the command line wins. An invalid value names the flag or the
-// variable it came from.
+// variable it came from. The command's name is not part of the variable,
+// for subcommands neither: --source-brokers of `exactly mirror verify` is
+// EXACTLY_SOURCE_BROKERS, as it is for `exactly mirror`, so commands that
+// share a flag share its variable.
 //
 // # Signals
 //

@@ -58,9 +58,15 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 
 // doctorVerdict maps the report's severity to an exit status: 0 OK, 4
 // warnings, 5 critical.
-func doctorVerdict(r *admin.Report) error {
+func doctorVerdict(r *admin.Report) error { return Verdict(r.Findings) }
+
+// Verdict is a doctor's result as a command's error: nil without
+// warnings or critical findings, else an error whose ExitCode is
+// ExitWarning (warnings only) or ExitCritical, counting them. A program's
+// own doctor returns it after printing its report.
+func Verdict(findings []admin.Finding) error {
 	var crit, warn int
-	for _, f := range r.Findings {
+	for _, f := range findings {
 		switch f.Severity {
 		case admin.Critical:
 			crit++
@@ -68,10 +74,10 @@ func doctorVerdict(r *admin.Report) error {
 			warn++
 		}
 	}
-	switch r.Severity {
-	case admin.Critical:
+	switch {
+	case crit > 0:
 		return &exitError{code: ExitCritical, err: fmt.Errorf("doctor: %d critical, %d warnings", crit, warn)}
-	case admin.Warning:
+	case warn > 0:
 		return &exitError{code: ExitWarning, err: fmt.Errorf("doctor: %d warnings", warn)}
 	}
 	return nil

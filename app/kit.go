@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 )
 
 // kit is a Config made ready to run: its services normalised and its
@@ -23,13 +24,16 @@ type kit struct {
 	stderr   io.Writer // of the logs
 }
 
-// command is one command of the program.
+// command is one command of the program, or a subcommand of one.
 type command struct {
 	name        string
+	path        string // the command's words after the program's name: "mirror verify"
 	summary     string
 	description string
-	subs        []string // the subcommands it requires first (topics: create, check)
-	setup       func(fs *flagSet, sub string) Runner
+	hidden      bool                                 // not in the command list
+	subs        []string                             // the subcommands it requires first (topics: create, check)
+	children    []*command                           // a program command's subcommands (Command.Commands)
+	setup       func(fs *flagSet, sub string) Runner // nil for a command that only groups children
 }
 
 func newKit(c Config, stderr io.Writer) (*kit, error) {
@@ -52,29 +56,86 @@ func newKit(c Config, stderr io.Writer) (*kit, error) {
 		}
 	}
 	k.commands = k.kitCommands()
-	for _, c := range c.Commands {
-		if c.Setup == nil {
-			return nil, fmt.Errorf("app: command %q has no Setup", c.Name)
-		}
-		k.commands = append(k.commands, &command{
-			name: c.Name, summary: c.Summary, description: c.Description,
-			setup: func(fs *flagSet, _ string) Runner { return c.Setup(fs.FlagSet) },
-		})
+	for _, c := range k.commands {
+		c.path = c.name
 	}
+	own, err := programCommands(c.Commands, "", k.commands)
+	if err != nil {
+		return nil, err
+	}
+	k.commands = append(k.commands, own...)
 	return k, nil
 }
 
+// programCommands converts a program's commands (or a command's
+// subcommands, under parent) and checks their names against taken (the
+// commands beside them).
+func programCommands(cs []Command, parent string, taken []*command) ([]*command, error) {
+	var out []*command
+	for _, c := range cs {
+		path := strings.TrimSpace(parent + " " + c.Name)
+		switch {
+		case c.Name == "" || strings.HasPrefix(c.Name, "-") || strings.ContainsFunc(c.Name, unicode.IsSpace) || isHelp(c.Name):
+			return nil, fmt.Errorf("app: command %q needs a name of one word, not starting with a dash, other than help", path)
+		case slices.ContainsFunc(append(taken, out...), func(o *command) bool { return o.name == c.Name }):
+			return nil, fmt.Errorf("app: command %q is declared twice", path)
+		case c.Setup == nil && len(c.Commands) == 0:
+			return nil, fmt.Errorf("app: command %q has neither Setup nor Commands", path)
+		}
+		cmd := &command{name: c.Name, path: path, summary: c.Summary, description: c.Description, hidden: c.Hidden}
+		if setup := c.Setup; setup != nil {
+			cmd.setup = func(fs *flagSet, _ string) Runner { return setup(fs.FlagSet) }
+		}
+		children, err := programCommands(c.Commands, path, nil)
+		if err != nil {
+			return nil, err
+		}
+		cmd.children = children
+		out = append(out, cmd)
+	}
+	return out, nil
+}
+
 func (k *kit) command(name string) (*command, bool) {
-	i := slices.IndexFunc(k.commands, func(c *command) bool { return c.name == name })
+	return findCommand(k.commands, name)
+}
+
+func findCommand(cs []*command, name string) (*command, bool) {
+	i := slices.IndexFunc(cs, func(c *command) bool { return c.name == name })
 	if i < 0 {
 		return nil, false
 	}
-	return k.commands[i], true
+	return cs[i], true
+}
+
+// childNames lists cmd's subcommands that the command list shows.
+func (cmd *command) childNames() []string {
+	var out []string
+	for _, c := range cmd.children {
+		if !c.hidden {
+			out = append(out, c.name)
+		}
+	}
+	return out
 }
 
 // runCommand parses cmd's flags from args and the environment, then runs
 // it. --help prints the command's help to stdout and succeeds.
 func (k *kit) runCommand(ctx context.Context, cmd *command, args []string, stdout io.Writer) error {
+	if len(cmd.children) > 0 {
+		switch {
+		case len(args) > 0 && isHelp(args[0]):
+			return k.commandHelp(stdout, cmd)
+		case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
+			child, ok := findCommand(cmd.children, args[0])
+			if !ok {
+				return Usagef("unknown %s command %q: want %s (see `%s %s --help`)", cmd.path, args[0], joinOr(cmd.childNames()), k.cfg.Name, cmd.path)
+			}
+			return k.runCommand(ctx, child, args[1:], stdout)
+		case cmd.setup == nil:
+			return Usagef("%s: want `%s %s %s [flags]`", cmd.path, k.cfg.Name, cmd.path, strings.Join(cmd.childNames(), "|"))
+		}
+	}
 	sub := ""
 	if len(cmd.subs) > 0 {
 		switch {
@@ -87,7 +148,7 @@ func (k *kit) runCommand(ctx context.Context, cmd *command, args []string, stdou
 		}
 		sub, args = args[0], args[1:]
 	}
-	fs := newFlagSet(k.cfg.Name, strings.TrimSpace(cmd.name+" "+sub), k.prefix)
+	fs := newFlagSet(k.cfg.Name, strings.TrimSpace(cmd.path+" "+sub), k.prefix)
 	run := cmd.setup(fs, sub)
 	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -118,7 +179,9 @@ func (k *kit) usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s <command> [flags]\n\ncommands:\n", k.cfg.Name)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, c := range k.commands {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+		}
 	}
 	fmt.Fprintf(tw, "  help\tthis list; `help <command>` (or `<command> --help`) describes a command and its flags\n")
 	tw.Flush()
@@ -131,6 +194,13 @@ func (k *kit) help(w io.Writer, args []string) error {
 		cmd, ok := k.command(args[0])
 		if !ok {
 			return Usagef("help: unknown command %q", args[0])
+		}
+		for _, a := range args[1:] {
+			child, ok := findCommand(cmd.children, a)
+			if !ok {
+				return Usagef("help: unknown %s command %q", cmd.path, a)
+			}
+			cmd = child
 		}
 		return k.commandHelp(w, cmd)
 	}
@@ -155,23 +225,45 @@ exit status:
   5  doctor: something critical
 `
 
-// commandHelp writes a command's usage line, description and flags.
+// commandHelp writes a command's usage lines, description, subcommands
+// and flags.
 func (k *kit) commandHelp(w io.Writer, cmd *command) error {
-	line := k.cfg.Name + " " + cmd.name
+	line := k.cfg.Name + " " + cmd.path
 	if len(cmd.subs) > 0 {
 		line += " " + strings.Join(cmd.subs, "|")
 	}
-	fmt.Fprintf(w, "usage: %s [flags]\n\n", line)
+	switch {
+	case len(cmd.children) == 0:
+		fmt.Fprintf(w, "usage: %s [flags]\n\n", line)
+	case cmd.setup == nil:
+		fmt.Fprintf(w, "usage: %s <command> [flags]\n\n", line)
+	default:
+		fmt.Fprintf(w, "usage: %s [flags]\n       %s <command> [flags]\n\n", line, line)
+	}
 	if d := cmd.description; d != "" {
 		fmt.Fprintf(w, "%s\n\n", wrap(strings.TrimSpace(d), 78))
 	} else {
 		fmt.Fprintf(w, "%s.\n\n", cmd.summary)
 	}
+	if len(cmd.childNames()) > 0 {
+		fmt.Fprintln(w, "commands:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, c := range cmd.children {
+			if !c.hidden {
+				fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+			}
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "`%s <command> --help` describes a command and its flags.\n\n", line)
+	}
+	if cmd.setup == nil {
+		return nil
+	}
 	sub := ""
 	if len(cmd.subs) > 0 {
 		sub = cmd.subs[0]
 	}
-	fs := newFlagSet(k.cfg.Name, cmd.name, k.prefix)
+	fs := newFlagSet(k.cfg.Name, cmd.path, k.prefix)
 	cmd.setup(fs, sub)
 	fmt.Fprintln(w, "flags (each also read from the environment variable shown):")
 	fs.printFlags(w)

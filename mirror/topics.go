@@ -100,8 +100,15 @@ func (m *Mirror) ensureTopic(ctx context.Context, t string, parts int32) error {
 		_, err = m.tgtAdm.CreateTopic(ctx, parts, -1, configs, name)
 		switch {
 		case errors.Is(err, kerr.TopicAlreadyExists):
-			if n, err = targetPartitions(ctx, m.tgtAdm, name); err != nil {
-				return err
+			// Another instance created it just now: wait until it is
+			// visible here.
+			for n < 0 {
+				if !sleep(ctx, 100*time.Millisecond) {
+					return ctx.Err()
+				}
+				if n, err = targetPartitions(ctx, m.tgtAdm, name); err != nil {
+					return err
+				}
 			}
 		case err != nil:
 			return fmt.Errorf("creating target topic %s: %w", name, err)

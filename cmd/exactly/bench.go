@@ -27,10 +27,13 @@ type benchOpts struct {
 
 var benchCommand = app.Command{
 	Name:    "bench",
-	Summary: "measure throughput, latency, restore and memory of the order pipeline",
+	Summary: "measure throughput, latency, restore and memory of the order pipeline, or the mirror",
 	Description: "Measure the order pipeline on an embedded kfake cluster (or a real one with --brokers): " +
 		"throughput over a grid of transaction sizes and commit intervals, end-to-end latency, restore speed, " +
-		"memory, and scaling, then print a table (or JSON) and optionally draw a chart. See BENCHMARKS.md.",
+		"memory, and scaling, then print a table (or JSON) and optionally draw a chart. " +
+		"With --suite mirror, measure `exactly mirror` instead, between two embedded kfake clusters " +
+		"(or --brokers as the source and --target-brokers as the target): throughput and MB/s next to a bare " +
+		"transactional copy loop at the same transaction size, end-to-end latency, and instances. See BENCHMARKS.md.",
 	Setup: benchSetup,
 }
 
@@ -62,6 +65,9 @@ func runBench(ctx context.Context, stdout io.Writer, c bench.Config, o benchOpts
 	}
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", app.ErrUsage, err)
+	}
+	if o.chart != "" && c.Suite == bench.SuiteMirror {
+		return app.Usagef("--chart: the %s suite has no chart", bench.SuiteMirror)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {

@@ -21,23 +21,29 @@ var chaosCommand = app.Command{
 	Summary: "randomized soak: crashes, restarts, scaling, zombies and broker faults, then verify",
 	Description: "Run a randomized soak of the order service: instances of this binary are started, crashed, " +
 		"restarted, scaled and reset while orders flow and (on the embedded cluster) broker faults are injected; " +
-		"then the pipeline drains and exactly-once is verified. It exits 3 when the checks find a violation.",
+		"then the pipeline drains and exactly-once is verified. With --mode mirror it soaks `exactly mirror` instead: " +
+		"instances copy topics between two clusters (two embedded kfake clusters, or --brokers and --target-brokers) " +
+		"while transactions are committed and aborted on the source, then source and target are compared record by " +
+		"record. It exits 3 when the checks find a violation.",
 	Setup: chaosSetup,
 }
 
 func chaosSetup(fs *flag.FlagSet) app.Runner {
 	var c chaos.Config
+	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service) or mirror (exactly mirror between two clusters)")
+	targetBrokers := fs.String("target-brokers", "", "mirror mode: the real target cluster's seed brokers, --brokers being the source (default: two embedded kfake clusters)")
+	fs.IntVar(&c.MirrorTopics, "mirror-topics", 3, "mirror mode: source topics to mirror")
 	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long failures are injected")
 	fs.Int64Var(&c.Seed, "seed", 0, "seed of every random choice (0: from the clock; the seed is printed)")
 	fs.IntVar(&c.Rate, "rate", 300, "orders produced per second")
 	fs.IntVar(&c.Customers, "customers", 100, "distinct customers")
-	fs.IntVar(&c.Instances, "instances", 3, "instances at start")
+	fs.IntVar(&c.Instances, "instances", 3, "instances at start (mirror mode: 2)")
 	fs.IntVar(&c.MinInstances, "min-instances", 1, "fewest instances when scaling down")
-	fs.IntVar(&c.MaxInstances, "max-instances", 5, "most instances when scaling up")
+	fs.IntVar(&c.MaxInstances, "max-instances", 5, "most instances when scaling up (mirror mode: 3)")
 	partitions := fs.Int("partitions", 6, "partitions of the orders and events topics, when created")
 	fs.DurationVar(&c.EventInterval, "event-interval", 2*time.Second, "mean time between two failures")
 	fs.DurationVar(&c.IdleEvery, "idle-every", 70*time.Second, "how often an idle phase starts, the first after half of it (0: none): production stops, the group scales down, then up and down while only newcomers get orders")
-	fs.DurationVar(&c.IdleFor, "idle-for", 30*time.Second, "least time production stops in an idle phase (the instances' session timeout is 6s)")
+	fs.DurationVar(&c.IdleFor, "idle-for", 30*time.Second, "least time production stops in an idle phase (the instances' session timeout is 6s; mirror mode: 8s, every 20s, failures going on)")
 	fs.IntVar(&c.IdleRounds, "idle-rounds", 2, "scale-up-then-down rounds in each idle phase")
 	fs.DurationVar(&c.ResetEvery, "reset-every", 50*time.Second, "how often an operator reset runs, the first after half of it (0: none): production and all instances stop, one runs with --reset-state, the others restart on their old state dirs")
 	fs.DurationVar(&c.ResetRun, "reset-run", 5*time.Second, "least time the reset instance runs alone before the others restart")
@@ -54,11 +60,33 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 			return app.Usagef("--partitions: want 1..1000, got %d", *partitions)
 		}
 		c.Partitions = int32(*partitions)
+		switch c.Mode {
+		case chaos.ModePipeline:
+			if *targetBrokers != "" {
+				return app.Usagef("--target-brokers: only with --mode mirror")
+			}
+		case chaos.ModeMirror:
+			if (*brokers == "") != (*targetBrokers == "") {
+				return app.Usagef("--target-brokers: a mirror soak on real clusters needs both --brokers (the source) and --target-brokers")
+			}
+			if c.KafkaDir != "" {
+				return app.Usagef("--kafka-dir: broker kills are for --mode pipeline only")
+			}
+			if c.MirrorTopics < 1 || c.MirrorTopics > 100 {
+				return app.Usagef("--mirror-topics: want 1..100, got %d", c.MirrorTopics)
+			}
+		default:
+			return app.Usagef("--mode: want %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, c.Mode)
+		}
+		c.TargetBrokers = app.SplitBrokers(*targetBrokers)
 		if c.IdleEvery == 0 {
 			c.IdleEvery = -1 // Config's zero means the default
 		}
 		if c.ResetEvery == 0 {
 			c.ResetEvery = -1
+		}
+		if c.Mode == chaos.ModeMirror {
+			mirrorDefaults(fs, &c) // after the zero-means-none above: zero here means the mirror's default
 		}
 		c.Brokers = app.SplitBrokers(*brokers)
 		c.NoFaults = *noFaults
@@ -92,5 +120,22 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 			return app.ErrViolations
 		}
 		return nil
+	}
+}
+
+// mirrorDefaults zeroes the flags whose defaults differ in the mirror mode
+// and were not given, so that chaos.Config's mirror defaults apply.
+func mirrorDefaults(fs *flag.FlagSet, c *chaos.Config) {
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, v := range map[string]*int{"instances": &c.Instances, "max-instances": &c.MaxInstances} {
+		if !set[name] {
+			*v = 0
+		}
+	}
+	for name, v := range map[string]*time.Duration{"idle-every": &c.IdleEvery, "idle-for": &c.IdleFor} {
+		if !set[name] {
+			*v = 0
+		}
 	}
 }

@@ -52,10 +52,11 @@ func TestHelpAndVersionExitZero(t *testing.T) {
 		out, _, code := exactly(t, nil, arg)
 		require.Equal(t, 0, code, arg)
 		for _, s := range []string{"usage: exactly <command> [flags]", "  run ", "  reset ", "  topics ", "  doctor ",
-			"  produce ", "  verify ", "  demo ", "  bench ", "  chaos ", "EXACTLY_<FLAG>", "exit status:",
+			"  produce ", "  verify ", "  demo ", "  bench ", "  chaos ", "  mirror ", "mirror verify|doctor", "EXACTLY_<FLAG>", "exit status:",
 			"1  runtime failure", "2  usage or configuration error", "3  a check found problems"} {
 			require.Contains(t, out, s, arg)
 		}
+		require.NotContains(t, out, "mirror-verify", "the old name is not listed")
 	}
 	out, _, code := exactly(t, nil, "--version")
 	require.Equal(t, 0, code)
@@ -79,6 +80,13 @@ func TestCommandHelpExitsZero(t *testing.T) {
 			"(default: a random seed)"}, nil},
 		"bench": {[]string{"help", "bench"}, []string{"(default: bench-<unix time>-)"}, []string{"(default bench-"}},
 		"chaos": {[]string{"chaos", "--help"}, []string{"usage: exactly chaos [flags]", "--duration duration  (env EXACTLY_DURATION)"}, nil},
+		"mirror": {[]string{"mirror", "--help"}, []string{"usage: exactly mirror [flags]\n       exactly mirror <command> [flags]",
+			"commands:\n  verify  compare", "\n  doctor  check", "--instance-id string  (env EXACTLY_INSTANCE_ID)"}, []string{"mirror-verify"}},
+		"mirror verify": {[]string{"mirror", "verify", "--help"}, []string{"usage: exactly mirror verify [flags]",
+			"--whole  (env EXACTLY_WHOLE)", "--source-brokers string  (env EXACTLY_SOURCE_BROKERS)"}, []string{"--instance-id", "commands:"}},
+		"mirror doctor": {[]string{"help", "mirror", "doctor"}, []string{"usage: exactly mirror doctor [flags]", "4 on warnings and 5 when something is critical",
+			"--sample duration  (env EXACTLY_SAMPLE)", "(default 10s)", "--max-lag int  (env EXACTLY_MAX_LAG)", "--txn-threshold duration"}, []string{"--instance-id"}},
+		"mirror-verify": {[]string{"mirror-verify", "-h"}, []string{"usage: exactly mirror-verify [flags]", "old name of `exactly mirror verify`"}, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -111,7 +119,12 @@ func TestExitStatusesOfTheBinary(t *testing.T) {
 		"unreachable":      {nil, []string{"produce", "--brokers", "127.0.0.1:1", "--connect-timeout", "300ms"}, 1, "no broker reachable at 127.0.0.1:1"},
 		"mirror unreachable": {nil, []string{"mirror", "--source-brokers", "127.0.0.1:1", "--target-brokers", "127.0.0.1:2", "--topics", "t", "--connect-timeout", "300ms"},
 			1, "source cluster: no broker reachable at 127.0.0.1:1"},
-		"topics no sub env": {[]string{"EXACTLY_BROKERS=b:1"}, []string{"topics"}, 2, "topics create|check"},
+		"topics no sub env":  {[]string{"EXACTLY_BROKERS=b:1"}, []string{"topics"}, 2, "topics create|check"},
+		"mirror unknown sub": {nil, []string{"mirror", "check"}, 2, `unknown mirror command "check": want verify or doctor`},
+		"mirror doctor bad env": {[]string{"EXACTLY_SAMPLE=-1s"}, []string{"mirror", "doctor", "--source-brokers", "a:1", "--target-brokers", "b:1", "--topics", "t"},
+			2, "--sample (or EXACTLY_SAMPLE)"},
+		"mirror doctor unreachable": {nil, []string{"mirror", "doctor", "--source-brokers", "127.0.0.1:1", "--target-brokers", "127.0.0.1:2", "--topics", "t", "--connect-timeout", "300ms"},
+			1, "source: no broker reachable at 127.0.0.1:1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

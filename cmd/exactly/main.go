@@ -14,7 +14,12 @@
 //	exactly demo     all of the above on an embedded three-broker cluster
 //	exactly bench    measure the pipeline (see BENCHMARKS.md)
 //	exactly chaos    randomized soak with crashes and faults, then verify
-//	exactly mirror   copy topics between two clusters exactly once (mirror-verify checks)
+//	exactly mirror   copy topics between two clusters exactly once, and its subcommands:
+//	  mirror verify  compare the copy with the source record by record
+//	  mirror doctor  check the mirror's lag, progress, topics and open transactions
+//
+// (`exactly mirror-verify`, the old name of `mirror verify`, still runs it
+// and is not listed.)
 //
 // Every flag can also be set through an environment variable named
 // EXACTLY_<FLAG> (upper case, dashes as underscores); a flag given on the

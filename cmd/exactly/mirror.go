@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -23,29 +24,53 @@ import (
 	"github.com/exactly-stream/exactly/mirror/mirrorprom"
 )
 
-// The kit's own commands have subcommands; a program's commands do not
-// (app.Command parses flags only), so verification is its own command,
-// `mirror-verify`, rather than `mirror verify`.
+// `exactly mirror` runs the mirror; its subcommands `mirror verify` and
+// `mirror doctor` check it. `mirror-verify`, the name verification had
+// before the kit had subcommands, still runs it for scripts but is not
+// listed.
 var (
 	mirrorCommand = app.Command{
 		Name:    "mirror",
-		Summary: "copy topics from a source cluster to a target cluster exactly once",
+		Summary: "copy topics from a source cluster to a target cluster exactly once (mirror verify|doctor check it)",
 		Description: "Copy --topics (or every topic matching --topics-regex, new ones included) from the source " +
 			"cluster to the target cluster exactly once: the source is read with read_committed, the copies and " +
 			"the source positions (in the compacted topic <name>-mirror-offsets on the target) are written in one " +
 			"target transaction. Partition p goes to partition p; target topics are created with the source's " +
 			"partition count and retention settings. Instances with the same --name share the work; each needs " +
-			"its own stable --instance-id.",
-		Setup: mirrorSetup,
+			"its own stable --instance-id. `exactly mirror verify` compares the copy record by record; " +
+			"`exactly mirror doctor` checks the mirror's health.",
+		Setup:    mirrorSetup,
+		Commands: []app.Command{mirrorVerifySub, mirrorDoctorSub},
 	}
-	mirrorVerifyCommand = app.Command{
-		Name:    "mirror-verify",
+	mirrorVerifySub = app.Command{
+		Name:    "verify",
 		Summary: "compare mirrored topics record by record with read_committed",
 		Description: "Read the mirrored topics on both clusters with read_committed and compare them partition by " +
 			"partition up to the mirror's positions (or whole, with --whole): same keys, values, headers and " +
 			"timestamps in the same order, nothing missing, nothing extra. It exits 3 on any difference. Up to the " +
 			"positions it holds on a running mirror; --whole wants a stopped mirror of a stopped source.",
 		Setup: mirrorVerifySetup,
+	}
+	mirrorDoctorSub = app.Command{
+		Name:    "doctor",
+		Summary: "check the mirror's lag, progress, topics and open transactions",
+		Description: "Check the mirror --name without changing anything: per source partition the source's last " +
+			"stable offset, the mirrored position and the lag (more than --max-lag records waiting is a warning); " +
+			"over a --sample window, partitions with records waiting whose position does not move are stuck (a " +
+			"warning while other partitions move, critical when nothing moves at all); the offsets topic " +
+			"<name>-mirror-offsets missing or not compacted, a target topic missing or with another partition " +
+			"count (critical); the mirror's transactions (<name>-...) open on the target for longer than " +
+			"--txn-threshold (a warning). It exits 0 when all is well, 4 on warnings and 5 when something is critical.",
+		Setup: mirrorDoctorSetup,
+	}
+	// mirrorVerifyCommand is the old name of `mirror verify`, kept for
+	// scripts.
+	mirrorVerifyCommand = app.Command{
+		Name:        "mirror-verify",
+		Summary:     "old name of `mirror verify`",
+		Description: "The old name of `exactly mirror verify`, kept for scripts. " + mirrorVerifySub.Description,
+		Hidden:      true,
+		Setup:       mirrorVerifySetup,
 	}
 )
 
@@ -152,15 +177,11 @@ func mirrorVerifySetup(fs *flag.FlagSet) app.Runner {
 		if err := f.validate(); err != nil {
 			return err
 		}
-		src, err := connect(ctx, *f.source, *f.timeout)
+		src, tgt, err := connectBoth(ctx, f)
 		if err != nil {
-			return fmt.Errorf("source: %w", err)
+			return err
 		}
 		defer src.Close()
-		tgt, err := connect(ctx, *f.target, *f.timeout)
-		if err != nil {
-			return fmt.Errorf("target: %w", err)
-		}
 		defer tgt.Close()
 		topics, err := verifyTopics(ctx, src, f)
 		if err != nil {
@@ -182,6 +203,71 @@ func mirrorVerifySetup(fs *flag.FlagSet) app.Runner {
 		}
 		return nil
 	}
+}
+
+func mirrorDoctorSetup(fs *flag.FlagSet) app.Runner {
+	f := newMirrorFlags(fs)
+	var o mirror.DoctorOptions
+	fs.Int64Var(&o.MaxLag, "max-lag", 10000, "records waiting in one source partition that make a warning")
+	fs.DurationVar(&o.Sample, "sample", 10*time.Second, "watch the positions this long to find stuck partitions; 0 skips the watch")
+	fs.DurationVar(&o.TxnThreshold, "txn-threshold", 30*time.Second, "report the mirror's transactions open longer than this")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long (it must exceed --sample)")
+	return func(ctx context.Context, stdout io.Writer) error {
+		if err := f.validate(); err != nil {
+			return err
+		}
+		switch {
+		case o.MaxLag <= 0:
+			return app.Usagef("--max-lag (or EXACTLY_MAX_LAG): want a positive number of records, got %d", o.MaxLag)
+		case o.Sample < 0:
+			return app.Usagef("--sample (or EXACTLY_SAMPLE): want 0 or a positive duration, got %s", o.Sample)
+		case o.TxnThreshold <= 0:
+			return app.Usagef("--txn-threshold (or EXACTLY_TXN_THRESHOLD): want a positive duration, got %s", o.TxnThreshold)
+		case *timeout <= o.Sample:
+			return app.Usagef("--timeout (or EXACTLY_TIMEOUT) %s must exceed --sample %s", *timeout, o.Sample)
+		}
+		src, tgt, err := connectBoth(ctx, f)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		defer tgt.Close()
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		topics, err := verifyTopics(ctx, src, f)
+		if err != nil {
+			return err
+		}
+		o.RenamePrefix, o.Timeout = *f.prefix, min(30*time.Second, *timeout/2)
+		r, err := mirror.Doctor(ctx, src, tgt, *f.name, topics, o)
+		if err != nil {
+			return fmt.Errorf("mirror doctor: %w", err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(r)
+		} else {
+			_, err = r.WriteTo(stdout)
+		}
+		if err != nil {
+			return err
+		}
+		return app.Verdict(r.Findings)
+	}
+}
+
+// connectBoth connects to the source and the target cluster.
+func connectBoth(ctx context.Context, f *mirrorFlags) (src, tgt *kgo.Client, err error) {
+	if src, err = connect(ctx, *f.source, *f.timeout); err != nil {
+		return nil, nil, fmt.Errorf("source: %w", err)
+	}
+	if tgt, err = connect(ctx, *f.target, *f.timeout); err != nil {
+		src.Close()
+		return nil, nil, fmt.Errorf("target: %w", err)
+	}
+	return src, tgt, nil
 }
 
 // verifyTopics returns --topics, or the source topics matching

@@ -30,6 +30,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	begin := time.Now()
 	res := &Results{Machine: machineInfo()}
+	if cfg.suite() == SuiteMirror {
+		if err := runMirror(ctx, cfg, res); err != nil {
+			return res, err
+		}
+		res.Machine.LoadAfter = loadAverage()
+		res.Elapsed = time.Since(begin)
+		return res, nil
+	}
 	cc, err := openCluster(ctx, &cfg)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,14 +22,38 @@ const (
 	PartScaling  = "scaling"
 )
 
-// AllParts lists every part in the order Run measures them.
+// PartMirror is the mirror suite's throughput grid (mirror.Mirror, one
+// instance); the suite's ceiling, latency and scaling parts go by the
+// pipeline suite's names.
+const PartMirror = "mirror"
+
+// AllParts lists every part of the pipeline suite in the order Run
+// measures them.
 var AllParts = []string{PartPipeline, PartCeiling, PartALO, PartLatency, PartRestore, PartRSS, PartScaling}
+
+// MirrorParts lists every part of the mirror suite in the order Run
+// measures them.
+var MirrorParts = []string{PartMirror, PartCeiling, PartLatency, PartScaling}
+
+// Suites of Config.Suite.
+const (
+	SuitePipeline = "pipeline" // the order pipeline of the reference application
+	SuiteMirror   = "mirror"   // mirror.Mirror between two clusters (mirror.go)
+)
 
 // Config configures Run. Start from DefaultConfig or QuickConfig.
 type Config struct {
+	// Suite is what is measured: SuitePipeline (the default when empty)
+	// or SuiteMirror.
+	Suite string
 	// Brokers are the seed brokers of the cluster to measure on; empty runs
-	// an embedded kfake cluster in this process.
+	// an embedded kfake cluster in this process. In the mirror suite it is
+	// the source cluster.
 	Brokers []string
+	// TargetBrokers are the mirror suite's target cluster. Empty with
+	// Brokers set: the target is the source cluster, its topics renamed;
+	// empty without Brokers: a second embedded kfake cluster.
+	TargetBrokers []string
 	// KfakeBrokers is the number of brokers of the embedded cluster.
 	KfakeBrokers int
 	// Partitions of every topic created. More partitions than instances,
@@ -66,6 +92,12 @@ type Config struct {
 	LatencyRate           int
 	LatencyTxnSize        int
 	LatencyCommitInterval time.Duration
+
+	// MirrorRecords is the number of records the mirror suite pre-fills
+	// its source topic with (Partitions partitions, round robin), and
+	// MirrorValueBytes the size of each value (keys are 8 bytes).
+	MirrorRecords    int
+	MirrorValueBytes int
 
 	// RestoreCustomers is the number of customers (distinct keys) whose
 	// state is restored, and RSSOrders the orders the RSS child processes
@@ -117,6 +149,8 @@ func DefaultConfig() Config {
 		LatencyDuration:       20 * time.Second,
 		LatencyTxnSize:        1000,
 		LatencyCommitInterval: 100 * time.Millisecond,
+		MirrorRecords:         1_000_000,
+		MirrorValueBytes:      100,
 		RestoreCustomers:      1_000_000,
 		RSSOrders:             10_000,
 		Instances:             []int{1, 2, 3},
@@ -134,6 +168,7 @@ func QuickConfig() Config {
 	c.Orders = 40_000
 	c.Customers = 200
 	c.LatencyDuration = 5 * time.Second
+	c.MirrorRecords = 100_000
 	c.RestoreCustomers = 100_000
 	c.RSSOrders = 2000
 	c.RunTimeout = 2 * time.Minute
@@ -143,6 +178,16 @@ func QuickConfig() Config {
 // Validate reports the first bad field, named by its flag (AddFlags).
 func (c *Config) Validate() error {
 	switch {
+	case c.Suite != "" && c.Suite != SuitePipeline && c.Suite != SuiteMirror:
+		return fmt.Errorf("--suite: want %s or %s, got %q", SuitePipeline, SuiteMirror, c.Suite)
+	case len(c.TargetBrokers) > 0 && c.Suite != SuiteMirror:
+		return fmt.Errorf("--target-brokers: only the %s suite has a target cluster", SuiteMirror)
+	case len(c.TargetBrokers) > 0 && len(c.Brokers) == 0:
+		return errors.New("--target-brokers: needs --brokers, the source cluster")
+	case c.MirrorRecords < 1:
+		return fmt.Errorf("--mirror-records: want at least 1, got %d", c.MirrorRecords)
+	case c.MirrorValueBytes < 8:
+		return fmt.Errorf("--mirror-value-bytes: want at least 8 (the latency run's send time), got %d", c.MirrorValueBytes)
 	case len(c.Brokers) == 0 && c.KfakeBrokers < 1:
 		return fmt.Errorf("--kfake-brokers: want at least 1, got %d", c.KfakeBrokers)
 	case c.Partitions < 1:
@@ -182,12 +227,23 @@ func (c *Config) Validate() error {
 	case c.RunTimeout <= 0:
 		return fmt.Errorf("--run-timeout: want a positive duration, got %s", c.RunTimeout)
 	}
+	parts := c.parts()
 	for _, s := range c.Skip {
-		if !slices.Contains(AllParts, s) {
-			return fmt.Errorf("--skip: unknown part %q, want some of %s", s, strings.Join(AllParts, ","))
+		if !slices.Contains(parts, s) {
+			return fmt.Errorf("--skip: unknown part %q of the %s suite, want some of %s", s, c.suite(), strings.Join(parts, ","))
 		}
 	}
 	return nil
+}
+
+func (c *Config) suite() string { return cmp.Or(c.Suite, SuitePipeline) }
+
+// parts lists the parts of the configured suite.
+func (c *Config) parts() []string {
+	if c.suite() == SuiteMirror {
+		return MirrorParts
+	}
+	return AllParts
 }
 
 func (c *Config) repeat() int { return max(1, c.Repeat) }

@@ -27,6 +27,13 @@
 //     customers;
 //   - throughput with several instances in one group.
 //
+// With Config.Suite set to SuiteMirror, Run measures the mirror instead
+// (package mirror, through its public API only): throughput and MB/s of
+// one mirror instance over a pre-filled source topic at every transaction
+// size and commit interval, next to a bare transactional copy loop at the
+// same settings; end-to-end latency at a fixed offered rate; and several
+// instances. See mirror.go.
+//
 // Every run uses a fresh consumer group and fresh output and changelog
 // topics, which are deleted after it, so each consumes the same input from
 // its start. The cluster is an embedded kfake cluster unless Config.Brokers

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 // AddFlags registers a flag for every field of c that a command line sets,
 // with c's current values as defaults.
 func (c *Config) AddFlags(fs *flag.FlagSet) {
-	fs.Var((*stringList)(&c.Brokers), "brokers", "comma-separated seed brokers of a real cluster (default: an embedded kfake cluster)")
+	fs.StringVar(&c.Suite, "suite", cmp.Or(c.Suite, SuitePipeline), "what to measure: "+SuitePipeline+" (the order pipeline) or "+SuiteMirror+" (exactly mirror between two clusters)")
+	fs.Var((*stringList)(&c.Brokers), "brokers", "comma-separated seed brokers of a real cluster (default: an embedded kfake cluster); the mirror suite's source")
+	fs.Var((*stringList)(&c.TargetBrokers), "target-brokers", "the mirror suite's target cluster (default: a second embedded kfake cluster, or with only --brokers the same cluster, target topics renamed)")
 	fs.IntVar(&c.KfakeBrokers, "kfake-brokers", c.KfakeBrokers, "brokers of the embedded cluster")
 	fs.Var(int32Value{&c.Partitions}, "partitions", "partitions of every topic created")
 	fs.Var(int16Value{&c.Replication}, "replication-factor", "replication factor of created topics (-1: the broker's default)")
@@ -27,6 +30,8 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.LatencyRate, "latency-rate", c.LatencyRate, "orders/s of the latency run (0: half the pipeline's throughput at the latency run's transaction size and commit interval)")
 	fs.IntVar(&c.LatencyTxnSize, "latency-txn-size", c.LatencyTxnSize, "transaction size of the latency run")
 	fs.DurationVar(&c.LatencyCommitInterval, "latency-commit-interval", c.LatencyCommitInterval, "commit interval of the latency run")
+	fs.IntVar(&c.MirrorRecords, "mirror-records", c.MirrorRecords, "records the mirror suite copies in each throughput run")
+	fs.IntVar(&c.MirrorValueBytes, "mirror-value-bytes", c.MirrorValueBytes, "value size of the mirror suite's records (keys are 8 bytes)")
 	fs.IntVar(&c.RestoreCustomers, "restore-customers", c.RestoreCustomers, "customers (keys) in the changelog that is restored and held by the RSS child")
 	fs.IntVar(&c.RSSOrders, "rss-orders", c.RSSOrders, "orders the RSS child processes after restoring")
 	fs.Var((*intList)(&c.Instances), "instances", "instance counts of the scaling runs")
@@ -41,6 +46,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 // quickFields are the fields QuickConfig changes, by flag name.
 var quickFields = map[string]func(c *Config, q Config){
 	"orders":            func(c *Config, q Config) { c.Orders = q.Orders },
+	"mirror-records":    func(c *Config, q Config) { c.MirrorRecords = q.MirrorRecords },
 	"customers":         func(c *Config, q Config) { c.Customers = q.Customers },
 	"latency-duration":  func(c *Config, q Config) { c.LatencyDuration = q.LatencyDuration },
 	"restore-customers": func(c *Config, q Config) { c.RestoreCustomers = q.RestoreCustomers },

@@ -14,13 +14,15 @@ type Results struct {
 	Machine Machine `json:"machine"`
 	Setup   Setup   `json:"setup"`
 
-	Throughput []Cell        `json:"throughput,omitempty"`
-	Latency    *Latency      `json:"latency,omitempty"`
-	Restore    *Restore      `json:"restore,omitempty"`
-	RSS        *RSS          `json:"rss,omitempty"`
-	Scaling    []Scale       `json:"scaling,omitempty"`
-	Targets    []Target      `json:"targets,omitempty"`
-	Elapsed    time.Duration `json:"elapsed_ns"`
+	Throughput []Cell   `json:"throughput,omitempty"`
+	Latency    *Latency `json:"latency,omitempty"`
+	Restore    *Restore `json:"restore,omitempty"`
+	RSS        *RSS     `json:"rss,omitempty"`
+	Scaling    []Scale  `json:"scaling,omitempty"`
+	Targets    []Target `json:"targets,omitempty"`
+	// Mirror holds the mirror suite's figures (Config.Suite).
+	Mirror  *MirrorResults `json:"mirror,omitempty"`
+	Elapsed time.Duration  `json:"elapsed_ns"`
 }
 
 // Machine describes where the figures were taken and under what load.
@@ -137,9 +139,11 @@ type LatencyWindow struct {
 }
 
 // windowP99s lists the p99 of each window.
-func (l *Latency) windowP99s() string {
-	s := make([]string, len(l.Windows))
-	for i, w := range l.Windows {
+func (l *Latency) windowP99s() string { return windowP99s(l.Windows) }
+
+func windowP99s(ws []LatencyWindow) string {
+	s := make([]string, len(ws))
+	for i, w := range ws {
 		s[i] = round(w.P99).String()
 	}
 	return strings.Join(s, " ")
@@ -200,6 +204,12 @@ func (r *Results) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "exactly bench, %s\n", m.Started.Format(time.RFC3339))
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s, %d MiB, %s; load average %.2f before, %.2f after\n",
 		m.CPUs, m.GOMAXPROCS, m.CPUModel, m.MemoryMiB, m.GoVersion, m.LoadBefore[0], m.LoadAfter[0])
+	if r.Mirror != nil {
+		r.Mirror.write(&b, s.Repeat)
+		fmt.Fprintf(&b, "\ntotal time %s\n", round(r.Elapsed))
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	fmt.Fprintf(&b, "cluster: %s; %d partitions\n", s.Cluster, s.Partitions)
 	fmt.Fprintf(&b, "input: %d orders over %d customers (seed %d), 0 malformed, 0 duplicates", s.Orders, s.Customers, s.Seed)
 	if s.EventBytes > 0 {

@@ -41,7 +41,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		group: cfg.TopicPrefix + orders.DefaultOrderGroup,
 	}
 	r.topics = orders.TopicsWithPrefix(cfg.TopicPrefix)
-	r.st.r = Report{Seed: cfg.Seed, Duration: cfg.Duration, Rate: cfg.Rate, Generations: -1, Aborts: make(map[string]int)}
+	r.st.r = Report{Mode: cfg.Mode, Seed: cfg.Seed, Duration: cfg.Duration, Rate: cfg.Rate, Generations: -1, Aborts: make(map[string]int)}
+	if cfg.Mode == ModeMirror {
+		r.group = cfg.TopicPrefix + "chaos-mirror"
+		r.mirror = &mirrorRun{name: r.group, ledger: newLedger()}
+		r.st.r.Mirror = &MirrorReport{Name: r.group}
+	}
 	// Shutdown, in order: the instances (SIGKILL whatever still runs,
 	// then reap), the producer and broker restarts, the clients, the
 	// embedded cluster, the state directories.
@@ -64,7 +69,7 @@ type run struct {
 	topics orders.Topics
 	group  string
 
-	kfake   *kfake.Cluster // nil on a real cluster
+	kfake   *kfake.Cluster // nil on a real cluster; the source in mirror mode
 	kafka   *cluster.Cluster
 	brokers []string
 	adminCl *kgo.Client
@@ -95,6 +100,8 @@ type run struct {
 	phaseEnd    time.Time         // when the last phase ended
 	resets      []map[int32]int64 // committed offsets at each reset
 	extraOrders int               // orders produced by phases, for ids
+
+	mirror *mirrorRun // mirror mode only
 }
 
 // timed is an action due at a time.
@@ -105,7 +112,11 @@ type timed struct {
 }
 
 func (r *run) setup(ctx context.Context) error {
-	if err := r.cluster(ctx); err != nil {
+	clusters := r.cluster
+	if r.mirror != nil {
+		clusters = r.mirrorClusters
+	}
+	if err := clusters(ctx); err != nil {
 		return err
 	}
 	r.root = r.cfg.StateDir
@@ -117,6 +128,10 @@ func (r *run) setup(ctx context.Context) error {
 		r.root, r.ownRoot = root, true
 	}
 	r.fleet = &fleet{cfg: r.cfg, brokers: strings.Join(r.brokers, ","), stats: r.st}
+	if r.mirror != nil {
+		r.fleet.targetBrokers, r.fleet.mirrorName, r.fleet.mirrorTopics = strings.Join(r.mirror.tbrokers, ","), r.mirror.name, r.mirror.topics
+		r.st.r.Mirror.Topics = r.mirror.topics
+	}
 	fmt.Fprintf(r.cfg.Out, "chaos: seed %d (replay the choices with --seed %d); %s; state in %s\n", r.cfg.Seed, r.cfg.Seed, r.st.r.Cluster, r.root)
 	for range r.cfg.Instances {
 		if err := r.startNew(); err != nil {
@@ -179,7 +194,7 @@ func (r *run) cluster(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("describing topic %s: %w", r.topics.Events, err)
 		}
-		r.faults = &faulter{c: r.kfake, events: r.topics.Events, eventsID: evs[r.topics.Events].ID}
+		r.faults = &faulter{c: r.kfake, topics: []string{r.topics.Events}, topicIDs: [][16]byte{evs[r.topics.Events].ID}}
 		r.st.r.Faults = make(map[string]int)
 	}
 	return nil
@@ -310,7 +325,11 @@ func (r *run) startAt(id, dir string, extra ...string) error {
 // with idle and reset phases when due, then lets the pipeline drain and
 // stops every instance cleanly.
 func (r *run) soak(ctx context.Context) error {
-	r.startProducer()
+	if r.mirror != nil {
+		r.startMirrorProducer()
+	} else {
+		r.startProducer()
+	}
 	begin := time.Now()
 	r.schedulePhases(begin)
 	end := begin.Add(r.cfg.Duration)
@@ -341,7 +360,11 @@ func (r *run) soak(ctx context.Context) error {
 			next = now.Add(r.interval())
 		}
 		if now.Sub(lastProgress) >= 5*time.Second {
-			r.progress(ctx, now.Sub(begin))
+			if r.mirror != nil {
+				r.mirrorProgress(ctx, now.Sub(begin))
+			} else {
+				r.progress(ctx, now.Sub(begin))
+			}
 			lastProgress = now
 		}
 		select {
@@ -353,7 +376,11 @@ func (r *run) soak(ctx context.Context) error {
 	if err := r.calm(ctx); err != nil {
 		return err
 	}
-	if err := r.drain(ctx); err != nil {
+	drain := r.drain
+	if r.mirror != nil {
+		drain = r.mirrorDrain
+	}
+	if err := drain(ctx); err != nil {
 		return err
 	}
 	return r.stopAll()
@@ -383,6 +410,17 @@ func (r *run) housekeep(now time.Time) error {
 			continue
 		}
 		msg := fmt.Sprintf("%s: %s: %s", in.id, in.cmd.ProcessState, in.lastErr)
+		if r.mirror != nil && in.cmd.ProcessState.ExitCode() == 1 {
+			// The mirror stops by design on an unknown commit outcome
+			// or a fence (see mirror.go in this package): restart it.
+			fmt.Fprintf(r.cfg.Out, "  %s stopped on an error; restarting it\n", msg)
+			r.st.add(func(rep *Report) { rep.Mirror.Exits = append(rep.Mirror.Exits, msg) })
+			r.remove(in)
+			if err := r.startAt(in.id, in.dir); err != nil {
+				return err
+			}
+			continue
+		}
 		// Every failure injected here is one an instance must ride out,
 		// a zombie fenced by its transaction timeout included.
 		fmt.Fprintf(r.cfg.Out, "  unexpected exit of %s\n", msg)
@@ -430,7 +468,9 @@ func (r *run) failure() error {
 	if len(active) > r.cfg.MinInstances {
 		cs = append(cs, choice{1, r.scaleDown})
 	}
-	if r.faults != nil && len(active) > 0 {
+	if r.faults != nil && len(active) > 0 && r.mirror != nil {
+		cs = append(cs, choice{3, r.mirrorFault})
+	} else if r.faults != nil && len(active) > 0 {
 		cs = append(cs, choice{3, r.fault})
 	}
 	if r.kafka != nil && !r.down.Load() {
@@ -472,7 +512,7 @@ func (r *run) restartsPending() int {
 // directory, or one time in five on a wiped one.
 func (r *run) kill() error {
 	in := r.pick()
-	wipe := r.rng.IntN(5) == 0
+	wipe := r.rng.IntN(5) == 0 && r.mirror == nil // a mirror has no state directory
 	after := time.Duration(500+r.rng.IntN(2500)) * time.Millisecond
 	in.signalled = true
 	in.signal(syscall.SIGKILL)
@@ -505,11 +545,11 @@ func (r *run) restart() error {
 }
 
 // pause freezes an instance past its session timeout (6 s) and thaws it
-// 7-10 s later: a zombie whose partitions moved on, and whose transaction
-// timed out (5 s) if one was open.
+// 7-10 s later (see freezeFor): a zombie whose partitions moved on, and
+// whose transaction timed out (5 s) if one was open.
 func (r *run) pause() error {
 	in := r.pick()
-	after := time.Duration(7000+r.rng.IntN(3000)) * time.Millisecond
+	after := r.freezeFor()
 	in.signal(syscall.SIGSTOP)
 	in.paused = true
 	fmt.Fprintf(r.cfg.Out, "  SIGSTOP %s for %s\n", in.id, after.Round(time.Millisecond))
@@ -780,6 +820,9 @@ func (r *run) stopAll() error {
 // check verifies E1-E3 and E5 on the topics (changelog included) and E4 on
 // every state directory used, and completes the report.
 func (r *run) check(ctx context.Context) (*Report, error) {
+	if r.mirror != nil {
+		return r.mirrorCheck(ctx)
+	}
 	opts := r.topics.VerifyOptions(false)
 	for _, store := range orders.OrderStores() {
 		opts.StableTopics = append(opts.StableTopics, processor.ChangelogTopic(r.group, store))
@@ -847,6 +890,14 @@ func (r *run) close() {
 	}
 	if r.kfake != nil {
 		r.kfake.Close()
+	}
+	if m := r.mirror; m != nil {
+		if m.tcl != nil {
+			m.tcl.Close()
+		}
+		if m.tkfake != nil {
+			m.tkfake.Close()
+		}
 	}
 	if r.ownRoot {
 		_ = os.RemoveAll(r.root)

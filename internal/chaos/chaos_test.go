@@ -84,6 +84,10 @@ func TestConfigValidate(t *testing.T) {
 		{"kafka dir without brokers", Config{Binary: "x", KafkaDir: "/tmp/k"}, "needs the cluster's brokers"},
 		{"negative idle time", Config{Binary: "x", IdleFor: -time.Second}, "must not be negative"},
 		{"idle phases without room to scale", Config{Binary: "x", Instances: 1, MaxInstances: 1}, "want max instances >= 2"},
+		{"unknown mode", Config{Binary: "x", Mode: "mirrors"}, `mode "mirrors"`},
+		{"mirror with a source only", Config{Binary: "x", Mode: ModeMirror, Brokers: []string{"s:9092"}}, "needs both the source and the target"},
+		{"target brokers without the mirror", Config{Binary: "x", TargetBrokers: []string{"t:9092"}}, "mirror mode only"},
+		{"mirror with broker kills", Config{Binary: "x", Mode: ModeMirror, Brokers: []string{"s"}, TargetBrokers: []string{"t"}, KafkaDir: "/tmp/k"}, "pipeline mode only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Run(context.Background(), tc.cfg)

@@ -35,6 +35,21 @@ type Config struct {
 	// Binary is the exactly command that runs the instances. Required.
 	Binary string
 
+	// Mode is what the soak runs: ModePipeline, the order service, or
+	// ModeMirror, `exactly mirror` instances copying topics from a source
+	// cluster to a target cluster (see mirror.go in this package). The
+	// default value is ModePipeline.
+	Mode string
+
+	// TargetBrokers names the mirror's real target cluster, Brokers its
+	// source; both empty run two embedded kfake clusters. Mirror mode
+	// only. The default value is empty.
+	TargetBrokers []string
+
+	// MirrorTopics is the number of source topics the mirror copies.
+	// Mirror mode only. The default value is 3.
+	MirrorTopics int
+
 	// Duration is how long failures are injected. The default value is
 	// 1m.
 	Duration time.Duration
@@ -52,7 +67,8 @@ type Config struct {
 	Customers int
 
 	// Instances is the number of instances at start; MinInstances and
-	// MaxInstances bound scaling. The default values are 3, 1 and 5.
+	// MaxInstances bound scaling. The default values are 3, 1 and 5 (2, 1
+	// and 3 in mirror mode).
 	Instances, MinInstances, MaxInstances int
 
 	// Partitions is the partition count of the orders and events topics
@@ -70,11 +86,14 @@ type Config struct {
 	// end no transaction), and production resumes after IdleFor. It looks
 	// for state an idle instance keeps for a partition it lost without
 	// being told. Negative disables it. The default value is 70s.
+	//
+	// In mirror mode an idle phase only stops production for IdleFor
+	// while the failures go on. The default value is then 20s.
 	IdleEvery time.Duration
 
 	// IdleFor is the least time production stops in an idle phase; the
 	// scaling may make it longer. The default value is 30s (five session
-	// timeouts).
+	// timeouts); 8s in mirror mode.
 	IdleFor time.Duration
 
 	// IdleRounds is the number of scale-up-then-down rounds of an idle
@@ -89,7 +108,8 @@ type Config struct {
 	// partition past the old directories' checkpoints, then the others
 	// restart on their old state directories and production resumes. The
 	// checks know the reset offsets (orders.VerifyOptions.Resets).
-	// Negative disables it. The default value is 50s.
+	// Negative disables it. The default value is 50s. Mirror mode has no
+	// resets.
 	ResetEvery time.Duration
 
 	// ResetRun is the least time the reset instance runs alone before the
@@ -138,7 +158,22 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Modes of Config.Mode.
+const (
+	ModePipeline = "pipeline"
+	ModeMirror   = "mirror"
+)
+
 func (c *Config) ensureDefaults() {
+	setDefault(&c.Mode, ModePipeline)
+	if c.Mode == ModeMirror {
+		setDefault(&c.Instances, 2)
+		setDefault(&c.MaxInstances, 3)
+		setDefault(&c.IdleEvery, 20*time.Second)
+		setDefault(&c.IdleFor, 8*time.Second)
+		setDefault(&c.MirrorTopics, 3)
+		c.ResetEvery = -1
+	}
 	setDefault(&c.Duration, time.Minute)
 	setDefault(&c.Rate, 300)
 	setDefault(&c.Customers, 100)
@@ -163,7 +198,7 @@ func (c *Config) ensureDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.TopicPrefix == "" && len(c.Brokers) > 0 {
+	if c.TopicPrefix == "" && (len(c.Brokers) > 0 || len(c.TargetBrokers) > 0) {
 		c.TopicPrefix = fmt.Sprintf("chaos-%d-%d-", c.Seed, time.Now().Unix())
 	}
 }
@@ -180,6 +215,16 @@ var ErrConfig = errors.New("chaos: invalid configuration")
 
 func (c *Config) validate() error {
 	switch {
+	case c.Mode != ModePipeline && c.Mode != ModeMirror:
+		return fmt.Errorf("%w: mode %q: want %s or %s", ErrConfig, c.Mode, ModePipeline, ModeMirror)
+	case c.Mode == ModeMirror && (len(c.Brokers) == 0) != (len(c.TargetBrokers) == 0):
+		return fmt.Errorf("%w: a mirror soak on real clusters needs both the source and the target brokers", ErrConfig)
+	case c.Mode == ModeMirror && c.KafkaDir != "":
+		return fmt.Errorf("%w: broker kills (a Kafka run directory) are for the pipeline mode only", ErrConfig)
+	case c.Mode != ModeMirror && len(c.TargetBrokers) > 0:
+		return fmt.Errorf("%w: target brokers are for the mirror mode only", ErrConfig)
+	case c.MirrorTopics < 0:
+		return fmt.Errorf("%w: mirror topics must not be negative", ErrConfig)
 	case c.Binary == "":
 		return fmt.Errorf("%w: no binary to run the instances with", ErrConfig)
 	case c.Duration < 0 || c.Rate < 0 || c.Customers < 0 || c.EventInterval < 0:
@@ -190,7 +235,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: instances %d outside [%d, %d]", ErrConfig, c.Instances, c.MinInstances, c.MaxInstances)
 	case c.IdleFor < 0 || c.IdleRounds < 0 || c.ResetRun < 0:
 		return fmt.Errorf("%w: idle time, idle rounds and reset run must not be negative", ErrConfig)
-	case c.IdleEvery > 0 && c.MaxInstances < 2:
+	case c.Mode == ModePipeline && c.IdleEvery > 0 && c.MaxInstances < 2:
 		return fmt.Errorf("%w: idle phases scale the group: want max instances >= 2, got %d", ErrConfig, c.MaxInstances)
 	case c.Partitions < 1:
 		return fmt.Errorf("%w: partitions must be positive, got %d", ErrConfig, c.Partitions)

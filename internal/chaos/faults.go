@@ -3,6 +3,7 @@ package chaos
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +19,17 @@ import (
 // fatal ones (fenced by a live twin, unauthorized), so that an instance
 // stopping on its own is a finding.
 type faulter struct {
-	c        *kfake.Cluster
-	events   string   // the events topic
-	eventsID [16]byte // its id: produce v13 names topics by id
-	over     atomic.Bool
+	c *kfake.Cluster
+	// kinds are the faults to draw from; nil is faultKinds.
+	kinds []faultKind
+	// topics are the topics produce and fetch faults aim at (the events
+	// topic; the mirror's topics), topicIDs their ids: produce v13 and
+	// fetch v13 name topics by id.
+	topics   []string
+	topicIDs [][16]byte
+	// group is the group that group faults aim at (mirror mode).
+	group string
+	over  atomic.Bool
 
 	mu      sync.Mutex
 	handles []faultHits
@@ -48,9 +56,27 @@ func errFault(key kmsg.Key, err *kerr.Error) func(*faulter, string, int) faultHi
 	}
 }
 
-func produceFault(err *kerr.Error) func(*faulter, string, int) faultHits {
+// topicFault fails count requests of kind key to each of the faulter's
+// topics.
+func topicFault(key kmsg.Key, err *kerr.Error) func(*faulter, string, int) faultHits {
 	return func(f *faulter, _ string, count int) faultHits {
-		h := f.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: f.events, Err: err, Count: count})
+		var fs []kfake.Fault
+		for _, t := range f.topics {
+			fs = append(fs, kfake.Fault{Keys: []kmsg.Key{key}, Topic: t, Err: err, Count: count})
+		}
+		h := f.c.Fault(fs...)
+		return faultHits{hits: h.Hits, remove: h.Remove}
+	}
+}
+
+func produceFault(err *kerr.Error) func(*faulter, string, int) faultHits {
+	return topicFault(kmsg.Produce, err)
+}
+
+// groupFault fails count requests of kind key of the faulter's group.
+func groupFault(key kmsg.Key, err *kerr.Error) func(*faulter, string, int) faultHits {
+	return func(f *faulter, _ string, count int) faultHits {
+		h := f.c.Fault(kfake.Fault{Keys: []kmsg.Key{key}, Group: f.group, Err: err, Count: count})
 		return faultHits{hits: h.Hits, remove: h.Remove}
 	}
 }
@@ -80,16 +106,18 @@ func delay(key kmsg.Key, d time.Duration) func(*faulter, string, int) faultHits 
 }
 
 // matches reports whether req is a transactional request of txnID (any
-// transactional id when empty) to the events topic or transaction
-// coordinator.
+// transactional id when empty) to one of the faulter's topics or to the
+// transaction coordinator, or a fetch of one of its topics.
 func (f *faulter) matches(req kmsg.Request, txnID string) bool {
 	var id string
 	switch r := req.(type) {
 	case *kmsg.ProduceRequest:
-		if r.TransactionID == nil || !slices.ContainsFunc(r.Topics, func(t kmsg.ProduceRequestTopic) bool { return t.Topic == f.events || t.TopicID == f.eventsID }) {
+		if r.TransactionID == nil || !slices.ContainsFunc(r.Topics, func(t kmsg.ProduceRequestTopic) bool { return f.aims(t.Topic, t.TopicID) }) {
 			return false
 		}
 		id = *r.TransactionID
+	case *kmsg.FetchRequest:
+		return slices.ContainsFunc(r.Topics, func(t kmsg.FetchRequestTopic) bool { return f.aims(t.Topic, t.TopicID) })
 	case *kmsg.EndTxnRequest:
 		id = r.TransactionalID
 	case *kmsg.TxnOffsetCommitRequest:
@@ -98,6 +126,11 @@ func (f *faulter) matches(req kmsg.Request, txnID string) bool {
 		return false
 	}
 	return txnID == "" || id == txnID
+}
+
+// aims reports whether the topic named name or id is one of the faulter's.
+func (f *faulter) aims(name string, id [16]byte) bool {
+	return (name != "" && slices.Contains(f.topics, name)) || (id != [16]byte{} && slices.Contains(f.topicIDs, id))
 }
 
 var faultKinds = []faultKind{
@@ -125,10 +158,38 @@ var faultKinds = []faultKind{
 	{"EndTxn delayed past the transaction timeout", delay(kmsg.EndTxn, 6*time.Second)},
 }
 
+// mirrorTargetFaultKinds are the faults of the mirror's target cluster:
+// the pipeline's but those of TxnOffsetCommit, which the mirror never
+// sends (its positions are records of its offsets topic).
+var mirrorTargetFaultKinds = slices.DeleteFunc(slices.Clone(faultKinds), func(k faultKind) bool {
+	return strings.HasPrefix(k.name, "TxnOffsetCommit")
+})
+
+// mirrorSourceFaultKinds are the faults of the mirror's source cluster, on
+// its group and its fetches of the mirrored topics; never on the
+// producer's transactions, whose outcome the checks must know.
+var mirrorSourceFaultKinds = []faultKind{
+	{"source Fetch NOT_LEADER_OR_FOLLOWER", topicFault(kmsg.Fetch, kerr.NotLeaderForPartition)},
+	{"source Fetch UNKNOWN_TOPIC_OR_PARTITION", topicFault(kmsg.Fetch, kerr.UnknownTopicOrPartition)},
+	{"source ListOffsets NOT_LEADER_OR_FOLLOWER", topicFault(kmsg.ListOffsets, kerr.NotLeaderForPartition)},
+	{"source Fetch delayed 2s", delay(kmsg.Fetch, 2*time.Second)},
+	// A heartbeat told to rejoin: a rebalance, so a revoke that dooms
+	// the open transaction.
+	{"source Heartbeat REBALANCE_IN_PROGRESS", groupFault(kmsg.Heartbeat, kerr.RebalanceInProgress)},
+	{"source Heartbeat NOT_COORDINATOR", groupFault(kmsg.Heartbeat, kerr.NotCoordinator)},
+	{"source JoinGroup COORDINATOR_LOAD_IN_PROGRESS", groupFault(kmsg.JoinGroup, kerr.CoordinatorLoadInProgress)},
+	{"source SyncGroup REBALANCE_IN_PROGRESS", groupFault(kmsg.SyncGroup, kerr.RebalanceInProgress)},
+	{"source OffsetFetch COORDINATOR_LOAD_IN_PROGRESS", groupFault(kmsg.OffsetFetch, kerr.CoordinatorLoadInProgress)},
+}
+
 // inject arms a random fault for txnID ("" any instance), one to three
 // times.
 func (f *faulter) inject(rng *rand.Rand, txnID string) string {
-	k := faultKinds[rng.IntN(len(faultKinds))]
+	kinds := f.kinds
+	if kinds == nil {
+		kinds = faultKinds
+	}
+	k := kinds[rng.IntN(len(kinds))]
 	h := k.install(f, txnID, 1+rng.IntN(3))
 	h.kind = k.name
 	f.mu.Lock()

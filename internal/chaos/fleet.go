@@ -63,6 +63,12 @@ type fleet struct {
 	wg      sync.WaitGroup // one goroutine per process: read its output, reap it
 	logMu   sync.Mutex     // serializes writes to cfg.InstanceLogs
 	n       int            // instances ever created, for ids
+
+	// Mirror mode: the target cluster, the mirror's name and the source
+	// topics it copies.
+	targetBrokers string
+	mirrorName    string
+	mirrorTopics  []string
 }
 
 // sessionTimeout is the instances' group session timeout.
@@ -77,6 +83,14 @@ func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Durati
 		"--max-records", fmt.Sprint(maxRecords), "--commit-interval", commitInterval.String(),
 		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", txnTimeout.String(),
 		"--log-level", "info", "--log-format", "json"}, extra...)
+	if f.cfg.Mode == ModeMirror {
+		// The mirror has no state directory, no transaction size and
+		// no session timeout flag: on kfake the soak lowers the session
+		// timeout of its JoinGroups (see run.capMirrorSession).
+		args = []string{"mirror", "--source-brokers", f.brokers, "--target-brokers", f.targetBrokers,
+			"--topics", strings.Join(f.mirrorTopics, ","), "--name", f.mirrorName, "--instance-id", id,
+			"--commit-interval", commitInterval.String(), "--transaction-timeout", txnTimeout.String()}
+	}
 	cmd := exec.Command(f.cfg.Binary, args...)
 	cmd.Env = os.Environ()
 	cmd.Stdout = io.Discard
@@ -113,6 +127,7 @@ func (f *fleet) follow(in *instance, r io.Reader) string {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) != nil {
 			last = line // the command's final error, or a crash message
+			f.stats.textLine(line)
 			continue
 		}
 		if m["level"] == "ERROR" {

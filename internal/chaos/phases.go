@@ -107,6 +107,9 @@ func (p Phase) String() string {
 // interval after the soak begins.
 func (r *run) schedulePhases(begin time.Time) {
 	r.begin = begin
+	if r.cfg.Mode == ModeMirror {
+		return // the mirror producer runs its own idle phases
+	}
 	if r.cfg.IdleEvery > 0 {
 		r.nextIdle = begin.Add(r.cfg.IdleEvery / 2)
 	}

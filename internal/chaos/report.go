@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 // Report is what a chaos run did and what the checks found.
 type Report struct {
+	Mode     string // Config.Mode
 	Seed     int64
 	Duration time.Duration // of the failures; the run takes longer
 	Cluster  string        // "embedded kfake" or the brokers
@@ -61,11 +63,38 @@ type Report struct {
 
 	Verify     *orders.Report // E1-E3, E5
 	LocalState []string       // E4 violations
+
+	// Mirror is the mirror mode's part; nil in the pipeline mode.
+	Mirror *MirrorReport
+}
+
+// MirrorReport is what a mirror soak did and found.
+type MirrorReport struct {
+	Name   string   // the mirror's name
+	Topics []string // the source topics
+
+	// Transactions and AbortedTransactions are the source producer's.
+	Transactions, AbortedTransactions int
+
+	// Exits are instances that stopped on their own with an error (exit
+	// status 1), as the mirror does by design when a commit's outcome is
+	// unknown or it is fenced; each was restarted, as a supervisor would.
+	// Not violations: the verdict says whether they cost anything.
+	Exits []string
+
+	// Verdict is what the checks found; nil when they did not run.
+	Verdict *MirrorVerdict
 }
 
 // Violations counts everything that went wrong.
 func (r *Report) Violations() int {
 	n := len(r.UnexpectedExits) + len(r.SlowStops) + len(r.LocalState)
+	if r.Mirror != nil {
+		if r.Mirror.Verdict == nil {
+			return n + 1
+		}
+		return n + r.Mirror.Verdict.Violations()
+	}
 	if r.Verify == nil {
 		return n + 1
 	}
@@ -76,6 +105,9 @@ func (r *Report) Violations() int {
 func (r *Report) OK() bool { return r.Violations() == 0 }
 
 func (r *Report) String() string {
+	if r.Mirror != nil {
+		return r.mirrorString()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos: seed %d, failures for %s on %s, %d orders/s\n", r.Seed, r.Duration, r.Cluster, r.Rate)
 	p := r.Produced
@@ -195,6 +227,22 @@ func (s *stats) add(fn func(*Report)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fn(&s.r)
+}
+
+// textCause finds the cause in a text log line (the mirror's).
+var textCause = regexp.MustCompile(`\bcause="((?:[^"\\]|\\.)*)"|\bcause=(\S+)`)
+
+// textLine counts what one text log line of an instance (the mirror logs
+// text) says: its aborted transactions.
+func (s *stats) textLine(line string) {
+	if !strings.Contains(line, `msg="target transaction aborted"`) {
+		return
+	}
+	var cause any
+	if m := textCause.FindStringSubmatch(line); m != nil {
+		cause = m[1] + m[2]
+	}
+	s.add(func(r *Report) { r.Aborts[shortCause(cause)]++ })
 }
 
 // logLine counts what one JSON log line of an instance says.
