@@ -15,8 +15,8 @@ import (
 	"github.com/exactly-stream/exactly/mirror"
 )
 
-// mirrorTranslateCommand is `exactly mirror translate` (wired by the kit's
-// subcommands; until then a program command of its own).
+// mirrorTranslateCommand is the subcommand `exactly mirror translate`: it
+// belongs in mirrorCommand.Commands (cmd/exactly/mirror.go).
 var mirrorTranslateCommand = app.Command{
 	Name:    "translate",
 	Summary: "translate consumer groups' source offsets to target offsets for failover",

@@ -16,8 +16,9 @@ import (
 	"github.com/exactly-stream/exactly/exactlytest"
 )
 
-// translateCmd runs `translate` as the program would once the lead wires
-// it as `exactly mirror translate` (the kit parses flags and environment).
+// translateCmd runs the translate command through the kit (flags, the
+// environment, exit statuses), as a top-level command of the program
+// until it is wired as `exactly mirror translate`.
 func translateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	c := config()
 	c.Commands = append(c.Commands[:len(c.Commands):len(c.Commands)], mirrorTranslateCommand)
