@@ -384,6 +384,12 @@ func (m *Mirror) produce(ctx context.Context, t *txn, ts []taken) error {
 			}
 			tk.st.open = true
 			pt = &partTxn{p: p, st: tk.st, sync: tk.st.sync}
+			if tk.st.committed < 0 {
+				// No position yet: the partition is copied from its
+				// log start, and its first record is where the
+				// copies begin.
+				pt.sync.Source = r.Offset
+			}
 			t.parts[p] = pt
 		}
 		out := &kgo.Record{

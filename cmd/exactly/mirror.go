@@ -40,7 +40,7 @@ var (
 			"transactional ID (<name>/<topic>/<partition>), so a partition's new owner fences every earlier one. `exactly mirror verify` compares the copy record by record; " +
 			"`exactly mirror doctor` checks the mirror's health.",
 		Setup:    mirrorSetup,
-		Commands: []app.Command{mirrorVerifySub, mirrorDoctorSub},
+		Commands: []app.Command{mirrorVerifySub, mirrorDoctorSub, mirrorTranslateCommand},
 	}
 	mirrorVerifySub = app.Command{
 		Name:    "verify",

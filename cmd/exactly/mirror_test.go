@@ -124,7 +124,7 @@ func TestMirrorUsage(t *testing.T) {
 		"both topics":      {[]string{"mirror", "--source-brokers", "a:1", "--target-brokers", "b:1", "--topics", "t", "--topics-regex", "x"}, "--topics-regex"},
 		"bad regex":        {[]string{"mirror", "--source-brokers", "a:1", "--target-brokers", "b:1", "--topics-regex", "("}, "--topics-regex"},
 		"verify no target": {[]string{"mirror", "verify", "--source-brokers", "b:1", "--topics", "t"}, "--target-brokers"},
-		"unknown sub":      {[]string{"mirror", "verfy"}, `unknown mirror command "verfy": want verify or doctor`},
+		"unknown sub":      {[]string{"mirror", "verfy"}, `unknown mirror command "verfy": want verify, doctor or translate`},
 		"doctor no topics": {[]string{"mirror", "doctor", "--source-brokers", "a:1", "--target-brokers", "b:1"}, "--topics"},
 		"doctor max lag":   {append(doctorArgs, "--max-lag", "0"), "--max-lag"},
 		"doctor sample":    {append(doctorArgs, "--sample", "-1s"), "--sample"},

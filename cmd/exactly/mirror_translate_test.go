@@ -16,13 +16,10 @@ import (
 	"github.com/exactly-stream/exactly/exactlytest"
 )
 
-// translateCmd runs the translate command through the kit (flags, the
-// environment, exit statuses), as a top-level command of the program
-// until it is wired as `exactly mirror translate`.
+// translateCmd runs `exactly mirror translate` through the kit (flags, the
+// environment, exit statuses).
 func translateCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	c := config()
-	c.Commands = append(c.Commands[:len(c.Commands):len(c.Commands)], mirrorTranslateCommand)
-	return c.Run(ctx, append([]string{"translate"}, args...), stdout, io.Discard)
+	return config().Run(ctx, append([]string{"mirror", "translate"}, args...), stdout, io.Discard)
 }
 
 func TestMirrorTranslateUsage(t *testing.T) {
