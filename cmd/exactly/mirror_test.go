@@ -98,6 +98,7 @@ func TestMirrorUsage(t *testing.T) {
 		"no target":   {[]string{"mirror-verify", "--source-brokers", "b:1", "--topics", "t"}, "--target-brokers"},
 		"both topics": {[]string{"mirror", "--source-brokers", "a:1", "--target-brokers", "b:1", "--topics", "t", "--topics-regex", "x"}, "--topics-regex"},
 		"bad regex":   {[]string{"mirror", "--source-brokers", "a:1", "--target-brokers", "b:1", "--topics-regex", "("}, "--topics-regex"},
+		"no session":  {[]string{"mirror", "--source-brokers", "a:1", "--target-brokers", "b:1", "--topics", "t", "--session-timeout", "0s"}, "--session-timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := dispatch(context.Background(), tc.args, &bytes.Buffer{})
