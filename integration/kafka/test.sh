@@ -27,10 +27,14 @@ trap 'bash "$cluster" down >/dev/null 2>&1 || true; target down >/dev/null 2>&1 
 # starts kfake clusters of its own whatever the environment says; `make test`
 # runs it.
 mirror_tests() {
-	local start rc=0
+	local start rc=0 source_brokers target_brokers
 	start=$(date +%s)
-	target up --nodes 1 --transaction-version 2 >/dev/null
-	if ! EXACTLY_KAFKA_WAIT=200 KAFKA_BROKERS="$(bash "$cluster" brokers)" KAFKA_TARGET_BROKERS="$(target brokers)" \
+	# Checked one by one: called as `mirror_tests || rc=1`, set -e is off
+	# here, and empty broker lists would make the tests run on kfake.
+	target up --nodes 1 --transaction-version 2 >/dev/null || { echo "starting the target cluster failed"; return 1; }
+	source_brokers=$(bash "$cluster" brokers) || return 1
+	target_brokers=$(target brokers) || return 1
+	if ! EXACTLY_KAFKA_WAIT=200 KAFKA_BROKERS="$source_brokers" KAFKA_TARGET_BROKERS="$target_brokers" \
 		KAFKA_TARGET_DIR="$target_dir" go test -race -count=1 -p 1 -timeout 20m \
 		-run '^TestMirror' -skip '^TestMirrorProduceHeldPastTimeout$' "$@" ./integration; then
 		rc=1
