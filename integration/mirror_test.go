@@ -334,13 +334,14 @@ func (me *mirrorEnv) positionsTotal() int64 {
 	return n
 }
 
-// waitCopying waits until the mirrored positions pass min.
-func (me *mirrorEnv) waitCopying(min int64, timeout time.Duration) int64 {
+// waitCopying waits until the sum of the mirrored positions passes past,
+// and returns it.
+func (me *mirrorEnv) waitCopying(past int64, timeout time.Duration) int64 {
 	me.t.Helper()
 	var n int64
-	waitFor(me.t, timeout, fmt.Sprintf("mirrored positions past %d", min), func() bool {
+	waitFor(me.t, timeout, fmt.Sprintf("mirrored positions past %d in total", past), func() bool {
 		n = me.positionsTotal()
-		return n > min
+		return n > past
 	})
 	return n
 }
@@ -367,7 +368,12 @@ func TestMirrorCrashPoints(t *testing.T) {
 			c := me.spawn("a", spawnOpts{bin: bin, env: crashAt(point, 3)})
 			c.waitCrash(t, point, 30*time.Second)
 			c2 := me.spawn("a", spawnOpts{bin: bin})
-			me.waitCopying(me.positionsTotal(), time.Minute) // the restart copies
+			// The restart copies: its positions pass the crashed
+			// instance's (readable once the restart fenced an open
+			// transaction holding them).
+			at := int64(-1)
+			waitFor(t, time.Minute, "readable positions", func() bool { at = me.positionsTotal(); return at >= 0 })
+			me.waitCopying(at, time.Minute)
 			stop()
 			me.waitMirrored(time.Minute, nil)
 			c2.stop(t)
