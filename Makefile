@@ -4,6 +4,8 @@
 #   make test        unit and integration tests (embedded kfake cluster), race detector on
 #   make test-kafka  the integration suite on a real three-node Apache Kafka cluster
 #                    (started and stopped here unless KAFKA_BROKERS is set)
+#   make test-mirror-kafka
+#                    the mirror tests from a real three-node cluster to a one-node one
 #   make chaos       a randomized soak: crashes, restarts, scaling, zombies, broker
 #                    faults, idle phases, operator resets; DURATION=30m
 #                    SEED=<printed seed> to replay one
@@ -15,7 +17,7 @@ PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka chaos chaos-mirror kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
+.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
 
 all: build lint test
 
@@ -43,6 +45,17 @@ test-kafka:
 		$(GO) test -race -count=1 -p 1 -timeout 40m ./integration/...; \
 	else \
 		bash integration/kafka/test.sh; \
+	fi
+
+# test-mirror-kafka runs the mirror tests on KAFKA_BROKERS (source) and
+# KAFKA_TARGET_BROKERS (target; KAFKA_TARGET_DIR, its cluster.sh run dir, lets
+# a test kill its broker), or else on a three-node source and a one-node
+# target it starts and always stops. test-kafka runs them too.
+test-mirror-kafka:
+	@if [ -n "$$KAFKA_BROKERS" ] && [ -n "$$KAFKA_TARGET_BROKERS" ]; then \
+		$(GO) test -race -count=1 -p 1 -timeout 20m -run '^TestMirror' -skip '^TestMirrorProduceHeldPastTimeout$$' ./integration; \
+	else \
+		bash integration/kafka/test.sh --mirror; \
 	fi
 
 # chaos runs `exactly chaos` (instances built with the race detector) on an

@@ -7,4 +7,11 @@
 // prove") on the real topics (E1-E3, E5 through orders.Verify) and on the
 // instances' local state (E4 through orders.CheckLocalState). On a shared cluster each test uses its
 // own topic prefix and consumer groups.
+//
+// The mirror tests (mirror_test.go) run `exactly mirror` processes from a
+// source to a target cluster: two in-process kfake clusters by default, or
+// KAFKA_BROKERS (source) and KAFKA_TARGET_BROKERS (target) when both are
+// set; KAFKA_TARGET_DIR, the target's integration/kafka/cluster.sh run
+// directory, lets a test kill the target's broker. They check the copy with
+// mirror.Verify.
 package integration

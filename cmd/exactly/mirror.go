@@ -126,9 +126,13 @@ func mirrorSetup(fs *flag.FlagSet) app.Runner {
 	txnTimeout := fs.Duration("transaction-timeout", 10*time.Second, "target transaction timeout (Java transaction.timeout.ms)")
 	interval := fs.Duration("commit-interval", 100*time.Millisecond, "how long a transaction collects records before it commits")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address at /metrics (default: none)")
+	session := fs.Duration("session-timeout", 45*time.Second, "source consumer group session timeout (Java session.timeout.ms); heartbeats go every tenth of it, at most every 3s")
 	return func(ctx context.Context, stdout io.Writer) error {
 		if err := f.validate(); err != nil {
 			return err
+		}
+		if *session <= 0 {
+			return app.Usagef("--session-timeout must be positive, got %s", *session)
 		}
 		for _, c := range []struct{ which, brokers string }{{"source", *f.source}, {"target", *f.target}} {
 			cl, err := connect(ctx, c.brokers, *f.timeout)
@@ -144,6 +148,7 @@ func mirrorSetup(fs *flag.FlagSet) app.Runner {
 			mirror.SourceBrokers(app.SplitBrokers(*f.source)...), mirror.TargetBrokers(app.SplitBrokers(*f.target)...),
 			mirror.InstanceID(*id), mirror.RenamePrefix(*f.prefix), mirror.TransactionTimeout(*txnTimeout),
 			mirror.CommitInterval(*interval), mirror.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
+			mirror.SourceOpts(kgo.SessionTimeout(*session), kgo.HeartbeatInterval(min(3*time.Second, *session/10))),
 		}
 		if *f.regex != "" {
 			opts = append(opts, mirror.TopicsRegex(*f.regex))

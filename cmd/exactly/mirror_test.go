@@ -130,6 +130,7 @@ func TestMirrorUsage(t *testing.T) {
 		"doctor sample":    {append(doctorArgs, "--sample", "-1s"), "--sample"},
 		"doctor threshold": {append(doctorArgs, "--txn-threshold", "0s"), "--txn-threshold"},
 		"doctor timeout":   {append(doctorArgs, "--sample", "1m"), "--timeout"},
+		"no session":       {[]string{"mirror", "--source-brokers", "a:1", "--target-brokers", "b:1", "--topics", "t", "--session-timeout", "0s"}, "--session-timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := dispatch(context.Background(), tc.args, &bytes.Buffer{})

@@ -16,11 +16,19 @@
 #   cluster.sh brokers                    print the bootstrap list
 #
 # Nodes are combined broker+controller processes; node N (1..9) listens on
-# 127.0.0.1:1N092 (clients) and 127.0.0.1:1N093 (controller quorum): below
-# Linux's ephemeral port range (32768-60999), so a client's outgoing
-# connection can never hold a node's port while the node is down. --nodes
-# is 3 by default (replication factor 3, min.insync.replicas 2); --nodes 1
-# gives a single node with replication factor 1 and min.insync.replicas 1.
+# 127.0.0.1:PN092 (clients) and 127.0.0.1:PN093 (controller quorum), P being
+# the port prefix (1 by default: 1N092, 1N093): below Linux's ephemeral port
+# range (32768-60999), so a client's outgoing connection can never hold a
+# node's port while the node is down. --nodes is 3 by default (replication
+# factor 3, min.insync.replicas 2); --nodes 1 gives a single node with
+# replication factor 1 and min.insync.replicas 1.
+#
+# A second, independent cluster runs beside the first with its own run dir
+# and port prefix, e.g. the one-node target of the mirror tests:
+#   EXACTLY_KAFKA_DIR=/tmp/exactly-kafka-target EXACTLY_KAFKA_PORT_PREFIX=2 \
+#     cluster.sh up --nodes 1
+# Every later command on it needs the same EXACTLY_KAFKA_DIR (the prefix is
+# kept in the run dir).
 #
 # `up` always starts from scratch: when a cluster from an earlier `up` is
 # still running in the run dir, it is stopped and its data removed first.
@@ -28,6 +36,9 @@
 # Environment:
 #   EXACTLY_KAFKA_DIR       run dir: properties, data, logs, pid files, the
 #                           `brokers` file (default /tmp/exactly-kafka-cluster)
+#   EXACTLY_KAFKA_PORT_PREFIX
+#                           first digit of every port `up` assigns, 1 or 2
+#                           (default 1); other commands use the one `up` kept
 #   EXACTLY_KAFKA_CACHE     jar cache root (default
 #                           ${XDG_CACHE_HOME:-$HOME/.cache}/exactly-kafka);
 #                           jars go to <root>/<kafka version>/lib
@@ -54,6 +65,7 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 pom=$script_dir/pom.xml
 
 run_dir=${EXACTLY_KAFKA_DIR:-/tmp/exactly-kafka-cluster}
+port_prefix=${EXACTLY_KAFKA_PORT_PREFIX:-1}
 kafka_version=${EXACTLY_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom" | head -n 1)}
 cache_root=${EXACTLY_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/exactly-kafka}
 lib_dir=$cache_root/$kafka_version/lib
@@ -129,7 +141,8 @@ check_java() {
 # cluster.env (settings that start-node must reuse) and brokers.
 
 # load_state reads cluster.env, written by `up`: nodes, cluster_id,
-# lib_dir and kafka_version as they were when the cluster was formatted.
+# lib_dir, kafka_version and port_prefix as they were when the cluster was
+# formatted.
 load_state() {
   [[ -f $run_dir/cluster.env ]] || die "no cluster in $run_dir (run: cluster.sh up)"
   # shellcheck source=/dev/null
@@ -156,6 +169,10 @@ node_pid() {
   echo "$pid"
 }
 
+# client_port and ctrl_port print node $1's client and controller ports.
+client_port() { echo "${port_prefix}${1}092"; }
+ctrl_port() { echo "${port_prefix}${1}093"; }
+
 # port_in_use succeeds when something accepts connections on 127.0.0.1:$1.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -163,14 +180,14 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 write_properties() {
   local n=$1 rf=3 min_isr=2 voters="" i
   if (( nodes == 1 )); then rf=1; min_isr=1; fi
-  for i in $(node_ids); do voters+="${voters:+,}$i@127.0.0.1:1${i}093"; done
+  for i in $(node_ids); do voters+="${voters:+,}$i@127.0.0.1:$(ctrl_port "$i")"; done
   cat >"$run_dir/n$n.properties" <<EOF
 # Node $n of $nodes, written by integration/kafka/cluster.sh.
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:1${n}092,CONTROLLER://127.0.0.1:1${n}093
-advertised.listeners=PLAINTEXT://127.0.0.1:1${n}092
+listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),CONTROLLER://127.0.0.1:$(ctrl_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$n")
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -322,6 +339,8 @@ cmd_up() {
   [[ $nodes =~ ^[1-9]$ ]] || die "--nodes must be 1 to 9, got '$nodes'"
   ((nodes == 1 || nodes >= 3)) || die "--nodes must be 1 or at least 3 (replication factor 3 needs 3 nodes)"
   [[ -z $txn_version || $txn_version =~ ^[0-9]+$ ]] || die "--transaction-version must be a number, got '$txn_version'"
+  # 3N092 would pass 32767 (the ephemeral range) from node 3 on.
+  [[ $port_prefix =~ ^[12]$ ]] || die "EXACTLY_KAFKA_PORT_PREFIX must be 1 or 2 (ports stay below 32768), got '$port_prefix'"
 
   fetch
   check_java
@@ -334,7 +353,7 @@ cmd_up() {
 
   local n port
   for n in $(node_ids); do
-    for port in "1${n}092" "1${n}093"; do
+    for port in "$(client_port "$n")" "$(ctrl_port "$n")"; do
       ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
     done
   done
@@ -358,7 +377,7 @@ cmd_up() {
       kafka.tools.StorageTool format -t "$cluster_id" -c "$run_dir/n$n.properties" \
       ${feature[@]+"${feature[@]}"} >>"$run_dir/format.out" 2>&1 \
       || { cat "$run_dir/format.out" >&2; die "formatting node $n failed"; }
-    brokers+="${brokers:+,}127.0.0.1:1${n}092"
+    brokers+="${brokers:+,}127.0.0.1:$(client_port "$n")"
   done
 
   # Everything start-node needs later, even from another shell or a test.
@@ -368,6 +387,7 @@ cmd_up() {
     printf 'kafka_version=%q\n' "$kafka_version"
     printf 'lib_dir=%q\n' "$lib_dir"
     printf 'txn_version=%q\n' "$txn_version"
+    printf 'port_prefix=%q\n' "$port_prefix"
     printf 'script=%q\n' "$script_dir/cluster.sh"
   } >"$run_dir/cluster.env"
 
@@ -451,7 +471,7 @@ cmd_start_node() {
     return 0
   fi
   local off port
-  for port in "1${1}092" "1${1}093"; do
+  for port in "$(client_port "$1")" "$(ctrl_port "$1")"; do
     ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
   done
   off=$(log_size "$run_dir/n$1.log")
@@ -466,7 +486,7 @@ cmd_status() {
   echo "Kafka $kafka_version, $nodes node(s)${txn_version:+, transaction.version=$txn_version}, run dir $run_dir"
   for n in $(node_ids); do
     if pid=$(node_pid "$n"); then
-      echo "node $n: running (pid $pid) 127.0.0.1:1${n}092"
+      echo "node $n: running (pid $pid) 127.0.0.1:$(client_port "$n")"
     else
       echo "node $n: stopped"
     fi

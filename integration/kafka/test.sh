@@ -2,15 +2,55 @@
 # test.sh: run the integration suite on real Apache Kafka, once on a cluster
 # formatted with transaction protocol v2 (KIP-890, Kafka 4's default) and once
 # with transaction.version=1, since users run both. Each cluster is started
-# fresh and always stopped, also when the tests fail. On the v2 cluster a
-# short chaos soak with broker kills follows the suite (EXACTLY_NO_CHAOS=1
-# skips it, EXACTLY_CHAOS_DURATION sets its length, 3m by default). Extra
-# arguments go to `go test` (e.g. -run TestOneInstance).
+# fresh and always stopped, also when the tests fail. On the v2 cluster the
+# mirror tests follow the suite, from the three-node cluster (the source) to a
+# second, one-node cluster (the target, ports 2N092, run dir
+# EXACTLY_KAFKA_TARGET_DIR, default /tmp/exactly-kafka-target), then a short
+# chaos soak with broker kills (EXACTLY_NO_CHAOS=1 skips it,
+# EXACTLY_CHAOS_DURATION sets its length, 3m by default). Extra arguments go
+# to the suite's `go test` (e.g. -run TestOneInstance).
+#
+# test.sh --mirror runs only the mirror tests on a fresh v2 source and target,
+# extra arguments going to their `go test`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
 cluster="$here/cluster.sh"
-trap 'bash "$cluster" down >/dev/null 2>&1 || true' EXIT
+target_dir=${EXACTLY_KAFKA_TARGET_DIR:-/tmp/exactly-kafka-target}
+# target runs cluster.sh on the target cluster.
+target() { EXACTLY_KAFKA_DIR="$target_dir" EXACTLY_KAFKA_PORT_PREFIX=2 bash "$cluster" "$@"; }
+trap 'bash "$cluster" down >/dev/null 2>&1 || true; target down >/dev/null 2>&1 || true' EXIT
+
+# mirror_tests starts the one-node target beside the running source cluster,
+# runs the mirror tests (extra arguments go to go test) and stops the target.
+# The produce-hold test injects its fault through kfake's control API, so it
+# starts kfake clusters of its own whatever the environment says; `make test`
+# runs it.
+mirror_tests() {
+	local start rc=0 source_brokers target_brokers
+	start=$(date +%s)
+	# Checked one by one: called as `mirror_tests || rc=1`, set -e is off
+	# here, and empty broker lists would make the tests run on kfake.
+	target up --nodes 1 --transaction-version 2 >/dev/null || { echo "starting the target cluster failed"; return 1; }
+	source_brokers=$(bash "$cluster" brokers) || return 1
+	target_brokers=$(target brokers) || return 1
+	if ! EXACTLY_KAFKA_WAIT=200 KAFKA_BROKERS="$source_brokers" KAFKA_TARGET_BROKERS="$target_brokers" \
+		KAFKA_TARGET_DIR="$target_dir" go test -race -count=1 -p 1 -timeout 20m \
+		-run '^TestMirror' -skip '^TestMirrorProduceHeldPastTimeout$' "$@" ./integration; then
+		rc=1
+	fi
+	target down >/dev/null
+	echo "== mirror tests (three-node source, one-node target) took $(( $(date +%s) - start ))s"
+	return $rc
+}
+
+if [ "${1:-}" = --mirror ]; then
+	shift
+	echo "== Apache Kafka, transaction.version=2: mirror tests"
+	bash "$cluster" up --transaction-version 2 >/dev/null
+	mirror_tests "$@"
+	exit
+fi
 
 rc=0
 for tv in 2 1; do
@@ -20,18 +60,21 @@ for tv in 2 1; do
 	# -p 1: the cluster package's test kills brokers; nothing may run beside it.
 	# -skip: the broker-fault tests inject faults through kfake's control API,
 	# so they start kfake clusters of their own whatever KAFKA_BROKERS says;
-	# `make test` runs them.
+	# `make test` runs them. The mirror tests run below, with a target.
 	# The cluster package's node-crash test first, on the fresh cluster: a
 	# node SIGKILLed after the suite has to recover and delete the suite's
 	# hundreds of partitions on restart, which on two busy cores took over
 	# 200 s (EXACTLY_KAFKA_WAIT) in CI.
 	for pkg in ./internal/cluster ./integration; do
 		if ! EXACTLY_KAFKA_WAIT=200 KAFKA_BROKERS="$(bash "$cluster" brokers)" go test -race -count=1 -p 1 -timeout 40m \
-			-skip '^(TestBrokerFaults|TestTransactionTimeoutIsNotFencing)$' "$@" "$pkg"; then
+			-skip '^(TestBrokerFaults|TestTransactionTimeoutIsNotFencing|TestMirror.*)$' "$@" "$pkg"; then
 			rc=1
 		fi
 	done
 	echo "== transaction.version=$tv: suite took $(( $(date +%s) - start ))s"
+	if [ "$tv" = 2 ]; then
+		mirror_tests || rc=1
+	fi
 	if [ "$tv" = 2 ] && [ -z "${EXACTLY_NO_CHAOS:-}" ]; then
 		# A short chaos soak with broker kills: instances SIGKILLed,
 		# restarted, frozen and scaled while brokers die and come back. On
