@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -73,11 +74,15 @@ func IsAuthFailure(err error) bool {
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		verify    *tls.CertificateVerificationError
-		alert     tls.AlertError // the broker refused the handshake: no or a bad client certificate
 		notTLS    tls.RecordHeaderError
+		op        *net.OpError
 	)
 	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &notTLS)
+		errors.As(err, &verify) || errors.As(err, &notTLS) ||
+		// crypto/tls reports an alert of the broker (a missing or bad
+		// client certificate, no common version or cipher) as a net.OpError
+		// with this Op around an unexported alert type.
+		errors.As(err, &op) && op.Op == "remote error"
 }
 
 func errorsAsAuth(err error) (*AuthError, bool) { return errors.AsType[*AuthError](err) }
