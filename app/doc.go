@@ -34,6 +34,18 @@
 // on the command line wins. An invalid value names the flag or the
 // variable it came from.
 //
+// # Secured clusters
+//
+// run, reset, topics and doctor take the connection-security flags of
+// package kafkaauth: --tls, --tls-ca-file, --tls-cert-file, --tls-key-file,
+// --tls-server-name, --sasl-mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512,
+// OAUTHBEARER, AWS_MSK_IAM), --sasl-username, --sasl-password (better set
+// as <PREFIX>_SASL_PASSWORD, whose value no message shows),
+// --sasl-password-file and --sasl-token-file. A program's own commands add
+// them with kafkaauth.RegisterFlags. A broker that refuses the credentials
+// or the certificate ends the command at once (WaitForBroker), naming the
+// mechanism and the broker.
+//
 // # Signals
 //
 // The first SIGINT or SIGTERM ends the open transaction (committed if it
