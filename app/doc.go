@@ -49,6 +49,18 @@
 // EXACTLY_SOURCE_BROKERS, as it is for `exactly mirror`, so commands that
 // share a flag share its variable.
 //
+// # Secured clusters
+//
+// run, reset, topics and doctor take the connection-security flags of
+// package kafkaauth: --tls, --tls-ca-file, --tls-cert-file, --tls-key-file,
+// --tls-server-name, --sasl-mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512,
+// OAUTHBEARER, AWS_MSK_IAM), --sasl-username, --sasl-password (better set
+// as <PREFIX>_SASL_PASSWORD, whose value no message shows),
+// --sasl-password-file and --sasl-token-file. A program's own commands add
+// them with kafkaauth.RegisterFlags. A broker that refuses the credentials
+// or the certificate ends the command at once (WaitForBroker), naming the
+// mechanism and the broker.
+//
 // # Signals
 //
 // The first SIGINT or SIGTERM ends the open transaction (committed if it

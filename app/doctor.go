@@ -21,6 +21,7 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 	fs.DurationVar(&o.TxnThreshold, "txn-threshold", 30*time.Second, "report transactions open longer than this")
 	fs.Int64Var(&o.MaxLag, "max-lag", 100000, "waiting records of a running group that make a warning")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	sec := securityFlags(fs)
 	return func(ctx context.Context, stdout io.Writer) error {
 		for name, bad := range map[string]bool{"txn-threshold": o.TxnThreshold <= 0, "max-lag": o.MaxLag <= 0, "timeout": *timeout <= 0} {
 			if bad {
@@ -31,7 +32,7 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 		if err != nil {
 			return err
 		}
-		cl, err := newClient(fs, SplitBrokers(*brokers))
+		cl, err := securedClient(fs, SplitBrokers(*brokers), sec)
 		if err != nil {
 			return err
 		}
@@ -39,6 +40,9 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		o.ConnectTimeout = min(15*time.Second, *timeout/2)
+		if err := checkAuth(ctx, cl, sec, o.ConnectTimeout); err != nil {
+			return fmt.Errorf("doctor: %w", err)
+		}
 		o.CreateHint = k.cfg.Name + " topics create"
 		r, err := admin.Doctor(ctx, cl, p.Pipeline, o)
 		if err != nil {

@@ -168,6 +168,9 @@ func (fs *flagSet) fromEnv(name string) error {
 		return nil
 	}
 	fs.origins[name] = "environment variable " + env + "=" + showValue(v)
+	if isSecret(fs.Lookup(name).Value) {
+		fs.origins[name] = "environment variable " + env
+	}
 	if err := fs.Set(name, v); err != nil {
 		if ve, ok := errors.AsType[*valueError](err); ok {
 			return Usagef("environment variable %s=%q: %s", env, v, ve.problem)
@@ -175,6 +178,19 @@ func (fs *flagSet) fromEnv(name string) error {
 		return fmt.Errorf("%w: environment variable %s=%q: %w", ErrUsage, env, v, err)
 	}
 	return nil
+}
+
+// isSecret reports whether v holds a secret (a password) that must never
+// be shown: its type says so with an IsSecret method.
+func isSecret(v flag.Value) bool {
+	if c, ok := v.(checkedBool); ok {
+		v = c.Value
+	}
+	if c, ok := v.(*checkedValue); ok {
+		v = c.Value
+	}
+	s, ok := v.(interface{ IsSecret() bool })
+	return ok && s.IsSecret()
 }
 
 // parseError turns an error of flag.Parse into a usage error that names

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode"
+
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 // kit is a Config made ready to run: its services normalised and its
@@ -156,7 +158,16 @@ func (k *kit) runCommand(ctx context.Context, cmd *command, args []string, stdou
 		}
 		return err
 	}
-	return run(ctx, stdout)
+	return flagErrors(fs, run(ctx, stdout))
+}
+
+// flagErrors turns a *kafkaauth.FlagError into a usage error naming where
+// the flag's value came from (the flag or its environment variable).
+func flagErrors(fs *flagSet, err error) error {
+	if fe, ok := errors.AsType[*kafkaauth.FlagError](err); ok {
+		return Usagef("%s: %s", fs.origin(fe.Flag), fe.Problem)
+	}
+	return err
 }
 
 // joinOr lists words as "a, b or c".

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/httpapi"
+	"github.com/exactly-stream/exactly/kafkaauth"
 	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/topology"
 )
@@ -35,6 +36,7 @@ type runConfig struct {
 	errorPolicy    string
 	resetState     bool
 	httpAddr       string
+	security       *kafkaauth.Flags
 }
 
 // runFlags declares the flags of run (and of reset, which has no
@@ -62,6 +64,7 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	if !reset {
 		fs.BoolVar(&c.resetState, "reset-state", false, "first reset, as the reset command does")
 	}
+	c.security = securityFlags(fs)
 }
 
 func (k *kit) serviceNames() string {
@@ -175,6 +178,10 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 	if err != nil {
 		return err
 	}
+	secOpts, err := c.security.Opts()
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(group)
 	brokers := SplitBrokers(c.brokers)
 	opts := []processor.Opt{
@@ -193,6 +200,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		processor.CreateTopics(c.createTopics),
 		processor.ReplicationFactor(int16(c.replication)),
 		processor.KgoOpts(kgo.SessionTimeout(c.sessionTimeout), kgo.HeartbeatInterval(c.sessionTimeout/15)),
+		processor.KgoOpts(secOpts...),
 	}
 	opts = append(append(opts, k.cfg.Options...), svc.Options...)
 	p, err := processor.New(topo, opts...)
@@ -200,7 +208,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		return configError(err)
 	}
 	api.Attach(p)
-	if err := pingBrokers(ctx, fs, brokers, c.connectTimeout); err != nil || ctx.Err() != nil {
+	if err := pingBrokers(ctx, fs, brokers, c.connectTimeout, secOpts...); err != nil || ctx.Err() != nil {
 		return err // a cancelled ctx while waiting is a clean stop
 	}
 	log.Info("starting", "service", svc.Name, "group", group, "transactional_id", p.TransactionalID(), "reset_state", c.resetState)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"text/tabwriter"
+	"time"
 
 	"github.com/exactly-stream/exactly/admin"
 )
@@ -78,6 +79,10 @@ func (p pipeline) adjust(r *admin.TopicsReport, exact bool) {
 	})
 }
 
+// topicsConnectTimeout bounds how long `topics` waits for a secured
+// broker's first answer before it goes on (and fails in its own way).
+const topicsConnectTimeout = 30 * time.Second
+
 // topicsSetup is `topics create|check`.
 func (k *kit) topicsSetup(fs *flagSet, sub string) Runner {
 	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
@@ -86,6 +91,7 @@ func (k *kit) topicsSetup(fs *flagSet, sub string) Runner {
 	replication := fs.Int("replication-factor", -1, "replication factor of every topic (-1: the brokers' default.replication.factor)")
 	minISR := fs.Int("min-insync-replicas", 0, "min.insync.replicas set on created topics and wanted at least (0: not set, not checked)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	sec := securityFlags(fs)
 	return func(ctx context.Context, stdout io.Writer) error {
 		if *replication < -1 || *replication > 32767 {
 			return fs.usagef("replication-factor", "want -1 or 1..32767, got %d", *replication)
@@ -101,11 +107,14 @@ func (k *kit) topicsSetup(fs *flagSet, sub string) Runner {
 		if err != nil {
 			return err
 		}
-		cl, err := newClient(fs, SplitBrokers(*brokers))
+		cl, err := securedClient(fs, SplitBrokers(*brokers), sec)
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
+		if err := checkAuth(ctx, cl, sec, topicsConnectTimeout); err != nil {
+			return fmt.Errorf("topics %s: %w", sub, err)
+		}
 		run := admin.CheckTopics
 		if sub == "create" {
 			run = admin.CreateTopics

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/app"
+	"github.com/exactly-stream/exactly/kafkaauth"
 	"github.com/exactly-stream/exactly/mirror"
 	"github.com/exactly-stream/exactly/mirror/mirrorprom"
 )
@@ -78,6 +79,7 @@ var (
 type mirrorFlags struct {
 	source, target, topics, regex, name, prefix *string
 	timeout                                     *time.Duration
+	sourceSec, targetSec                        *kafkaauth.Flags
 }
 
 func newMirrorFlags(fs *flag.FlagSet) *mirrorFlags {
@@ -89,7 +91,22 @@ func newMirrorFlags(fs *flag.FlagSet) *mirrorFlags {
 		name:    fs.String("name", "mirror", "the mirror's name: its source consumer group, the prefix of its transactional IDs and of its offsets topic"),
 		prefix:  fs.String("rename-prefix", "", "prefix of every target topic name"),
 		timeout: connectTimeoutFlag(fs),
+		// --source-tls, --target-sasl-mechanism, ...: each cluster its own.
+		sourceSec: kafkaauth.RegisterFlags(fs, "source-"),
+		targetSec: kafkaauth.RegisterFlags(fs, "target-"),
 	}
+}
+
+// security returns the kgo options of the source and the target
+// connection flags.
+func (f *mirrorFlags) security() (source, target []kgo.Opt, err error) {
+	if source, err = f.sourceSec.Opts(); err != nil {
+		return nil, nil, err
+	}
+	if target, err = f.targetSec.Opts(); err != nil {
+		return nil, nil, err
+	}
+	return source, target, nil
 }
 
 func (f *mirrorFlags) validate() error {
@@ -134,8 +151,15 @@ func mirrorSetup(fs *flag.FlagSet) app.Runner {
 		if *session <= 0 {
 			return app.Usagef("--session-timeout must be positive, got %s", *session)
 		}
-		for _, c := range []struct{ which, brokers string }{{"source", *f.source}, {"target", *f.target}} {
-			cl, err := connect(ctx, c.brokers, *f.timeout)
+		srcSec, tgtSec, err := f.security()
+		if err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			which, brokers string
+			sec            []kgo.Opt
+		}{{"source", *f.source, srcSec}, {"target", *f.target, tgtSec}} {
+			cl, err := connect(ctx, c.brokers, *f.timeout, c.sec...)
 			if err != nil {
 				return fmt.Errorf("%s cluster: %w", c.which, err)
 			}
@@ -148,6 +172,7 @@ func mirrorSetup(fs *flag.FlagSet) app.Runner {
 			mirror.SourceBrokers(app.SplitBrokers(*f.source)...), mirror.TargetBrokers(app.SplitBrokers(*f.target)...),
 			mirror.InstanceID(*id), mirror.RenamePrefix(*f.prefix), mirror.TransactionTimeout(*txnTimeout),
 			mirror.CommitInterval(*interval), mirror.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
+			mirror.SourceOpts(srcSec...), mirror.TargetOpts(tgtSec...),
 			mirror.SourceOpts(kgo.SessionTimeout(*session), kgo.HeartbeatInterval(min(3*time.Second, *session/10))),
 		}
 		if *f.regex != "" {
@@ -265,10 +290,14 @@ func mirrorDoctorSetup(fs *flag.FlagSet) app.Runner {
 
 // connectBoth connects to the source and the target cluster.
 func connectBoth(ctx context.Context, f *mirrorFlags) (src, tgt *kgo.Client, err error) {
-	if src, err = connect(ctx, *f.source, *f.timeout); err != nil {
+	srcSec, tgtSec, err := f.security()
+	if err != nil {
+		return nil, nil, err
+	}
+	if src, err = connect(ctx, *f.source, *f.timeout, srcSec...); err != nil {
 		return nil, nil, fmt.Errorf("source: %w", err)
 	}
-	if tgt, err = connect(ctx, *f.target, *f.timeout); err != nil {
+	if tgt, err = connect(ctx, *f.target, *f.timeout, tgtSec...); err != nil {
 		src.Close()
 		return nil, nil, fmt.Errorf("target: %w", err)
 	}

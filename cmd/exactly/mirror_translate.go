@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/app"
+	"github.com/exactly-stream/exactly/kafkaauth"
 	"github.com/exactly-stream/exactly/mirror"
 )
 
@@ -57,6 +58,7 @@ func mirrorTranslateSetup(fs *flag.FlagSet) app.Runner {
 	force := fs.Bool("force", false, "with --commit, also move a target group's committed offset backwards")
 	readTimeout := fs.Duration("read-timeout", time.Minute, "bound on each read of the source, the target and the offsets topic")
 	timeout := connectTimeoutFlag(fs)
+	sec := &mirrorFlags{sourceSec: kafkaauth.RegisterFlags(fs, "source-"), targetSec: kafkaauth.RegisterFlags(fs, "target-")}
 	return func(ctx context.Context, stdout io.Writer) error {
 		switch {
 		case len(app.SplitBrokers(*source)) == 0:
@@ -70,12 +72,16 @@ func mirrorTranslateSetup(fs *flag.FlagSet) app.Runner {
 		case *readTimeout <= 0:
 			return app.Usagef("--read-timeout: want a positive duration, got %s", *readTimeout)
 		}
-		src, err := connect(ctx, *source, *timeout)
+		srcSec, tgtSec, err := sec.security()
+		if err != nil {
+			return err
+		}
+		src, err := connect(ctx, *source, *timeout, srcSec...)
 		if err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
 		defer src.Close()
-		tgt, err := connect(ctx, *target, *timeout)
+		tgt, err := connect(ctx, *target, *timeout, tgtSec...)
 		if err != nil {
 			return fmt.Errorf("target: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/examples/orders"
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 var produceCommand = app.Command{
@@ -38,6 +39,7 @@ func produceSetup(fs *flag.FlagSet) app.Runner {
 	produceFlags(fs, &c)
 	prefix := fs.String("topic-prefix", "", "prefix of the orders topic name")
 	timeout := connectTimeoutFlag(fs)
+	sec := kafkaauth.RegisterFlags(fs, "")
 	return func(ctx context.Context, stdout io.Writer) error {
 		c.Topic = orders.TopicsWithPrefix(*prefix).Orders
 		if err := c.Validate(); err != nil {
@@ -45,7 +47,11 @@ func produceSetup(fs *flag.FlagSet) app.Runner {
 		}
 		// A record that cannot be delivered fails the command instead of
 		// being retried for ever: the brokers may go away after the ping.
-		cl, err := connect(ctx, *brokers, *timeout, kgo.RecordDeliveryTimeout(max(*timeout, time.Minute)))
+		secOpts, err := sec.Opts()
+		if err != nil {
+			return err
+		}
+		cl, err := connect(ctx, *brokers, *timeout, append(secOpts, kgo.RecordDeliveryTimeout(max(*timeout, time.Minute)))...)
 		if err != nil {
 			return err
 		}
@@ -80,7 +86,8 @@ func client(brokers string, opts ...kgo.Opt) (*kgo.Client, error) {
 }
 
 // connect returns a client of brokers once one of them answered, waiting
-// at most timeout.
+// at most timeout; a broker that refuses the client's credentials or
+// certificate fails it at once (a *kafkaauth.AuthError).
 func connect(ctx context.Context, brokers string, timeout time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
 	if timeout <= 0 {
 		return nil, app.Usagef("--connect-timeout: want a positive duration, got %s", timeout)
@@ -91,6 +98,9 @@ func connect(ctx context.Context, brokers string, timeout time.Duration, opts ..
 	}
 	if err := app.WaitForBroker(ctx, cl, timeout); err != nil {
 		cl.Close()
+		if kafkaauth.IsAuthFailure(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("no broker reachable at %s within %s (--connect-timeout): %w",
 			strings.Join(app.SplitBrokers(brokers), ","), timeout, err)
 	}
@@ -111,8 +121,13 @@ func verifySetup(fs *flag.FlagSet) app.Runner {
 	wait := fs.Duration("stable-wait", 10*time.Second, "how long to wait for open transactions to end before reporting E5")
 	prefix := fs.String("topic-prefix", "", "prefix of every topic name")
 	timeout := connectTimeoutFlag(fs)
+	sec := kafkaauth.RegisterFlags(fs, "")
 	return func(ctx context.Context, stdout io.Writer) error {
-		cl, err := connect(ctx, *brokers, *timeout)
+		secOpts, err := sec.Opts()
+		if err != nil {
+			return err
+		}
+		cl, err := connect(ctx, *brokers, *timeout, secOpts...)
 		if err != nil {
 			return err
 		}
