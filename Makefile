@@ -135,3 +135,25 @@ bench-mirror:
 
 clean:
 	rm -rf bin
+
+# static builds bin/exactly-static the way the Dockerfile builds the image's
+# binary (keep the two alike) and checks it: statically linked, stripped,
+# built without cgo and with -trimpath. The image itself needs a Docker
+# engine: docker build -t exactly:dev .
+.PHONY: static validate-deploy
+STATIC_LDFLAGS := -s -w
+static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(STATIC_LDFLAGS)" -o bin/exactly-static ./cmd/exactly
+	@file bin/exactly-static | grep -q 'statically linked' || { file bin/exactly-static; echo "bin/exactly-static: not statically linked"; exit 1; }
+	@file bin/exactly-static | grep -q ', stripped' || { file bin/exactly-static; echo "bin/exactly-static: not stripped (-ldflags -s -w)"; exit 1; }
+	@$(GO) version -m bin/exactly-static | grep -qx '.build.CGO_ENABLED=0' || { echo "bin/exactly-static: built with cgo"; exit 1; }
+	@$(GO) version -m bin/exactly-static | grep -qx '.build.-trimpath=true' || { echo "bin/exactly-static: built without -trimpath"; exit 1; }
+	@echo "bin/exactly-static: static, stripped, CGO_ENABLED=0, -trimpath"
+
+# validate-deploy checks the Kubernetes manifests in deploy/kubernetes
+# against the API schemas of the oldest and newest Kubernetes versions
+# named in deploy/validate.sh, offline, and checks that deliberately broken
+# copies (deploy/testdata/broken) fail. The manifests' agreement with the
+# program (flags, ports, grace period) is TestDeployManifests in make test.
+validate-deploy:
+	bash deploy/validate.sh
