@@ -28,17 +28,6 @@ import (
 
 const deployDir = "../../deploy/kubernetes"
 
-// pendingSecurityEnv are the connection-security variables the manifests
-// set ahead of the flags of issue 17's security work. Once `exactly run`
-// has one, the test fails until it is removed from here, so that the
-// manifests' names are checked against the real ones from then on.
-var pendingSecurityEnv = map[string]bool{
-	"EXACTLY_SASL_MECHANISM":     true,
-	"EXACTLY_SASL_USERNAME":      true,
-	"EXACTLY_SASL_PASSWORD_FILE": true,
-	"EXACTLY_TLS_CA_FILE":        true,
-}
-
 // httpShutdown is how long `exactly run` gives in-flight HTTP queries on
 // SIGTERM (app/serve.go).
 const httpShutdown = 5 * time.Second
@@ -229,9 +218,7 @@ func TestDeployManifests(t *testing.T) {
 		_, isFlag := flags[name]
 		switch {
 		case !strings.HasPrefix(name, "EXACTLY_"):
-		case pendingSecurityEnv[name] && isFlag:
-			t.Errorf("%s is a flag of exactly run now: remove it from pendingSecurityEnv in %s", name, "cmd/exactly/deploy_test.go")
-		case !pendingSecurityEnv[name] && !isFlag:
+		case !isFlag:
 			t.Errorf("the manifests set %s, which is no flag of exactly run (see exactly help run)", name)
 		}
 	}
