@@ -13,6 +13,7 @@ import (
 
 	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/internal/bench"
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 // benchOpts are the flags of `exactly bench` about its output.
@@ -23,6 +24,9 @@ type benchOpts struct {
 	cpuprofile string
 	logLevel   string
 	from       string
+	// sec secures --brokers, targetSec --target-brokers (--target-tls,
+	// --target-sasl-mechanism, ...).
+	sec, targetSec *kafkaauth.Flags
 }
 
 var benchCommand = app.Command{
@@ -33,7 +37,9 @@ var benchCommand = app.Command{
 		"memory, and scaling, then print a table (or JSON) and optionally draw a chart. " +
 		"With --suite mirror, measure `exactly mirror` instead, between two embedded kfake clusters " +
 		"(or --brokers as the source and --target-brokers as the target): throughput and MB/s next to a bare " +
-		"transactional copy loop at the same transaction size, end-to-end latency, and instances. See BENCHMARKS.md.",
+		"transactional copy loop at the same transaction size, end-to-end latency, and instances. " +
+		"The --tls and --sasl-* flags secure the connections to --brokers, the --target-tls and --target-sasl-* flags " +
+		"those to --target-brokers. See BENCHMARKS.md.",
 	Setup: benchSetup,
 }
 
@@ -49,6 +55,7 @@ func benchSetup(fs *flag.FlagSet) app.Runner {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (cluster included) to this file")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the instances: debug, info, warn, error")
 	fs.StringVar(&o.from, "from", "", "measure nothing: print (and chart) the results of an earlier --json run saved in this file")
+	o.sec, o.targetSec = kafkaauth.RegisterFlags(fs, ""), kafkaauth.RegisterFlags(fs, "target-")
 	return func(ctx context.Context, stdout io.Writer) error { return runBench(ctx, stdout, c, o, fs) }
 }
 
@@ -63,6 +70,12 @@ func runBench(ctx context.Context, stdout io.Writer, c bench.Config, o benchOpts
 	if o.quick {
 		c.ApplyQuick(fs)
 	}
+	for _, sec := range []*kafkaauth.Flags{o.sec, o.targetSec} {
+		if err := sec.Validate(); err != nil {
+			return err // a *kafkaauth.FlagError: app names the flag
+		}
+	}
+	c.Security, c.TargetSecurity = o.sec.Config(), o.targetSec.Config()
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", app.ErrUsage, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/internal/chaos"
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 // chaosCommand is `exactly chaos`: a randomized soak of the order service
@@ -24,7 +25,9 @@ var chaosCommand = app.Command{
 		"then the pipeline drains and exactly-once is verified. With --mode mirror it soaks `exactly mirror` instead: " +
 		"instances copy topics between two clusters (two embedded kfake clusters, or --brokers and --target-brokers) " +
 		"while transactions are committed and aborted on the source, then source and target are compared record by " +
-		"record. It exits 3 when the checks find a violation.",
+		"record. The --tls and --sasl-* flags secure the connections to --brokers, the --target-tls and --target-sasl-* " +
+		"flags those to --target-brokers; the instances get them through their EXACTLY_ environment variables, never " +
+		"on their command lines. It exits 3 when the checks find a violation.",
 	Setup: chaosSetup,
 }
 
@@ -55,7 +58,11 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 3*time.Minute, "how long the pipeline may take to catch up once the failures stop")
 	instanceLogs := fs.Bool("instance-logs", false, "copy the instances' logs to stderr")
 	instanceBinary := fs.String("instance-binary", "", "the exactly binary that runs the instances (default: this one); make chaos gives one built with the race detector")
+	sec, targetSec := kafkaauth.RegisterFlags(fs, ""), kafkaauth.RegisterFlags(fs, "target-")
 	return func(ctx context.Context, stdout io.Writer) error {
+		if err := chaosSecurity(&c, sec, targetSec, *brokers, *targetBrokers); err != nil {
+			return err
+		}
 		if *partitions < 1 || *partitions > 1000 {
 			return app.Usagef("--partitions: want 1..1000, got %d", *partitions)
 		}
@@ -138,4 +145,23 @@ func mirrorDefaults(fs *flag.FlagSet, c *chaos.Config) {
 			*v = 0
 		}
 	}
+}
+
+// chaosSecurity checks the connection-security flags and sets them on c:
+// they are for real clusters only (the embedded kfake clusters are
+// plain), the target's for the mirror mode.
+func chaosSecurity(c *chaos.Config, sec, targetSec *kafkaauth.Flags, brokers, targetBrokers string) error {
+	for _, f := range []*kafkaauth.Flags{sec, targetSec} {
+		if err := f.Validate(); err != nil {
+			return err // a *kafkaauth.FlagError: app names the flag
+		}
+	}
+	c.Security, c.TargetSecurity = sec.Config(), targetSec.Config()
+	switch {
+	case c.Security.Enabled() && brokers == "":
+		return app.Usagef("--brokers: is required with --tls or --sasl-* (%s): the embedded kfake cluster is plain", c.Security.Describe())
+	case c.TargetSecurity.Enabled() && targetBrokers == "":
+		return app.Usagef("--target-brokers: is required with --target-tls or --target-sasl-* (%s), in --mode mirror", c.TargetSecurity.Describe())
+	}
+	return nil
 }

@@ -244,7 +244,7 @@ func (r *runner) atLeastOnce(ctx context.Context, name string, txnSize int, inte
 	defer os.RemoveAll(dir)
 	prof := NewRequestProfile()
 	m, err := measure(ctx, r.cfg.RunTimeout, r.inputCount, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
-		l, err := newALOLoop(r.cluster.brokers, a, dir, batcher{txnSize, interval}, kgo.WithHooks(prof))
+		l, err := newALOLoop(r.cluster.brokers, a, dir, batcher{txnSize, interval}, append([]kgo.Opt{kgo.WithHooks(prof)}, r.cluster.opts...)...)
 		if err != nil {
 			return txnCounts{}, err
 		}

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/exactly-stream/exactly/examples/orders"
 )
 
@@ -107,7 +105,7 @@ func (r *runner) prepareInput(ctx context.Context, setup *Setup) error {
 	if err := r.cluster.createTopic(ctx, r.input, c.Partitions, false); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.cluster.brokers...))
+	cl, err := r.cluster.client()
 	if err != nil {
 		return err
 	}

@@ -115,18 +115,17 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 	}
 	prof := NewRequestProfile()
 	m, err := measure(ctx, r.cfg.RunTimeout, r.inputCount, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
-		sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
+		sess, err := kgo.NewGroupTransactSession(append(append(r.cluster.seeds(),
 			kgo.WithHooks(prof),
-			kgo.SeedBrokers(r.cluster.brokers...),
 			kgo.ConsumerGroup(group),
 			kgo.ConsumeTopics(r.input),
-			kgo.TransactionalID(group + "-1"),
+			kgo.TransactionalID(group+"-1"),
 			kgo.TransactionTimeout(max(10*time.Second, 4*interval)),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.FetchMaxWait(250 * time.Millisecond), // the processor's default
+			kgo.FetchMaxWait(250*time.Millisecond), // the processor's default
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.RecordPartitioner(partitioner{manual: map[string]bool{customers: true, orderIDs: true}}),
-		}, tuning.ClientOpts()...)..., // the processor's client
+		), tuning.ClientOpts()...)..., // the processor's client
 		)
 		if err != nil {
 			return txnCounts{}, err

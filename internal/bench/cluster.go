@@ -11,12 +11,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 // cluster is the cluster measured on: an embedded kfake cluster or the
 // brokers given, with an admin client.
 type cluster struct {
 	brokers     []string
+	security    kafkaauth.Config
+	opts        []kgo.Opt      // the security's, for every client of the cluster
 	fake        *kfake.Cluster // nil on a real cluster
 	cl          *kgo.Client
 	adm         *kadm.Client
@@ -25,7 +29,12 @@ type cluster struct {
 }
 
 func openCluster(ctx context.Context, c *Config) (*cluster, error) {
-	cc := &cluster{brokers: c.Brokers, replication: c.Replication, keep: c.KeepTopics}
+	cc := &cluster{brokers: c.Brokers, security: c.Security, replication: c.Replication, keep: c.KeepTopics}
+	opts, err := c.Security.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("securing the connections: %w", err)
+	}
+	cc.opts = opts
 	if len(cc.brokers) == 0 {
 		fake, err := kfake.NewCluster(kfake.NumBrokers(c.KfakeBrokers))
 		if err != nil {
@@ -33,7 +42,7 @@ func openCluster(ctx context.Context, c *Config) (*cluster, error) {
 		}
 		cc.fake, cc.brokers = fake, fake.ListenAddrs()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cc.brokers...))
+	cl, err := cc.client()
 	if err != nil {
 		cc.close()
 		return nil, fmt.Errorf("creating the admin client: %w", err)
@@ -42,10 +51,25 @@ func openCluster(ctx context.Context, c *Config) (*cluster, error) {
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
+		aerr := kafkaauth.Check(cl, err, strings.Join(cc.brokers, ","))
 		cc.close()
+		if aerr != nil {
+			return nil, aerr
+		}
 		return nil, fmt.Errorf("brokers %v: no answer: %w", cc.brokers, err)
 	}
 	return cc, nil
+}
+
+// seeds returns the options every client of the cluster starts with: its
+// seed brokers and its connection security.
+func (c *cluster) seeds() []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(c.brokers...)}, c.opts...)
+}
+
+// client returns a client of the cluster with opts added.
+func (c *cluster) client(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append(c.seeds(), opts...)...)
 }
 
 // describe names the cluster for the report.

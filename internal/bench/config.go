@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 // Parts of a Run, for Config.Skip.
@@ -54,6 +56,16 @@ type Config struct {
 	// Brokers set: the target is the source cluster, its topics renamed;
 	// empty without Brokers: a second embedded kfake cluster.
 	TargetBrokers []string
+	// Security secures the connections to Brokers (TLS, SASL): every
+	// client Run creates has its options, and the RSS child gets it
+	// through its EXACTLY_ environment variables, never its command line.
+	// The embedded kfake cluster is plain, so it needs Brokers. The
+	// default value is a plaintext connection.
+	Security kafkaauth.Config
+	// TargetSecurity secures the connections to TargetBrokers, the mirror
+	// suite's target; with Brokers alone the target is the source cluster
+	// and Security applies. The default value is a plaintext connection.
+	TargetSecurity kafkaauth.Config
 	// KfakeBrokers is the number of brokers of the embedded cluster.
 	KfakeBrokers int
 	// Partitions of every topic created. More partitions than instances,
@@ -184,6 +196,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--target-brokers: only the %s suite has a target cluster", SuiteMirror)
 	case len(c.TargetBrokers) > 0 && len(c.Brokers) == 0:
 		return errors.New("--target-brokers: needs --brokers, the source cluster")
+	case c.Security.Enabled() && len(c.Brokers) == 0:
+		return fmt.Errorf("--brokers: is required with connection security (%s): the embedded kfake cluster is plain", c.Security.Describe())
+	case c.TargetSecurity.Enabled() && len(c.TargetBrokers) == 0:
+		return fmt.Errorf("--target-brokers: is required with target connection security (%s)", c.TargetSecurity.Describe())
 	case c.MirrorRecords < 1:
 		return fmt.Errorf("--mirror-records: want at least 1, got %d", c.MirrorRecords)
 	case c.MirrorValueBytes < 8:

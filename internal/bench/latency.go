@@ -174,14 +174,14 @@ func (in *readyInstance) stopped() error {
 // of every event; it returns them with the produce rate achieved.
 func (r *runner) measureLatency(ctx context.Context, a app, rate, count, customers int) ([]latencySample, float64, error) {
 	c := &r.cfg
-	cons, err := kgo.NewClient(kgo.SeedBrokers(r.cluster.brokers...), kgo.ConsumeTopics(a.topics.Events),
+	cons, err := r.cluster.client(kgo.ConsumeTopics(a.topics.Events),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		return nil, 0, err
 	}
 	defer cons.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(r.cluster.brokers...))
+	prod, err := r.cluster.client()
 	if err != nil {
 		return nil, 0, err
 	}

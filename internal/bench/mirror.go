@@ -54,7 +54,7 @@ func runMirror(ctx context.Context, cfg Config, res *Results) error {
 	tgt := src
 	if len(cfg.TargetBrokers) > 0 || len(cfg.Brokers) == 0 {
 		tc := cfg
-		tc.Brokers = cfg.TargetBrokers
+		tc.Brokers, tc.Security = cfg.TargetBrokers, cfg.TargetSecurity
 		if tgt, err = openCluster(ctx, &tc); err != nil {
 			return fmt.Errorf("target: %w", err)
 		}
@@ -112,7 +112,7 @@ func (r *mirrorRunner) fill(ctx context.Context) (int64, int64, error) {
 	if err := r.src.createTopic(ctx, r.input, c.Partitions, false); err != nil {
 		return 0, 0, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.src.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := r.src.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -359,6 +359,8 @@ func (r *mirrorRunner) newMirror(spec copySpec, id string) (*mirror.Mirror, erro
 		mirror.CommitInterval(spec.interval),
 		mirror.TransactionTimeout(max(10*time.Second, 4*spec.interval)),
 		mirror.WithLogger(r.cfg.logger().With("mirror", spec.name, "instance", id)),
+		mirror.SourceOpts(r.src.opts...),
+		mirror.TargetOpts(r.tgt.opts...),
 	}
 	if spec.prof != nil {
 		opts = append(opts, mirror.SourceOpts(kgo.WithHooks(spec.prof)), mirror.TargetOpts(kgo.WithHooks(spec.prof)))

@@ -28,8 +28,7 @@ func (r *mirrorRunner) runCeiling(ctx context.Context, spec copySpec, fl *finish
 	if spec.prof != nil {
 		hooks = append(hooks, kgo.WithHooks(spec.prof))
 	}
-	cons, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(r.src.brokers...),
+	cons, err := r.src.client(append([]kgo.Opt{
 		kgo.ConsumeTopics(spec.source),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(500 * time.Millisecond), // the mirror's default
@@ -39,8 +38,7 @@ func (r *mirrorRunner) runCeiling(ctx context.Context, spec copySpec, fl *finish
 		return txnCounts{}, err
 	}
 	defer cons.Close()
-	prod, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(r.tgt.brokers...),
+	prod, err := r.tgt.client(append([]kgo.Opt{
 		kgo.TransactionalID(r.cfg.TopicPrefix + spec.name),
 		kgo.TransactionTimeout(max(10*time.Second, 4*spec.interval)),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),

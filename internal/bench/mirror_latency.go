@@ -135,14 +135,14 @@ func waitReady(ctx context.Context, ready chan struct{}, timeout time.Duration) 
 // latency of each from target; it returns them with the rate achieved.
 func (r *mirrorRunner) measureMirrorLatency(ctx context.Context, source, target string, rate, count int) ([]latencySample, float64, error) {
 	c := &r.cfg
-	cons, err := kgo.NewClient(kgo.SeedBrokers(r.tgt.brokers...), kgo.ConsumeTopics(target),
+	cons, err := r.tgt.client(kgo.ConsumeTopics(target),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		return nil, 0, err
 	}
 	defer cons.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(r.src.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	prod, err := r.src.client(kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0))
 	if err != nil {
 		return nil, 0, err

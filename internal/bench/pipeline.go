@@ -68,6 +68,7 @@ func (r *runner) newProcessor(spec instanceSpec, id string) (*processor.Processo
 		processor.ReplicationFactor(r.cfg.Replication),
 		processor.WithLogger(r.cfg.logger().With("instance", id)),
 		processor.WithHooks(spec.hooks),
+		processor.KgoOpts(r.cluster.opts...),
 		processor.KgoOpts(spec.kgoOpts...),
 	)
 }

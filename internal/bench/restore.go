@@ -122,7 +122,7 @@ func (r *runner) restoreOnce(ctx context.Context, a app, dir string) (RestoreRun
 // produceDistinct writes n valid orders with ids "<idPrefix>-<i>", order i
 // for customer i modulo customers.
 func (r *runner) produceDistinct(ctx context.Context, topic, idPrefix string, n, customers int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.cluster.brokers...))
+	cl, err := r.cluster.client()
 	if err != nil {
 		return err
 	}
@@ -149,6 +149,10 @@ func (r *runner) produceDistinct(ctx context.Context, topic, idPrefix string, n,
 	return nil
 }
 
+// childEnvPrefix is the prefix of the environment variables of the
+// exactly program (package app: EXACTLY_<FLAG>).
+const childEnvPrefix = "EXACTLY_"
+
 // rss runs `exactly run` as a child on an empty state directory: it
 // restores the n customers, then processes RSSOrders more orders. Its
 // VmHWM is read once the group committed them, before it is stopped.
@@ -165,6 +169,9 @@ func (r *runner) rss(ctx context.Context, prefix string, a app, n int) (*RSS, er
 		"--topic-prefix", prefix, "--group", a.group, "--instance-id", "rss",
 		"--state-dir", filepath.Join(dir, "rss"), "--max-records", "1000", "--commit-interval", "100ms",
 		"--replication-factor", fmt.Sprint(c.Replication), "--log-level", "warn")
+	// The connection settings go by environment, not by flags: a
+	// password on a command line shows in ps.
+	cmd.Env = r.cluster.security.Environ(os.Environ(), childEnvPrefix, "")
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

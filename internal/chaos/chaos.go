@@ -20,8 +20,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/internal/cluster"
+	"github.com/exactly-stream/exactly/kafkaauth"
 	"github.com/exactly-stream/exactly/processor"
 )
 
@@ -33,18 +35,27 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	srcOpts, err := cfg.Security.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	tgtOpts, err := cfg.TargetSecurity.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("%w: target: %w", ErrConfig, err)
+	}
 	r := &run{
 		cfg:   &cfg,
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6368616f73)),
 		st:    &stats{},
 		dirs:  make(map[string]bool),
 		group: cfg.TopicPrefix + orders.DefaultOrderGroup,
+		opts:  srcOpts,
 	}
 	r.topics = orders.TopicsWithPrefix(cfg.TopicPrefix)
 	r.st.r = Report{Mode: cfg.Mode, Seed: cfg.Seed, Duration: cfg.Duration, Rate: cfg.Rate, Generations: -1, Aborts: make(map[string]int)}
 	if cfg.Mode == ModeMirror {
 		r.group = cfg.TopicPrefix + "chaos-mirror"
-		r.mirror = &mirrorRun{name: r.group, ledger: newLedger()}
+		r.mirror = &mirrorRun{name: r.group, ledger: newLedger(), topts: tgtOpts}
 		r.st.r.Mirror = &MirrorReport{Name: r.group}
 	}
 	// Shutdown, in order: the instances (SIGKILL whatever still runs,
@@ -72,6 +83,7 @@ type run struct {
 	kfake   *kfake.Cluster // nil on a real cluster; the source in mirror mode
 	kafka   *cluster.Cluster
 	brokers []string
+	opts    []kgo.Opt // Security's, for every client of the cluster
 	adminCl *kgo.Client
 	admin   *kadm.Client
 	parts   int32
@@ -141,6 +153,25 @@ func (r *run) setup(ctx context.Context) error {
 	return nil
 }
 
+// client returns a client of the cluster (the source in mirror mode),
+// secured as Config.Security says, with opts added.
+func (r *run) client(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(slices.Concat([]kgo.Opt{kgo.SeedBrokers(r.brokers...)}, r.opts, opts)...)
+}
+
+// reach waits at most a minute for one of cl's brokers to answer. A
+// broker that refuses cl's credentials or certificate fails it at once
+// with a *kafkaauth.AuthError naming the mechanism and the broker.
+func reach(ctx context.Context, cl *kgo.Client, brokers []string) error {
+	if err := app.WaitForBroker(ctx, cl, time.Minute); err != nil {
+		if kafkaauth.IsAuthFailure(err) {
+			return err
+		}
+		return fmt.Errorf("no broker reachable at %s: %w", strings.Join(brokers, ","), err)
+	}
+	return ctx.Err()
+}
+
 // cluster starts the embedded kfake cluster or connects to Brokers, and
 // creates the orders and events topics.
 func (r *run) cluster(ctx context.Context) error {
@@ -165,11 +196,14 @@ func (r *run) cluster(ctx context.Context) error {
 		}
 		r.kafka = k
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := r.client()
 	if err != nil {
 		return fmt.Errorf("connecting to %v: %w", r.brokers, err)
 	}
 	r.adminCl, r.admin = cl, kadm.NewClient(cl)
+	if err := reach(ctx, cl, r.brokers); err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for _, t := range []string{r.topics.Orders, r.topics.Events} {
@@ -718,7 +752,7 @@ func (r *run) drain(ctx context.Context) error {
 // describeStall prints, for a pipeline that does not drain, each
 // partition's lag and the group's members with their assignments.
 func (r *run) describeStall(ctx context.Context) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := r.client()
 	if err != nil {
 		return
 	}
@@ -765,7 +799,7 @@ func (r *run) dumpAll() {
 // new client: one that cached a coordinator on a killed broker keeps
 // dialing it.
 func (r *run) lag(ctx context.Context) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := r.client()
 	if err != nil {
 		return 0, err
 	}
@@ -829,7 +863,7 @@ func (r *run) check(ctx context.Context) (*Report, error) {
 	}
 	opts.StableWait = 15 * time.Second
 	opts.Resets = r.resets
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := r.client()
 	if err != nil {
 		return nil, err
 	}
@@ -910,7 +944,7 @@ func (r *run) close() {
 func (r *run) startProducer() {
 	r.prodStop = make(chan struct{})
 	r.wg.Go(func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+		cl, err := r.client()
 		if err != nil {
 			r.failProducer(err)
 			return

@@ -27,6 +27,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 // Config configures Run. Binary is required; every other field has a
@@ -119,6 +121,20 @@ type Config struct {
 	// Brokers names a real cluster; empty runs an embedded kfake cluster.
 	// The default value is empty.
 	Brokers []string
+
+	// Security secures the connections to Brokers (TLS, SASL): Run's
+	// own clients (admin, producer, checks) have its options, and the
+	// instances get it through their EXACTLY_ environment variables
+	// (EXACTLY_SASL_PASSWORD, ...; in mirror mode EXACTLY_SOURCE_...),
+	// never on their command lines, which ps shows. The embedded kfake
+	// cluster is plain, so it needs Brokers. The default value is a
+	// plaintext connection.
+	Security kafkaauth.Config
+
+	// TargetSecurity secures the connections to TargetBrokers, in mirror
+	// mode, as Security does those to Brokers (the instances read it from
+	// EXACTLY_TARGET_...). The default value is a plaintext connection.
+	TargetSecurity kafkaauth.Config
 
 	// KafkaDir is the run directory of an integration/kafka/cluster.sh
 	// cluster behind Brokers; with it, brokers are killed and restarted.
@@ -241,6 +257,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: partitions must be positive, got %d", ErrConfig, c.Partitions)
 	case c.KafkaDir != "" && len(c.Brokers) == 0:
 		return fmt.Errorf("%w: a Kafka run directory needs the cluster's brokers", ErrConfig)
+	case c.Security.Enabled() && len(c.Brokers) == 0:
+		return fmt.Errorf("%w: connection security (%s) is for a real cluster: the embedded kfake cluster is plain", ErrConfig, c.Security.Describe())
+	case c.TargetSecurity.Enabled() && len(c.TargetBrokers) == 0:
+		return fmt.Errorf("%w: target connection security (%s) needs the target brokers (mirror mode)", ErrConfig, c.TargetSecurity.Describe())
 	}
 	return nil
 }

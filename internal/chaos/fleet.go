@@ -78,21 +78,7 @@ const sessionTimeout = 6 * time.Second
 // (--reset-state). Its transaction size and commit interval are drawn by
 // the caller so that instances differ.
 func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Duration, extra ...string) (*instance, error) {
-	args := append([]string{"run", "--service", "order", "--brokers", f.brokers,
-		"--instance-id", id, "--state-dir", dir, "--topic-prefix", f.cfg.TopicPrefix,
-		"--max-records", fmt.Sprint(maxRecords), "--commit-interval", commitInterval.String(),
-		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", txnTimeout.String(),
-		"--log-level", "info", "--log-format", "json"}, extra...)
-	if f.cfg.Mode == ModeMirror {
-		// The mirror has no state directory, no transaction size and
-		// no session timeout flag: on kfake the soak lowers the session
-		// timeout of its JoinGroups (see run.capMirrorSession).
-		args = []string{"mirror", "--source-brokers", f.brokers, "--target-brokers", f.targetBrokers,
-			"--topics", strings.Join(f.mirrorTopics, ","), "--name", f.mirrorName, "--instance-id", id,
-			"--commit-interval", commitInterval.String(), "--transaction-timeout", txnTimeout.String()}
-	}
-	cmd := exec.Command(f.cfg.Binary, args...)
-	cmd.Env = os.Environ()
+	cmd := f.command(id, dir, maxRecords, commitInterval, extra...)
 	cmd.Stdout = io.Discard
 	out, err := cmd.StderrPipe()
 	if err != nil {
@@ -109,6 +95,36 @@ func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Durati
 		close(in.done)
 	})
 	return in, nil
+}
+
+// envPrefix is the prefix of the exactly program's environment variables
+// (package app: EXACTLY_<FLAG>).
+const envPrefix = "EXACTLY_"
+
+// command returns the command of an instance (see start). The connection
+// settings go into its environment, never onto its command line: a
+// password there shows in ps.
+func (f *fleet) command(id, dir string, maxRecords int, commitInterval time.Duration, extra ...string) *exec.Cmd {
+	args := append([]string{"run", "--service", "order", "--brokers", f.brokers,
+		"--instance-id", id, "--state-dir", dir, "--topic-prefix", f.cfg.TopicPrefix,
+		"--max-records", fmt.Sprint(maxRecords), "--commit-interval", commitInterval.String(),
+		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", txnTimeout.String(),
+		"--log-level", "info", "--log-format", "json"}, extra...)
+	if f.cfg.Mode == ModeMirror {
+		// The mirror has no state directory, no transaction size and
+		// no session timeout flag: on kfake the soak lowers the session
+		// timeout of its JoinGroups (see run.capMirrorSession).
+		args = []string{"mirror", "--source-brokers", f.brokers, "--target-brokers", f.targetBrokers,
+			"--topics", strings.Join(f.mirrorTopics, ","), "--name", f.mirrorName, "--instance-id", id,
+			"--commit-interval", commitInterval.String(), "--transaction-timeout", txnTimeout.String()}
+	}
+	cmd := exec.Command(f.cfg.Binary, args...)
+	if f.cfg.Mode == ModeMirror {
+		cmd.Env = f.cfg.TargetSecurity.Environ(f.cfg.Security.Environ(os.Environ(), envPrefix, "source-"), envPrefix, "target-")
+	} else {
+		cmd.Env = f.cfg.Security.Environ(os.Environ(), envPrefix, "")
+	}
+	return cmd
 }
 
 // follow reads an instance's log lines until it exits, counting what the

@@ -54,6 +54,7 @@ type mirrorRun struct {
 	// The target cluster; the run's own cluster fields are the source.
 	tkfake   *kfake.Cluster // nil on a real cluster
 	tbrokers []string
+	topts    []kgo.Opt // TargetSecurity's, for every client of the target
 	tcl      *kgo.Client
 	tadm     *kadm.Client
 	tfaults  *faulter // nil without faults
@@ -137,14 +138,20 @@ func (r *run) mirrorClusters(ctx context.Context) error {
 		r.st.r.Cluster = fmt.Sprintf("source %s, target %s", strings.Join(r.brokers, ","), strings.Join(m.tbrokers, ","))
 	}
 	var err error
-	if r.adminCl, err = kgo.NewClient(kgo.SeedBrokers(r.brokers...)); err != nil {
+	if r.adminCl, err = r.client(); err != nil {
 		return fmt.Errorf("connecting to the source %v: %w", r.brokers, err)
 	}
 	r.admin = kadm.NewClient(r.adminCl)
-	if m.tcl, err = kgo.NewClient(kgo.SeedBrokers(m.tbrokers...)); err != nil {
+	if m.tcl, err = kgo.NewClient(slices.Concat([]kgo.Opt{kgo.SeedBrokers(m.tbrokers...)}, m.topts)...); err != nil {
 		return fmt.Errorf("connecting to the target %v: %w", m.tbrokers, err)
 	}
 	m.tadm = kadm.NewClient(m.tcl)
+	if err := reach(ctx, r.adminCl, r.brokers); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if err := reach(ctx, m.tcl, m.tbrokers); err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
 	for i := range r.cfg.MirrorTopics {
 		m.topics = append(m.topics, fmt.Sprintf("%smirror-src-%d", r.cfg.TopicPrefix, i))
 	}
@@ -239,7 +246,7 @@ func (r *run) startMirrorProducer() {
 	r.prodStop = make(chan struct{})
 	seed := r.cfg.Seed
 	r.wg.Go(func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		cl, err := r.client(kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.TransactionalID(r.cfg.TopicPrefix+"chaos-mirror-producer"))
 		if err != nil {
 			r.failProducer(err)
@@ -442,7 +449,7 @@ func (r *run) mirrorDrain(ctx context.Context) error {
 
 // mirrorCheck runs the checks of the mirror mode and completes the report.
 func (r *run) mirrorCheck(ctx context.Context) (*Report, error) {
-	src, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	src, err := r.client()
 	if err != nil {
 		return nil, err
 	}

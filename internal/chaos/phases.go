@@ -254,7 +254,7 @@ func (r *run) trickle(ctx context.Context, joined []*instance) (int, error) {
 			parts[p] = true
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := r.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		return 0, fmt.Errorf("creating the idle producer: %w", err)
 	}
@@ -390,7 +390,7 @@ func (r *run) pushPast(ctx context.Context, dirs []string, ph *Phase) error {
 	}
 	customer := customers[r.rng.IntN(len(customers))]
 	ph.Pushed = p
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := r.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		return fmt.Errorf("creating the reset producer: %w", err)
 	}
@@ -453,7 +453,7 @@ func oldCheckpoints(dirs []string, parts int32) (map[int32]map[string]int64, err
 // shortOf returns how many records the new changelogs of partition p lack
 // to be past the checkpoints old (by store); 0 when they are past.
 func (r *run) shortOf(ctx context.Context, p int32, old map[string]int64) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := r.client()
 	if err != nil {
 		return 0, err
 	}
@@ -534,7 +534,7 @@ func (r *run) oldDirs(stopped []*instance, by *instance) []string {
 // transactions still pending (a killed instance's, until the broker
 // aborts it at its timeout).
 func (r *run) committed(ctx context.Context) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := r.client()
 	if err != nil {
 		return nil, err
 	}
@@ -633,7 +633,7 @@ func (r *run) waitDrained(ctx context.Context, ph *Phase) error {
 
 // describe describes the group through a new client (see lag).
 func (r *run) describe(ctx context.Context) (kadm.DescribedGroup, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := r.client()
 	if err != nil {
 		return kadm.DescribedGroup{}, err
 	}
