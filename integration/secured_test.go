@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -96,6 +97,8 @@ func newSecuredEnv(t *testing.T) (*env, *kfake.Cluster) {
 		require.NoError(t, err)
 		require.NoError(t, resp.Err, "creating %s", topic)
 	}
+	require.ErrorIs(t, e.appListTopics(ctx), kerr.TopicAuthorizationFailed,
+		"before any grant the application user must be denied: are ACLs on?")
 	e.grantApp(ctx)
 	return e, c
 }
@@ -174,27 +177,36 @@ func (e *env) grantApp(ctx context.Context) {
 // from the metadata log a moment after the controller wrote them.
 func (e *env) waitGranted(ctx context.Context) {
 	e.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.brokers...)}, e.sec.app...)...)
-	require.NoError(e.t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	topics := []string{e.topics.Orders, e.topics.Events, e.topics.DLQ, e.topics.Payments, e.topics.PaymentsDLQ}
 	var last error
 	for {
-		details, err := adm.ListTopics(ctx, topics...)
-		if err == nil {
-			err = details.Error()
-		}
-		if err == nil && len(details) == len(topics) {
+		if last = e.appListTopics(ctx); last == nil {
 			return
 		}
-		last = err
 		select {
 		case <-ctx.Done():
 			e.t.Fatalf("the application user's ACLs were not applied: %v", last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// appListTopics describes the input and output topics as the application
+// user and returns the first error.
+func (e *env) appListTopics(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.brokers...)}, e.sec.app...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	topics := []string{e.topics.Orders, e.topics.Events, e.topics.DLQ, e.topics.Payments, e.topics.PaymentsDLQ}
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
+	if err == nil {
+		err = details.Error()
+	}
+	if err == nil && len(details) != len(topics) {
+		err = fmt.Errorf("%d of %d topics listed", len(details), len(topics))
+	}
+	return err
 }
 
 // TestSecured runs the pipeline, restore and zombie tests and the

@@ -345,7 +345,8 @@ make_users() {
       printf 'KAFKA_SECURED_ADMIN_PASSWORD=%q\n' "$admin_pw"
     } >"$run_dir/secured.env"
     cat >"$run_dir/admin-client.properties" <<EOF
-# For Kafka's CLI tools as admin, e.g. kafka-acls.sh --bootstrap-server
+# For the CLI tools of a Kafka distribution, as admin, e.g.
+# kafka-acls.sh --bootstrap-server
 # $brokers --command-config $run_dir/admin-client.properties --list
 security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
@@ -636,10 +637,16 @@ cmd_start_node() {
 cmd_status() {
   load_state
   local n pid
-  echo "Kafka $kafka_version, $nodes node(s)${txn_version:+, transaction.version=$txn_version}, run dir $run_dir"
+  local secured=""
+  [[ $security == plaintext ]] || secured=", SASL_SSL listener and ACLs"
+  echo "Kafka $kafka_version, $nodes node(s)${txn_version:+, transaction.version=$txn_version}$secured, run dir $run_dir"
   for n in $(node_ids); do
     if pid=$(node_pid "$n"); then
-      echo "node $n: running (pid $pid) 127.0.0.1:$(client_port "$n")"
+      if [[ $security == sasl_ssl ]]; then
+        echo "node $n: running (pid $pid) 127.0.0.1:$(client_port "$n"), SASL_SSL 127.0.0.1:$(secured_port "$n")"
+      else
+        echo "node $n: running (pid $pid) 127.0.0.1:$(client_port "$n")"
+      fi
     else
       echo "node $n: stopped"
     fi
