@@ -88,7 +88,7 @@ func (e *env) spawn(id, dir string, o spawnOpts) *child {
 		c.out.tee = os.Stderr
 	}
 	c.cmd = exec.Command(bin, append(args, o.args...)...)
-	c.cmd.Env = append(os.Environ(), o.env...)
+	c.cmd.Env = e.childEnv(o.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	require.NoError(e.t, c.cmd.Start())
 	e.wg.Go(func() {

@@ -61,9 +61,35 @@ type env struct {
 	root    string
 	parts   int32 // of the orders and events topics
 
+	// sec secures the env's connections on a cluster with SASL, TLS and
+	// ACLs (secured_test.go); nil on a plaintext cluster.
+	sec *security
+
 	mu    sync.Mutex
 	insts []*inst
 	wg    sync.WaitGroup
+}
+
+// client returns a new client of the env's cluster, connected as the
+// operator (a super user) when the cluster is secured. The caller closes
+// it.
+func (e *env) client() (*kgo.Client, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(e.brokers...)}
+	if e.sec != nil {
+		opts = append(opts, e.sec.admin...)
+	}
+	return kgo.NewClient(opts...)
+}
+
+// childEnv returns the environment of an instance's child process: the
+// test's, plus on a secured cluster the application user's connection
+// settings, which the binary reads from EXACTLY_TLS_* and EXACTLY_SASL_*.
+func (e *env) childEnv(extra ...string) []string {
+	env := os.Environ()
+	if e.sec != nil {
+		env = append(env, e.sec.appEnv...)
+	}
+	return append(env, extra...)
 }
 
 func newEnv(t *testing.T) *env { return newEnvParts(t, partitions) }
@@ -89,7 +115,7 @@ func newEnvParts(t *testing.T, parts int32) *env {
 func (e *env) setup() {
 	t := e.t
 	e.topics = orders.TopicsWithPrefix(e.prefix)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := e.client()
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
 	e.admin = kadm.NewClient(cl)
@@ -163,6 +189,9 @@ func (e *env) launch(topo *topology.Topology, service, name, dir string, opts ..
 			in.restore = append(in.restore, r)
 		}}),
 	}
+	if e.sec != nil {
+		base = append(base, processor.KgoOpts(e.sec.app...))
+	}
 	var err error
 	in.p, err = processor.New(topo, append(base, opts...)...)
 	require.NoError(e.t, err)
@@ -221,7 +250,7 @@ func (e *env) failed() {
 // produce writes count orders with a seed unique to the call.
 func (e *env) produce(count int, seed int64, rate int) orders.ProduceStats {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := e.client()
 	require.NoError(e.t, err)
 	defer cl.Close()
 	st, err := orders.Produce(context.Background(), cl, orders.ProduceConfig{
@@ -235,7 +264,7 @@ func (e *env) produce(count int, seed int64, rate int) orders.ProduceStats {
 // changelogs are checked for hanging transactions too.
 func (e *env) verify(payments bool, stableWait time.Duration) *orders.Report {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := e.client()
 	require.NoError(e.t, err)
 	defer cl.Close()
 	opts := e.topics.VerifyOptions(payments)
@@ -257,7 +286,7 @@ func (e *env) verify(payments bool, stableWait time.Duration) *orders.Report {
 // tryVerify is verify for polling: Verify fails while the topics the
 // instances create do not exist yet.
 func (e *env) tryVerify(payments bool) (*orders.Report, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := e.client()
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/examples/orders"
 )
@@ -74,8 +73,10 @@ func TestRestartRestoresFromCheckpoint(t *testing.T) {
 // TestFreshInstanceRestoresAll replaces an instance by one with an empty
 // state directory: it restores every state record from the changelogs and
 // goes on from there.
-func TestFreshInstanceRestoresAll(t *testing.T) {
-	e := newEnv(t)
+func TestFreshInstanceRestoresAll(t *testing.T) { freshInstanceRestoresAll(t, newEnv(t)) }
+
+// freshInstanceRestoresAll is TestFreshInstanceRestoresAll on e.
+func freshInstanceRestoresAll(t *testing.T, e *env) {
 	e.produce(2000, 5, 0)
 	a := e.start("order", "a", "a")
 	first := e.waitVerified(false, 2*time.Minute)
@@ -101,8 +102,10 @@ func TestFreshInstanceRestoresAll(t *testing.T) {
 
 // TestTwoStagePipeline chains the order service and the payment service,
 // each exactly-once, each its own group: a payment per order, attempt 1.
-func TestTwoStagePipeline(t *testing.T) {
-	e := newEnv(t)
+func TestTwoStagePipeline(t *testing.T) { twoStagePipeline(t, newEnv(t)) }
+
+// twoStagePipeline is TestTwoStagePipeline on e.
+func twoStagePipeline(t *testing.T, e *env) {
 	e.start("order", "o1", "o1")
 	e.start("order", "o2", "o2")
 	e.start("payment", "p1", "p1")
@@ -160,6 +163,7 @@ func (e *env) runProcess(id, dir string, stderr io.Writer) *exec.Cmd {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
+	cmd.Env = e.childEnv()
 	cmd.Stdout, cmd.Stderr = os.Stderr, stderr
 	require.NoError(e.t, cmd.Start())
 	e.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -185,7 +189,7 @@ func (e *env) waitCommitted(group string, n int64) {
 }
 
 func (e *env) committed(group string) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := e.client()
 	if err != nil {
 		return 0, err
 	}

@@ -115,7 +115,7 @@ func (e *env) endOffsets(topic string) map[int32]int64 {
 // returns the data records in partition order (exactlytest.ReadCommitted).
 func (e *env) readFrom(topic string, from map[int32]int64) map[int32][]*kgo.Record {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := e.client()
 	require.NoError(e.t, err)
 	defer cl.Close()
 	recs, err := exactlytest.ReadCommitted(context.Background(), cl, topic, exactlytest.ReadOptions{From: from, Timeout: time.Minute})

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-stream/exactly/exactlytest"
@@ -36,88 +35,97 @@ import (
 // moment its transaction coordinator describes its transaction as open
 // (freezeInTransaction).
 func TestZombie(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		at   kmsg.Key // the zombie's request that freezes it
-		// The zombie's transaction timeout: longer than the takeover, so
-		// that only the group fences it, or shorter, so that the broker
-		// aborts it first.
-		txnTimeout string
-		// Whether the successor processes everything before the zombie
-		// thaws. It cannot when the zombie's offsets commit is pending:
-		// fetching the committed offsets answers UNSTABLE_OFFSET_COMMIT
-		// until the zombie's transaction ends (KIP-447).
-		takeoverFirst bool
-	}{
-		{"mid-transaction, fenced by the generation", kmsg.Produce, "30s", true},
-		{"offsets pending, aborted by the transaction timeout", kmsg.TxnOffsetCommit, "3s", true},
-		{"offsets pending, thawed before the transaction timeout", kmsg.TxnOffsetCommit, "30s", false},
-		{"mid-transaction, aborted by the transaction timeout", kmsg.Produce, "3s", true},
-	} {
+	for _, tc := range zombieCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var e *env
-			var c *kfake.Cluster
 			if os.Getenv("KAFKA_BROKERS") != "" {
-				e = newEnv(t)
+				zombie(t, newEnv(t), nil, tc)
 			} else {
-				e, c = newKfakeEnv(t)
+				e, c := newKfakeEnv(t)
+				zombie(t, e, c, tc)
 			}
-			e.produce(1000, 1400, 0)
-			dir := filepath.Join(e.root, "z")
-			z := e.spawn("z", dir, spawnOpts{args: []string{"--transaction-timeout", tc.txnTimeout}})
-			e.start("order", "b", "b")
-			group := e.group("order")
-			e.waitCommitted(group, 600)
-
-			frozen := make(chan struct{})
-			if c != nil {
-				freezeOn(c, tc.at, group+"-z", z.cmd.Process.Pid, frozen)
-				e.produce(500, 1401, 0) // work for the zombie to start a transaction on
-			} else {
-				e.freezeInTransaction(z, group+"-z", 1401)
-				close(frozen)
-			}
-			select {
-			case <-frozen:
-			case <-time.After(time.Minute):
-				t.Fatal("the zombie was never frozen")
-			}
-			t.Cleanup(func() { _ = z.cmd.Process.Signal(syscall.SIGCONT) })
-
-			// The group drops the zombie once its session times out and
-			// gives its partitions to b.
-			e.produce(300, 1402, 0)
-			e.waitGone(group, group+"-z", time.Minute)
-			if tc.takeoverFirst {
-				e.waitCaughtUp(group, 2*time.Minute)
-			}
-			require.False(t, z.exited())
-			aborted := len(z.logs("transaction aborted")) // before the freeze, e.g. when b joined
-			require.NoError(t, z.cmd.Process.Signal(syscall.SIGCONT))
-
-			// Thawed, the zombie learns it was fenced: its transaction
-			// aborts (it goes on as a new member), or it stops fenced.
-			deadline := time.Now().Add(time.Minute)
-			for len(z.logs("transaction aborted")) == aborted && !z.exited() {
-				require.True(t, time.Now().Before(deadline), "the zombie neither aborted nor stopped")
-				time.Sleep(50 * time.Millisecond)
-			}
-			if z.exited() {
-				require.NotZero(t, z.cmd.ProcessState.ExitCode(), "a fenced zombie stops with an error")
-				require.Contains(t, z.out.String(), "FENCED")
-				t.Logf("zombie stopped: %s: %s", z.cmd.ProcessState, lastLine(z.out.String()))
-			} else {
-				t.Logf("zombie aborted: %v", z.logs("transaction aborted")[aborted]["cause"])
-			}
-			e.produce(300, 1403, 0)
-			e.waitVerified(false, 2*time.Minute)
-			if !z.exited() {
-				z.stop(t)
-			}
-			e.finalCheck(false, dir)
 		})
 	}
+}
+
+// zombieCase is one way TestZombie freezes its zombie.
+type zombieCase struct {
+	name string
+	at   kmsg.Key // the zombie's request that freezes it
+	// The zombie's transaction timeout: longer than the takeover, so
+	// that only the group fences it, or shorter, so that the broker
+	// aborts it first.
+	txnTimeout string
+	// Whether the successor processes everything before the zombie
+	// thaws. It cannot when the zombie's offsets commit is pending:
+	// fetching the committed offsets answers UNSTABLE_OFFSET_COMMIT
+	// until the zombie's transaction ends (KIP-447).
+	takeoverFirst bool
+}
+
+var zombieCases = []zombieCase{
+	{"mid-transaction, fenced by the generation", kmsg.Produce, "30s", true},
+	{"offsets pending, aborted by the transaction timeout", kmsg.TxnOffsetCommit, "3s", true},
+	{"offsets pending, thawed before the transaction timeout", kmsg.TxnOffsetCommit, "30s", false},
+	{"mid-transaction, aborted by the transaction timeout", kmsg.Produce, "3s", true},
+}
+
+// zombie is one case of TestZombie on e, frozen through c's control API
+// when c is not nil (a kfake cluster), by freezeInTransaction otherwise.
+func zombie(t *testing.T, e *env, c *kfake.Cluster, tc zombieCase) {
+	e.produce(1000, 1400, 0)
+	dir := filepath.Join(e.root, "z")
+	z := e.spawn("z", dir, spawnOpts{args: []string{"--transaction-timeout", tc.txnTimeout}})
+	e.start("order", "b", "b")
+	group := e.group("order")
+	e.waitCommitted(group, 600)
+
+	frozen := make(chan struct{})
+	if c != nil {
+		freezeOn(c, tc.at, group+"-z", z.cmd.Process.Pid, frozen)
+		e.produce(500, 1401, 0) // work for the zombie to start a transaction on
+	} else {
+		e.freezeInTransaction(z, group+"-z", 1401)
+		close(frozen)
+	}
+	select {
+	case <-frozen:
+	case <-time.After(time.Minute):
+		t.Fatal("the zombie was never frozen")
+	}
+	t.Cleanup(func() { _ = z.cmd.Process.Signal(syscall.SIGCONT) })
+
+	// The group drops the zombie once its session times out and
+	// gives its partitions to b.
+	e.produce(300, 1402, 0)
+	e.waitGone(group, group+"-z", time.Minute)
+	if tc.takeoverFirst {
+		e.waitCaughtUp(group, 2*time.Minute)
+	}
+	require.False(t, z.exited())
+	aborted := len(z.logs("transaction aborted")) // before the freeze, e.g. when b joined
+	require.NoError(t, z.cmd.Process.Signal(syscall.SIGCONT))
+
+	// Thawed, the zombie learns it was fenced: its transaction
+	// aborts (it goes on as a new member), or it stops fenced.
+	deadline := time.Now().Add(time.Minute)
+	for len(z.logs("transaction aborted")) == aborted && !z.exited() {
+		require.True(t, time.Now().Before(deadline), "the zombie neither aborted nor stopped")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if z.exited() {
+		require.NotZero(t, z.cmd.ProcessState.ExitCode(), "a fenced zombie stops with an error")
+		require.Contains(t, z.out.String(), "FENCED")
+		t.Logf("zombie stopped: %s: %s", z.cmd.ProcessState, lastLine(z.out.String()))
+	} else {
+		t.Logf("zombie aborted: %v", z.logs("transaction aborted")[aborted]["cause"])
+	}
+	e.produce(300, 1403, 0)
+	e.waitVerified(false, 2*time.Minute)
+	if !z.exited() {
+		z.stop(t)
+	}
+	e.finalCheck(false, dir)
 }
 
 // freezeInTransaction SIGSTOPs z while it has a transaction open. It feeds
@@ -131,7 +139,7 @@ func (e *env) freezeInTransaction(z *child, txnID string, seed int64) {
 	var stop atomic.Bool
 	errc := make(chan error, 1)
 	go func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+		cl, err := e.client()
 		if err != nil {
 			errc <- err
 			return

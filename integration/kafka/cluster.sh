@@ -4,16 +4,19 @@
 #
 # Usage:
 #   cluster.sh fetch                      fetch the Kafka jars (no-op when cached)
-#   cluster.sh up [--nodes N] [--transaction-version V]
+#   cluster.sh up [--nodes N] [--transaction-version V] [--security sasl_ssl]
 #                                         format and start a fresh cluster, wait
 #                                         until every node answers, print
-#                                         KAFKA_BROKERS=...
+#                                         KAFKA_BROKERS=... (and, secured,
+#                                         KAFKA_SECURED_BROKERS=...)
 #   cluster.sh down                       stop every node, remove the run dir
 #   cluster.sh stop-node N                SIGTERM node N (controlled shutdown), wait
 #   cluster.sh kill-node N                SIGKILL node N (a crash)
 #   cluster.sh start-node N               start node N on its data dir, wait
 #   cluster.sh status                     one line per node
-#   cluster.sh brokers                    print the bootstrap list
+#   cluster.sh brokers [--security sasl_ssl]
+#                                         print the (PLAINTEXT or SASL_SSL)
+#                                         bootstrap list
 #
 # Nodes are combined broker+controller processes; node N (1..9) listens on
 # 127.0.0.1:PN092 (clients) and 127.0.0.1:PN093 (controller quorum), P being
@@ -29,6 +32,24 @@
 #     cluster.sh up --nodes 1
 # Every later command on it needs the same EXACTLY_KAFKA_DIR (the prefix is
 # kept in the run dir).
+#
+# Secured (`up --security sasl_ssl`, or EXACTLY_KAFKA_SECURITY=sasl_ssl):
+# every node gets a third listener, SASL_SSL on 127.0.0.1:PN094
+# (SCRAM-SHA-512 over TLS, its certificate signed by a throwaway CA made
+# with openssl and keytool), and the KRaft ACL authorizer with
+# allow.everyone.if.no.acl.found=false. Two SCRAM users are created at
+# format time with random passwords: `admin`, a super user, and `app`, with
+# no ACL at all until admin grants some. The PLAINTEXT and CONTROLLER
+# listeners stay as they are, for the existing suite and for the traffic
+# between nodes: their principal, User:ANONYMOUS, is a super user too, so
+# that the loopback-only plaintext side door works as before while on the
+# SASL_SSL listener, where every principal is a SCRAM user, the ACLs bite.
+# The run dir then holds tls/ca.pem (the CA clients trust),
+# tls/truststore.p12 and admin-client.properties (for Kafka's own CLI
+# tools), and secured.env (mode 0600: KAFKA_SECURED_BROKERS,
+# KAFKA_SECURED_CA_FILE, KAFKA_SECURED_USER, KAFKA_SECURED_PASSWORD,
+# KAFKA_SECURED_ADMIN_USER, KAFKA_SECURED_ADMIN_PASSWORD) for the tests to
+# source; no password is printed.
 #
 # `up` always starts from scratch: when a cluster from an earlier `up` is
 # still running in the run dir, it is stopped and its data removed first.
@@ -53,6 +74,8 @@
 #                           -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1";
 #                           C1 only starts ~20% faster and spends less CPU on
 #                           JIT; drop TieredStopAtLevel for throughput tests)
+#   EXACTLY_KAFKA_SECURITY  plaintext (default) or sasl_ssl: what `up` does
+#                           without --security
 #   EXACTLY_KAFKA_BROKER_PROPS
 #                           extra broker properties, one key=value per line,
 #                           appended to every node's properties (a later line
@@ -74,6 +97,9 @@ stop_wait_secs=${EXACTLY_KAFKA_STOP_WAIT:-60}
 heap_opts=${EXACTLY_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 jvm_opts=${EXACTLY_KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1}
 java=${JAVA_HOME:+$JAVA_HOME/bin/}java
+# plaintext or sasl_ssl: set by `up` (its flag or EXACTLY_KAFKA_SECURITY) and
+# kept in cluster.env for the other commands.
+security=plaintext
 
 # A file only this tool creates; `down` refuses to delete a run dir without
 # it, so a mistyped EXACTLY_KAFKA_DIR cannot wipe an unrelated directory.
@@ -169,9 +195,18 @@ node_pid() {
   echo "$pid"
 }
 
-# client_port and ctrl_port print node $1's client and controller ports.
+# client_port, ctrl_port and secured_port print node $1's client,
+# controller and SASL_SSL ports.
 client_port() { echo "${port_prefix}${1}092"; }
 ctrl_port() { echo "${port_prefix}${1}093"; }
+secured_port() { echo "${port_prefix}${1}094"; }
+
+# node_ports prints the ports node $1 listens on.
+node_ports() {
+  client_port "$1"
+  ctrl_port "$1"
+  if [[ $security == sasl_ssl ]]; then secured_port "$1"; fi
+}
 
 # port_in_use succeeds when something accepts connections on 127.0.0.1:$1.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -226,9 +261,110 @@ num.recovery.threads.per.data.dir=2
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF
+  if [[ $security == sasl_ssl ]]; then
+    write_secured_properties "$n" >>"$run_dir/n$n.properties"
+  fi
   if [[ -n ${EXACTLY_KAFKA_BROKER_PROPS:-} ]]; then
     printf '\n# EXACTLY_KAFKA_BROKER_PROPS\n%s\n' "$EXACTLY_KAFKA_BROKER_PROPS" >>"$run_dir/n$n.properties"
   fi
+}
+
+# write_secured_properties prints the properties that add node $1's
+# SASL_SSL listener and the ACL authorizer; later lines override the
+# plaintext ones above. The keystore password is in the file, which only
+# its owner reads.
+write_secured_properties() {
+  local n=$1 store_pw
+  store_pw=$(<"$run_dir/tls/store.pw")
+  cat <<EOF
+
+# Secured (--security sasl_ssl): a SASL_SSL listener, SCRAM-SHA-512 over
+# TLS, beside the plaintext ones; nodes still talk to each other over
+# PLAINTEXT and CONTROLLER.
+listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),CONTROLLER://127.0.0.1:$(ctrl_port "$n"),SASL_SSL://127.0.0.1:$(secured_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),SASL_SSL://127.0.0.1:$(secured_port "$n")
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=$run_dir/tls/broker.p12
+listener.name.sasl_ssl.ssl.keystore.password=$store_pw
+listener.name.sasl_ssl.ssl.key.password=$store_pw
+
+# ACLs on. User:ANONYMOUS is the principal of the PLAINTEXT and CONTROLLER
+# listeners only (SASL_SSL always authenticates a SCRAM user): a super
+# user, so that the nodes and the plaintext suite work as before.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
+EOF
+}
+
+# make_tls writes a throwaway CA and a broker certificate for 127.0.0.1 and
+# localhost (signed by the CA) into $run_dir/tls: ca.pem for clients, the
+# broker's PKCS12 keystore (openssl) and a PKCS12 truststore of the CA
+# (keytool, for Kafka's own CLI tools), under a random store password.
+make_tls() {
+  local d=$run_dir/tls keytool=${JAVA_HOME:+$JAVA_HOME/bin/}keytool pw
+  command -v openssl >/dev/null || die "openssl not found: --security sasl_ssl needs it"
+  command -v "$keytool" >/dev/null || die "keytool not found: --security sasl_ssl needs it (it comes with the JDK)"
+  mkdir -p "$d"
+  chmod 700 "$d"
+  pw=$(openssl rand -hex 16)
+  printf '%s\n' "$pw" >"$d/store.pw"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=exactly-kafka throwaway CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout "$d/ca-key.pem" -out "$d/ca.pem"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$d/broker-key.pem" -out "$d/broker.csr"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >"$d/broker.ext"
+    openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial \
+      -days 7 -extfile "$d/broker.ext" -out "$d/broker.pem"
+    openssl pkcs12 -export -name broker -in "$d/broker.pem" -inkey "$d/broker-key.pem" -certfile "$d/ca.pem" \
+      -passout "pass:$pw" -out "$d/broker.p12"
+    "$keytool" -importcert -noprompt -alias ca -file "$d/ca.pem" -storetype PKCS12 \
+      -keystore "$d/truststore.p12" -storepass "$pw"
+  } >"$d/make.out" 2>&1 || { cat "$d/make.out" >&2; die "making the TLS files failed"; }
+}
+
+# make_users picks random SCRAM passwords for admin and app and writes
+# secured.env and admin-client.properties (mode 0600).
+make_users() {
+  local admin_pw app_pw brokers="" n
+  admin_pw=$(openssl rand -hex 16)
+  app_pw=$(openssl rand -hex 16)
+  for n in $(node_ids); do brokers+="${brokers:+,}127.0.0.1:$(secured_port "$n")"; done
+  (
+    umask 077
+    {
+      printf 'KAFKA_SECURED_BROKERS=%q\n' "$brokers"
+      printf 'KAFKA_SECURED_CA_FILE=%q\n' "$run_dir/tls/ca.pem"
+      printf 'KAFKA_SECURED_USER=app\n'
+      printf 'KAFKA_SECURED_PASSWORD=%q\n' "$app_pw"
+      printf 'KAFKA_SECURED_ADMIN_USER=admin\n'
+      printf 'KAFKA_SECURED_ADMIN_PASSWORD=%q\n' "$admin_pw"
+    } >"$run_dir/secured.env"
+    cat >"$run_dir/admin-client.properties" <<EOF
+# For the CLI tools of a Kafka distribution, as admin, e.g.
+# kafka-acls.sh --bootstrap-server
+# $brokers --command-config $run_dir/admin-client.properties --list
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pw";
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$run_dir/tls/truststore.p12
+ssl.truststore.password=$(<"$run_dir/tls/store.pw")
+EOF
+  )
+}
+
+# scram_args prints, one per line, the StorageTool format arguments that
+# create the users of secured.env.
+scram_args() {
+  # shellcheck source=/dev/null
+  source "$run_dir/secured.env"
+  printf '%s\n' --add-scram "SCRAM-SHA-512=[name=$KAFKA_SECURED_ADMIN_USER,password=$KAFKA_SECURED_ADMIN_PASSWORD]" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SECURED_USER,password=$KAFKA_SECURED_PASSWORD]"
 }
 
 # start_java launches node $1 detached (own session, so it outlives this
@@ -326,6 +462,7 @@ wait_exit() {
 
 cmd_up() {
   nodes=3
+  security=${EXACTLY_KAFKA_SECURITY:-plaintext}
   local txn_version=""
   while (($#)); do
     case $1 in
@@ -333,9 +470,13 @@ cmd_up() {
       --nodes=*) nodes=${1#*=}; shift ;;
       --transaction-version) txn_version=${2:?--transaction-version needs a value}; shift 2 ;;
       --transaction-version=*) txn_version=${1#*=}; shift ;;
-      *) die "up: unknown argument '$1' (try: up [--nodes N] [--transaction-version V])" ;;
+      --security) security=${2:?--security needs a value}; shift 2 ;;
+      --security=*) security=${1#*=}; shift ;;
+      *) die "up: unknown argument '$1' (try: up [--nodes N] [--transaction-version V] [--security sasl_ssl])" ;;
     esac
   done
+  security=$(tr '[:upper:]' '[:lower:]' <<<"$security")
+  [[ $security == plaintext || $security == sasl_ssl ]] || die "--security (or EXACTLY_KAFKA_SECURITY) must be plaintext or sasl_ssl, got '$security'"
   [[ $nodes =~ ^[1-9]$ ]] || die "--nodes must be 1 to 9, got '$nodes'"
   ((nodes == 1 || nodes >= 3)) || die "--nodes must be 1 or at least 3 (replication factor 3 needs 3 nodes)"
   [[ -z $txn_version || $txn_version =~ ^[0-9]+$ ]] || die "--transaction-version must be a number, got '$txn_version'"
@@ -353,7 +494,7 @@ cmd_up() {
 
   local n port
   for n in $(node_ids); do
-    for port in "$(client_port "$n")" "$(ctrl_port "$n")"; do
+    for port in $(node_ports "$n"); do
       ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
     done
   done
@@ -361,6 +502,12 @@ cmd_up() {
   mkdir -p "$run_dir/data"
   touch "$run_dir/$marker"
   cp "$script_dir/log4j2.xml" "$run_dir/log4j2.xml"
+  local scram=()
+  if [[ $security == sasl_ssl ]]; then
+    make_tls
+    make_users
+    mapfile -t scram < <(scram_args)
+  fi
 
   local cluster_id
   cluster_id=$("$java" -Dlog4j2.configurationFile="$run_dir/log4j2.xml" \
@@ -375,7 +522,7 @@ cmd_up() {
     "$java" -Dlog4j2.configurationFile="$run_dir/log4j2.xml" \
       -Dexactly.kafka.log="$run_dir/format.log" -cp "$lib_dir/*" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$run_dir/n$n.properties" \
-      ${feature[@]+"${feature[@]}"} >>"$run_dir/format.out" 2>&1 \
+      ${feature[@]+"${feature[@]}"} ${scram[@]+"${scram[@]}"} >>"$run_dir/format.out" 2>&1 \
       || { cat "$run_dir/format.out" >&2; die "formatting node $n failed"; }
     brokers+="${brokers:+,}127.0.0.1:$(client_port "$n")"
   done
@@ -388,6 +535,7 @@ cmd_up() {
     printf 'lib_dir=%q\n' "$lib_dir"
     printf 'txn_version=%q\n' "$txn_version"
     printf 'port_prefix=%q\n' "$port_prefix"
+    printf 'security=%q\n' "$security"
     printf 'script=%q\n' "$script_dir/cluster.sh"
   } >"$run_dir/cluster.env"
 
@@ -405,8 +553,14 @@ cmd_up() {
   fi
   # Written last: its presence means the cluster came up.
   printf '%s\n' "$brokers" >"$run_dir/brokers"
-  log "Kafka $kafka_version up: $nodes node(s)${txn_version:+, transaction.version=$txn_version}, run dir $run_dir"
+  local secured=""
+  [[ $security == plaintext ]] || secured=", SASL_SSL listener and ACLs"
+  log "Kafka $kafka_version up: $nodes node(s)${txn_version:+, transaction.version=$txn_version}$secured, run dir $run_dir"
   echo "KAFKA_BROKERS=$brokers"
+  if [[ $security == sasl_ssl ]]; then
+    log "SASL_SSL users, their passwords and the CA file: $run_dir/secured.env"
+    echo "KAFKA_SECURED_BROKERS=$(cmd_brokers --security sasl_ssl)"
+  fi
 }
 
 cmd_down() {
@@ -471,7 +625,7 @@ cmd_start_node() {
     return 0
   fi
   local off port
-  for port in "$(client_port "$1")" "$(ctrl_port "$1")"; do
+  for port in $(node_ports "$1"); do
     ! port_in_use "$port" || die "port 127.0.0.1:$port is in use by another process"
   done
   off=$(log_size "$run_dir/n$1.log")
@@ -483,10 +637,16 @@ cmd_start_node() {
 cmd_status() {
   load_state
   local n pid
-  echo "Kafka $kafka_version, $nodes node(s)${txn_version:+, transaction.version=$txn_version}, run dir $run_dir"
+  local secured=""
+  [[ $security == plaintext ]] || secured=", SASL_SSL listener and ACLs"
+  echo "Kafka $kafka_version, $nodes node(s)${txn_version:+, transaction.version=$txn_version}$secured, run dir $run_dir"
   for n in $(node_ids); do
     if pid=$(node_pid "$n"); then
-      echo "node $n: running (pid $pid) 127.0.0.1:$(client_port "$n")"
+      if [[ $security == sasl_ssl ]]; then
+        echo "node $n: running (pid $pid) 127.0.0.1:$(client_port "$n"), SASL_SSL 127.0.0.1:$(secured_port "$n")"
+      else
+        echo "node $n: running (pid $pid) 127.0.0.1:$(client_port "$n")"
+      fi
     else
       echo "node $n: stopped"
     fi
@@ -495,7 +655,22 @@ cmd_status() {
 
 cmd_brokers() {
   [[ -f $run_dir/brokers ]] || die "no cluster in $run_dir (run: cluster.sh up)"
-  cat "$run_dir/brokers"
+  local want=plaintext
+  case ${1:-} in
+    "") ;;
+    --security) want=${2:?--security needs a value} ;;
+    --security=*) want=${1#*=} ;;
+    *) die "brokers: unknown argument '$1' (try: brokers [--security sasl_ssl])" ;;
+  esac
+  case $(tr '[:upper:]' '[:lower:]' <<<"$want") in
+    plaintext) cat "$run_dir/brokers" ;;
+    sasl_ssl)
+      [[ -f $run_dir/secured.env ]] || die "the cluster in $run_dir has no SASL_SSL listener (run: cluster.sh up --security sasl_ssl)"
+      # shellcheck source=/dev/null
+      (source "$run_dir/secured.env" && echo "$KAFKA_SECURED_BROKERS")
+      ;;
+    *) die "brokers: --security must be plaintext or sasl_ssl, got '$want'" ;;
+  esac
 }
 
 main() {
@@ -509,7 +684,7 @@ main() {
     kill-node) cmd_kill_node "$@" ;;
     start-node) cmd_start_node "$@" ;;
     status) cmd_status ;;
-    brokers) cmd_brokers ;;
+    brokers) cmd_brokers "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac

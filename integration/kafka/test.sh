@@ -10,13 +10,21 @@
 # EXACTLY_CHAOS_DURATION sets its length, 3m by default). Extra arguments go
 # to the suite's `go test` (e.g. -run TestOneInstance).
 #
+# The v2 cluster is a secured one (cluster.sh up --security sasl_ssl): beside
+# the PLAINTEXT listener the suite uses, a SASL_SSL listener with ACLs on,
+# through which the secured tests (integration/secured_test.go: pipeline,
+# restore, zombie and the commands as child processes) run after the suite,
+# their users and CA taken from the cluster's secured.env.
+#
 # test.sh --mirror runs only the mirror tests on a fresh v2 source and target,
-# extra arguments going to their `go test`.
+# extra arguments going to their `go test`; test.sh --secured runs only the
+# secured tests, on a fresh secured v2 cluster, likewise.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
 cluster="$here/cluster.sh"
 target_dir=${EXACTLY_KAFKA_TARGET_DIR:-/tmp/exactly-kafka-target}
+run_dir=${EXACTLY_KAFKA_DIR:-/tmp/exactly-kafka-cluster}
 # target runs cluster.sh on the target cluster.
 target() { EXACTLY_KAFKA_DIR="$target_dir" EXACTLY_KAFKA_PORT_PREFIX=2 bash "$cluster" "$@"; }
 trap 'bash "$cluster" down >/dev/null 2>&1 || true; target down >/dev/null 2>&1 || true' EXIT
@@ -44,6 +52,33 @@ mirror_tests() {
 	return $rc
 }
 
+# secured_tests runs the secured tests through the running cluster's
+# SASL_SSL listener (extra arguments go to go test).
+secured_tests() {
+	local start rc=0
+	start=$(date +%s)
+	# A subshell: the passwords stay out of this script's environment.
+	if ! (
+		set -a
+		# shellcheck source=/dev/null
+		source "$run_dir/secured.env"
+		set +a
+		go test -race -count=1 -p 1 -timeout 15m -run '^TestSecured$' "$@" ./integration
+	); then
+		rc=1
+	fi
+	echo "== secured tests (SASL_SSL, SCRAM-SHA-512, ACLs) took $(( $(date +%s) - start ))s"
+	return $rc
+}
+
+if [ "${1:-}" = --secured ]; then
+	shift
+	echo "== Apache Kafka, transaction.version=2, SASL_SSL and ACLs: secured tests"
+	bash "$cluster" up --transaction-version 2 --security sasl_ssl >/dev/null
+	secured_tests "$@"
+	exit
+fi
+
 if [ "${1:-}" = --mirror ]; then
 	shift
 	echo "== Apache Kafka, transaction.version=2: mirror tests"
@@ -55,24 +90,28 @@ fi
 rc=0
 for tv in 2 1; do
 	echo "== Apache Kafka, transaction.version=$tv"
-	bash "$cluster" up --transaction-version "$tv" >/dev/null
+	security=plaintext
+	if [ "$tv" = 2 ]; then security=sasl_ssl; fi
+	bash "$cluster" up --transaction-version "$tv" --security "$security" >/dev/null
 	start=$(date +%s)
 	# -p 1: the cluster package's test kills brokers; nothing may run beside it.
 	# -skip: the broker-fault tests inject faults through kfake's control API,
 	# so they start kfake clusters of their own whatever KAFKA_BROKERS says;
-	# `make test` runs them. The mirror tests run below, with a target.
+	# `make test` runs them. The mirror tests run below, with a target, and
+	# the secured tests too, through the SASL_SSL listener.
 	# The cluster package's node-crash test first, on the fresh cluster: a
 	# node SIGKILLed after the suite has to recover and delete the suite's
 	# hundreds of partitions on restart, which on two busy cores took over
 	# 200 s (EXACTLY_KAFKA_WAIT) in CI.
 	for pkg in ./internal/cluster ./integration; do
 		if ! EXACTLY_KAFKA_WAIT=200 KAFKA_BROKERS="$(bash "$cluster" brokers)" go test -race -count=1 -p 1 -timeout 40m \
-			-skip '^(TestBrokerFaults|TestTransactionTimeoutIsNotFencing|TestMirror.*)$' "$@" "$pkg"; then
+			-skip '^(TestBrokerFaults|TestTransactionTimeoutIsNotFencing|TestMirror.*|TestSecured)$' "$@" "$pkg"; then
 			rc=1
 		fi
 	done
 	echo "== transaction.version=$tv: suite took $(( $(date +%s) - start ))s"
 	if [ "$tv" = 2 ]; then
+		secured_tests || rc=1
 		mirror_tests || rc=1
 	fi
 	if [ "$tv" = 2 ] && [ -z "${EXACTLY_NO_CHAOS:-}" ]; then
