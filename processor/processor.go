@@ -133,6 +133,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		err := p.runSession(ctx)
 		switch {
 		case ctx.Err() != nil:
+			p.leaveGroup(ctx, err)
 			return nil
 		case IsFatal(err):
 			return err
@@ -144,6 +145,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.stats.sessions.Add(1)
 		p.cfg.logger.Warn("transaction session failed; recreating it", "err", err, "attempt", attempt+1)
 		if !sleep(ctx, backoff(attempt)) {
+			p.leaveGroup(ctx, err)
 			return nil
 		}
 	}
