@@ -113,8 +113,7 @@ func freeAddr(t *testing.T) string {
 // TestRunServesTLSAndGuardsState runs an instance with TLS, a client CA
 // and a token file (given by environment variable): health and metrics
 // answer over TLS without credentials, /state wants the token or a client
-// certificate, the token is in no log line, and the instance joined its
-// group as a static member named by its instance ID.
+// certificate, and the token is in no log line.
 func TestRunServesTLSAndGuardsState(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	require.NoError(t, err)
@@ -170,56 +169,75 @@ func TestRunServesTLSAndGuardsState(t *testing.T) {
 	require.Equal(t, http.StatusOK, get(plain, "/state/words/doc", secret))
 	require.Equal(t, http.StatusOK, get(withCert, "/state/words/doc", ""))
 
-	groups, err := adm.DescribeGroups(ctx, wordcount.Group)
-	require.NoError(t, err)
-	members := groups[wordcount.Group].Members
-	require.Len(t, members, 1)
-	require.NotNil(t, members[0].InstanceID, "the instance joins as a static member")
-	require.Equal(t, "i1", *members[0].InstanceID)
-
 	stop()
 	require.NoError(t, <-done)
 	require.NotContains(t, stderr.String(), secret)
 	require.Contains(t, stderr.String(), `tls=true`)
-	// A clean stop leaves the group (--leave-group-on-stop defaults to true).
-	groups, err = adm.DescribeGroups(ctx, wordcount.Group)
-	require.NoError(t, err)
-	require.Empty(t, groups[wordcount.Group].Members, "the stopped static member left the group")
 }
 
-// TestDynamicMembership: --static-membership=false joins without an
-// instance ID.
-func TestDynamicMembership(t *testing.T) {
+// TestMembershipFlags: the instance joins as a static member named by its
+// instance ID unless --static-membership=false, and a clean stop leaves
+// the group unless --leave-group-on-stop=false.
+func TestMembershipFlags(t *testing.T) {
 	t.Parallel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	require.NoError(t, err)
-	defer cluster.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err = adm.CreateTopic(ctx, 1, 1, nil, wordcount.TopicLines)
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- testConfig().Run(runCtx, []string{"run", "--brokers", strings.Join(cluster.ListenAddrs(), ","), "--state-dir", t.TempDir(),
-			"--instance-id", "i1", "--static-membership=false", "--log-level", "error"}, &bytes.Buffer{}, &bytes.Buffer{})
-	}()
-	var members []kadm.DescribedGroupMember
-	for len(members) == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("run stopped: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		groups, err := adm.DescribeGroups(ctx, wordcount.Group)
-		require.NoError(t, err)
-		members = groups[wordcount.Group].Members
+	for name, tc := range map[string]struct {
+		flags      []string
+		instanceID string // of the member; "" for a dynamic one
+		stays      bool   // the member is still there after the stop
+	}{
+		"default":            {nil, "i1", false},
+		"staying on stop":    {[]string{"--leave-group-on-stop=false"}, "i1", true},
+		"dynamic":            {[]string{"--static-membership=false"}, "", false},
+		"dynamic, stay flag": {[]string{"--static-membership=false", "--leave-group-on-stop=false"}, "", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+			require.NoError(t, err)
+			defer cluster.Close()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+			require.NoError(t, err)
+			defer cl.Close()
+			adm := kadm.NewClient(cl)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err = adm.CreateTopic(ctx, 1, 1, nil, wordcount.TopicLines)
+			require.NoError(t, err)
+			members := func() []kadm.DescribedGroupMember {
+				groups, err := adm.DescribeGroups(ctx, wordcount.Group)
+				require.NoError(t, err)
+				return groups[wordcount.Group].Members
+			}
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				args := []string{"run", "--brokers", strings.Join(cluster.ListenAddrs(), ","), "--state-dir", t.TempDir(),
+					"--instance-id", "i1", "--log-level", "error"}
+				done <- testConfig().Run(runCtx, append(args, tc.flags...), &bytes.Buffer{}, &bytes.Buffer{})
+			}()
+			var joined []kadm.DescribedGroupMember
+			for len(joined) == 0 {
+				select {
+				case err := <-done:
+					t.Fatalf("run stopped: %v", err)
+				case <-time.After(50 * time.Millisecond):
+				}
+				joined = members()
+			}
+			require.Len(t, joined, 1)
+			if tc.instanceID == "" {
+				require.Nil(t, joined[0].InstanceID, "a dynamic member has no instance ID: member "+strconv.Quote(joined[0].MemberID))
+			} else {
+				require.NotNil(t, joined[0].InstanceID, "a static member")
+				require.Equal(t, tc.instanceID, *joined[0].InstanceID)
+			}
+			stop()
+			require.NoError(t, <-done)
+			if tc.stays {
+				require.Len(t, members(), 1, "the static member stays in the group after a clean stop")
+			} else {
+				require.Empty(t, members(), "the member left the group on a clean stop")
+			}
+		})
 	}
-	require.Nil(t, members[0].InstanceID, "a dynamic member has no instance ID: "+strconv.Quote(members[0].MemberID))
-	stop()
-	require.NoError(t, <-done)
 }

@@ -43,7 +43,7 @@ const leaveGroupTimeout = 5 * time.Second
 // evict.
 func (p *Processor) leaveGroup(ctx context.Context, err error) {
 	id := p.cfg.groupInstanceID()
-	if id == "" || p.cfg.stayOnStop || p.admin == nil || isFenced(err) || errors.Is(err, kerr.FencedInstanceID) {
+	if id == "" || p.cfg.stayOnStop || p.admin == nil || isFenced(err) || isFencedInstance(err) {
 		return
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveGroupTimeout)
@@ -69,3 +69,7 @@ func (p *Processor) leaveGroup(ctx context.Context, err error) {
 func (p *Processor) fencedInstance(err error) error {
 	return fmt.Errorf("%w: another process joined group %s with instance ID %s (group.instance.id): %w", ErrFenced, p.cfg.group, p.cfg.instanceID, err)
 }
+
+// isFencedInstance reports whether err says the group replaced this
+// static member (FENCED_INSTANCE_ID).
+func isFencedInstance(err error) bool { return errors.Is(err, kerr.FencedInstanceID) }

@@ -135,6 +135,8 @@ func (p *Processor) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			p.leaveGroup(ctx, err)
 			return nil
+		case isFencedInstance(err) && !errors.Is(err, ErrFenced):
+			return p.fencedInstance(err) // an End whose offsets the group refused
 		case IsFatal(err):
 			return err
 		case isFenced(err):

@@ -245,7 +245,9 @@ func (p *Processor) revokedUnheard(parts []int32) {
 func (p *Processor) cooperative() bool { return p.coop.Load() }
 
 // runSession runs the transaction loop on one session until ctx is done or
-// an error occurs. Closing the session leaves the group.
+// an error occurs. Closing the session leaves the group for a dynamic
+// member; a static one stays, and the next session takes its place
+// (membership.go).
 func (p *Processor) runSession(ctx context.Context) error {
 	s, err := p.newSession(ctx)
 	if err != nil {
