@@ -37,6 +37,8 @@ type runConfig struct {
 	resetState     bool
 	httpAddr       string
 	security       *kafkaauth.Flags
+	httpSec        httpConfig   // http_flags.go
+	membership     memberConfig // membership_flags.go
 }
 
 // runFlags declares the flags of run (and of reset, which has no
@@ -61,6 +63,8 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	fs.StringVar(&c.errorPolicy, "error-policy", "dead-letter", "what to do with a bad record: dead-letter, fail or skip")
 	fs.StringVar(&c.httpAddr, "http-addr", "", "serve /metrics, /healthz, /readyz and /state/{store}/{key} on this address (e.g. :9100)")
 	fs.alias("metrics-addr", "http-addr", "the older name of --http-addr")
+	httpFlags(fs, &c.httpSec)
+	memberFlags(fs, &c.membership)
 	if !reset {
 		fs.BoolVar(&c.resetState, "reset-state", false, "first reset, as the reset command does")
 	}
@@ -174,6 +178,10 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUsage, fs.origin("error-policy"), err)
 	}
+	httpSec, err := c.httpSec.load(fs, c.httpAddr, log)
+	if err != nil {
+		return err
+	}
 	topo, group, dlq, err := svc.resolve(c.topicPrefix, c.group)
 	if err != nil {
 		return err
@@ -202,6 +210,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		processor.KgoOpts(kgo.SessionTimeout(c.sessionTimeout), kgo.HeartbeatInterval(c.sessionTimeout/15)),
 		processor.KgoOpts(secOpts...),
 	}
+	opts = append(opts, c.membership.options()...)
 	opts = append(append(opts, k.cfg.Options...), svc.Options...)
 	p, err := processor.New(topo, opts...)
 	if err != nil {
@@ -213,7 +222,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 	}
 	log.Info("starting", "service", svc.Name, "group", group, "transactional_id", p.TransactionalID(), "reset_state", c.resetState)
 	if c.httpAddr != "" {
-		stop, err := serve(ctx, fs, c.httpAddr, api.Handler(), log)
+		stop, err := serve(ctx, fs, c.httpAddr, httpSec.tls, api.Handler(httpSec.opts...), log)
 		if err != nil {
 			return err
 		}

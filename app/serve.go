@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,12 +11,16 @@ import (
 	"time"
 )
 
-// serve listens on addr and serves h until stop is called, which shuts the
-// server down. A bad address fails at once, naming the flag.
-func serve(ctx context.Context, fs *flagSet, addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+// serve listens on addr and serves h, over TLS when tlsCfg is set, until
+// stop is called, which shuts the server down. A bad address fails at
+// once, naming the flag.
+func serve(ctx context.Context, fs *flagSet, addr string, tlsCfg *tls.Config, h http.Handler, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUsage, fs.origin("http-addr"), err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
@@ -25,7 +30,7 @@ func serve(ctx context.Context, fs *flagSet, addr string, h http.Handler, log *s
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("serving metrics, health and state", "addr", ln.Addr().String())
+	log.Info("serving metrics, health and state", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

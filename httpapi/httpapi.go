@@ -17,6 +17,15 @@
 //	api.Attach(p)
 //	go http.ListenAndServe(addr, api.Handler())
 //
+// /state can be guarded: Handler(StateToken(token)) requires a bearer
+// token, Handler(StateClientCerts()) a verified client certificate (mTLS,
+// with TLSConfig and a client CA); either answers 401 without. TLSConfig
+// serves TLS from certificate and key files:
+//
+//	cfg, err := httpapi.TLSConfig(certFile, keyFile, clientCAFile)
+//	srv := &http.Server{Addr: addr, Handler: api.Handler(httpapi.StateToken(token)), TLSConfig: cfg}
+//	go srv.ListenAndServeTLS("", "")
+//
 // Until a processor is attached, /readyz answers 503 and state queries
 // "not started". A state query answers 200 with the value (as JSON, or as
 // a JSON string when the stored bytes are not JSON), 421 naming the owner
@@ -100,15 +109,20 @@ func (s *Server) processor() *processor.Processor {
 // Hooks returns the processor hooks that feed the metrics.
 func (s *Server) Hooks() processor.Hooks { return s.m.hooks() }
 
-// Handler returns the HTTP handler of every endpoint.
-func (s *Server) Handler() http.Handler {
+// Handler returns the HTTP handler of every endpoint. Options guard /state
+// (StateToken, StateClientCerts); the other endpoints are always open.
+func (s *Server) Handler(opts ...HandlerOpt) http.Handler {
+	var cfg handlerCfg
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /state/{store}/{key}", s.state)
+	mux.Handle("GET /state/{store}/{key}", cfg.guard(http.HandlerFunc(s.state)))
 	return mux
 }
 

@@ -115,6 +115,7 @@ func IsFatal(err error) bool {
 	case err == nil:
 		return false
 	case errors.Is(err, ErrFenced),
+		errors.Is(err, kerr.FencedInstanceID), // replaced in the group: see fencedInstance
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed),
 		errors.Is(err, kerr.GroupAuthorizationFailed),
 		errors.Is(err, kerr.TopicAuthorizationFailed),

@@ -40,6 +40,8 @@ type cfg struct {
 	maxAborts      int
 	startupTimeout time.Duration
 	resetState     bool
+	dynamic        bool // no group.instance.id (StaticMembership(false))
+	stayOnStop     bool // a static member does not leave on a clean stop
 }
 
 func defaultCfg() cfg {
@@ -68,8 +70,11 @@ func Group(group string) Opt { return opt(func(c *cfg) { c.group = group }) }
 
 // InstanceID sets this instance's stable identity. The transactional ID is
 // <group>-<instance id>, so a restarted instance fences its previous
-// incarnation and aborts its open transaction at once. Two running instances
-// must never share an ID. The default value is the host name.
+// incarnation and aborts its open transaction at once; and, unless
+// StaticMembership(false), it is the group.instance.id of a static group
+// member, so a restart within the session timeout gets the instance's
+// partitions back without a rebalance. Two running instances must never
+// share an ID. The default value is the host name.
 func InstanceID(id string) Opt { return opt(func(c *cfg) { c.instanceID = id }) }
 
 // StateDir sets the directory of the local Pebble state. Required.

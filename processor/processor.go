@@ -133,7 +133,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		err := p.runSession(ctx)
 		switch {
 		case ctx.Err() != nil:
+			p.leaveGroup(ctx, err)
 			return nil
+		case isFencedInstance(err) && !errors.Is(err, ErrFenced):
+			return p.fencedInstance(err) // an End whose offsets the group refused
 		case IsFatal(err):
 			return err
 		case isFenced(err):
@@ -144,6 +147,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.stats.sessions.Add(1)
 		p.cfg.logger.Warn("transaction session failed; recreating it", "err", err, "attempt", attempt+1)
 		if !sleep(ctx, backoff(attempt)) {
+			p.leaveGroup(ctx, err)
 			return nil
 		}
 	}

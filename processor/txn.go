@@ -91,6 +91,10 @@ func (p *Processor) newGroupSession(clientCtx context.Context, scope *sessionSco
 		kgo.OnPartitionsRevoked(scope.guard(p.onRevoked)),
 		kgo.OnPartitionsLost(scope.guard(p.onLost)),
 	}
+	if id := p.cfg.groupInstanceID(); id != "" {
+		// A static member (KIP-345): see StaticMembership and leaveGroup.
+		opts = append(opts, kgo.InstanceID(id))
+	}
 	opts = append(opts, tuning.ClientOpts()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
 	if err != nil {
@@ -241,7 +245,9 @@ func (p *Processor) revokedUnheard(parts []int32) {
 func (p *Processor) cooperative() bool { return p.coop.Load() }
 
 // runSession runs the transaction loop on one session until ctx is done or
-// an error occurs. Closing the session leaves the group.
+// an error occurs. Closing the session leaves the group for a dynamic
+// member; a static one stays, and the next session takes its place
+// (membership.go).
 func (p *Processor) runSession(ctx context.Context) error {
 	s, err := p.newSession(ctx)
 	if err != nil {
@@ -338,6 +344,8 @@ func (p *Processor) poll(ctx context.Context, s *session, max int, wait time.Dur
 			return nil, fmt.Errorf("fetching %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
 		case errors.Is(fe.Err, kerr.InvalidSessionTimeout):
 			return nil, configErr("session timeout", "the brokers refuse it (their group.min.session.timeout.ms and group.max.session.timeout.ms): %v", fe.Err)
+		case errors.Is(fe.Err, kerr.FencedInstanceID):
+			return nil, p.fencedInstance(fe.Err)
 		case errors.Is(fe.Err, kerr.InvalidGroupID), errors.Is(fe.Err, kerr.InconsistentGroupProtocol), errors.Is(fe.Err, kerr.GroupMaxSizeReached):
 			return nil, configErr("group", "the brokers refuse this member of group %s: %v", p.cfg.group, fe.Err)
 		default:
