@@ -89,9 +89,10 @@ const (
 	// transactions, reads the changelogs to restore, reads the changelogs'
 	// configs at start (cleanup.policy) and is a member of the group.
 	RoleInstance Role = "instance"
-	// RoleReset is what `reset` (or `run --reset-state`) needs beyond
-	// RoleInstance: it deletes and creates the changelogs, and writes
-	// their first records without a transaction.
+	// RoleReset is what `reset` (or `run --reset-state`) needs: the ACLs
+	// of RoleInstance, and DELETE and CREATE on the changelogs, which it
+	// deletes and creates again before writing their first records
+	// without a transaction.
 	RoleReset Role = "reset"
 	// RoleTopics is the operator's `topics create|check`: it creates and
 	// describes every topic of the pipeline.
