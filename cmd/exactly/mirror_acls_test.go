@@ -89,13 +89,14 @@ func TestMirrorACLsEachNeeded(t *testing.T) {
 				kfake.User("SCRAM-SHA-512", "mirror-tgt", kafkaauthtest.Password, seedACLs(tc.tgt)...))
 			out, err := runCLI(append([]string{"produce", "--count", "50", "--customers", "5", "--seed", "1"}, secured(src, aclAdmin)...)...)
 			require.NoError(t, err, out)
-			mirrorFor := func(d time.Duration) (error, string) {
+			mirrorFor := func(d time.Duration) (string, error) {
 				ctx, cancel := context.WithTimeout(context.Background(), d)
 				defer cancel()
 				var logs syncBuffer
 				args := append(append([]string{"mirror", "--topics", "orders", "--rename-prefix", "dc1.", "--instance-id", "m1"},
 					mirrorSecured("source", src, "mirror-src")...), mirrorSecured("target", tgt, "mirror-tgt")...)
-				return dispatch(ctx, args, &logs), logs.String()
+				err := dispatch(ctx, args, &logs)
+				return logs.String(), err
 			}
 			verify := func() error {
 				var b bytes.Buffer
@@ -103,7 +104,7 @@ func TestMirrorACLsEachNeeded(t *testing.T) {
 					mirrorSecured("source", src, aclAdmin)...), mirrorSecured("target", tgt, aclAdmin)...)
 				return dispatch(context.Background(), args, &b)
 			}
-			err, logs := mirrorFor(8 * time.Second)
+			logs, err := mirrorFor(8 * time.Second)
 			if err != nil {
 				require.Contains(t, err.Error(), tc.missing.Resource.String()+"_AUTHORIZATION_FAILED", "mirror without %s", tc.missing)
 			}
@@ -115,7 +116,7 @@ func TestMirrorACLsEachNeeded(t *testing.T) {
 			require.Equal(t, tc.side+" mirror-mirror-offsets", tc.side+" "+tc.missing.Name, "copied without %s:\n%s", tc.missing, logs)
 			out, err = runCLI(append([]string{"produce", "--count", "10", "--customers", "5", "--seed", "2"}, secured(src, aclAdmin)...)...)
 			require.NoError(t, err, out)
-			err, logs = mirrorFor(8 * time.Second)
+			logs, err = mirrorFor(8 * time.Second)
 			if err != nil {
 				require.Contains(t, err.Error(), "TOPIC_AUTHORIZATION_FAILED", "restart without %s", tc.missing)
 				return
