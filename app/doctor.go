@@ -27,27 +27,30 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 	if len(k.services) > 1 {
 		fs.StringVar(&aclService, "acls-service", "", "check only the ACLs an instance of this service needs: "+k.serviceNames()+" (default: every service)")
 	}
-	printACLs := fs.Bool("print-acls", false, "print the ACLs each role needs (instance, reset, topics, doctor) as a table and kafka-acls.sh commands, and exit without connecting")
+	printACLs := fs.Bool("print-acls", false, "print the ACLs each role needs (instance, reset, topics, doctor) as a table and kafka-acls.sh commands for --acls-principal, and exit without connecting")
 	sec := securityFlags(fs)
 	return func(ctx context.Context, stdout io.Writer) error {
 		if *principal == "" {
 			*principal = saslPrincipal(sec.Config())
 		}
-		if *printACLs {
-			p, err := pipeline()
-			if err != nil {
-				return err
+		p, err := pipeline()
+		if err != nil {
+			return err
+		}
+		if aclService != "" {
+			i := slices.IndexFunc(k.services, func(s Service) bool { return s.Name == aclService })
+			if i < 0 {
+				return fs.usagef("acls-service", "want %s, got %q", k.serviceNames(), aclService)
 			}
-			return renderACLs(stdout, p.Pipeline, *principal)
+			o.ACLGroups = []string{p.Stages[i].Group}
+		}
+		if *printACLs {
+			return renderACLs(stdout, p.Pipeline, o.ACLGroups, *principal)
 		}
 		for name, bad := range map[string]bool{"txn-threshold": o.TxnThreshold <= 0, "max-lag": o.MaxLag <= 0, "timeout": *timeout <= 0} {
 			if bad {
 				return fs.usagef(name, "must be positive")
 			}
-		}
-		p, err := pipeline()
-		if err != nil {
-			return err
 		}
 		cl, err := securedClient(fs, SplitBrokers(*brokers), sec)
 		if err != nil {
@@ -62,13 +65,6 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 		}
 		o.CreateHint = k.cfg.Name + " topics create"
 		o.ACLPrincipal = *principal
-		if aclService != "" {
-			i := slices.IndexFunc(k.services, func(s Service) bool { return s.Name == aclService })
-			if i < 0 {
-				return fs.usagef("acls-service", "want %s, got %q", k.serviceNames(), aclService)
-			}
-			o.ACLGroups = []string{p.Stages[i].Group}
-		}
 		r, err := admin.Doctor(ctx, cl, p.Pipeline, o)
 		if err != nil {
 			return fmt.Errorf("doctor: %w", err)
@@ -256,8 +252,13 @@ func saslPrincipal(c kafkaauth.Config) string {
 }
 
 // renderACLs prints, for each role, the ACLs it needs for p as a table
-// and as kafka-acls.sh commands that grant them to principal.
-func renderACLs(w io.Writer, p admin.Pipeline, principal string) error {
+// and as kafka-acls.sh commands that grant them to principal. With
+// groups, the instance and reset roles are those of these stages only.
+func renderACLs(w io.Writer, p admin.Pipeline, groups []string, principal string) error {
+	instances := p
+	if len(groups) > 0 {
+		instances.Stages = slices.DeleteFunc(slices.Clone(p.Stages), func(s admin.Stage) bool { return !slices.Contains(groups, s.Group) })
+	}
 	if principal == "" {
 		principal = "User:exactly"
 		fmt.Fprintf(w, "# principal unknown (--acls-principal, or a PLAIN or SCRAM --sasl-username): %s below\n", principal)
@@ -266,7 +267,11 @@ func renderACLs(w io.Writer, p admin.Pipeline, principal string) error {
 	fmt.Fprintln(w, "# (run --create-topics, the default, creates missing ones): create the topics first with `topics create`.")
 	fmt.Fprintln(w, "# Brokers before Kafka 2.8 also need IDEMPOTENT_WRITE on the cluster for reset.")
 	for _, role := range admin.Roles {
-		acls, err := admin.RequiredACLs(p, role, admin.ACLOptions{})
+		of := p
+		if role == admin.RoleInstance || role == admin.RoleReset {
+			of = instances
+		}
+		acls, err := admin.RequiredACLs(of, role, admin.ACLOptions{})
 		if err != nil {
 			return err
 		}
