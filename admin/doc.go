@@ -18,6 +18,11 @@
 // changelog must have its partition count, as the processor requires and
 // creates them.
 //
+// RequiredACLs lists the least-privilege ACLs of each role (an instance,
+// reset, topics, the doctor) for a pipeline, generated from its stages;
+// MirrorSourceACLs and MirrorTargetACLs those of a mirror. The doctor
+// compares a principal's ACLs with them (DoctorOptions.ACLPrincipal).
+//
 // Every check returns a structured report and never prints: the exactly
 // command renders it as a table or as JSON and maps its severity to an
 // exit status. The checks only read the cluster, except CreateTopics,

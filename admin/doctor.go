@@ -36,6 +36,17 @@ type DoctorOptions struct {
 	// The default value is empty: the finding advises CreateTopics or the
 	// program's `topics create` command.
 	CreateHint string
+	// ACLPrincipal is the principal ("User:alice") whose ACLs the acls
+	// check compares with what an instance of every stage needs
+	// (RequiredACLs with RoleInstance, without CREATE: the topics check
+	// reports missing topics). The doctor describes the cluster's ACLs
+	// for it, which takes DESCRIBE on the CLUSTER. The default value is
+	// empty: the check is skipped, and ACLReport.Note says so.
+	ACLPrincipal string
+	// ACLGroups narrows the acls check to the stages of these groups, for
+	// a principal that runs only some stages. The default value is empty:
+	// every stage.
+	ACLGroups []string
 }
 
 func (o *DoctorOptions) ensureDefaults() {
@@ -71,7 +82,9 @@ func (o *DoctorOptions) ensureDefaults() {
 //     holds back; last stable offset below the high watermark, naming the
 //     producer that holds it;
 //   - groups: each stage's group state, members and lag per partition of
-//     every input, measured to the last stable offset.
+//     every input, measured to the last stable offset;
+//   - acls: the ACLs of DoctorOptions.ACLPrincipal against what an
+//     instance needs (RequiredACLs), each missing one a critical finding.
 //
 // cl must be a plain client (no group, no transactional id): the doctor
 // builds a read_committed reader from its options. Doctor returns an error
@@ -87,6 +100,7 @@ func Doctor(ctx context.Context, cl *kgo.Client, p Pipeline, o DoctorOptions) (*
 		d.offsets(ctx)
 		d.transactions(ctx)
 		d.groups(ctx)
+		d.acls(ctx)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ const (
 	CheckStable       = "stable-offset" // last stable offset below the high watermark
 	CheckGroups       = "groups"        // group state, members, committed offsets
 	CheckLag          = "lag"           // records waiting for a group
+	CheckACLs         = "acls"          // the principal's ACLs against what an instance needs
 )
 
 // Finding is one problem the doctor found.
@@ -103,6 +104,9 @@ type Report struct {
 	// Transactions are the open transactions that write the pipeline's
 	// topics (empty when the brokers lack KIP-664).
 	Transactions []Transaction `json:"transactions"`
+	// ACLs is the acls check, nil when the doctor did not reach the
+	// brokers.
+	ACLs *ACLReport `json:"acls,omitempty"`
 }
 
 // Broker is a broker of the cluster's metadata.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exactly-stream/exactly/admin"
+	"github.com/exactly-stream/exactly/kafkaauth"
 )
 
 // doctorSetup is `doctor`.
@@ -21,16 +22,35 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 	fs.DurationVar(&o.TxnThreshold, "txn-threshold", 30*time.Second, "report transactions open longer than this")
 	fs.Int64Var(&o.MaxLag, "max-lag", 100000, "waiting records of a running group that make a warning")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	principal := fs.String("acls-principal", "", "principal whose ACLs the acls check compares with what an instance needs (default: User:<--sasl-username> with PLAIN or SCRAM)")
+	aclService := ""
+	if len(k.services) > 1 {
+		fs.StringVar(&aclService, "acls-service", "", "check only the ACLs an instance of this service needs: "+k.serviceNames()+" (default: every service)")
+	}
+	printACLs := fs.Bool("print-acls", false, "print the ACLs each role needs (instance, reset, topics, doctor) as a table and kafka-acls.sh commands for --acls-principal, and exit without connecting")
 	sec := securityFlags(fs)
 	return func(ctx context.Context, stdout io.Writer) error {
-		for name, bad := range map[string]bool{"txn-threshold": o.TxnThreshold <= 0, "max-lag": o.MaxLag <= 0, "timeout": *timeout <= 0} {
-			if bad {
-				return fs.usagef(name, "must be positive")
-			}
+		if *principal == "" {
+			*principal = saslPrincipal(sec.Config())
 		}
 		p, err := pipeline()
 		if err != nil {
 			return err
+		}
+		if aclService != "" {
+			i := slices.IndexFunc(k.services, func(s Service) bool { return s.Name == aclService })
+			if i < 0 {
+				return fs.usagef("acls-service", "want %s, got %q", k.serviceNames(), aclService)
+			}
+			o.ACLGroups = []string{p.Stages[i].Group}
+		}
+		if *printACLs {
+			return renderACLs(stdout, p.Pipeline, o.ACLGroups, *principal)
+		}
+		for name, bad := range map[string]bool{"txn-threshold": o.TxnThreshold <= 0, "max-lag": o.MaxLag <= 0, "timeout": *timeout <= 0} {
+			if bad {
+				return fs.usagef(name, "must be positive")
+			}
 		}
 		cl, err := securedClient(fs, SplitBrokers(*brokers), sec)
 		if err != nil {
@@ -44,6 +64,7 @@ func (k *kit) doctorSetup(fs *flagSet, _ string) Runner {
 			return fmt.Errorf("doctor: %w", err)
 		}
 		o.CreateHint = k.cfg.Name + " topics create"
+		o.ACLPrincipal = *principal
 		r, err := admin.Doctor(ctx, cl, p.Pipeline, o)
 		if err != nil {
 			return fmt.Errorf("doctor: %w", err)
@@ -114,6 +135,9 @@ func renderDoctor(w io.Writer, r *admin.Report) error {
 	}
 	renderTopicSummary(tw, r.Partitions)
 	renderGroups(tw, r.Groups)
+	if a := r.ACLs; a != nil {
+		fmt.Fprintf(tw, "\nACLS: %s\n", a.Note)
+	}
 	if len(r.Transactions) > 0 {
 		section("OPEN TRANSACTIONS", "TRANSACTIONAL ID\tPRODUCER\tSTATE\tAGE\tTIMEOUT\tHOLDS BACK")
 		for _, t := range r.Transactions {
@@ -211,4 +235,58 @@ func ms(v int64) string {
 		return "?"
 	}
 	return (time.Duration(v) * time.Millisecond).String()
+}
+
+// saslPrincipal is the principal Kafka gives a client of c: User:<name>
+// with PLAIN and SCRAM; empty when the name is not known here (mTLS takes
+// it from the certificate's subject and the broker's mapping rules,
+// OAUTHBEARER from the token, AWS_MSK_IAM from the IAM role).
+func saslPrincipal(c kafkaauth.Config) string {
+	switch strings.ToUpper(strings.TrimSpace(c.SASL.Mechanism)) {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.SASL.Username != "" {
+			return "User:" + c.SASL.Username
+		}
+	}
+	return ""
+}
+
+// renderACLs prints, for each role, the ACLs it needs for p as a table
+// and as kafka-acls.sh commands that grant them to principal. With
+// groups, the instance and reset roles are those of these stages only.
+func renderACLs(w io.Writer, p admin.Pipeline, groups []string, principal string) error {
+	instances := p
+	if len(groups) > 0 {
+		instances.Stages = slices.DeleteFunc(slices.Clone(p.Stages), func(s admin.Stage) bool { return !slices.Contains(groups, s.Group) })
+	}
+	if principal == "" {
+		principal = "User:exactly"
+		fmt.Fprintf(w, "# principal unknown (--acls-principal, or a PLAIN or SCRAM --sasl-username): %s below\n", principal)
+	}
+	fmt.Fprintln(w, "# Instances need CREATE on their changelogs, outputs and dead-letter topics only when they create them")
+	fmt.Fprintln(w, "# (run --create-topics, the default, creates missing ones): create the topics first with `topics create`.")
+	fmt.Fprintln(w, "# Brokers before Kafka 2.8 also need IDEMPOTENT_WRITE on the cluster for reset.")
+	for _, role := range admin.Roles {
+		of := p
+		if role == admin.RoleInstance || role == admin.RoleReset {
+			of = instances
+		}
+		acls, err := admin.RequiredACLs(of, role, admin.ACLOptions{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n# role %s: %d ACLs\n", role, len(acls))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "# RESOURCE\tNAME\tPATTERN\tOPERATION\tWHY")
+		for _, a := range acls {
+			fmt.Fprintf(tw, "# %s\t%s\t%s\t%s\t%s\n", a.Resource, a.Name, a.Pattern, a.Operation, a.Why)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, a := range acls {
+			fmt.Fprintln(w, a.Command(principal))
+		}
+	}
+	return nil
 }
