@@ -19,7 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/exactly-stream/exactly/admin"
+	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/kafkaauth"
 	"github.com/exactly-stream/exactly/kafkaauth/kafkaauthtest"
 )
@@ -133,40 +136,41 @@ func securityEnv(ca string, user kafkaauth.SASL) []string {
 	}
 }
 
-// grantApp gives the application user, as the operator, what an instance
-// of each service needs and nothing more, per stage with group G: read
-// and describe its input; write and describe its outputs and dead-letter
-// topic; create, read, write, describe and describe-configs on the topics
-// prefixed "G-" (its changelogs); read and describe G; write and describe
-// the transactional ids prefixed "G-". Then it waits until the brokers
-// apply them.
+// grantApp gives the application user, as the operator, exactly the ACLs
+// admin.RequiredACLs generates for an instance of each service (with
+// CREATE, since instances create their missing changelogs), and nothing
+// more. Then it waits until the brokers apply them.
 func (e *env) grantApp(ctx context.Context) {
 	e.t.Helper()
 	principal := "User:" + e.sec.user
-	acl := func(pattern kadm.ACLPattern, ops ...kadm.ACLOperation) *kadm.ACLBuilder {
-		return kadm.NewACLs().Allow(principal).ResourcePatternType(pattern).Operations(ops...)
-	}
-	var granted []*kadm.ACLBuilder
-	for _, s := range []struct {
-		group   string
-		in, out []string
-	}{
-		{e.group("order"), []string{e.topics.Orders}, []string{e.topics.Events, e.topics.DLQ}},
-		{e.group("payment"), []string{e.topics.Events}, []string{e.topics.Payments, e.topics.PaymentsDLQ}},
-	} {
-		granted = append(granted,
-			acl(kadm.ACLPatternLiteral, kadm.OpRead, kadm.OpDescribe).Topics(s.in...),
-			acl(kadm.ACLPatternLiteral, kadm.OpWrite, kadm.OpDescribe).Topics(s.out...),
-			acl(kadm.ACLPatternPrefixed, kadm.OpCreate, kadm.OpRead, kadm.OpWrite, kadm.OpDescribe, kadm.OpDescribeConfigs).Topics(s.group+"-"),
-			acl(kadm.ACLPatternLiteral, kadm.OpRead, kadm.OpDescribe).Groups(s.group),
-			acl(kadm.ACLPatternPrefixed, kadm.OpWrite, kadm.OpDescribe).TransactionalIDs(s.group+"-"),
-		)
-	}
-	for _, b := range granted {
+	ot, err := orders.OrderTopologyFor(e.topics)
+	require.NoError(e.t, err)
+	pt, err := orders.PaymentTopologyFor(e.topics)
+	require.NoError(e.t, err)
+	p := admin.Pipeline{Stages: []admin.Stage{
+		admin.StageOf(ot, e.group("order"), e.topics.DLQ),
+		admin.StageOf(pt, e.group("payment"), e.topics.PaymentsDLQ),
+	}}
+	acls, err := admin.RequiredACLs(p, admin.RoleInstance, admin.ACLOptions{CreateTopics: true})
+	require.NoError(e.t, err)
+	for _, a := range acls {
+		b := kadm.NewACLs().Allow(principal).ResourcePatternType(a.Pattern).Operations(a.Operation)
+		switch a.Resource {
+		case kmsg.ACLResourceTypeTopic:
+			b = b.Topics(a.Name)
+		case kmsg.ACLResourceTypeGroup:
+			b = b.Groups(a.Name)
+		case kmsg.ACLResourceTypeTransactionalId:
+			b = b.TransactionalIDs(a.Name)
+		case kmsg.ACLResourceTypeCluster:
+			b = b.Clusters()
+		default:
+			e.t.Fatalf("unexpected resource in the generated ACLs: %s", a)
+		}
 		results, err := e.admin.CreateACLs(ctx, b)
 		require.NoError(e.t, err)
 		for _, r := range results {
-			require.NoError(e.t, r.Err, "granting %s %s on %s %s", r.Principal, r.Operation, r.Type, r.Name)
+			require.NoError(e.t, r.Err, "granting %s", a)
 		}
 	}
 	e.waitGranted(ctx)
@@ -302,13 +306,21 @@ func securedCommands(t *testing.T, e *env) {
 	}
 	require.Contains(t, out, "OK")
 
-	// The doctor finds one thing: the payment stage never ran.
-	out, errOut, code = command(e.sec.opEnv, "doctor", "--json")
+	// The doctor, run by the operator on the application user's behalf,
+	// finds every generated ACL granted and one thing wrong: the payment
+	// stage never ran.
+	out, errOut, code = command(e.sec.opEnv, "doctor", "--json", "--acls-principal", "User:"+e.sec.user)
 	require.Equal(t, 4, code, "doctor: warnings only\n%s%s", out, errOut)
 	var report struct {
 		Findings []struct{ Severity, Check, Subject string }
+		ACLs     struct{ Note string }
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &report), out)
+	var granted, required int
+	_, err := fmt.Sscanf(report.ACLs.Note, "%d of %d required ACLs granted", &granted, &required)
+	require.NoError(t, err, "acls note: %q", report.ACLs.Note)
+	require.Positive(t, required, out)
+	require.Equal(t, required, granted, out)
 	require.Len(t, report.Findings, 1, out)
 	require.Equal(t, e.group("payment"), report.Findings[0].Subject, out)
 
