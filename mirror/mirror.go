@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/internal/tuning"
 )
 
 // Mirror copies topics from a source cluster to a target cluster exactly
@@ -108,8 +110,13 @@ func New(name string, opts ...Opt) (*Mirror, error) {
 }
 
 // producerOpts are the options of a partition's transactional producer.
+// kgo's retry and CONCURRENT_TRANSACTIONS backoffs are the processor's
+// (internal/tuning): with kgo's defaults, a transaction begun right after
+// the previous one's commit waits out a quarter second of backoff on Kafka
+// with transaction protocol v2. TargetOpts may override them.
 func (m *Mirror) producerOpts(txnID string) []kgo.Opt {
 	opts := []kgo.Opt{kgo.SeedBrokers(m.cfg.targetBrokers...)}
+	opts = append(opts, tuning.ClientOpts()...)
 	opts = append(opts, m.cfg.targetOpts...)
 	return append(opts,
 		kgo.ClientID(txnID),

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/internal/tuning"
 )
 
 // runCeiling is the mirror's ceiling: the bare transactional loop of
@@ -38,12 +40,12 @@ func (r *mirrorRunner) runCeiling(ctx context.Context, spec copySpec, fl *finish
 		return txnCounts{}, err
 	}
 	defer cons.Close()
-	prod, err := r.tgt.client(append([]kgo.Opt{
+	prod, err := r.tgt.client(append(append([]kgo.Opt{
 		kgo.TransactionalID(r.cfg.TopicPrefix + spec.name),
 		kgo.TransactionTimeout(max(10*time.Second, 4*spec.interval)),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-	}, hooks...)...)
+	}, tuning.ClientOpts()...), hooks...)...) // the mirror's producer settings
 	if err != nil {
 		return txnCounts{}, err
 	}
