@@ -100,9 +100,12 @@ func (m *Mirror) ensureTopic(ctx context.Context, t string, parts int32) error {
 		_, err = m.tgtAdm.CreateTopic(ctx, parts, -1, configs, name)
 		switch {
 		case errors.Is(err, kerr.TopicAlreadyExists):
-			// Another instance created it just now: wait until it is
-			// visible here.
-			for n < 0 {
+			// Another instance created it just now: wait (a while)
+			// until it is visible here.
+			for deadline := time.Now().Add(30 * time.Second); n < 0; {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("target topic %s exists but is not visible after 30s", name)
+				}
 				if !sleep(ctx, 100*time.Millisecond) {
 					return ctx.Err()
 				}

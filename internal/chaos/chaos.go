@@ -667,12 +667,30 @@ func (r *run) stopOne(in *instance) error {
 			in.waitExit(time.Minute)
 		}
 		r.evictLater(in)
+		if in.raceExit {
+			// The dump shows main in os.Exit, inside the race
+			// detector's runtime.racefini: the instance had shut
+			// down and was exiting; the race runtime's exit is what
+			// hung (seen with race-built instances, not with plain
+			// builds). Reported, not a violation.
+			r.st.add(func(rep *Report) { rep.RaceExitHangs = append(rep.RaceExitHangs, in.id) })
+			fmt.Fprintf(r.cfg.Out, "  %s shut down but its exit hung in the race detector's runtime (racefini) for %s\n", in.id, r.cfg.StopTimeout)
+			return nil
+		}
 		r.st.add(func(rep *Report) { rep.SlowStops = append(rep.SlowStops, in.id) })
 		fmt.Fprintf(r.cfg.Out, "  %s did not stop within %s of SIGTERM: SIGQUIT (goroutine dump in its log)\n", in.id, r.cfg.StopTimeout)
 		return nil
 	}
 	if ws, _ := in.cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() && ws.Signal() == syscall.SIGTERM {
 		return nil // it had not yet installed its signal handler: as safe as a crash
+	}
+	if code := in.cmd.ProcessState.ExitCode(); code == 1 && r.mirror != nil {
+		// The mirror's last round failed to commit (fenced, or its
+		// outcome unknown): it stops with an error by design, SIGTERM
+		// or not; the verdict says whether that cost anything.
+		msg := fmt.Sprintf("%s: exit status 1 after SIGTERM: %s", in.id, in.lastErr)
+		r.st.add(func(rep *Report) { rep.Mirror.Exits = append(rep.Mirror.Exits, msg) })
+		return nil
 	}
 	if code := in.cmd.ProcessState.ExitCode(); code != 0 {
 		msg := fmt.Sprintf("%s: exit status %d after SIGTERM: %s", in.id, code, in.lastErr)

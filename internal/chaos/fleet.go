@@ -27,6 +27,10 @@ type instance struct {
 	signalled bool
 	// lastErr is the last error line it logged (read after done).
 	lastErr string
+	// raceExit is set when a goroutine dump (SIGQUIT) shows the process
+	// inside the race detector's exit (runtime.racefini): its work was
+	// done and it was exiting (read after done).
+	raceExit bool
 }
 
 func (in *instance) exited() bool {
@@ -139,6 +143,9 @@ func (f *fleet) follow(in *instance, r io.Reader) string {
 			f.logMu.Lock()
 			fmt.Fprintf(f.cfg.InstanceLogs, "[%s] %s\n", in.id, line)
 			f.logMu.Unlock()
+		}
+		if strings.Contains(line, "runtime.racefini(") {
+			in.raceExit = true
 		}
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) != nil {

@@ -46,6 +46,9 @@ func (r *Report) mirrorString() string {
 	for _, e := range r.UnexpectedExits {
 		fmt.Fprintf(&b, "  unexpected instance exit: %s\n", e)
 	}
+	if len(r.RaceExitHangs) > 0 {
+		fmt.Fprintf(&b, "  exits hung in the race detector's runtime after a clean shutdown (not counted): %s\n", strings.Join(r.RaceExitHangs, ", "))
+	}
 	if len(r.SlowStops) > 0 {
 		fmt.Fprintf(&b, "  slow clean stops (no exit within the stop timeout of SIGTERM, killed): %s\n", strings.Join(r.SlowStops, ", "))
 	}

@@ -60,6 +60,10 @@ type Report struct {
 	// (the transaction timeout, then at most 10 s to leave the group), so
 	// each counts as a violation: a hang to find.
 	SlowStops []string
+	// RaceExitHangs are instances that shut down after SIGTERM but whose
+	// exit then hung inside the race detector's runtime (racefini, seen
+	// in their goroutine dump): not the instance's code, not violations.
+	RaceExitHangs []string
 
 	Verify     *orders.Report // E1-E3, E5
 	LocalState []string       // E4 violations
@@ -139,6 +143,9 @@ func (r *Report) String() string {
 	}
 	for _, e := range r.UnexpectedExits {
 		fmt.Fprintf(&b, "  unexpected instance exit: %s\n", e)
+	}
+	if len(r.RaceExitHangs) > 0 {
+		fmt.Fprintf(&b, "  exits hung in the race detector's runtime after a clean shutdown (not counted): %s\n", strings.Join(r.RaceExitHangs, ", "))
 	}
 	if len(r.SlowStops) > 0 {
 		fmt.Fprintf(&b, "  slow clean stops (no exit within the stop timeout of SIGTERM, killed): %s\n", strings.Join(r.SlowStops, ", "))
