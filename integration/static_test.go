@@ -17,9 +17,9 @@ import (
 )
 
 // TestStaticMemberRestartKeepsAssignment restarts one of three instances
-// within the session timeout and requires that the group did not
-// rebalance: the other two instances hear no revoke and no assignment and
-// keep their partitions; the restarted process rejoins with its instance
+// within the session timeout and requires that no partition of the other
+// two instances moves: they hear no revoke and no assignment and keep
+// their members and partitions; the restarted process rejoins with its instance
 // ID (group.instance.id, KIP-345), replaces its dead member and gets that
 // member's partitions back, which it restores before processing. Measured
 // on a real cluster before static membership: an instance SIGKILLed and
@@ -31,8 +31,8 @@ import (
 // transaction likely open; orders keep arriving through the restart.
 // E1-E5 hold at the end.
 //
-// On kfake the group rebalances once all the same (see below), though
-// nothing moves; the no-rebalance assertion holds on real Kafka (CI).
+// On kfake the group rebalances once all the same (see below), and on
+// Kafka a rejoining leader may too; either way nothing moves.
 func TestStaticMemberRestartKeepsAssignment(t *testing.T) {
 	e := newEnvParts(t, 6)
 	group := e.group("order")
@@ -69,16 +69,15 @@ func TestStaticMemberRestartKeepsAssignment(t *testing.T) {
 	require.NotEqual(t, before["c"].memberID, after["c"].memberID, "the restarted instance replaced its dead member")
 	require.Equal(t, before["c"].partitions, after["c"].partitions, "the restarted instance got its dead member's partitions back")
 	for name, h := range hooks {
-		if e.real {
-			require.Empty(t, h.events(), "instance %s heard a rebalance while c restarted", name)
-			continue
-		}
-		// kfake rebalances when a static member rejoins with other
-		// join metadata than its predecessor's (the cooperative-sticky
-		// user data lists the partitions a client owns: none, for a
-		// fresh one); Kafka keeps the group stable as long as the
-		// selected protocol stays (KIP-345). On kfake the rebalance
-		// must still move nothing.
+		// No partition of the other instances moves: none is revoked
+		// from them, none assigned. kfake rebalances when a static
+		// member rejoins with other join metadata than its
+		// predecessor's (the cooperative-sticky user data lists the
+		// partitions a client owns: none, for a fresh one); Kafka
+		// keeps the group stable as long as the selected protocol
+		// stays (KIP-345), but a rejoining leader (KIP-814) may still
+		// start a rebalance, seen in CI as callbacks that change
+		// nothing. Either way the rebalance must move nothing.
 		for _, ev := range h.events() {
 			require.Empty(t, ev[0], "instance %s was assigned partitions while c restarted", name)
 			require.Empty(t, ev[1], "instance %s lost partitions while c restarted", name)
