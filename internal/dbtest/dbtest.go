@@ -1,0 +1,149 @@
+// Package dbtest gives tests a fresh, empty database of each configured
+// dialect: SQLite always (a file in the test's temporary directory),
+// PostgreSQL when EXACTLY_TEST_POSTGRES_DSN is set, MariaDB/MySQL when
+// EXACTLY_TEST_MYSQL_DSN is set. The DSNs name a server and a user that
+// may create databases; each Open creates its own database on it and
+// drops it when the test ends, so tests run in parallel without seeing
+// each other's tables. `.ci/run` starts the servers (integration/db) and
+// sets both variables.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/exactly-stream/exactly/sqldb"
+)
+
+// The environment variables that configure the servers.
+const (
+	EnvPostgres = "EXACTLY_TEST_POSTGRES_DSN" // e.g. postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable
+	EnvMySQL    = "EXACTLY_TEST_MYSQL_DSN"    // e.g. root@tcp(127.0.0.1:13306)/
+)
+
+// DB is a fresh database for one test.
+type DB struct {
+	Dialect sqldb.Dialect
+	DSN     string // opens this database (another process may use it)
+	*sql.DB
+}
+
+// Configured returns the dialects a test can use here: SQLite, then
+// PostgreSQL and MySQL when their variables are set.
+func Configured() []sqldb.Dialect {
+	ds := []sqldb.Dialect{sqldb.SQLite}
+	if os.Getenv(EnvPostgres) != "" {
+		ds = append(ds, sqldb.Postgres)
+	}
+	if os.Getenv(EnvMySQL) != "" {
+		ds = append(ds, sqldb.MySQL)
+	}
+	return ds
+}
+
+// Each runs f as a subtest, named after the dialect, on a fresh database
+// of every configured dialect.
+func Each(t *testing.T, f func(t *testing.T, db *DB)) {
+	t.Helper()
+	for _, d := range Configured() {
+		t.Run(d.String(), func(t *testing.T) { f(t, Open(t, d)) })
+	}
+}
+
+// Open returns a fresh, empty database of dialect d, dropped when the test
+// ends. It skips the test when d's server is not configured (SQLite always
+// is).
+func Open(t testing.TB, d sqldb.Dialect) *DB {
+	t.Helper()
+	dsn, cleanup, err := create(t, d)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	db, err := sqldb.Open(d, dsn)
+	if err != nil {
+		cleanup()
+		t.Fatalf("dbtest: %v", err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		cleanup()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("dbtest: connecting to the %s test database: %v", d, err)
+	}
+	return &DB{Dialect: d, DSN: dsn, DB: db}
+}
+
+// create makes the database and returns its DSN and a function that drops
+// it.
+func create(t testing.TB, d sqldb.Dialect) (dsn string, cleanup func(), err error) {
+	if d == sqldb.SQLite {
+		return "file:" + filepath.Join(t.TempDir(), "test.db"), func() {}, nil
+	}
+	env := EnvPostgres
+	if d == sqldb.MySQL {
+		env = EnvMySQL
+	}
+	admin := os.Getenv(env)
+	if admin == "" {
+		t.Skipf("no %s server configured (set %s; .ci/run does)", d, env)
+	}
+	name := "exactly_test_" + randomHex()
+	switch d {
+	case sqldb.Postgres:
+		u, err := url.Parse(admin)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", env, err)
+		}
+		u.Path = "/" + name
+		dsn = u.String()
+	case sqldb.MySQL:
+		cfg, err := mysql.ParseDSN(admin)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", env, err)
+		}
+		cfg.DBName = name
+		dsn = cfg.FormatDSN()
+	}
+	if err := adminExec(d, admin, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("creating the %s test database: %w", d, err)
+	}
+	return dsn, func() {
+		if err := adminExec(d, admin, "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Logf("dbtest: dropping %s: %v", name, err)
+		}
+	}, nil
+}
+
+func adminExec(d sqldb.Dialect, dsn, stmt string) error {
+	db, err := sqldb.Open(d, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if d == sqldb.Postgres && len(stmt) > 4 && stmt[:4] == "DROP" {
+		stmt += " WITH (FORCE)" // connections another process left open
+	}
+	_, err = db.ExecContext(ctx, stmt)
+	return err
+}
+
+func randomHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
