@@ -5,7 +5,7 @@
 // may create databases; each Open creates its own database on it and
 // drops it when the test ends, so tests run in parallel without seeing
 // each other's tables. `.ci/run` starts the servers (integration/db) and
-// sets both variables.
+// sets both variables; locally, eval "$(make -s db-up)" does.
 package dbtest
 
 import (
@@ -96,7 +96,7 @@ func create(t testing.TB, d sqldb.Dialect) (dsn string, cleanup func(), err erro
 	env := envVar(d)
 	admin := os.Getenv(env)
 	if admin == "" {
-		t.Skipf("no %s server configured (set %s; .ci/run does)", d, env)
+		t.Skipf("no %s server configured (set %s: eval \"$(make -s db-up)\")", d, env)
 	}
 	name := "exactly_test_" + randomHex()
 	switch d {
