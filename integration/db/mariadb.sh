@@ -67,12 +67,16 @@ find_bin() {
 # admin runs mariadb-admin as root through the server's socket.
 admin() { "$(find_bin mariadb-admin)" --no-defaults --socket="$sock" --user=root "$@"; }
 
-server_pid() { [ -f "$pidfile" ] && cat "$pidfile"; }
-
-running() {
+# server_pid prints the pid of the server on this run dir, failing when
+# none runs: a stale pid file may name another process by now.
+server_pid() {
 	local pid
-	pid=$(server_pid) && kill -0 "$pid" 2>/dev/null && admin --connect-timeout=2 ping >/dev/null 2>&1
+	pid=$(cat "$pidfile" 2>/dev/null) && [ -n "$pid" ] &&
+		tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "--pid-file=$pidfile" &&
+		echo "$pid"
 }
+
+running() { server_pid >/dev/null && admin --connect-timeout=2 ping >/dev/null 2>&1; }
 
 # init creates the datadir: system tables, and root users (localhost,
 # 127.0.0.1, ::1) that log in without a password.
@@ -125,7 +129,6 @@ up() {
 down() {
 	local pid i
 	pid=$(server_pid) || return 0
-	kill -0 "$pid" 2>/dev/null || return 0
 	kill -TERM "$pid"
 	for ((i = 0; i < wait_s * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0

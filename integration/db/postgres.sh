@@ -13,7 +13,8 @@
 #                      postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable
 #   postgres.sh status say whether the server runs
 #
-# The binaries come from EXACTLY_PG_BIN, or the directory of pg_ctl on the
+# The binaries (initdb, pg_ctl, pg_isready) come from EXACTLY_PG_BIN, or the
+# directory of pg_ctl on the
 # PATH (symlinks resolved), or the newest /usr/lib/postgresql/<version>/bin
 # (Debian's postgresql package, which puts no pg_ctl on the PATH).
 # PostgreSQL refuses to run as root: as root, the server runs as the user
@@ -43,29 +44,31 @@ log="$dir/server.log"
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
 
-# bindir prints the directory holding initdb and pg_ctl.
+# has_bins says whether directory $1 holds the programs this script runs.
+has_bins() { [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/pg_isready" ]; }
+
+# bindir prints the directory holding initdb, pg_ctl and pg_isready.
 bindir() {
 	local d
 	if [ -n "${EXACTLY_PG_BIN:-}" ]; then
-		[ -x "$EXACTLY_PG_BIN/pg_ctl" ] && [ -x "$EXACTLY_PG_BIN/initdb" ] ||
-			die "EXACTLY_PG_BIN=$EXACTLY_PG_BIN holds no pg_ctl and initdb"
+		has_bins "$EXACTLY_PG_BIN" || die "EXACTLY_PG_BIN=$EXACTLY_PG_BIN lacks initdb, pg_ctl or pg_isready"
 		echo "$EXACTLY_PG_BIN"
 		return
 	fi
 	if command -v pg_ctl >/dev/null 2>&1; then
 		d=$(dirname "$(readlink -f "$(command -v pg_ctl)")")
-		if [ -x "$d/initdb" ]; then
+		if has_bins "$d"; then
 			echo "$d"
 			return
 		fi
 	fi
 	# Debian: /usr/lib/postgresql/<major>/bin, the newest major first.
 	d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
-	if [ -n "$d" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ]; then
+	if [ -n "$d" ] && has_bins "$d"; then
 		echo "$d"
 		return
 	fi
-	die "no PostgreSQL found (pg_ctl and initdb): install it (Debian: apt-get install postgresql) or set EXACTLY_PG_BIN"
+	die "no PostgreSQL found (initdb, pg_ctl, pg_isready): install it (Debian: apt-get install postgresql) or set EXACTLY_PG_BIN"
 }
 
 # as_owner runs a command as the user the server runs as, from a directory
@@ -78,8 +81,28 @@ as_owner() {
 	fi
 }
 
-running() {
+# alive: a postmaster holds the data dir's lock file (it may still be
+# starting, or a killed one not yet reaped).
+alive() {
 	[ -f "$dir/PG_VERSION" ] && as_owner "$bin/pg_ctl" status -D "$dir" >/dev/null 2>&1
+}
+
+# running: alive and taking connections on the port.
+running() {
+	alive && "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -t 2
+}
+
+# settle waits while the data dir's postmaster is alive but takes no
+# connections (recovering, or killed and waiting to be reaped); it returns
+# 0 once it takes them, 1 once it is gone.
+settle() {
+	local i
+	for ((i = 0; i < wait_s * 10; i++)); do
+		running && return 0
+		alive || return 1
+		sleep 0.1
+	done
+	die "the server on $dir is alive but takes no connections on port $port; log: $log"
 }
 
 up() {
@@ -89,7 +112,7 @@ up() {
 	fi
 	mkdir -p "$dir"
 	[ "$(id -u)" -eq 0 ] && chown -R "$run_user" "$dir"
-	if running; then
+	if settle; then
 		return
 	fi
 	if [ ! -f "$dir/PG_VERSION" ]; then
@@ -108,7 +131,7 @@ up() {
 }
 
 down() {
-	if running; then
+	if alive; then
 		as_owner "$bin/pg_ctl" stop -D "$dir" -m fast -w -t "$wait_s" >/dev/null || die "the server did not stop; log: $log"
 	fi
 }
