@@ -131,7 +131,7 @@ down() {
 	pid=$(server_pid) || return 0
 	kill -TERM "$pid"
 	for ((i = 0; i < wait_s * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		server_pid >/dev/null || return 0 # exited (a zombie has no command line)
 		sleep 0.1
 	done
 	die "the server (pid $pid) did not stop in ${wait_s}s; log: $log"
