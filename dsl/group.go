@@ -75,16 +75,7 @@ func aggregate[K, V, A any](g *Grouped[K, V], op string, as topology.Serde[A], o
 			return err
 		}
 		out := topology.Record[K, A]{Key: r.Key, Value: step(r.Key, r.Value, old, found), Timestamp: r.Timestamp, Headers: r.Headers}
-		if aggNil(out.Value) {
-			if err := store.Delete(c, r.Key); err != nil {
-				return err
-			}
-			return t.push(c, out, true)
-		}
-		if err := store.Put(c, r.Key, out.Value); err != nil {
-			return err
-		}
-		return t.push(c, out, false)
+		return t.apply(c, out, aggNil(out.Value))
 	}
 	ref := topology.Node(d.b, name, fn, topology.Parents(g.s.parents()...), topology.Stores(name))
 	g.s.feed(ref.SendRecord)

@@ -46,6 +46,21 @@ func (t *Table[K, V]) push(c *topology.Call, r topology.Record[K, V], deleted bo
 	return nil
 }
 
+// apply writes a change to the store of a materialized table (a deletion
+// deletes the key) and forwards it.
+func (t *Table[K, V]) apply(c *topology.Call, r topology.Record[K, V], deleted bool) error {
+	var err error
+	if deleted {
+		err = t.store.Delete(c, r.Key)
+	} else {
+		err = t.store.Put(c, r.Key, r.Value)
+	}
+	if err != nil {
+		return err
+	}
+	return t.push(c, r, deleted)
+}
+
 // ToStream returns the table's changes as a stream: an update as its new
 // value, a deletion as a record with the zero value (which a JSON serde of
 // a pointer, map, slice or interface type produces as a tombstone, as in
@@ -124,16 +139,7 @@ func TableFrom[K, V any](d *Builder, name, topic string, ks topology.Serde[K], v
 	isNil := nilFunc[V]()
 	topology.Node(d.b, name, func(c *topology.Call, r topology.Record[K, nullable[V]]) error {
 		out := topology.Record[K, V]{Key: r.Key, Value: r.Value.v, Timestamp: r.Timestamp, Headers: r.Headers}
-		if r.Value.null || isNil(out.Value) {
-			if err := store.Delete(c, r.Key); err != nil {
-				return err
-			}
-			return t.push(c, out, true)
-		}
-		if err := store.Put(c, r.Key, out.Value); err != nil {
-			return err
-		}
-		return t.push(c, out, false)
+		return t.apply(c, out, r.Value.null || isNil(out.Value))
 	}, topology.Parents(src.Name()), topology.Stores(name))
 	return t
 }
