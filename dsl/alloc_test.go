@@ -75,7 +75,7 @@ func chainLowLevel(t testing.TB) *topology.Topology {
 // countDSL is GroupByKey+Count with its table's stream to a topic.
 func countDSL(t testing.TB) *topology.Topology {
 	d := dsl.New(nil)
-	dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str).Count(dsl.Named("counts")).
+	dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str).Count(dsl.Named("counts")).
 		ToStream().To("out", str, topology.Int64())
 	return build(t, d)
 }

@@ -17,6 +17,7 @@ type Builder struct {
 	used         map[string]bool // operator names taken, explicit or derived
 	errs         []error
 	requireNames bool
+	built        bool // Build was called: the operators' lists are frozen
 }
 
 // BuilderOpt configures a Builder made by New.
@@ -53,12 +54,25 @@ func (d *Builder) Topology() *topology.Builder { return d.b }
 // Build checks the DSL's own rules (names, repartitions) and builds the
 // topology. All errors are reported, joined: *BuildError values of this
 // package and *topology.BuildError values of the graph.
+//
+// Build freezes the DSL part: a built Topology runs the operators
+// concurrently, so operators added afterwards are refused (ErrBuilt) and
+// not connected.
 func (d *Builder) Build() (*topology.Topology, error) {
+	d.built = true
 	t, err := d.b.Build()
 	if err := errors.Join(append(slices.Clone(d.errs), err)...); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// attach appends f to list, unless the Builder was built: a built
+// Topology reads these lists from many tasks at once.
+func attach[F any](d *Builder, list *[]F, f F) {
+	if !d.built {
+		*list = append(*list, f)
+	}
 }
 
 func (d *Builder) fail(op string, err error) {
@@ -92,6 +106,9 @@ func (d *Builder) opName(parent, op string, opts []Opt, stateful bool) string {
 	if c.name != "" {
 		return d.take(c.name)
 	}
+	if d.built {
+		d.fail(parent+"-"+op, ErrBuilt)
+	}
 	base := parent + "-" + op
 	name := base
 	for i := 2; d.used[name]; i++ {
@@ -106,6 +123,9 @@ func (d *Builder) opName(parent, op string, opts []Opt, stateful bool) string {
 
 // take reserves an explicit name.
 func (d *Builder) take(name string) string {
+	if d.built {
+		d.fail(name, ErrBuilt)
+	}
 	if d.used[name] {
 		d.fail(name, ErrDuplicateName)
 	}

@@ -11,7 +11,7 @@
 //
 //	d := dsl.New(nil)
 //	lines := dsl.StreamFrom(d, "lines", "lines", topology.String(), topology.String())
-//	words := dsl.Aggregate(lines.GroupByKey(topology.String()),
+//	words := dsl.Aggregate(lines.GroupByKey(topology.String(), topology.String()),
 //		func() map[string]int64 { return map[string]int64{} },
 //		func(_ string, line string, n map[string]int64) map[string]int64 {
 //			for _, w := range wordcount.Words(line) {
@@ -37,7 +37,7 @@
 //	fresh, send := dsl.FromNode[string, orders.Order](d, "dedup")
 //	in := dsl.StreamFrom(d, "orders", "orders", topology.String(), orders.OrderSerde())
 //	dsl.Process(in, "dedup", validateAndDedup(send), topology.Stores("order-ids"))
-//	customers := dsl.Aggregate(fresh.GroupByKey(topology.String()), newCustomer, addOrder,
+//	customers := dsl.Aggregate(fresh.GroupByKey(topology.String(), orders.OrderSerde()), newCustomer, addOrder,
 //		orders.CustomerSerde(), dsl.Named("customers"))
 //	customers.ToStream().To("customer-totals", topology.String(), topology.JSON[orders.Customer]())
 //

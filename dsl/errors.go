@@ -23,6 +23,10 @@ var ErrDuplicateName = errors.New("dsl: duplicate operator name")
 // without Named when the Builder was made with RequireNames.
 var ErrNameRequired = errors.New("dsl: stateful operator needs an explicit name")
 
+// ErrBuilt is wrapped by the *BuildError of an operator added after
+// Builder.Build: it is not connected, and a later Build fails.
+var ErrBuilt = errors.New("dsl: operator added after Build")
+
 // BuildError is returned by Builder.Build (joined with the others and with
 // the errors of topology.Builder.Build); it names the operator at fault.
 type BuildError struct {

@@ -20,7 +20,7 @@ import (
 func Example() {
 	d := dsl.New(nil)
 	lines := dsl.StreamFrom(d, "lines", "lines", topology.String(), topology.String())
-	words := dsl.Aggregate(lines.GroupByKey(topology.String()),
+	words := dsl.Aggregate(lines.GroupByKey(topology.String(), topology.String()),
 		func() map[string]int64 { return map[string]int64{} },
 		func(_ string, line string, n map[string]int64) map[string]int64 {
 			for _, w := range wordcount.Words(line) {
@@ -62,7 +62,7 @@ func Example_orders() {
 		}
 		return send.SendRecord(c, r)
 	}, topology.Stores(ids.Name()))
-	customers := dsl.Aggregate(fresh.GroupByKey(topology.String()),
+	customers := dsl.Aggregate(fresh.GroupByKey(topology.String(), orders.OrderSerde()),
 		func() orders.Customer { return orders.Customer{} },
 		func(_ string, o orders.Order, c orders.Customer) orders.Customer {
 			return orders.Customer{OrderCount: c.OrderCount + 1, TotalCents: c.TotalCents + o.AmountCents}
@@ -89,7 +89,7 @@ func ExampleBuilder_Build() {
 	d := dsl.New(nil)
 	lines := dsl.StreamFrom(d, "lines", "lines", topology.String(), topology.String())
 	byLine := dsl.SelectKey(lines, func(_, line string) string { return line })
-	byLine.GroupByKey(topology.String(), dsl.Named("by-line")).Count()
+	byLine.GroupByKey(topology.String(), topology.String(), dsl.Named("by-line")).Count()
 	_, err := d.Build()
 	fmt.Println(err)
 	// Output:

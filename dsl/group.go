@@ -9,16 +9,19 @@ type Grouped[K, V any] struct {
 	s    *Stream[K, V]
 	name string
 	ks   topology.Serde[K]
+	vs   topology.Serde[V]
 }
 
-// GroupByKey groups the stream by its key, which ks encodes in the
-// aggregation's store. The stream must not be re-keyed: after Map,
+// GroupByKey groups the stream by its key. ks encodes keys in the
+// aggregation's store; vs encodes values in Reduce's store (and both will
+// encode the records of the repartition topic a re-keyed stream needs, as
+// Kafka Streams' Grouped.with). The stream must not be re-keyed: after Map,
 // SelectKey or FlatMap the records are still in the partition of their old
 // key, and Build fails with ErrRepartitionRequired (a repartition will go
 // here once the runtime has repartition topics). The grouping is named
 // "<name>-group" unless Named; a future repartition topic takes that name.
-func (s *Stream[K, V]) GroupByKey(ks topology.Serde[K], opts ...Opt) *Grouped[K, V] {
-	g := &Grouped[K, V]{s: s, name: s.d.opName(s.name, "group", opts, false), ks: ks}
+func (s *Stream[K, V]) GroupByKey(ks topology.Serde[K], vs topology.Serde[V], opts ...Opt) *Grouped[K, V] {
+	g := &Grouped[K, V]{s: s, name: s.d.opName(s.name, "group", opts, false), ks: ks, vs: vs}
 	if s.rekeyed {
 		s.d.fail(g.name, ErrRepartitionRequired)
 	}
@@ -33,11 +36,12 @@ func (g *Grouped[K, V]) Count(opts ...Opt) *Table[K, int64] {
 }
 
 // Reduce folds the values per key with fn, starting from the key's first
-// value, into a table whose store encodes values with vs. Records with a
+// value, into a table whose store encodes values with the grouping's
+// value serde. Records with a
 // nil value are skipped; a result that is nil deletes the key (and is
 // forwarded as a deletion).
-func (g *Grouped[K, V]) Reduce(fn func(agg, v V) V, vs topology.Serde[V], opts ...Opt) *Table[K, V] {
-	return aggregate(g, "reduce", vs, opts, func(_ K, v, agg V, found bool) V {
+func (g *Grouped[K, V]) Reduce(fn func(agg, v V) V, opts ...Opt) *Table[K, V] {
+	return aggregate(g, "reduce", g.vs, opts, func(_ K, v, agg V, found bool) V {
 		if !found {
 			return v
 		}

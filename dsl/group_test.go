@@ -16,7 +16,7 @@ import (
 func TestCount(t *testing.T) {
 	t.Parallel()
 	d := dsl.New(nil)
-	counts := dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str).Count(dsl.Named("counts"))
+	counts := dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str).Count(dsl.Named("counts"))
 	counts.ToStream().To("out", str, topology.Int64())
 	dr := newDriver(t, d)
 	dr.pipeAll("in", "a", "x", "b", "y", "a", "z")
@@ -41,8 +41,8 @@ func TestReduceAggregateTombstones(t *testing.T) {
 	t.Parallel()
 	d := dsl.New(nil)
 	in := dsl.StreamFrom(d, "in", "in", str, topology.JSON[*amount]())
-	g := in.GroupByKey(str)
-	g.Reduce(func(agg, v *amount) *amount { return &amount{agg.N + v.N} }, topology.JSON[*amount](), dsl.Named("sum")).
+	g := in.GroupByKey(str, topology.JSON[*amount]())
+	g.Reduce(func(agg, v *amount) *amount { return &amount{agg.N + v.N} }, dsl.Named("sum")).
 		ToStream().To("sums", str, topology.JSON[*amount]())
 	// The aggregate keeps a running total, and a total of zero deletes it.
 	dsl.Aggregate(g, func() *amount { return &amount{} }, func(_ string, v *amount, agg *amount) *amount {
@@ -113,7 +113,7 @@ func TestRekeyBeforeAggregationFails(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			d := dsl.New(nil)
-			rekey(dsl.StreamFrom(d, "in", "in", str, str)).GroupByKey(str, dsl.Named("by-word")).Count()
+			rekey(dsl.StreamFrom(d, "in", "in", str, str)).GroupByKey(str, str, dsl.Named("by-word")).Count()
 			_, err := d.Build()
 			require.ErrorIs(t, err, dsl.ErrRepartitionRequired)
 			var be *dsl.BuildError
@@ -123,7 +123,7 @@ func TestRekeyBeforeAggregationFails(t *testing.T) {
 	}
 	d := dsl.New(nil)
 	dsl.MapValues(dsl.StreamFrom(d, "in", "in", str, str), func(_, v string) int { return len(v) }).
-		Filter(func(string, int) bool { return true }).GroupByKey(str).Count()
+		Filter(func(string, int) bool { return true }).GroupByKey(str, topology.JSON[int]()).Count()
 	_, err := d.Build()
 	require.NoError(t, err)
 }

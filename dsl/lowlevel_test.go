@@ -30,7 +30,7 @@ func TestDSLToLowLevelAndBack(t *testing.T) {
 		}
 		return back.SendRecord(c, r)
 	}, topology.Stores(seen.Name()))
-	fresh.GroupByKey(str).Count(dsl.Named("changes")).ToStream().To("out", str, topology.Int64())
+	fresh.GroupByKey(str, str).Count(dsl.Named("changes")).ToStream().To("out", str, topology.Int64())
 	dr := newDriver(t, d)
 	dr.pipeAll("in", "a", "X", "a", "x", "a", "y", "b", "y")
 	require.Equal(t, []out{{"out", "a", i64(1)}, {"out", "a", i64(2)}, {"out", "b", i64(1)}}, dr.take())

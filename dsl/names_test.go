@@ -14,7 +14,7 @@ import (
 // given.
 func wordCountish(d *dsl.Builder, opts ...dsl.Opt) {
 	s := dsl.StreamFrom(d, "lines", "lines", str, str).Filter(func(_, v string) bool { return v != "" })
-	s.GroupByKey(str).Count(opts...).ToStream().To("counts", str, topology.Int64())
+	s.GroupByKey(str, str).Count(opts...).ToStream().To("counts", str, topology.Int64())
 }
 
 // TestDerivedNames pins the derived names: they follow the parent's name
@@ -70,4 +70,21 @@ func TestRequireNames(t *testing.T) {
 	require.True(t, errors.As(err, &be))
 	require.ErrorIs(t, be, dsl.ErrDuplicateName)
 	require.Equal(t, "f", be.Operator)
+}
+
+// TestOperatorAfterBuild: a built Topology runs the DSL's operator lists
+// from many tasks, so an operator added after Build must not reach them
+// (here it would make the running topology send to a node it does not
+// have, a UsageError) and a second Build says why.
+func TestOperatorAfterBuild(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	s := dsl.MapValues(dsl.StreamFrom(d, "in", "in", str, str), func(_, v string) string { return v })
+	s.To("out", str, str)
+	dr := newDriver(t, d)
+	s.To("late", str, str)
+	dr.pipeAll("in", "k", "v")
+	require.Equal(t, []out{{"out", "k", "v"}}, dr.take())
+	_, err := d.Build()
+	require.ErrorIs(t, err, dsl.ErrBuilt)
 }

@@ -63,7 +63,7 @@ func (s *Stream[K, V]) parents() []string {
 // the send.
 func (s *Stream[K, V]) feed(send consumer[K, V]) {
 	if len(s.procs) > 0 {
-		s.next = append(s.next, send)
+		attach(s.d, &s.next, send)
 	}
 }
 
@@ -75,7 +75,7 @@ func derive[K, V, K2, V2 any](s *Stream[K, V], op string, opts []Opt, rekeys boo
 	fn := mk(out)
 	if len(s.srcs) == 0 {
 		out.procs = slices.Clone(s.procs)
-		s.next = append(s.next, fn)
+		attach(s.d, &s.next, fn)
 		return out
 	}
 	ref := topology.Node(s.d.b, name, topology.NodeFunc[K, V](fn), topology.Parents(s.parents()...))
@@ -130,7 +130,7 @@ func (s *Stream[K, V]) Branch(preds []func(K, V) bool, opts ...Opt) []*Stream[K,
 			d: s.d, name: s.d.take(split.name + "-" + strconv.Itoa(i)), procs: split.procs, rekeyed: split.rekeyed,
 		})
 	}
-	split.next = append(split.next, func(c *topology.Call, r topology.Record[K, V]) error {
+	attach(split.d, &split.next, func(c *topology.Call, r topology.Record[K, V]) error {
 		for i, p := range preds {
 			if p(r.Key, r.Value) {
 				return outs[i].push(c, r)

@@ -67,7 +67,7 @@ func (t *Table[K, V]) apply(c *topology.Call, r topology.Record[K, V], deleted b
 // Kafka Streams).
 func (t *Table[K, V]) ToStream(opts ...Opt) *Stream[K, V] {
 	out := &Stream[K, V]{d: t.d, name: t.d.opName(t.name, "to-stream", opts, false), procs: t.procs}
-	t.next = append(t.next, func(c *topology.Call, r topology.Record[K, V], _ bool) error {
+	attach(t.d, &t.next, func(c *topology.Call, r topology.Record[K, V], _ bool) error {
 		return out.push(c, r)
 	})
 	return out
@@ -78,7 +78,7 @@ func (t *Table[K, V]) ToStream(opts ...Opt) *Stream[K, V] {
 // does.
 func (t *Table[K, V]) Filter(keep func(K, V) bool, opts ...Opt) *Table[K, V] {
 	out := &Table[K, V]{d: t.d, name: t.d.opName(t.name, "filter", opts, false), procs: t.procs}
-	t.next = append(t.next, func(c *topology.Call, r topology.Record[K, V], deleted bool) error {
+	attach(t.d, &t.next, func(c *topology.Call, r topology.Record[K, V], deleted bool) error {
 		if !deleted && !keep(r.Key, r.Value) {
 			var zero V
 			r.Value, deleted = zero, true
@@ -93,7 +93,7 @@ func (t *Table[K, V]) Filter(keep func(K, V) bool, opts ...Opt) *Table[K, V] {
 // stream's.)
 func MapTableValues[K, V, V2 any](t *Table[K, V], fn func(K, V) V2, opts ...Opt) *Table[K, V2] {
 	out := &Table[K, V2]{d: t.d, name: t.d.opName(t.name, "map-values", opts, false), procs: t.procs}
-	t.next = append(t.next, func(c *topology.Call, r topology.Record[K, V], deleted bool) error {
+	attach(t.d, &t.next, func(c *topology.Call, r topology.Record[K, V], deleted bool) error {
 		o := topology.Record[K, V2]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers}
 		if !deleted {
 			o.Value = fn(r.Key, r.Value)
