@@ -75,7 +75,8 @@
 // parent is the name of the operator (or source) it is applied to and
 // operator is filter, filter-not, map, map-values, select-key, flat-map,
 // flat-map-values, peek, branch (its streams "<branch>-0", "-1"...), merge,
-// to, group, count, reduce, aggregate, to-stream, stream (FromNode). A
+// to, group, count, reduce, aggregate, to-stream, materialize, stream
+// (FromNode). A
 // second operator of a kind on one parent gets "-2", the next "-3", in
 // declaration order. So the same code always gives the same names.
 //

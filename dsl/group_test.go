@@ -127,3 +127,28 @@ func TestRekeyBeforeAggregationFails(t *testing.T) {
 	_, err := d.Build()
 	require.NoError(t, err)
 }
+
+// TestMaterialize gives a filtered table a store: entries that pass are
+// put, entries that stop passing or are deleted upstream are deleted.
+func TestMaterialize(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	users := dsl.TableFrom(d, "users", "users", str, topology.JSON[*amount]())
+	rich := users.Filter(func(_ string, a *amount) bool { return a.N >= 10 }).
+		Materialize(str, topology.JSON[*amount](), dsl.Named("rich"))
+	rich.ToStream().To("rich", str, topology.JSON[*amount]())
+	require.Same(t, users, users.Materialize(str, topology.JSON[*amount]()))
+	dr := newDriver(t, d)
+	dr.pipeAll("users", "a", `{"n":20}`, "b", `{"n":30}`, "c", `{"n":1}`, "b", `{"n":3}`)
+	dr.pipe("users", "a", nil)
+	require.Empty(t, dr.stores["rich"])
+	dr.pipeAll("users", "c", `{"n":11}`)
+	require.Equal(t, map[string][]byte{"c": []byte(`{"n":11}`)}, dr.stores["rich"])
+	require.Equal(t, []out{
+		{"rich", "a", `{"n":20}`}, {"rich", "b", `{"n":30}`}, {"rich", "c", "<nil>"},
+		{"rich", "b", "<nil>"}, {"rich", "a", "<nil>"}, {"rich", "c", `{"n":11}`},
+	}, dr.take())
+	ref, ok := rich.Store()
+	require.True(t, ok)
+	require.Equal(t, "rich", ref.Name())
+}

@@ -13,8 +13,8 @@ type change[K, V any] func(c *topology.Call, r topology.Record[K, V], deleted bo
 // Table is a typed changelog stream: the latest value per key, with
 // deletions. Tables made by TableFrom and by the aggregations are
 // materialized in a store (changelog-backed, as every store is); tables
-// derived from them with Filter and MapTableValues are not, and forward
-// changes only.
+// derived from them with Filter and MapTableValues are not (they forward
+// changes only) unless Materialize gives them a store.
 type Table[K, V any] struct {
 	d     *Builder
 	name  string
@@ -99,6 +99,28 @@ func MapTableValues[K, V, V2 any](t *Table[K, V], fn func(K, V) V2, opts ...Opt)
 			o.Value = fn(r.Key, r.Value)
 		}
 		return out.push(c, o, deleted)
+	})
+	return out
+}
+
+// Materialize writes the table into a store of its own, named after the
+// operator ("<name>-materialize" unless Named; its changelog follows), so
+// that a hand-written node or a query can read it: a derived table (Filter,
+// MapTableValues) has no store. A table that already has one is returned
+// as it is.
+func (t *Table[K, V]) Materialize(ks topology.Serde[K], vs topology.Serde[V], opts ...Opt) *Table[K, V] {
+	if t.store != nil {
+		return t
+	}
+	name := t.d.opName(t.name, "materialize", opts, true)
+	store := topology.Store(t.d.b, name, ks, vs)
+	out := &Table[K, V]{d: t.d, name: name, procs: []string{name}, store: &store}
+	ref := topology.Node(t.d.b, name, func(c *topology.Call, r topology.Record[K, nullable[V]]) error {
+		return out.apply(c, topology.Record[K, V]{Key: r.Key, Value: r.Value.v, Timestamp: r.Timestamp, Headers: r.Headers}, r.Value.null)
+	}, topology.Parents(t.procs...), topology.Stores(name))
+	attach(t.d, &t.next, func(c *topology.Call, r topology.Record[K, V], deleted bool) error {
+		n := topology.Record[K, nullable[V]]{Key: r.Key, Value: nullable[V]{v: r.Value, null: deleted}, Timestamp: r.Timestamp, Headers: r.Headers}
+		return ref.SendRecord(c, n)
 	})
 	return out
 }
