@@ -28,7 +28,7 @@ type builderOpt func(*Builder)
 func (o builderOpt) apply(d *Builder) { o(d) }
 
 // RequireNames makes Build fail for every stateful operator (Count,
-// Reduce, Aggregate, TableFrom takes its name anyway) that has no Named
+// Reduce, Aggregate, Materialize; TableFrom takes a name) that has no Named
 // option: a derived name follows the operator's place in the code, so
 // inserting an operator upstream renames the store and its changelog and
 // silently orphans the old state (the lesson of Kafka Streams' KIP-1111,

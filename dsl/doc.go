@@ -82,8 +82,8 @@
 //
 // What is derived from names: the low-level node of a materialized
 // operator (sources, the first operator after a source, stateful
-// operators, sinks) has the operator's name; an aggregation's store has
-// the aggregation's name, and so its changelog topic is
+// operators, sinks) has the operator's name; the store of an aggregation
+// or of Materialize has the operator's name, and so its changelog topic is
 // <group>-<name>-changelog (processor.ChangelogTopic); TableFrom's store is
 // the table's name and its source node "<name>-source". A derived name
 // depends on the operators upstream: inserting a Filter before a Count
