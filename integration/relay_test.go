@@ -165,6 +165,7 @@ func (re *relayEnv) check() {
 	for _, r := range recs {
 		v, k := string(r.Value), string(r.Key)
 		count[v]++
+		require.NotEqual(re.t, last[k], v, "value %s published twice", v)
 		require.Less(re.t, last[k], v, "key %s published out of order", k)
 		last[k] = v
 		var id string

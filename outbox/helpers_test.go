@@ -21,7 +21,7 @@ const topic = "events"
 
 // env is one test's broker and database.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	kc   *kfake.Cluster
 	cl   *kgo.Client
 	db   *dbtest.DB
@@ -29,7 +29,7 @@ type env struct {
 	name string
 }
 
-func newEnv(t *testing.T, db *dbtest.DB) *env {
+func newEnv(t testing.TB, db *dbtest.DB) *env {
 	t.Helper()
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func (e *env) start(opts ...outbox.Opt) *running {
 }
 
 // stop closes the relay and returns Run's error.
-func (run *running) stop(t *testing.T) error {
+func (run *running) stop(t testing.TB) error {
 	t.Helper()
 	run.r.Close()
 	select {
@@ -155,7 +155,7 @@ func requireOnce(t *testing.T, recs []*kgo.Record, want []string) {
 	require.Len(t, recs, len(want), "extra records published")
 }
 
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
