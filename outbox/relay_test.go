@@ -183,6 +183,10 @@ func TestMalformedRows(t *testing.T) {
 			require.NoError(e.t, err)
 			return `UPDATE outbox SET headers = NULL`
 		}},
+		{"too large", func(e *env) string {
+			e.write(outbox.Message{Topic: topic, Value: make([]byte, 2<<20)}) // kgo's ProducerBatchMaxBytes is 1MB
+			return `UPDATE outbox SET ` + col(e) + ` = NULL WHERE id = 2`
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -278,4 +282,12 @@ func TestNewRelayConfig(t *testing.T) {
 	}
 	_, err := outbox.NewRelay("", db.DB, sqldb.SQLite, outbox.Brokers("x:1"))
 	require.ErrorIs(t, err, outbox.ErrConfig)
+}
+
+// col is the value column, quoted for the dialect.
+func col(e *env) string {
+	if e.db.Dialect == sqldb.MySQL {
+		return "`value`"
+	}
+	return `"value"`
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -47,7 +48,19 @@ func (r *Relay) batch(ctx context.Context, prod *kgo.Client) (int, error) {
 	for i, rw := range rows {
 		ids[i] = rw.id
 	}
-	if err := r.publish(ctx, prod, recs, ids); err != nil {
+	err = r.publish(ctx, prod, recs, ids)
+	var tooLarge *RowError
+	if errors.As(err, &tooLarge) {
+		// The broker refused a row: publish the rows before it, then
+		// stop on it.
+		i := slices.Index(ids, tooLarge.ID)
+		if i <= 0 {
+			return n, err
+		}
+		rows, recs, ids, rowErr = rows[:i], recs[:i], ids[:i], err
+		err = r.publish(ctx, prod, stripped(recs), ids)
+	}
+	if err != nil {
 		return n, err
 	}
 	r.hit(crashpoint.RelayCommitted)
@@ -258,4 +271,15 @@ func (r *Relay) deleteRows(ctx context.Context, rs []idRange) error {
 		return fmt.Errorf("deleting relayed rows: committing: %w", err)
 	}
 	return nil
+}
+
+// stripped returns recs ready to be produced again: kgo sets fields of a
+// produced record (partition, offset, producer ID) that must not carry
+// over into a new transaction.
+func stripped(recs []*kgo.Record) []*kgo.Record {
+	out := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		out[i] = &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
+	}
+	return out
 }
