@@ -23,6 +23,7 @@ import (
 	"github.com/exactly-stream/exactly/internal/crashpoint"
 	"github.com/exactly-stream/exactly/internal/dbtest"
 	"github.com/exactly-stream/exactly/outbox"
+	"github.com/exactly-stream/exactly/sqldb"
 )
 
 // The outbox relay's killed-process tests: `exactly relay` runs as child
@@ -212,6 +213,56 @@ func TestRelayCrashPoints(t *testing.T) {
 	}
 }
 
+// pause SIGSTOPs c, retrying until c is paused outside its delete
+// transaction. A relay paused inside it holds that batch's row locks (on
+// SQLite the database's one write lock), so its successor's recovery
+// delete (and, on SQLite, every writer) waits until it resumes; the README
+// says so. The test is about fencing, not that wait.
+func (re *relayEnv) pause(c *child) {
+	re.t.Helper()
+	for range 200 {
+		require.NoError(re.t, c.cmd.Process.Signal(syscall.SIGSTOP))
+		if re.unlocked() {
+			return
+		}
+		require.NoError(re.t, c.cmd.Process.Signal(syscall.SIGCONT))
+		time.Sleep(time.Duration(rand.IntN(10)) * time.Millisecond)
+	}
+	re.t.Fatal("the relay was always inside its delete transaction")
+}
+
+// unlocked reports whether no transaction holds a lock on the outbox.
+func (re *relayEnv) unlocked() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := re.db.Conn(ctx)
+	require.NoError(re.t, err)
+	defer conn.Close()
+	if re.db.Dialect == sqldb.SQLite {
+		_, err = conn.ExecContext(ctx, "PRAGMA busy_timeout = 100")
+		require.NoError(re.t, err)
+		defer conn.ExecContext(ctx, "PRAGMA busy_timeout = 10000") //nolint:errcheck // the pool's setting back
+		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			return false
+		}
+		_, err = conn.ExecContext(ctx, "ROLLBACK")
+		require.NoError(re.t, err)
+		return true
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	require.NoError(re.t, err)
+	defer tx.Rollback() //nolint:errcheck // only a probe
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM outbox FOR UPDATE NOWAIT")
+	if err != nil {
+		return false
+	}
+	for rows.Next() {
+	}
+	err = rows.Err()
+	rows.Close()
+	return err == nil
+}
+
 // TestRelayZombie pauses a relay (SIGSTOP) in the middle of its work,
 // starts a successor with the same name, which fences it and drains the
 // table, stops the successor, writes more rows and resumes the paused
@@ -223,7 +274,7 @@ func TestRelayZombie(t *testing.T) {
 		re.write(300)
 		zombie := re.spawn("zombie", spawnOpts{args: []string{"--batch-size", "2"}})
 		re.waitPublished(10)
-		require.NoError(t, zombie.cmd.Process.Signal(syscall.SIGSTOP))
+		re.pause(zombie)
 		successor := re.spawn("successor", spawnOpts{})
 		re.write(10)
 		re.waitPublished(re.seq)
