@@ -48,7 +48,9 @@ type Relay struct {
 
 // NewRelay returns a relay named name (the prefix of its transactional ID
 // and of its progress topic) of the outbox table in db, a database of
-// dialect d. db stays the caller's: Close does not close it.
+// dialect d. db stays the caller's: Close does not close it. On
+// PostgreSQL the relay keeps one of db's connections for LISTEN, so db
+// must allow at least two.
 func NewRelay(name string, db *sql.DB, d sqldb.Dialect, opts ...Opt) (*Relay, error) {
 	c := defaultCfg(name)
 	for _, o := range opts {
@@ -62,6 +64,9 @@ func NewRelay(name string, db *sql.DB, d sqldb.Dialect, opts ...Opt) (*Relay, er
 	}
 	if db == nil {
 		return nil, configErr("a database is required")
+	}
+	if n := db.Stats().MaxOpenConnections; d == sqldb.Postgres && n > 0 && n < 2 {
+		return nil, configErr("on PostgreSQL the relay holds one connection for LISTEN and needs another to work: the pool allows %d", n)
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.brokers...)}, c.kgoOpts...)...)
 	if err != nil {

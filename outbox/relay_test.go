@@ -282,6 +282,9 @@ func TestNewRelayConfig(t *testing.T) {
 	}
 	_, err := outbox.NewRelay("", db.DB, sqldb.SQLite, outbox.Brokers("x:1"))
 	require.ErrorIs(t, err, outbox.ErrConfig)
+	db.SetMaxOpenConns(1) // LISTEN would take the only connection
+	_, err = outbox.NewRelay("r", db.DB, sqldb.Postgres, outbox.Brokers("x:1"))
+	require.ErrorIs(t, err, outbox.ErrConfig)
 }
 
 // col is the value column, quoted for the dialect.
