@@ -294,3 +294,14 @@ func col(e *env) string {
 	}
 	return `"value"`
 }
+
+// TestCloseBeforeRun: Close on a relay that never ran releases it, and Run
+// afterwards returns ErrClosed at once.
+func TestCloseBeforeRun(t *testing.T) {
+	db := dbtest.Open(t, sqldb.SQLite)
+	r, err := outbox.NewRelay("r", db.DB, sqldb.SQLite, outbox.Brokers("127.0.0.1:1"))
+	require.NoError(t, err)
+	r.Close()
+	r.Close() // idempotent
+	require.ErrorIs(t, r.Run(t.Context()), outbox.ErrClosed)
+}
