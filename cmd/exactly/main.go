@@ -46,7 +46,7 @@ func config() app.Config {
 			{Name: "order", Topology: orderTopology, Group: orders.DefaultOrderGroup, DeadLetterTopic: orders.TopicDLQ},
 			{Name: "payment", Topology: paymentTopology, Group: orders.DefaultPaymentGroup, DeadLetterTopic: orders.TopicPaymentsDLQ},
 		},
-		Commands: []app.Command{produceCommand, verifyCommand, demoCommand, benchCommand, chaosCommand, mirrorCommand, mirrorVerifyCommand},
+		Commands: []app.Command{produceCommand, verifyCommand, demoCommand, benchCommand, chaosCommand, mirrorCommand, mirrorVerifyCommand, relayCommand},
 	}
 }
 

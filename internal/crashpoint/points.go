@@ -34,3 +34,16 @@ const (
 
 // Mirror lists the mirror's crash points.
 var Mirror = []string{MirrorPolled, MirrorProduced, MirrorFlushed, MirrorCommitted}
+
+// The outbox relay's crash points (package outbox), in the order a batch
+// reaches them.
+const (
+	RelayRead      = "relay-read"      // rows read, nothing produced
+	RelayProduced  = "relay-produced"  // half the batch produced, nothing flushed
+	RelayFlushed   = "relay-flushed"   // everything acknowledged, commit not called
+	RelayCommitted = "relay-committed" // the Kafka transaction committed, rows not deleted
+	RelayDeleting  = "relay-deleting"  // inside the delete transaction, before its commit
+)
+
+// Relay lists the outbox relay's crash points.
+var Relay = []string{RelayRead, RelayProduced, RelayFlushed, RelayCommitted, RelayDeleting}
