@@ -260,6 +260,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--repeat: want 1 or more, got %d", c.Repeat)
 	case c.Peer != "" && c.Peer != PeerKStreams:
 		return fmt.Errorf("--peer: want %s or nothing, got %q", PeerKStreams, c.Peer)
+	case c.Peer != "" && len(c.Brokers) == 0:
+		return fmt.Errorf("--peer: the %s peer needs --brokers: Kafka Streams does not run on the embedded kfake cluster", c.Peer)
 	case c.Peer != "" && c.Security.Enabled():
 		return fmt.Errorf("--peer: the %s peer connects in plaintext only, not with %s", c.Peer, c.Security.Describe())
 	case c.Peer != "" && (len(c.PeerInstances) == 0 || slices.Min(c.PeerInstances) < 1):
