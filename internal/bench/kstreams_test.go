@@ -17,9 +17,14 @@ import (
 )
 
 // buildPeerJar builds the Kafka Streams peer with Maven (bench/kstreams)
-// and returns its jar; it skips when java or mvn is missing.
+// unless its jar is newer than its sources, and returns the jar; it skips
+// when java or mvn is missing. EXACTLY_KSTREAMS_PEER_JAR names a jar built
+// elsewhere instead (to check that the test fails on a broken peer).
 func buildPeerJar(t *testing.T) string {
 	t.Helper()
+	if jar := os.Getenv("EXACTLY_KSTREAMS_PEER_JAR"); jar != "" {
+		return jar
+	}
 	for _, tool := range []string{"java", "mvn"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("the Kafka Streams peer needs %s: %v", tool, err)
