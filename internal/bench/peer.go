@@ -96,10 +96,22 @@ func writePeer(b *strings.Builder, cells []PeerCell) {
 	b.WriteString("defaults: exactly's transaction ends at the commit interval or 1000 records, Kafka Streams' spans the commit interval;\n")
 	b.WriteString("equal: both end a transaction every txn records (Kafka Streams: ProcessorContext.commit every txn records of a task)\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "commit\tinstances\tmode\ttxn\texactly\tKafka Streams\texactly / KS\t")
+	fmt.Fprintln(tw, "commit\tinstances\tmode\ttxn\texactly\tKafka Streams\texactly / KS\tafter 1st commit: exactly\tKafka Streams\t")
 	for _, c := range cells {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.2f\t\n", c.CommitInterval, c.Instances, c.Mode, c.TxnSize,
-			thousands(c.Exactly.RecordsPerSec), thousands(c.KStreams.RecordsPerSec), c.Ratio())
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.2f\t%s\t%s\t\n", c.CommitInterval, c.Instances, c.Mode, c.TxnSize,
+			thousands(c.Exactly.RecordsPerSec), thousands(c.KStreams.RecordsPerSec), c.Ratio(),
+			thousands(afterFirstCommit(c.Exactly)), thousands(afterFirstCommit(c.KStreams)))
 	}
 	_ = tw.Flush()
+	b.WriteString("(after 1st commit: records / (time - time to the first commit), leaving out start-up: the JVM's, Kafka Streams' and the group join)\n")
+}
+
+// afterFirstCommit returns m's rate once started: its records over the time
+// from its first commit to its last, 0 when it has none.
+func afterFirstCommit(m Measurement) float64 {
+	d := m.Elapsed - m.FirstCommit
+	if d <= 0 {
+		return 0
+	}
+	return float64(m.Records) / d.Seconds()
 }

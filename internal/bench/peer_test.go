@@ -61,7 +61,7 @@ func samplePeer() []PeerCell {
 				base := float64(n*1000 + i*500)
 				cells = append(cells, PeerCell{
 					Peer: PeerKStreams, Mode: mode, CommitInterval: iv, Instances: n, TxnSize: 1000,
-					Exactly:  Measurement{RecordsPerSec: 2 * base},
+					Exactly:  Measurement{RecordsPerSec: 2 * base, Records: 1000, Elapsed: 2 * time.Second, FirstCommit: time.Second},
 					KStreams: Measurement{RecordsPerSec: base},
 				})
 			}
@@ -84,8 +84,8 @@ func TestWritePeerTable(t *testing.T) {
 		}
 	}
 	require.Len(t, rows, 8)
-	require.Equal(t, "100ms 1 defaults 1000 2,000 1,000 2.00", rows[0])
-	require.Equal(t, "1s 2 equal 1000 5,000 2,500 2.00", rows[7])
+	require.Equal(t, "100ms 1 defaults 1000 2,000 1,000 2.00 1,000 0", rows[0])
+	require.Equal(t, "1s 2 equal 1000 5,000 2,500 2.00 1,000 0", rows[7])
 }
 
 func TestPeerRatioWithoutPeerFigure(t *testing.T) {
