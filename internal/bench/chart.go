@@ -136,19 +136,27 @@ func chartPanel(cells []Cell, sizes []int, iv time.Duration, ax yAxis) (*plot.Pl
 				xys = append(xys, plotter.XY{X: float64(i), Y: m.RecordsPerSec})
 			}
 		}
-		if len(xys) == 0 {
-			continue
+		if err := addLine(p, s, xys); err != nil {
+			return nil, err
 		}
-		line, points, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return nil, fmt.Errorf("chart: plotting %s: %w", s.label, err)
-		}
-		line.LineStyle, points.GlyphStyle = s.styles()
-		p.Add(line, points)
 	}
 
 	finishPanel(p, sizes, ax)
 	return p, nil
+}
+
+// addLine plots a series' points on p, if it has any.
+func addLine(p *plot.Plot, s series, xys plotter.XYs) error {
+	if len(xys) == 0 {
+		return nil
+	}
+	line, points, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return fmt.Errorf("chart: plotting %s: %w", s.label, err)
+	}
+	line.LineStyle, points.GlyphStyle = s.styles()
+	p.Add(line, points)
+	return nil
 }
 
 // newPanel starts the panel of one commit interval: its title and grid.

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"errors"
-	"fmt"
 	"image/color"
 	"io"
 	"math"
@@ -95,15 +94,9 @@ func peerPanel(cells []PeerCell, instances []int, iv time.Duration, ax yAxis) (*
 				}
 			}
 		}
-		if len(xys) == 0 {
-			continue
+		if err := addLine(p, s.series, xys); err != nil {
+			return nil, err
 		}
-		line, points, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return nil, fmt.Errorf("chart: plotting %s: %w", s.label, err)
-		}
-		line.LineStyle, points.GlyphStyle = s.styles()
-		p.Add(line, points)
 	}
 	finishPanel(p, instances, ax)
 	return p, nil
