@@ -23,7 +23,7 @@ PG        := integration/db/postgres.sh
 MARIADB   := integration/db/mariadb.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror kafka-up kafka-down db-up db-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
+.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror kafka-up kafka-down db-up db-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror bench-kstreams kstreams-build fuzz clean
 
 all: build lint test
 
@@ -136,9 +136,33 @@ fuzz:
 # bench runs the Go benchmarks of the hot paths and a quick pipeline bench;
 # bench-pipeline takes the full figures of BENCHMARKS.md (about 8 minutes;
 # set KAFKA_BROKERS=... EXACTLY_BROKERS=... for a real cluster).
+#
+# With java and mvn on PATH and KAFKA_BROKERS set, bench also runs the
+# Kafka Streams peer side by side (bench-kstreams); Kafka Streams does not
+# run on the embedded kfake cluster. Without them it says so and goes on.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(GO) run ./cmd/exactly bench --quick
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+		echo "bench: no Kafka Streams side by side: it needs java and mvn on PATH"; \
+	elif [ -z "$$KAFKA_BROKERS" ]; then \
+		echo "bench: no Kafka Streams side by side: it needs a real cluster (KAFKA_BROKERS; make kafka-up starts one)"; \
+	else $(MAKE) --no-print-directory bench-kstreams KSTREAMS_ORDERS=20000 KSTREAMS_FLAGS=--quick; fi
+
+# kstreams-build builds the Kafka Streams peer of the bench (bench/kstreams,
+# Maven; the first build fetches Kafka Streams from Maven Central into ~/.m2).
+kstreams-build:
+	cd bench/kstreams && mvn -q -B package
+
+# bench-kstreams measures exactly and the Kafka Streams peer side by side on
+# KAFKA_BROKERS (the figures of BENCHMARKS.md: 100,000 orders, commit
+# intervals 100ms and 1s, 1 and 2 instances/threads); KSTREAMS_ORDERS sets
+# the input, KSTREAMS_FLAGS adds flags.
+KSTREAMS_FLAGS ?=
+KSTREAMS_ORDERS ?= 100000
+bench-kstreams: kstreams-build
+	$(GO) run ./cmd/exactly bench --brokers "$$KAFKA_BROKERS" --peer kstreams --orders $(KSTREAMS_ORDERS) \
+		--skip pipeline,ceiling,alo,latency,restore,rss,scaling --commit-intervals 100ms,1s --peer-instances 1,2 $(KSTREAMS_FLAGS)
 
 bench-quick:
 	$(GO) run ./cmd/exactly bench --quick

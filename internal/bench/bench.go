@@ -58,7 +58,12 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 func (r *runner) runParts(ctx context.Context, res *Results) error {
 	c := &r.cfg
 	needInput := c.runs(PartPipeline) || c.runs(PartCeiling) || c.runs(PartALO) || c.runs(PartScaling) ||
-		c.runs(PartLatency) && c.LatencyRate == 0
+		c.runs(PartLatency) && c.LatencyRate == 0 || c.Peer != ""
+	if c.Peer != "" {
+		if err := c.checkPeer(); err != nil {
+			return err
+		}
+	}
 	if needInput {
 		if err := r.prepareInput(ctx, &res.Setup); err != nil {
 			return err
@@ -94,6 +99,9 @@ func (r *runner) runParts(ctx context.Context, res *Results) error {
 		for i, n := range c.Instances {
 			res.Scaling = append(res.Scaling, Scale{Instances: n, TxnSize: c.ScaleTxnSize, CommitInterval: c.ScaleCommitInterval, Measurement: median(all[i])})
 		}
+	}
+	if c.Peer != "" {
+		return r.peers(ctx, res)
 	}
 	return nil
 }

@@ -56,7 +56,12 @@ func px(n float64) vg.Length { return vg.Length(n) * vg.Inch / chartDPI }
 // WriteChart draws throughput against transaction size for the pipeline,
 // the ceiling and at-least-once, one panel per commit interval, and writes
 // it as a PNG of chartW by chartH pixels.
+// A run of the side-by-side part only (Config.Peer) gets the side-by-side
+// chart instead (writePeerChart).
 func WriteChart(w io.Writer, res *Results) error {
+	if len(res.Throughput) == 0 && len(res.Peer) > 0 {
+		return writePeerChart(w, res)
+	}
 	sizes, intervals, ax, err := chartGrid(res)
 	if err != nil {
 		return err
@@ -68,6 +73,15 @@ func WriteChart(w io.Writer, res *Results) error {
 		}
 	}
 
+	return drawChart(w, panels, func(dc, area draw.Canvas) {
+		chartTexts(dc, area, res, ax)
+		chartLegend(dc, px(marginLeft), px(24))
+	})
+}
+
+// drawChart lays the panels out side by side on a chartW by chartH canvas,
+// lets texts draw around them, and writes the PNG.
+func drawChart(w io.Writer, panels []*plot.Plot, texts func(dc, area draw.Canvas)) error {
 	c := vgimg.NewWith(vgimg.UseWH(px(chartW), px(chartH)), vgimg.UseDPI(chartDPI))
 	dc := draw.New(c)
 	area := draw.Crop(dc, px(marginLeft), -px(marginRight), px(marginBottom), -px(marginTop))
@@ -75,9 +89,7 @@ func WriteChart(w io.Writer, res *Results) error {
 	for i, pc := range plot.Align([][]*plot.Plot{panels}, tiles, area)[0] {
 		panels[i].Draw(pc)
 	}
-	chartTexts(dc, area, res, ax)
-	chartLegend(dc, px(marginLeft), px(24))
-
+	texts(dc, area)
 	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(w); err != nil {
 		return fmt.Errorf("chart: writing png: %w", err)
 	}
@@ -112,14 +124,7 @@ func chartGrid(res *Results) ([]int, []time.Duration, yAxis, error) {
 // transaction size (evenly spaced, the sizes being powers of ten), y the
 // records per second.
 func chartPanel(cells []Cell, sizes []int, iv time.Duration, ax yAxis) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "commit " + iv.String()
-	p.Title.TextStyle.Font.Size = vg.Points(12)
-	p.Title.TextStyle.Color = colInk
-	grid := plotter.NewGrid()
-	grid.Vertical.Color = nil
-	grid.Horizontal = draw.LineStyle{Color: colGrid, Width: px(1)}
-	p.Add(grid)
+	p := newPanel(iv)
 	for _, s := range chartSeries {
 		var xys plotter.XYs
 		for i, size := range sizes {
@@ -131,24 +136,52 @@ func chartPanel(cells []Cell, sizes []int, iv time.Duration, ax yAxis) (*plot.Pl
 				xys = append(xys, plotter.XY{X: float64(i), Y: m.RecordsPerSec})
 			}
 		}
-		if len(xys) == 0 {
-			continue
+		if err := addLine(p, s, xys); err != nil {
+			return nil, err
 		}
-		line, points, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return nil, fmt.Errorf("chart: plotting %s: %w", s.label, err)
-		}
-		line.LineStyle, points.GlyphStyle = s.styles()
-		p.Add(line, points)
 	}
 
+	finishPanel(p, sizes, ax)
+	return p, nil
+}
+
+// addLine plots a series' points on p, if it has any.
+func addLine(p *plot.Plot, s series, xys plotter.XYs) error {
+	if len(xys) == 0 {
+		return nil
+	}
+	line, points, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return fmt.Errorf("chart: plotting %s: %w", s.label, err)
+	}
+	line.LineStyle, points.GlyphStyle = s.styles()
+	p.Add(line, points)
+	return nil
+}
+
+// newPanel starts the panel of one commit interval: its title and grid.
+func newPanel(iv time.Duration) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = "commit " + iv.String()
+	p.Title.TextStyle.Font.Size = vg.Points(12)
+	p.Title.TextStyle.Color = colInk
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = nil
+	grid.Horizontal = draw.LineStyle{Color: colGrid, Width: px(1)}
+	p.Add(grid)
+	return p
+}
+
+// finishPanel sets a panel's axes: x ticks at the indexes of xs, labelled
+// with them, and the shared y axis.
+func finishPanel(p *plot.Plot, xs []int, ax yAxis) {
 	var ticks []plot.Tick
-	for i, size := range sizes {
-		ticks = append(ticks, plot.Tick{Value: float64(i), Label: fmt.Sprint(size)})
+	for i, x := range xs {
+		ticks = append(ticks, plot.Tick{Value: float64(i), Label: fmt.Sprint(x)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	p.X.Min, p.X.Max = -0.2, float64(len(sizes)-1)+0.2
-	if len(sizes) == 1 {
+	p.X.Min, p.X.Max = -0.2, float64(len(xs)-1)+0.2
+	if len(xs) == 1 {
 		p.X.Min, p.X.Max = -1, 1
 	}
 	ax.apply(&p.Y)
@@ -158,7 +191,6 @@ func chartPanel(cells []Cell, sizes []int, iv time.Duration, ax yAxis) (*plot.Pl
 		a.Tick.Label.Font.Size = vg.Points(10)
 		a.Tick.Label.Color = colInk
 	}
-	return p, nil
 }
 
 // styles returns the line and the marker of a series.
@@ -196,17 +228,23 @@ func chartTexts(dc draw.Canvas, area draw.Canvas, res *Results, ax yAxis) {
 // (x, y) rightwards.
 func chartLegend(dc draw.Canvas, x, y vg.Length) {
 	for _, s := range chartSeries {
-		line, glyph := s.styles()
-		l := plot.NewLegend()
-		l.Left = true
-		l.ThumbnailWidth = px(40)
-		l.TextStyle = textStyle(11, colInk)
-		l.Add(s.label, &plotter.Line{LineStyle: line}, &plotter.Scatter{GlyphStyle: glyph})
-		at := draw.Crop(dc, x, 0, y, 0)
-		l.Draw(at)
-		r := l.Rectangle(at)
-		x += r.Max.X - r.Min.X + px(30)
+		x = legendEntry(dc, s, x, y)
 	}
+}
+
+// legendEntry draws one series' legend entry at (x, y) and returns the x
+// of the next.
+func legendEntry(dc draw.Canvas, s series, x, y vg.Length) vg.Length {
+	line, glyph := s.styles()
+	l := plot.NewLegend()
+	l.Left = true
+	l.ThumbnailWidth = px(40)
+	l.TextStyle = textStyle(11, colInk)
+	l.Add(s.label, &plotter.Line{LineStyle: line}, &plotter.Scatter{GlyphStyle: glyph})
+	at := draw.Crop(dc, x, 0, y, 0)
+	l.Draw(at)
+	r := l.Rectangle(at)
+	return x + r.Max.X - r.Min.X + px(30)
 }
 
 func textStyle(points float64, c color.Color) text.Style {

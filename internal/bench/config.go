@@ -131,6 +131,21 @@ type Config struct {
 	// run can catch a burst of someone else's load. 0 means 1.
 	Repeat int
 
+	// Peer names a peer measured side by side with exactly: "" (none) or
+	// PeerKStreams. The default value is "".
+	Peer string
+	// PeerJar is the Kafka Streams peer's runnable jar. The default value
+	// is DefaultPeerJar.
+	PeerJar string
+	// PeerInstances are the counts of exactly instances and of Kafka
+	// Streams threads (num.stream.threads, one JVM) of the side-by-side
+	// runs. The default value is 1,2.
+	PeerInstances []int
+	// PeerTxnSize is the records per transaction of both sides in the
+	// equal-transaction-size runs (PeerModeEqual). The default value is
+	// 1000.
+	PeerTxnSize int
+
 	// Skip names parts not to run (see AllParts).
 	Skip []string
 	// RunTimeout bounds each single run.
@@ -169,6 +184,9 @@ func DefaultConfig() Config {
 		ScaleTxnSize:          1000,
 		ScaleCommitInterval:   100 * time.Millisecond,
 		RunTimeout:            10 * time.Minute,
+		PeerJar:               DefaultPeerJar,
+		PeerInstances:         []int{1, 2},
+		PeerTxnSize:           1000,
 	}
 }
 
@@ -240,6 +258,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--scale-commit-interval: want a positive duration, got %s", c.ScaleCommitInterval)
 	case c.Repeat < 0:
 		return fmt.Errorf("--repeat: want 1 or more, got %d", c.Repeat)
+	case c.Peer != "" && c.Peer != PeerKStreams:
+		return fmt.Errorf("--peer: want %s or nothing, got %q", PeerKStreams, c.Peer)
+	case c.Peer != "" && len(c.Brokers) == 0:
+		return fmt.Errorf("--peer: the %s peer needs --brokers: Kafka Streams does not run on the embedded kfake cluster", c.Peer)
+	case c.Peer != "" && c.Security.Enabled():
+		return fmt.Errorf("--peer: the %s peer connects in plaintext only, not with %s", c.Peer, c.Security.Describe())
+	case c.Peer != "" && (len(c.PeerInstances) == 0 || slices.Min(c.PeerInstances) < 1):
+		return fmt.Errorf("--peer-instances: want positive counts, got %v", c.PeerInstances)
+	case c.Peer != "" && c.PeerTxnSize < 1:
+		return fmt.Errorf("--peer-txn-size: want at least 1, got %d", c.PeerTxnSize)
 	case c.RunTimeout <= 0:
 		return fmt.Errorf("--run-timeout: want a positive duration, got %s", c.RunTimeout)
 	}

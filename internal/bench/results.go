@@ -19,7 +19,9 @@ type Results struct {
 	Restore    *Restore `json:"restore,omitempty"`
 	RSS        *RSS     `json:"rss,omitempty"`
 	Scaling    []Scale  `json:"scaling,omitempty"`
-	Targets    []Target `json:"targets,omitempty"`
+	// Peer holds the side-by-side runs with Config.Peer (peer.go).
+	Peer    []PeerCell `json:"peer,omitempty"`
+	Targets []Target   `json:"targets,omitempty"`
 	// Mirror holds the mirror suite's figures (Config.Suite).
 	Mirror  *MirrorResults `json:"mirror,omitempty"`
 	Elapsed time.Duration  `json:"elapsed_ns"`
@@ -232,6 +234,7 @@ func (r *Results) WriteTable(w io.Writer) error {
 			r.RSS.Customers, r.RSS.Orders, mb(r.RSS.PeakBytes), round(r.RSS.Ready))
 	}
 	writeScaling(&b, r.Scaling)
+	writePeer(&b, r.Peer)
 	writeTargets(&b, r.Targets)
 	fmt.Fprintf(&b, "\ntotal time %s\n", round(r.Elapsed))
 	_, err := io.WriteString(w, b.String())
