@@ -113,6 +113,13 @@ for tv in 2 1; do
 	if [ "$tv" = 2 ]; then
 		secured_tests || rc=1
 		mirror_tests || rc=1
+		# The benchmark's Kafka Streams peer (bench/kstreams, built with
+		# Maven) is checked exactly-once here: it does not run on kfake.
+		start=$(date +%s)
+		if ! KAFKA_BROKERS="$(bash "$cluster" brokers)" go test -race -count=1 -timeout 10m -run '^TestKStreamsPeer' ./internal/bench/; then
+			rc=1
+		fi
+		echo "== Kafka Streams peer test took $(( $(date +%s) - start ))s"
 	fi
 	if [ "$tv" = 2 ] && [ -z "${EXACTLY_NO_CHAOS:-}" ]; then
 		# A short chaos soak with broker kills: instances SIGKILLed,
