@@ -34,3 +34,13 @@ const (
 
 // Mirror lists the mirror's crash points.
 var Mirror = []string{MirrorPolled, MirrorProduced, MirrorFlushed, MirrorCommitted}
+
+// The database sink's crash points (package dbsink), in the order a batch
+// reaches them.
+const (
+	SinkApplied   = "sink-applied"   // every record of the batch applied in the open database transaction, not committed
+	SinkCommitted = "sink-committed" // the batch's database transaction committed, nothing else done
+)
+
+// Sink lists the database sink's crash points.
+var Sink = []string{SinkApplied, SinkCommitted}

@@ -12,10 +12,10 @@ import (
 func TestAllDistinct(t *testing.T) {
 	t.Parallel()
 	seen := make(map[string]bool)
-	for _, p := range append(slices.Clone(All), Mirror...) {
+	for _, p := range append(append(slices.Clone(All), Mirror...), Sink...) {
 		require.NotEmpty(t, p)
 		require.False(t, seen[p], "duplicate crash point %q", p)
 		seen[p] = true
 	}
-	require.Len(t, seen, 11)
+	require.Len(t, seen, 13)
 }
