@@ -19,7 +19,9 @@ type tp struct {
 
 func (t tp) String() string { return t.topic + "/" + strconv.Itoa(int(t.part)) }
 
-func compareTP(a, b tp) int { return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part)) }
+func compareTP(a, b tp) int {
+	return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
+}
 
 // claim is what taking a partition found: the epoch now owned and the next
 // offset to apply (-1: none stored).
