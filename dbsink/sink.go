@@ -121,7 +121,15 @@ func (s *Sink) Run(ctx context.Context) error {
 	stop := context.AfterFunc(s.closeCtx, cancel)
 	defer stop()
 	if err := EnsureSchema(ctx, s.cfg.db, s.cfg.dialect, s.cfg.tables); err != nil {
-		return err
+		// Instances starting together race on CREATE TABLE IF NOT
+		// EXISTS (PostgreSQL may then report a duplicate type): once
+		// more, the tables exist.
+		if !sleep(ctx, 200*time.Millisecond) {
+			return nil
+		}
+		if err := EnsureSchema(ctx, s.cfg.db, s.cfg.dialect, s.cfg.tables); err != nil {
+			return err
+		}
 	}
 	if err := CheckDatabase(ctx, s.cfg.db, s.cfg.dialect, s.cfg.tables); err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 // aborted transactions never; the offsets table ends at the partitions'
 // ends.
 func TestSinkAppliesExactlyOnce(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		e := newEnv(t, db)
 		good, bad := e.produce(100, false)
@@ -31,6 +32,9 @@ func TestSinkAppliesExactlyOnce(t *testing.T) {
 		s := e.sink("a", nil)
 		r := start(t, s)
 		e.waitApplied(good+g2, bad+b2)
+		// The counters move once Commit returns, just after the rows
+		// became visible.
+		waitFor(t, 10*time.Second, "the counters", func() bool { return s.Stats().RecordsApplied == int64(good+g2) })
 		st := s.Stats()
 		require.EqualValues(t, good+g2, st.RecordsApplied)
 		require.EqualValues(t, bad+b2, st.DeadLettered)
@@ -58,6 +62,7 @@ func TestSinkAppliesExactlyOnce(t *testing.T) {
 // group's offsets, moved to the end behind its back, are ignored, so the
 // records written while it was stopped are applied, and nothing again.
 func TestSinkRestartResumesFromDatabase(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		e := newEnv(t, db)
 		good, bad := e.produce(60, false)
@@ -93,6 +98,7 @@ func TestSinkRestartResumesFromDatabase(t *testing.T) {
 // named), and records written afterwards are applied once, by whichever
 // member owns their partition.
 func TestSinkRebalanceWhileIdle(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		e := newEnv(t, db)
 		good, bad := e.produce(40, false)
@@ -138,6 +144,7 @@ func TestSinkRebalanceWhileIdle(t *testing.T) {
 // removing it from offsetsSQL.advance) the zombie commits its batch and
 // those records show attempts 2.
 func TestSinkZombieCannotCommit(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		e := newEnv(t, db)
 		good, bad := e.produce(30, false)
@@ -209,6 +216,7 @@ func TestSinkZombieCannotCommit(t *testing.T) {
 // passes; when it persists, Run stops with an *ApplyError after
 // MaxFailures tries, having committed nothing of the batch.
 func TestSinkHandlerErrorRetries(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		e := newEnv(t, db)
 		good, bad := e.produce(20, false)
@@ -256,6 +264,7 @@ func TestSinkHandlerErrorRetries(t *testing.T) {
 // TestClaimFencesEarlierOwner: claiming a partition moves its epoch, after
 // which the earlier owner's offset update matches no row.
 func TestClaimFencesEarlierOwner(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		require.NoError(t, EnsureSchema(ctxT(t), db.DB, db.Dialect, DefaultTables()))
 		mk := func(id string) *Sink {
@@ -288,6 +297,7 @@ func TestClaimFencesEarlierOwner(t *testing.T) {
 // TestCheckDatabase refuses an in-memory SQLite database and accepts a
 // file; the schema is created twice without error.
 func TestCheckDatabase(t *testing.T) {
+	t.Parallel()
 	mem, err := sqldb.Open(sqldb.SQLite, "file::memory:")
 	require.NoError(t, err)
 	defer mem.Close()
@@ -303,6 +313,7 @@ func TestCheckDatabase(t *testing.T) {
 
 // TestNewValidates: each bad configuration is refused with ErrConfig.
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	db, err := sqldb.Open(sqldb.SQLite, "file:"+t.TempDir()+"/x.db")
 	require.NoError(t, err)
 	defer db.Close()
