@@ -11,13 +11,19 @@
 #                    SEED=<printed seed> to replay one
 #   make chaos-mirror  the same soak of `exactly mirror` between two embedded
 #                    kfake clusters; DURATION, SEED as for chaos
+#   make db-up       start the test databases (PostgreSQL, MariaDB) and print the
+#                    variables that point the tests at them:
+#                    eval "$$(make -s db-up)" && make test
+#   make db-down     stop them
 
 GO        ?= go
 PKGS      := ./...
 KAFKA     := integration/kafka/cluster.sh
+PG        := integration/db/postgres.sh
+MARIADB   := integration/db/mariadb.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror kafka-up kafka-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
+.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror kafka-up kafka-down db-up db-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror fuzz clean
 
 all: build lint test
 
@@ -36,6 +42,22 @@ kafka-up:
 
 kafka-down:
 	bash $(KAFKA) down
+
+# db-up starts a private PostgreSQL (127.0.0.1:15432) and MariaDB
+# (127.0.0.1:13306) for the database tests, or keeps them when they run, and
+# prints the two variables internal/dbtest reads, as export lines for eval;
+# make test, test-kafka and every other target pass them through untouched.
+# db-down stops both; their data dirs (/tmp/exactly-pg, /tmp/exactly-mariadb)
+# stay for a faster next start. The scripts' headers list their settings.
+db-up:
+	@bash $(PG) up
+	@bash $(MARIADB) up
+	@echo "export EXACTLY_TEST_POSTGRES_DSN='$$(bash $(PG) dsn)'"
+	@echo "export EXACTLY_TEST_MYSQL_DSN='$$(bash $(MARIADB) dsn)'"
+
+db-down:
+	bash $(PG) down
+	bash $(MARIADB) down
 
 # test-kafka runs the integration suite (and the cluster helper's tests) on
 # the brokers in KAFKA_BROKERS, or else on three-node Apache Kafka clusters it

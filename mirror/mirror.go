@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/internal/groupscope"
 	"github.com/exactly-stream/exactly/internal/tuning"
 )
 
@@ -27,6 +28,12 @@ type Mirror struct {
 	srcMeta *kgo.Client  // the source's plain client, for admin requests; created by Run
 	srcAdm  *kadm.Client // on srcMeta
 	src     *kgo.Client  // the source's group consumer; created by Run
+	// srcScope fences off src's group callbacks once Run stops, and
+	// cancelSrc cancels src's own context (kgo.WithContext), which cuts a
+	// close short that waits on a JoinGroup the coordinator holds (see
+	// groupscope).
+	srcScope  *groupscope.Scope
+	cancelSrc context.CancelFunc
 
 	offsetsParts int32
 
@@ -139,10 +146,16 @@ func (m *Mirror) sourceOpts() []kgo.Opt {
 		// Source group offsets are never committed: the positions live
 		// in the target's offsets topic.
 		kgo.DisableAutoCommit(),
-		kgo.OnPartitionsAssigned(m.onAssigned),
-		kgo.OnPartitionsRevoked(m.onRevoked),
-		kgo.OnPartitionsLost(m.onRevoked),
-		kgo.AdjustFetchOffsetsFn(m.adjustOffsets),
+		kgo.OnPartitionsAssigned(m.srcScope.Guard(m.onAssigned)),
+		kgo.OnPartitionsRevoked(m.srcScope.Guard(m.onRevoked)),
+		kgo.OnPartitionsLost(m.srcScope.Guard(m.onRevoked)),
+		kgo.AdjustFetchOffsetsFn(func(_ context.Context, offsets map[string]map[int32]kgo.Offset) (out map[string]map[int32]kgo.Offset, err error) {
+			err = m.srcScope.Do(func(ctx context.Context) error {
+				out, err = m.adjustOffsets(ctx, offsets)
+				return err
+			})
+			return out, err
+		}),
 	)
 	if m.re != nil {
 		return append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(m.cfg.topicsRegex))
@@ -183,7 +196,12 @@ func (m *Mirror) Run(ctx context.Context) error {
 		m.tgt.Close()
 		return err
 	}
-	src, err := kgo.NewClient(m.sourceOpts()...)
+	m.srcScope = groupscope.New(ctx)
+	defer m.srcScope.Close()
+	srcCtx, cancelSrc := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSrc()
+	m.cancelSrc = cancelSrc
+	src, err := kgo.NewClient(append(m.sourceOpts(), kgo.WithContext(srcCtx))...)
 	if err != nil {
 		m.tgt.Close()
 		return fmt.Errorf("%w: creating source client: %w", ErrConfig, err)
@@ -220,11 +238,17 @@ func (m *Mirror) prepare(ctx context.Context) error {
 
 // shutdown aborts the open transactions, then leaves the source group and
 // closes every client. The order matters: the transactions end while this
-// instance still owns their partitions.
+// instance still owns their partitions. Closing the group callbacks' scope
+// waits for a callback in flight (an assignment taking partitions), whose
+// producers the second round closes; no callback runs after it, so leaving
+// the group takes no partition. Leaving waits at most
+// groupscope.LeaveTimeout: during a rebalance the coordinator may hold our
+// JoinGroup until the rebalance timeout.
 func (m *Mirror) shutdown() {
 	m.closeProducers(true)
-	m.src.Close() // runs the revoke callback: every partition retires
+	m.srcScope.Close()
 	m.closeProducers(true)
+	groupscope.Close(m.src.Close, m.cancelSrc, groupscope.LeaveTimeout, m.cfg.logger)
 	m.tgt.Close()
 }
 

@@ -277,9 +277,29 @@ func (p *Processor) open(ctx context.Context) error {
 			return err
 		}
 	}
-	n, err := p.ensureTopics(ctx)
+	n, err := p.provisionTopics(ctx)
 	p.parts.Store(n)
 	return err
+}
+
+// provisionTopics runs ensureTopics, retrying for at most the startup
+// timeout what is not a configuration error: a broker that dies while it
+// answers (seen on Kafka: "broker closed the connection immediately during
+// api versions negotiation" from one shutting down) must not stop an
+// instance that the next try would start. Every step of ensureTopics is
+// idempotent.
+func (p *Processor) provisionTopics(ctx context.Context) (int32, error) {
+	deadline := time.Now().Add(p.cfg.startupTimeout)
+	for attempt := 0; ; attempt++ {
+		n, err := p.ensureTopics(ctx)
+		if err == nil || errors.Is(err, ErrConfig) || ctx.Err() != nil || time.Now().After(deadline) {
+			return n, err
+		}
+		p.cfg.logger.Warn("retrying", "what", "checking and creating topics", "attempt", attempt+1, "err", err)
+		if !sleep(ctx, backoff(attempt)) {
+			return n, err
+		}
+	}
 }
 
 // checkCluster waits, at most the startup timeout, for the brokers to

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/exactly-stream/exactly/exactlytest"
+	"github.com/exactly-stream/exactly/internal/kfaketest"
 	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
@@ -705,7 +706,7 @@ func TestStopDuringAHeldRebalance(t *testing.T) {
 	require.Len(t, groups["app"].Members, 1)
 	memberA := groups["app"].Members[0].MemberID
 
-	held, _ := holdRequests(t, c, kmsg.JoinGroup, func(req kmsg.Request) bool {
+	held, _ := kfaketest.HoldRequests(t, c, kmsg.JoinGroup, func(req kmsg.Request) bool {
 		return req.(*kmsg.JoinGroupRequest).MemberID == memberA
 	})
 	start(t, counterTopology(t), brokers, t.TempDir(), "b") // the group rebalances
@@ -808,26 +809,6 @@ func TestStopDuringARestore(t *testing.T) {
 	require.Equal(t, map[string]int64{"k0": 26, "k1": 26, "k2": 26, "k3": 26}, localCounts(t, dir, 2))
 }
 
-// holdRequests holds every request of kind key that match accepts until
-// release is called (or the test ends, before the cluster closes); held is
-// closed once the first is held.
-func holdRequests(t testing.TB, c *kfake.Cluster, key kmsg.Key, match func(kmsg.Request) bool) (held <-chan struct{}, release func()) {
-	gate := make(chan struct{})
-	release = sync.OnceFunc(func() { close(gate) })
-	t.Cleanup(release)
-	first := make(chan struct{})
-	var once sync.Once
-	c.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if match(req) {
-			once.Do(func() { close(first) })
-			c.SleepControl(func() { <-gate })
-		}
-		return nil, nil, false
-	})
-	return first, release
-}
-
 // stopWithin stops the instance and requires Run to return nil within d.
 func (in *instance) stopWithin(t testing.TB, d time.Duration, msg string) {
 	t.Helper()
@@ -882,7 +863,7 @@ func holdChangelogFetches(t *testing.T, c *kfake.Cluster, brokers []string) (hel
 	topics, err := kadm.NewClient(cl).ListTopics(context.Background(), changelog)
 	require.NoError(t, err)
 	id := topics[changelog].ID
-	return holdRequests(t, c, kmsg.Fetch, func(req kmsg.Request) bool {
+	return kfaketest.HoldRequests(t, c, kmsg.Fetch, func(req kmsg.Request) bool {
 		return slices.ContainsFunc(req.(*kmsg.FetchRequest).Topics, func(ft kmsg.FetchRequestTopic) bool {
 			return ft.Topic == changelog || ft.TopicID == id
 		})

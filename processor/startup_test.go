@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // recordingHandler keeps every log record at or above Debug, for tests that
@@ -103,4 +105,45 @@ func TestRetryLogLevels(t *testing.T) {
 			require.Len(t, h.at(slog.LevelWarn), quietRetries+2-tc.debug)
 		})
 	}
+}
+
+// TestStartRidesOutABrokerFailingTopicChecks: a broker that dies while it
+// answers the start's topic checks (on Kafka, one shutting down closed the
+// connection during the api versions negotiation of a DescribeConfigs)
+// made Run return that error, and the chaos soak counted an instance
+// stopping on its own. The checks are retried now, for the startup
+// timeout. And an error for the changelog alone in DescribeConfigs' answer
+// was ignored, which skipped the check that it is compacted.
+func TestStartRidesOutABrokerFailingTopicChecks(t *testing.T) {
+	c := newCluster(t, 2)
+	brokers := c.ListenAddrs()
+	produceInputs(t, brokers, 2, 5, nil)
+	dir := t.TempDir()
+	first := start(t, counterTopology(t), brokers, dir, "a")
+	first.waitRecords(t, 10)
+	first.close(t) // the changelog exists now: the next start describes it
+
+	// Two answers that fail the check: UNKNOWN_SERVER_ERROR for the
+	// changelog, as from a broker going down (kgo does not retry it).
+	var failed atomic.Int32
+	c.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if failed.Add(1) > 2 {
+			return nil, nil, false
+		}
+		c.KeepControl()
+		r := req.(*kmsg.DescribeConfigsRequest)
+		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, rr := range r.Resources {
+			res := kmsg.NewDescribeConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode = kerr.UnknownServerError.Code
+			resp.Resources = append(resp.Resources, res)
+		}
+		return resp, nil, true
+	})
+	produceInputs(t, brokers, 2, 5, nil)
+	again := start(t, counterTopology(t), brokers, dir, "a")
+	again.waitRecords(t, 10)
+	again.close(t)
+	require.GreaterOrEqual(t, failed.Load(), int32(2), "the fault was injected")
 }

@@ -153,6 +153,9 @@ func (p *Processor) checkChangelog(ctx context.Context, topic string, have, want
 		return fmt.Errorf("describing changelog %s: %w", topic, err)
 	}
 	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err // an error for the topic alone: its configs are not there to check
+	}
 	if err != nil {
 		return fmt.Errorf("describing changelog %s: %w", topic, err)
 	}

@@ -4,20 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/internal/crashpoint"
+	"github.com/exactly-stream/exactly/internal/groupscope"
 	"github.com/exactly-stream/exactly/internal/tuning"
 )
 
 // session is one GroupTransactSession and what the loop keeps about it.
 type session struct {
 	*kgo.GroupTransactSession
-	scope *sessionScope
+	scope *groupscope.Scope
 	// cancelClient cancels the client's context (kgo.WithContext), which
 	// fails its requests in flight, a held JoinGroup included.
 	cancelClient context.CancelFunc
@@ -31,12 +31,12 @@ type session struct {
 // transactional ID, changelog records partitioned by task, restore in the
 // assignment callback.
 func (p *Processor) newSession(ctx context.Context) (*session, error) {
-	s := &session{scope: newSessionScope(ctx), ended: p.tasks.revokes.Load()}
+	s := &session{scope: groupscope.New(ctx), ended: p.tasks.revokes.Load()}
 	var clientCtx context.Context
 	clientCtx, s.cancelClient = context.WithCancel(context.WithoutCancel(ctx))
 	sess, err := p.newGroupSession(clientCtx, s.scope)
 	if err != nil {
-		s.scope.close()
+		s.scope.Close()
 		s.cancelClient()
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func ownedBy(cl *kgo.Client, topics []string) func() (map[int32]bool, bool) {
 	}
 }
 
-func (p *Processor) newGroupSession(clientCtx context.Context, scope *sessionScope) (*kgo.GroupTransactSession, error) {
+func (p *Processor) newGroupSession(clientCtx context.Context, scope *groupscope.Scope) (*kgo.GroupTransactSession, error) {
 	manual := make([]string, 0, len(p.changelogs))
 	for _, t := range p.changelogs {
 		manual = append(manual, t)
@@ -87,9 +87,9 @@ func (p *Processor) newGroupSession(clientCtx context.Context, scope *sessionSco
 		kgo.FetchMaxWait(p.cfg.fetchMaxWait),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(newPartitioner(manual)),
-		kgo.OnPartitionsAssigned(scope.guard(p.restoreAssigned)),
-		kgo.OnPartitionsRevoked(scope.guard(p.onRevoked)),
-		kgo.OnPartitionsLost(scope.guard(p.onLost)),
+		kgo.OnPartitionsAssigned(scope.Guard(p.restoreAssigned)),
+		kgo.OnPartitionsRevoked(scope.Guard(p.onRevoked)),
+		kgo.OnPartitionsLost(scope.Guard(p.onLost)),
 	}
 	if id := p.cfg.groupInstanceID(); id != "" {
 		// A static member (KIP-345): see StaticMembership and leaveGroup.
@@ -130,81 +130,15 @@ func (p *Processor) checkClient(cl *kgo.Client) error {
 	return nil
 }
 
-// leaveTimeout bounds how long closing a session waits to leave the group.
-// kgo sends JoinGroup with the client's context, and Close waits for its
-// answer before it leaves: during a rebalance the coordinator holds that
-// answer until every member rejoined or the rebalance timeout (60 s by
-// default) passed, longer than a deployment's grace period (Kubernetes: 30
-// s) leaves a stopping process. The transaction is ended by then, so
-// nothing is lost by going on: the group drops the member at its session
-// timeout, and the abandoned close finishes in the background.
-const leaveTimeout = 10 * time.Second
-
-// sessionScope fences off a session's group callbacks once the session
-// closes. kgo gives a callback the client's context, which ends only once
-// the client is closed, and the close waits for the callback; and a close
-// that closeSession stopped waiting for may still run callbacks later,
-// while the next session runs on the same tasks and state. So each
-// session's callbacks run under its scope: closing it cancels a running
-// restore, waits for it to return, and makes later callbacks return at
-// once.
-type sessionScope struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	mu     sync.RWMutex
-	closed bool
-}
-
-func newSessionScope(ctx context.Context) *sessionScope {
-	s := &sessionScope{}
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	return s
-}
-
-// guard wraps a group callback: it runs with the scope's context, and not
-// at all once the scope is closed.
-func (s *sessionScope) guard(fn func(context.Context, *kgo.Client, map[string][]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
-	return func(_ context.Context, cl *kgo.Client, m map[string][]int32) {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		if !s.closed {
-			fn(s.ctx, cl, m)
-		}
-	}
-}
-
-func (s *sessionScope) close() {
-	s.cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-}
-
 // closeSession fences off the session's callbacks, then closes it, waiting
-// at most leaveTimeout for it to leave the group before cancelling the
-// client's context, which fails the request that holds the close (a
-// JoinGroup the coordinator holds until the rebalance ends); the close then
-// returns at once. The group drops a member that did not leave at its
-// session timeout.
+// at most leaveTimeout for it to leave the group (see groupscope.Close).
 func (p *Processor) closeSession(s *session) {
-	s.scope.close()
-	defer s.cancelClient()
-	done := make(chan struct{})
-	p.spawn(func() {
-		defer close(done)
-		s.Close()
-	})
-	t := time.NewTimer(leaveTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return
-	case <-t.C:
-	}
-	p.cfg.logger.Warn("leaving the group takes too long (a rebalance holds our JoinGroup); closing without leaving: the group drops this member at its session timeout", "waited", leaveTimeout)
-	s.cancelClient()
-	<-done
+	s.scope.Close()
+	groupscope.Close(s.Close, s.cancelClient, leaveTimeout, p.cfg.logger)
 }
+
+// leaveTimeout bounds how long closing a session waits to leave the group.
+const leaveTimeout = groupscope.LeaveTimeout
 
 // onRevoked forgets revoked (or lost) partitions and wakes the loop. The
 // session itself makes the open transaction abort; their committed local

@@ -678,7 +678,7 @@ func (r *run) stopOne(in *instance) error {
 			return nil
 		}
 		r.st.add(func(rep *Report) { rep.SlowStops = append(rep.SlowStops, in.id) })
-		fmt.Fprintf(r.cfg.Out, "  %s did not stop within %s of SIGTERM: SIGQUIT (goroutine dump in its log)\n", in.id, r.cfg.StopTimeout)
+		fmt.Fprintf(r.cfg.Out, "  %s did not stop within %s of SIGTERM: SIGQUIT\n%s", in.id, r.cfg.StopTimeout, in.hangReport(200))
 		return nil
 	}
 	if ws, _ := in.cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() && ws.Signal() == syscall.SIGTERM {
@@ -757,7 +757,7 @@ func (r *run) drain(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			r.describeStall(ctx)
 			r.dumpAll()
-			return fmt.Errorf("the pipeline did not drain within %s: lag %d (last error: %v); the instances' goroutines are dumped in their logs", r.cfg.DrainTimeout, lag, last)
+			return fmt.Errorf("the pipeline did not drain within %s: lag %d (last error: %v); the instances' goroutines are shown above", r.cfg.DrainTimeout, lag, last)
 		}
 		select {
 		case <-ctx.Done():
@@ -802,14 +802,16 @@ func (r *run) describeStall(ctx context.Context) {
 }
 
 // dumpAll makes every live instance print its goroutines (SIGQUIT) into
-// its log and exit, to show where a stuck pipeline hangs.
+// its log and exit, and shows where each hangs (see hangReport).
 func (r *run) dumpAll() {
 	for _, in := range r.live {
 		in.signalled = true
 		in.signal(syscall.SIGQUIT)
 	}
 	for _, in := range r.live {
-		in.waitExit(10 * time.Second)
+		if in.waitExit(10 * time.Second) {
+			fmt.Fprint(r.cfg.Out, in.hangReport(120))
+		}
 	}
 }
 

@@ -31,7 +31,18 @@ type instance struct {
 	// inside the race detector's exit (runtime.racefini): its work was
 	// done and it was exiting (read after done).
 	raceExit bool
+	// text holds the lines it printed that are not JSON log lines (a
+	// goroutine dump, a panic), and recent its last JSON log lines: what
+	// a hung or failed instance's report shows (read after done).
+	text   []string
+	recent []string
 }
+
+// Bounds of what an instance's output keeps for its report.
+const (
+	maxTextLines   = 20000
+	maxRecentLines = 30
+)
 
 func (in *instance) exited() bool {
 	select {
@@ -149,10 +160,17 @@ func (f *fleet) follow(in *instance, r io.Reader) string {
 		}
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) != nil {
+			if len(in.text) < maxTextLines {
+				in.text = append(in.text, line)
+			}
 			last = line // the command's final error, or a crash message
 			f.stats.textLine(line)
 			continue
 		}
+		if len(in.recent) == maxRecentLines {
+			in.recent = append(in.recent[:0], in.recent[1:]...)
+		}
+		in.recent = append(in.recent, line)
 		if m["level"] == "ERROR" {
 			last = fmt.Sprint(m["msg"], ": ", m["err"])
 		}
@@ -189,4 +207,57 @@ func shortCause(cause any) string {
 		s = s[:60] + "..."
 	}
 	return s
+}
+
+// hangReport is what the report shows of an instance that did not stop:
+// its last log lines, and the goroutines of its dump that run the
+// project's code (kgo's and the runtime's own idle goroutines left out),
+// at most maxLines lines of them. Call it after the instance exited.
+func (in *instance) hangReport(maxLines int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  last log lines of %s:\n", in.id)
+	for _, l := range in.recent {
+		fmt.Fprintf(&b, "    %s\n", l)
+	}
+	fmt.Fprintf(&b, "  goroutines of %s in exactly's code (SIGQUIT dump):\n", in.id)
+	n := 0
+	for _, g := range goroutines(in.text) {
+		if !strings.Contains(g, "exactly-stream/exactly/") {
+			continue
+		}
+		for _, l := range strings.Split(g, "\n") {
+			if n == maxLines {
+				b.WriteString("    ...\n")
+				return b.String()
+			}
+			fmt.Fprintf(&b, "    %s\n", l)
+			n++
+		}
+	}
+	return b.String()
+}
+
+// goroutines splits a goroutine dump into its goroutines' stacks.
+func goroutines(lines []string) []string {
+	var out []string
+	var cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, strings.Join(cur, "\n"))
+			cur = nil
+		}
+	}
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "goroutine "):
+			flush()
+			cur = append(cur, l)
+		case l == "":
+			flush()
+		case cur != nil:
+			cur = append(cur, l)
+		}
+	}
+	flush()
+	return out
 }

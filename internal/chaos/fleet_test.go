@@ -23,3 +23,30 @@ func TestFollowSeesRaceExit(t *testing.T) {
 	f.follow(in, strings.NewReader(hung))
 	require.False(t, in.raceExit)
 }
+
+// A hung instance's report shows its last log lines and the goroutines of
+// its dump that run the project's code, and only those.
+func TestHangReportShowsOwnGoroutines(t *testing.T) {
+	t.Parallel()
+	f := &fleet{cfg: &Config{}, stats: &stats{}}
+	out := `{"level":"INFO","msg":"partitions assigned"}
+SIGQUIT: quit
+goroutine 1 [chan receive]:
+main.main()
+
+goroutine 7 [select]:
+github.com/exactly-stream/exactly/mirror.(*Mirror).closeStates(0x1)
+	/work/mirror/mirror.go:250 +0x1
+
+goroutine 9 [IO wait]:
+internal/poll.runtime_pollWait()
+`
+	in := &instance{id: "chaos-4"}
+	f.follow(in, strings.NewReader(out))
+	rep := in.hangReport(100)
+	require.Contains(t, rep, `"msg":"partitions assigned"`)
+	require.Contains(t, rep, "goroutine 7 [select]:")
+	require.Contains(t, rep, "mirror.(*Mirror).closeStates")
+	require.NotContains(t, rep, "goroutine 9")
+	require.NotContains(t, rep, "goroutine 1 ")
+}

@@ -439,7 +439,7 @@ func (r *run) mirrorDrain(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			r.dumpAll()
-			return fmt.Errorf("the mirror did not drain within %s: %d offsets behind (last error: %v); the instances' goroutines are dumped in their logs", r.cfg.DrainTimeout, lag, last)
+			return fmt.Errorf("the mirror did not drain within %s: %d offsets behind (last error: %v); the instances' goroutines are shown above", r.cfg.DrainTimeout, lag, last)
 		}
 		if err := exactlytest.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/exactlytest"
@@ -534,28 +532,21 @@ func (r *run) oldDirs(stopped []*instance, by *instance) []string {
 // transactions still pending (a killed instance's, until the broker
 // aborts it at its timeout).
 func (r *run) committed(ctx context.Context) (map[int32]int64, error) {
-	cl, err := r.client()
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var offs kadm.OffsetResponses
 	for {
-		offs, err = kadm.NewClient(cl).FetchOffsets(kadm.RequireStable(ctx), r.group)
+		var err error
+		offs, err = r.fetchCommitted(ctx)
 		if err == nil {
-			err = offs.Error()
-		}
-		if !errors.Is(err, kerr.UnstableOffsetCommit) {
 			break
 		}
-		if err := exactlytest.Sleep(ctx, 250*time.Millisecond); err != nil {
-			return nil, fmt.Errorf("waiting for stable committed offsets: %w", err)
+		// Unstable offsets wait for a transaction to end; any other
+		// error is a broker that a fault killed (the coordinator's, on
+		// Kafka): a new client finds the next coordinator.
+		if serr := exactlytest.Sleep(ctx, 250*time.Millisecond); serr != nil {
+			return nil, fmt.Errorf("fetching the group's committed offsets for the reset: %w", err)
 		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetching the group's committed offsets for the reset: %w", err)
 	}
 	out := make(map[int32]int64, r.parts)
 	for p := range r.parts {
@@ -672,4 +663,22 @@ func assignedOf(g kadm.DescribedGroup, topic string) map[string][]int32 {
 		}
 	}
 	return out
+}
+
+// fetchCommitted fetches the group's stable committed offsets once, through
+// a new client: one that cached a coordinator on a killed broker keeps
+// dialing it.
+func (r *run) fetchCommitted(ctx context.Context) (kadm.OffsetResponses, error) {
+	cl, err := r.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).FetchOffsets(kadm.RequireStable(fctx), r.group)
+	if err == nil {
+		err = offs.Error()
+	}
+	return offs, err
 }

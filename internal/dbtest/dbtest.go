@@ -5,7 +5,7 @@
 // may create databases; each Open creates its own database on it and
 // drops it when the test ends, so tests run in parallel without seeing
 // each other's tables. `.ci/run` starts the servers (integration/db) and
-// sets both variables.
+// sets both variables; locally, eval "$(make -s db-up)" does.
 package dbtest
 
 import (
@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -92,13 +93,10 @@ func create(t testing.TB, d sqldb.Dialect) (dsn string, cleanup func(), err erro
 	if d == sqldb.SQLite {
 		return "file:" + filepath.Join(t.TempDir(), "test.db"), func() {}, nil
 	}
-	env := EnvPostgres
-	if d == sqldb.MySQL {
-		env = EnvMySQL
-	}
+	env := envVar(d)
 	admin := os.Getenv(env)
 	if admin == "" {
-		t.Skipf("no %s server configured (set %s; .ci/run does)", d, env)
+		t.Skipf("no %s server configured (set %s: eval \"$(make -s db-up)\")", d, env)
 	}
 	name := "exactly_test_" + randomHex()
 	switch d {
@@ -117,17 +115,32 @@ func create(t testing.TB, d sqldb.Dialect) (dsn string, cleanup func(), err erro
 		cfg.DBName = name
 		dsn = cfg.FormatDSN()
 	}
-	if err := adminExec(d, admin, "CREATE DATABASE "+name); err != nil {
+	if err := withAdmin(d, admin, func(ctx context.Context, db *sql.DB) error {
+		_, err := db.ExecContext(ctx, "CREATE DATABASE "+name)
+		return err
+	}); err != nil {
 		return "", nil, fmt.Errorf("creating the %s test database: %w", d, err)
 	}
 	return dsn, func() {
-		if err := adminExec(d, admin, "DROP DATABASE IF EXISTS "+name); err != nil {
+		if err := withAdmin(d, admin, func(ctx context.Context, db *sql.DB) error {
+			return drop(ctx, d, db, name)
+		}); err != nil {
 			t.Logf("dbtest: dropping %s: %v", name, err)
 		}
 	}, nil
 }
 
-func adminExec(d sqldb.Dialect, dsn, stmt string) error {
+// envVar names the variable that configures d's server.
+func envVar(d sqldb.Dialect) string {
+	if d == sqldb.MySQL {
+		return EnvMySQL
+	}
+	return EnvPostgres
+}
+
+// withAdmin runs f on a connection pool to the server's administrative
+// DSN, with a deadline.
+func withAdmin(d sqldb.Dialect, dsn string, f func(ctx context.Context, db *sql.DB) error) error {
 	db, err := sqldb.Open(d, dsn)
 	if err != nil {
 		return err
@@ -135,11 +148,48 @@ func adminExec(d sqldb.Dialect, dsn, stmt string) error {
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if d == sqldb.Postgres && len(stmt) > 4 && stmt[:4] == "DROP" {
-		stmt += " WITH (FORCE)" // connections another process left open
+	return f(ctx, db)
+}
+
+// drop drops database name, first ending the connections other clients
+// (child processes a test killed or froze, say) left open on it: an open
+// transaction would hold MariaDB's DROP DATABASE on a metadata lock, and
+// PostgreSQL refuses to drop a database anyone is connected to.
+func drop(ctx context.Context, d sqldb.Dialect, db *sql.DB, name string) error {
+	if d == sqldb.Postgres {
+		_, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		return err
 	}
-	_, err = db.ExecContext(ctx, stmt)
+	rows, err := db.QueryContext(ctx,
+		"SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()", name)
+	if err != nil {
+		return fmt.Errorf("listing the connections to %s: %w", name, err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		// Error 1094 (unknown thread): it ended meanwhile.
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil && !isUnknownThread(err) {
+			return fmt.Errorf("ending connection %d to %s: %w", id, name, err)
+		}
+	}
+	_, err = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name)
 	return err
+}
+
+func isUnknownThread(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1094
 }
 
 func randomHex() string {

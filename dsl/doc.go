@@ -1,0 +1,101 @@
+// Package dsl is a typed streams DSL over package topology, in the manner
+// of Kafka Streams' StreamsBuilder: streams and tables, stateless
+// operators, grouping and aggregations into tables backed by state stores,
+// and sinks. A DSL program builds an ordinary topology.Topology, which the
+// processor runs exactly once like any other: every store write and every
+// output record of a DSL operator is in the transaction of the input record
+// that caused it.
+//
+// Per document, how often each word occurred (the state of
+// examples/wordcount, in five lines of topology):
+//
+//	d := dsl.New(nil)
+//	lines := dsl.StreamFrom(d, "lines", "lines", topology.String(), topology.String())
+//	words := dsl.Aggregate(lines.GroupByKey(topology.String(), topology.String()),
+//		func() map[string]int64 { return map[string]int64{} },
+//		func(_ string, line string, n map[string]int64) map[string]int64 {
+//			for _, w := range wordcount.Words(line) {
+//				n[w]++
+//			}
+//			return n
+//		}, topology.JSON[map[string]int64](), dsl.Named("words"))
+//	words.ToStream().To("word-counts", topology.String(), topology.JSON[map[string]int64]())
+//	t, err := d.Build()
+//
+// The count is per document (the input's key) because a count per word
+// needs the records re-keyed by word and sent through a repartition topic,
+// which the runtime does not have yet: a stateful operator after a key
+// change (Map, SelectKey, FlatMap) fails Build with ErrRepartitionRequired
+// instead of counting wrongly.
+//
+// The reference order application (examples/orders) has this shape (see
+// Example_orders): a hand-written node validates each order (an error
+// dead-letters it) and drops re-sent ones with a store keyed by order id,
+// which a DSL stream feeds with Process and which feeds the DSL back
+// through FromNode; the DSL folds the orders into per-customer totals:
+//
+//	fresh, send := dsl.FromNode[string, orders.Order](d, "dedup")
+//	in := dsl.StreamFrom(d, "orders", "orders", topology.String(), orders.OrderSerde())
+//	dsl.Process(in, "dedup", validateAndDedup(send), topology.Stores("order-ids"))
+//	customers := dsl.Aggregate(fresh.GroupByKey(topology.String(), orders.OrderSerde()), newCustomer, addOrder,
+//		orders.CustomerSerde(), dsl.Named("customers"))
+//	customers.ToStream().To("customer-totals", topology.String(), topology.JSON[orders.Customer]())
+//
+// # Streams, tables and types
+//
+// A Stream[K, V] is a sequence of records; a Table[K, V] the latest value
+// per key, with deletions. Operators that keep the types are methods
+// (Filter, FilterNot, Peek, Branch, Merge, To, GroupByKey, Count, Reduce,
+// ToStream); those that change them are generic functions (Map, MapValues,
+// SelectKey, FlatMap, FlatMapValues, Aggregate, MapTableValues), since Go
+// methods cannot take type parameters. Serdes are given where bytes are
+// made: at sources (StreamFrom, TableFrom), sinks (To) and stores
+// (GroupByKey's key serde, Reduce's and Aggregate's value serde).
+//
+// Stateless operators are fused: they run as typed function calls inside
+// the low-level node that produced the record (the first operator after a
+// source gets a node of its own), so a chain of them costs no allocation
+// per record beyond what the operators themselves allocate. Stateful
+// operators are low-level nodes with a store.
+//
+// # Tombstones
+//
+// As in Kafka Streams: TableFrom puts a record's value and deletes its key
+// on a tombstone (a null Kafka value); a table's ToStream forwards a
+// deletion as the zero value, which a topology.JSON serde of a pointer,
+// map, slice or interface type produces as a tombstone; Count, Reduce and
+// Aggregate skip records whose value is nil, and an aggregate that is nil
+// deletes its key. "Nil" is Go's nil for pointers, maps, slices, channels,
+// functions and interfaces; values of other types are never nil.
+//
+// # Names
+//
+// Every operator has a name, and names are unique in a Builder. A name is
+// explicit (the Named option) or derived: "<parent>-<operator>", where
+// parent is the name of the operator (or source) it is applied to and
+// operator is filter, filter-not, map, map-values, select-key, flat-map,
+// flat-map-values, peek, branch (its streams "<branch>-0", "-1"...), merge,
+// to, group, count, reduce, aggregate, to-stream, materialize, stream
+// (FromNode). A
+// second operator of a kind on one parent gets "-2", the next "-3", in
+// declaration order. So the same code always gives the same names.
+//
+// What is derived from names: the low-level node of a materialized
+// operator (sources, the first operator after a source, stateful
+// operators, sinks) has the operator's name; the store of an aggregation
+// or of Materialize has the operator's name, and so its changelog topic is
+// <group>-<name>-changelog (processor.ChangelogTopic); TableFrom's store is
+// the table's name and its source node "<name>-source". A derived name
+// depends on the operators upstream: inserting a Filter before a Count
+// renames the count's store and changelog, and the old state is silently
+// left behind (the lesson of Kafka Streams' KIP-1111). Give every stateful
+// operator a Named name; RequireNames makes Build enforce it.
+//
+// # Mixing with the low-level API
+//
+// New takes the topology.Builder it adds to; Builder.Topology returns it.
+// Process feeds a DSL stream to a hand-written node (which may declare its
+// own stores), FromNode turns a low-level node's output (or a source) back
+// into a DSL stream, and Table.Store returns a table's store for reading
+// it in a node or from outside (processor.Get, the HTTP state API).
+package dsl
