@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-stream/exactly/internal/dbtest"
+	"github.com/exactly-stream/exactly/internal/kfaketest"
 	"github.com/exactly-stream/exactly/sqldb"
 )
 
@@ -169,13 +170,8 @@ func TestSinkZombieCannotCommit(t *testing.T) {
 		require.Len(t, groups["sink"].Members, 1)
 		zombie := groups["sink"].Members[0].MemberID
 		var frozen atomic.Bool
-		unfreeze := make(chan struct{})
-		e.c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
-			e.c.KeepControl()
-			if frozen.Load() && req.(*kmsg.HeartbeatRequest).MemberID == zombie {
-				e.c.SleepControl(func() { <-unfreeze })
-			}
-			return nil, nil, false
+		_, unfreeze := kfaketest.HoldRequests(t, e.c, kmsg.Heartbeat, func(req kmsg.Request) bool {
+			return frozen.Load() && req.(*kmsg.HeartbeatRequest).MemberID == zombie
 		})
 		armed.Store(true)
 		// No malformed record in the zombie's batch: its dead letters'
@@ -197,7 +193,7 @@ func TestSinkZombieCannotCommit(t *testing.T) {
 			st := a.Stats()
 			return st.Rollbacks > 0 || st.Batches > batches
 		})
-		close(unfreeze)
+		unfreeze()
 		e.waitApplied(good+g2, bad+b2)
 		require.Equal(t, batches, a.Stats().Batches, "the zombie committed a batch")
 		n := 0
