@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/exactly-stream/exactly/internal/taskrun"
 )
 
 // tasks tracks which input partitions this instance owns and which of them
@@ -59,6 +61,9 @@ type tasks struct {
 type task struct {
 	ready bool // restored: its records may be processed
 	seen  bool // the client was seen to hold it since its assignment
+	// clock is the task's committed clock, loaded by the loop on first
+	// use after the assignment (a new assignment starts a new task).
+	clock *taskrun.Clock
 }
 
 func newTasks() *tasks {
@@ -224,6 +229,41 @@ func (t *tasks) allReady() bool {
 func (t *tasks) readyNow(p int32) bool {
 	t.sync()
 	return t.isReady(p)
+}
+
+// clock returns the committed clock of p's task (nil: not loaded yet, or
+// not assigned).
+func (t *tasks) clock(p int32) *taskrun.Clock {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ts := t.mu.assigned[p]; ts != nil {
+		return ts.clock
+	}
+	return nil
+}
+
+// setClock sets the committed clock of p's task, if p is assigned.
+func (t *tasks) setClock(p int32, c *taskrun.Clock) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ts := t.mu.assigned[p]; ts != nil {
+		ts.clock = c
+	}
+}
+
+// readyParts returns the assigned partitions that are ready, in order. It
+// does not sync.
+func (t *tasks) readyParts() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []int32
+	for p, ts := range t.mu.assigned {
+		if ts.ready {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (t *tasks) assignedParts() []int32 {

@@ -95,6 +95,13 @@ func (p *Processor) newGroupSession(clientCtx context.Context, scope *sessionSco
 		// A static member (KIP-345): see StaticMembership and leaveGroup.
 		opts = append(opts, kgo.InstanceID(id))
 	}
+	if len(p.topo.SourceTopics()) > 1 {
+		// A task is a partition number: partition p of every input
+		// (repartition topics included) must go to one member. The range
+		// balancer gives each member the same partition range of every
+		// topic of equal partition count (they are: ensureTopics).
+		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()))
+	}
 	opts = append(opts, tuning.ClientOpts()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
 	if err != nil {
@@ -263,7 +270,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if err := p.tasks.fatal(); err != nil {
 			return err
 		}
-		recs, err := p.poll(ctx, s, p.cfg.maxRecords, time.Second)
+		recs, err := p.poll(ctx, s, p.cfg.maxRecords, p.pollWait())
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
@@ -278,7 +285,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 			}
 			continue
 		}
-		if len(recs) == 0 {
+		if len(recs) == 0 && !p.wallDue() {
 			continue
 		}
 		crashpoint.Hit(crashpoint.AfterPoll)
@@ -308,6 +315,23 @@ func (p *Processor) runSession(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// pollWait is how long a poll may wait: a second, or less when a
+// wall-clock punctuator of a ready task is due sooner.
+func (p *Processor) pollWait() time.Duration {
+	wait := time.Second
+	if at, ok := p.nextWall(); ok {
+		wait = min(wait, max(time.Until(at), time.Millisecond))
+	}
+	return wait
+}
+
+// wallDue reports whether a wall-clock punctuator of a ready task is due:
+// a transaction runs then even without records.
+func (p *Processor) wallDue() bool {
+	at, ok := p.nextWall()
+	return ok && !time.Now().Before(at)
 }
 
 // endIdle ends the session's transaction state with no transaction open,
@@ -380,6 +404,11 @@ func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Recor
 			err = p.processAll(t, recs)
 		}
 	}
+	if err == nil && !t.doomed && p.hasWall {
+		// Every ready task, records or not: an idle partition's
+		// wall-clock punctuators fire too.
+		err = t.punctuateWall(p.tasks.readyParts(), time.Now())
+	}
 	if err == nil && !t.doomed {
 		err = t.finish()
 	}
@@ -445,6 +474,8 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 			return true, nil, fmt.Errorf("%w: applying a committed transaction: %w", ErrLocalState, err)
 		}
 		p.committed(t)
+		p.keepClocks(t)
+		p.purge.committed(t)
 		return true, nil, nil
 	}
 	p.tasks.applyMu.Unlock()
