@@ -1,0 +1,215 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/topology"
+)
+
+// tickTopology counts input records per partition in store "n" and, every
+// interval of wall-clock time, increments a per-partition tick counter in
+// "n" and emits "<tick>" to topic ticks keyed by the partition number.
+// hook, when set, runs inside the punctuator after its writes and send.
+func tickTopology(t testing.TB, every time.Duration, hook func(part int32, tick int64)) *topology.Topology {
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", "in", topology.String(), topology.String())
+	n := topology.Store(b, "n", topology.String(), topology.Int64())
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
+		c, _, err := n.Get(ctx, "records")
+		if err != nil {
+			return err
+		}
+		return n.Put(ctx, "records", c+1)
+	}, topology.Parents(src.Name()), topology.Stores(n.Name()))
+	ticks := topology.Sink(b, "ticks", "ticks", topology.String(), topology.String(), topology.Parents("tick"))
+	topology.Schedule(b, "tick", every, topology.WallClock, func(ctx *topology.Call, _ time.Time) error {
+		c, _, err := n.Get(ctx, "ticks")
+		if err != nil {
+			return err
+		}
+		c++
+		if err := n.Put(ctx, "ticks", c); err != nil {
+			return err
+		}
+		if err := ticks.Send(ctx, strconv.Itoa(int(ctx.Partition())), strconv.FormatInt(c, 10)); err != nil {
+			return err
+		}
+		if hook != nil {
+			hook(ctx.Partition(), c)
+		}
+		return nil
+	}, topology.Stores(n.Name()))
+	topo, err := b.Build()
+	require.NoError(t, err)
+	return topo
+}
+
+// ticksOf returns, per partition key, the committed tick values in order.
+func ticksOf(t testing.TB, brokers []string) map[string][]int64 {
+	t.Helper()
+	out := make(map[string][]int64)
+	for _, r := range readAll(t, brokers, "ticks") {
+		v, err := strconv.ParseInt(string(r.Value), 10, 64)
+		require.NoError(t, err)
+		out[string(r.Key)] = append(out[string(r.Key)], v)
+	}
+	return out
+}
+
+// requireRun asserts ticks run 1..len with no gap and no repeat.
+func requireRun(t testing.TB, ticks []int64, what string) {
+	t.Helper()
+	for i, v := range ticks {
+		require.Equal(t, int64(i+1), v, "%s: ticks %v", what, ticks)
+	}
+}
+
+func TestWallClockPunctuatorFiresOnIdlePartition(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	brokers := c.ListenAddrs()
+	// Records only ever reach partition 0.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Partition: 0, Value: []byte("x")}).FirstErr())
+
+	in := start(t, tickTopology(t, 100*time.Millisecond, nil), brokers, t.TempDir(), "a")
+	waitFor(t, 30*time.Second, "ticks on both partitions", func() bool {
+		n := in.p.Stats().Committed
+		return n > 0 && len(ticksOf(t, brokers)["1"]) >= 3 && len(ticksOf(t, brokers)["0"]) >= 3
+	})
+	in.close(t)
+	for part, ticks := range ticksOf(t, brokers) {
+		requireRun(t, ticks, "partition "+part)
+	}
+}
+
+// streamTimeTopology emits, per record, the task's stream time as seen by
+// the record (Unix seconds) to topic seen.
+func streamTimeTopology(t testing.TB) *topology.Topology {
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", "in", topology.String(), topology.String())
+	n := topology.Store(b, "n", topology.String(), topology.Int64())
+	seen := topology.Sink(b, "seen", "seen", topology.String(), topology.String(), topology.Parents("n"))
+	topology.Node(b, "n", func(ctx *topology.Call, r topology.Record[string, string]) error {
+		if err := n.Put(ctx, r.Key, ctx.Timestamp().Unix()); err != nil {
+			return err
+		}
+		return seen.Send(ctx, r.Key, fmt.Sprintf("ts=%d stream=%d", ctx.Timestamp().Unix(), ctx.StreamTime().Unix()))
+	}, topology.Parents(src.Name()), topology.Stores(n.Name()))
+	topo, err := b.Build()
+	require.NoError(t, err)
+	return topo
+}
+
+// TestStreamTimeSurvivesRestore: a new instance on an empty state
+// directory takes the task's stream time from the changelog, so a late
+// record after the restart still sees the stream time reached before it.
+func TestStreamTimeSurvivesRestore(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	brokers := c.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	produce := func(key string, sec int64) {
+		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Key: []byte(key), Value: []byte("v"), Timestamp: time.Unix(sec, 0)}).FirstErr())
+	}
+	topo := streamTimeTopology(t)
+	produce("a", 1000)
+	produce("b", 3000)
+	in := start(t, topo, brokers, t.TempDir(), "a")
+	in.waitRecords(t, 2)
+	in.close(t)
+
+	produce("c", 2000) // late
+	in = start(t, topo, brokers, t.TempDir(), "b")
+	in.waitRecords(t, 1)
+	in.close(t)
+	var got []string
+	for _, r := range readAll(t, brokers, "seen") {
+		got = append(got, string(r.Key)+" "+string(r.Value))
+	}
+	require.Equal(t, []string{"a ts=1000 stream=1000", "b ts=3000 stream=3000", "c ts=2000 stream=3000"}, got)
+}
+
+// repartitionedCount re-keys "k:v" lines by v through repartition "byval"
+// and counts per value in store "counts", emitting value=count to out.
+func repartitionedCount(t testing.TB) *topology.Topology {
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", "in", topology.String(), topology.String())
+	by := topology.Repartition(b, "byval", topology.String(), topology.String(), topology.Parents("rekey"))
+	topology.Node(b, "rekey", func(ctx *topology.Call, r topology.Record[string, string]) error {
+		return by.Send(ctx, r.Value, r.Key)
+	}, topology.Parents(src.Name()))
+	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
+	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents("count"))
+	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
+		n, _, err := counts.Get(ctx, r.Key)
+		if err != nil {
+			return err
+		}
+		n++
+		if err := counts.Put(ctx, r.Key, n); err != nil {
+			return err
+		}
+		return out.Send(ctx, r.Key, fmt.Sprintf("%s=%d", r.Key, n))
+	}, topology.Parents(by.Name()), topology.Stores(counts.Name()))
+	topo, err := b.Build()
+	require.NoError(t, err)
+	return topo
+}
+
+// TestRepartitionTopicCreatedUsedAndPurged: the processor creates
+// app-byval-repartition with the input's partition count, counts through
+// it, and deletes what it consumed and committed.
+func TestRepartitionTopicCreatedUsedAndPurged(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	brokers := c.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range 90 {
+		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(strconv.Itoa(i)), Value: []byte("v" + strconv.Itoa(i%5))})
+	}
+	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
+
+	in := start(t, repartitionedCount(t), brokers, t.TempDir(), "a")
+	// 90 inputs, then 90 repartition records.
+	in.waitRecords(t, 180)
+	adm := kadm.NewClient(cl)
+	const topic = "app-byval-repartition"
+	waitFor(t, 30*time.Second, "repartition topic purged", func() bool {
+		starts, err := adm.ListStartOffsets(context.Background(), topic)
+		if err != nil {
+			return false
+		}
+		ends, err := adm.ListEndOffsets(context.Background(), topic)
+		if err != nil {
+			return false
+		}
+		purged := 0
+		starts.Each(func(o kadm.ListedOffset) {
+			if e, ok := ends.Lookup(o.Topic, o.Partition); ok && o.Offset > 0 && o.Offset >= e.Offset-1 {
+				purged++
+			}
+		})
+		return purged == 3
+	})
+	in.close(t)
+	details, err := adm.ListTopics(context.Background(), topic)
+	require.NoError(t, err)
+	require.Len(t, details[topic].Partitions, 3)
+	checkCounts(t, readAll(t, brokers, "out"), 5, map[string]int{"v0": 18, "v1": 18, "v2": 18, "v3": 18, "v4": 18})
+}
