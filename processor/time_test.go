@@ -19,6 +19,12 @@ import (
 // "n" and emits "<tick>" to topic ticks keyed by the partition number.
 // hook, when set, runs inside the punctuator after its writes and send.
 func tickTopology(t testing.TB, every time.Duration, hook func(part int32, tick int64)) *topology.Topology {
+	topo, err := newTickTopology(every, hook)
+	require.NoError(t, err)
+	return topo
+}
+
+func newTickTopology(every time.Duration, hook func(part int32, tick int64)) (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", topology.String(), topology.String())
 	n := topology.Store(b, "n", topology.String(), topology.Int64())
@@ -47,9 +53,7 @@ func tickTopology(t testing.TB, every time.Duration, hook func(part int32, tick 
 		}
 		return nil
 	}, topology.Stores(n.Name()))
-	topo, err := b.Build()
-	require.NoError(t, err)
-	return topo
+	return b.Build()
 }
 
 // ticksOf returns, per partition key, the committed tick values in order.
@@ -145,6 +149,12 @@ func TestStreamTimeSurvivesRestore(t *testing.T) {
 // repartitionedCount re-keys "k:v" lines by v through repartition "byval"
 // and counts per value in store "counts", emitting value=count to out.
 func repartitionedCount(t testing.TB) *topology.Topology {
+	topo, err := newRepartitionedCount()
+	require.NoError(t, err)
+	return topo
+}
+
+func newRepartitionedCount() (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "in", "in", topology.String(), topology.String())
 	by := topology.Repartition(b, "byval", topology.String(), topology.String(), topology.Parents("rekey"))
@@ -164,9 +174,7 @@ func repartitionedCount(t testing.TB) *topology.Topology {
 		}
 		return out.Send(ctx, r.Key, fmt.Sprintf("%s=%d", r.Key, n))
 	}, topology.Parents(by.Name()), topology.Stores(counts.Name()))
-	topo, err := b.Build()
-	require.NoError(t, err)
-	return topo
+	return b.Build()
 }
 
 // TestRepartitionTopicCreatedUsedAndPurged: the processor creates

@@ -462,6 +462,9 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 		try = kgo.TryAbort
 	}
 	crashpoint.Hit(crashpoint.BeforeEnd)
+	if testHookBeforeEnd != nil {
+		testHookBeforeEnd()
+	}
 	// Held until the commit is applied: a restore waits for it (tasks).
 	p.tasks.applyMu.Lock()
 	s.ended = p.tasks.revokes.Load()
@@ -501,6 +504,11 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 	}
 	return false, cause, nil
 }
+
+// testHookBeforeEnd, when set (by tests only, before any processor runs),
+// runs where crash point BeforeEnd is: the kill tests' helper processes
+// SIGKILL themselves there without the crash-point build.
+var testHookBeforeEnd func()
 
 // sameCause reports whether two abort causes are the same failure: the
 // same Kafka error code, or the same sentinel.
