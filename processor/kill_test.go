@@ -239,6 +239,7 @@ func TestRepartitionedCountSurvivesAKill(t *testing.T) {
 	checkCounts(t, readAll(t, brokers, "out"), values, perValue)
 
 	const topic = "app-byval-repartition"
+	requireCoPartitioned(t, adm, "in", topic)
 	details, err := adm.ListTopics(context.Background(), topic)
 	require.NoError(t, err)
 	require.Len(t, details[topic].Partitions, 3)
@@ -289,5 +290,24 @@ func TestPunctuationKilledBeforeCommitFiresAgain(t *testing.T) {
 	})
 	for part, ticks := range ticksOf(t, brokers) {
 		requireRun(t, ticks, "partition "+part)
+	}
+}
+
+// requireCoPartitioned asserts every member of group app holds the same
+// partitions of topics a and b: a task is a partition number.
+func requireCoPartitioned(t *testing.T, adm *kadm.Client, a, b string) {
+	t.Helper()
+	groups, err := adm.DescribeGroups(context.Background(), "app")
+	require.NoError(t, err)
+	members := groups["app"].Members
+	require.NotEmpty(t, members)
+	for _, m := range members {
+		ca, ok := m.Assigned.AsConsumer()
+		require.True(t, ok)
+		parts := map[string][]int32{}
+		for _, tp := range ca.Topics {
+			parts[tp.Topic] = tp.Partitions
+		}
+		require.ElementsMatch(t, parts[a], parts[b], "member %s holds %v of %s but %v of %s", m.ClientID, parts[a], a, parts[b], b)
 	}
 }
