@@ -163,17 +163,7 @@ func newRepartitionedCount() (*topology.Topology, error) {
 	}, topology.Parents(src.Name()))
 	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
 	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents("count"))
-	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
-		n, _, err := counts.Get(ctx, r.Key)
-		if err != nil {
-			return err
-		}
-		n++
-		if err := counts.Put(ctx, r.Key, n); err != nil {
-			return err
-		}
-		return out.Send(ctx, r.Key, fmt.Sprintf("%s=%d", r.Key, n))
-	}, topology.Parents(by.Name()), topology.Stores(counts.Name()))
+	topology.Node(b, "count", countInto(counts, out), topology.Parents(by.Name()), topology.Stores(counts.Name()))
 	return b.Build()
 }
 
