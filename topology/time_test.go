@@ -84,6 +84,7 @@ func TestPunctuateRunsWithStoresAndChildren(t *testing.T) {
 	topo, err := b.Build()
 	require.NoError(t, err)
 	require.Equal(t, []topology.PunctuatorInfo{{Name: "p", Interval: time.Minute, Type: topology.StreamTime}}, topo.Punctuators())
+	require.Contains(t, topo.Describe(), `punctuator "p" every 1m0s of stream-time -> out stores=s`)
 
 	rt := newFakeRuntime()
 	require.NoError(t, rt.Put("s", []byte("k"), []byte{0, 0, 0, 0, 0, 0, 0, 5}))

@@ -122,7 +122,11 @@ func (t *Topology) Describe() string {
 		if n.topic != "" {
 			fmt.Fprintf(&sb, " topic=%s", n.topic)
 		}
-		fmt.Fprintf(&sb, " [%s, %s]", n.keyType, n.valType)
+		if n.kind == kindPunctuator {
+			fmt.Fprintf(&sb, " every %s of %s", n.interval, n.ptype)
+		} else {
+			fmt.Fprintf(&sb, " [%s, %s]", n.keyType, n.valType)
+		}
 		if len(n.parents) > 0 {
 			fmt.Fprintf(&sb, " <- %s", strings.Join(n.parents, ", "))
 		}
