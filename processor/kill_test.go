@@ -65,7 +65,11 @@ func runHelper() error {
 	if err != nil {
 		return err
 	}
-	p, err := New(topo, Brokers(os.Getenv(helperBrokers)), Group("app"), InstanceID(os.Getenv(helperID)), StateDir(dir),
+	// The "ticks" instance restarts alone: as a static member it takes
+	// its partitions back at once instead of waiting out its dead
+	// predecessor's session.
+	static := StaticMembership(os.Getenv(helperEnv) == "ticks")
+	p, err := New(topo, static, Brokers(os.Getenv(helperBrokers)), Group("app"), InstanceID(os.Getenv(helperID)), StateDir(dir),
 		CommitInterval(50*time.Millisecond), MaxRecordsPerTxn(50), DeadLetterTopic("dlq"),
 		KgoOpts(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(200*time.Millisecond), kgo.RebalanceTimeout(8*time.Second)),
 		WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))))
