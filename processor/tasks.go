@@ -38,8 +38,8 @@ type tasks struct {
 		joined   bool                          // an assignment arrived in this session
 		owned    func() (map[int32]bool, bool) // the client's partitions; false: unknown
 		wake     context.CancelFunc            // ends the loop's current poll
-		stable   map[int32]int64               // last stable offset seen by fetches, per partition
-		consumed map[int32]int64               // next input offset after the last commit, per partition
+		stable   map[topicPart]int64           // last stable offset seen by fetches, per input partition
+		consumed map[topicPart]int64           // next input offset after the last commit, per input partition
 		fatal    error
 	}
 	// revokes counts the revoke and lost callbacks that made kgo's session
@@ -69,8 +69,8 @@ type task struct {
 func newTasks() *tasks {
 	t := &tasks{}
 	t.mu.assigned = make(map[int32]*task)
-	t.mu.stable = make(map[int32]int64)
-	t.mu.consumed = make(map[int32]int64)
+	t.mu.stable = make(map[topicPart]int64)
+	t.mu.consumed = make(map[topicPart]int64)
 	t.mu.members = make(map[string]bool)
 	return t
 }
@@ -278,29 +278,30 @@ func (t *tasks) assignedParts() []int32 {
 	return out
 }
 
-func (t *tasks) sawStable(p int32, lso int64) {
+func (t *tasks) sawStable(topic string, p int32, lso int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mu.stable[p] = lso
+	t.mu.stable[topicPart{topic, p}] = lso
 }
 
-func (t *tasks) committedUpTo(p int32, next int64) {
+func (t *tasks) committedUpTo(topic string, p int32, next int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mu.consumed[p] = next
+	t.mu.consumed[topicPart{topic, p}] = next
 }
 
 // lag returns, per assigned partition, how far the last commit is behind
-// the last stable offset the fetches saw. Commit markers take offsets too,
+// the last stable offset the fetches saw, summed over the task's input
+// topics (repartition topics included). Commit markers take offsets too,
 // so a caught-up transactional input may show 1.
 func (t *tasks) lag() map[int32]int64 {
 	t.sync()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[int32]int64, len(t.mu.assigned))
-	for p := range t.mu.assigned {
-		if lso, ok := t.mu.stable[p]; ok {
-			out[p] = max(lso-t.mu.consumed[p], 0)
+	for tp, lso := range t.mu.stable {
+		if _, ok := t.mu.assigned[tp.part]; ok {
+			out[tp.part] += max(lso-t.mu.consumed[tp], 0)
 		}
 	}
 	return out

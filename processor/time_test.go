@@ -186,6 +186,17 @@ func TestRepartitionTopicCreatedUsedAndPurged(t *testing.T) {
 	in := start(t, repartitionedCount(t), brokers, t.TempDir(), "a")
 	// 90 inputs, then 90 repartition records.
 	in.waitRecords(t, 180)
+	// Lag sums the task's inputs, each against its own offsets: caught up,
+	// at most a commit marker per topic.
+	waitFor(t, 10*time.Second, "no lag", func() bool {
+		lag := in.p.Lag()
+		for _, l := range lag {
+			if l > 2 {
+				return false
+			}
+		}
+		return len(lag) == 3
+	})
 	adm := kadm.NewClient(cl)
 	const topic = "app-byval-repartition"
 	waitFor(t, 30*time.Second, "repartition topic purged", func() bool {

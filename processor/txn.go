@@ -358,7 +358,7 @@ func (p *Processor) poll(ctx context.Context, s *session, max int, wait time.Dur
 	fs := s.PollRecords(pctx, max)
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if fp.Err == nil && fp.LastStableOffset >= 0 {
-			p.tasks.sawStable(fp.Partition, fp.LastStableOffset)
+			p.tasks.sawStable(fp.Topic, fp.Partition, fp.LastStableOffset)
 		}
 	})
 	for _, fe := range fs.Errors() {
@@ -526,7 +526,7 @@ func (p *Processor) committed(t *txn) {
 	p.stats.dlq.Add(int64(t.dlq))
 	p.stats.skipped.Add(int64(t.skipped))
 	for tp, off := range t.consumed {
-		p.tasks.committedUpTo(tp.part, off+1)
+		p.tasks.committedUpTo(tp.topic, tp.part, off+1)
 	}
 	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Skipped: t.skipped, Outputs: t.outputs, Duration: time.Since(t.start)})
 }
