@@ -222,3 +222,43 @@ func TestRepartitionTopicCreatedUsedAndPurged(t *testing.T) {
 	require.Len(t, details[topic].Partitions, 3)
 	checkCounts(t, readAll(t, brokers, "out"), 5, map[string]int{"v0": 18, "v1": 18, "v2": 18, "v3": 18, "v4": 18})
 }
+
+// TestRepartitionPartitionCountMustMatchTheInputs: a task is a partition
+// number, so a repartition topic with another count than the inputs (asked
+// for, or found existing) is refused at start, naming it.
+func TestRepartitionPartitionCountMustMatchTheInputs(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	brokers := c.ListenAddrs()
+	b := topology.NewBuilder()
+	src := topology.Source(b, "in", "in", topology.String(), topology.String())
+	by := topology.Repartition(b, "byval", topology.String(), topology.String(), topology.Parents(src.Name()), topology.Partitions(5))
+	topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents(by.Name()))
+	asked, err := b.Build()
+	require.NoError(t, err)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreateTopic(context.Background(), 2, 1, nil, "app-byval-repartition")
+	require.NoError(t, err)
+
+	for name, tc := range map[string]struct {
+		topo *topology.Topology
+		want string
+	}{
+		"asked for": {asked, `repartition "byval" asks for 5 partitions but the input topics have 3`},
+		"existing":  {repartitionedCount(t), "repartition topic app-byval-repartition has 2 partitions but the input has 3"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := start(t, tc.topo, brokers, t.TempDir(), "a")
+			select {
+			case err := <-in.err:
+				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorContains(t, err, tc.want)
+			case <-time.After(20 * time.Second):
+				t.Fatal("no start-up error")
+			}
+		})
+	}
+}
