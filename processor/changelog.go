@@ -41,3 +41,8 @@ func parseOffsetRecord(r *kgo.Record) (topic string, offset int64, ok bool, err 
 // offset record for an input topic is kept: one per store, because each
 // store's changelog is restored on its own.
 func inputCheckpointName(store, topic string) string { return store + "\x00" + topic }
+
+// streamTimeTopic is the pseudo input topic under which a task's stream
+// time (Unix nanoseconds) travels in its stores' changelogs, as an offset
+// record: a NUL cannot start a Kafka topic name, so it names no input.
+const streamTimeTopic = "\x00stream-time"

@@ -38,6 +38,8 @@ type Processor struct {
 	refused   refused
 	stats     counters
 	parts     atomic.Int32 // input partition count, known after open
+	hasWall   bool         // the topology has wall-clock punctuators
+	purge     purger       // repartition records to delete, below committed offsets
 	coop      atomic.Bool  // the session's balancers are all cooperative
 	bg        sync.WaitGroup
 	// noTopicIDs warns once that the brokers report no topic IDs.
@@ -70,6 +72,10 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	t, err := t.ForApplication(c.group)
+	if err != nil {
+		return nil, configErr("topology", "%v", err)
+	}
 	p := &Processor{
 		cfg:        c,
 		topo:       t,
@@ -78,6 +84,9 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 		tasks:      newTasks(),
 	}
 	p.tasks.onRevoked = p.revokedUnheard
+	for _, pi := range t.Punctuators() {
+		p.hasWall = p.hasWall || pi.Type == topology.WallClock
+	}
 	for topic := range c.sourcePolicy {
 		if !slices.Contains(t.SourceTopics(), topic) {
 			return nil, configErr("error policy", "topic %s is not a source of the topology", topic)
@@ -128,6 +137,12 @@ func (p *Processor) Run(ctx context.Context) error {
 			return nil // stopped while starting: not a failure to start
 		}
 		return err
+	}
+	if len(p.topo.Repartitions()) > 0 {
+		// Stopped before shutdown waits for it (defers run last first).
+		pctx, stopPurge := context.WithCancel(ctx)
+		defer stopPurge()
+		p.spawn(func() { p.purgeLoop(pctx) })
 	}
 	for attempt := 0; ; attempt++ {
 		err := p.runSession(ctx)

@@ -36,6 +36,7 @@ func counterTopology(t testing.TB) *topology.Topology {
 	src := topology.Source(b, "in", "in", topology.String(), topology.String())
 	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
 	out := topology.Sink(b, "out", "out", topology.String(), topology.String(), topology.Parents("count"))
+	count := countInto(counts, out)
 	topology.Node(b, "count", func(ctx *topology.Call, r topology.Record[string, string]) error {
 		if r.Value == "bad" {
 			return errors.New("bad value")
@@ -50,6 +51,16 @@ func counterTopology(t testing.TB) *topology.Topology {
 			}
 			return out.Send(ctx, r.Key, strings.Repeat("x", 2<<20))
 		}
+		return count(ctx, r)
+	}, topology.Parents(src.Name()), topology.Stores(counts.Name()))
+	topo, err := b.Build()
+	require.NoError(t, err)
+	return topo
+}
+
+// countInto counts records per key in counts and sends "key=count" to out.
+func countInto(counts topology.StoreRef[string, int64], out topology.SinkRef[string, string]) topology.NodeFunc[string, string] {
+	return func(ctx *topology.Call, r topology.Record[string, string]) error {
 		n, _, err := counts.Get(ctx, r.Key)
 		if err != nil {
 			return err
@@ -59,10 +70,7 @@ func counterTopology(t testing.TB) *topology.Topology {
 			return err
 		}
 		return out.Send(ctx, r.Key, fmt.Sprintf("%s=%d", r.Key, n))
-	}, topology.Parents(src.Name()), topology.Stores(counts.Name()))
-	topo, err := b.Build()
-	require.NoError(t, err)
-	return topo
+	}
 }
 
 func newCluster(t testing.TB, partitions int32) *kfake.Cluster {

@@ -77,7 +77,8 @@ func (p *Processor) wipeStore(store string) error {
 		if err := p.db.Load().WipePartition(store, part); err != nil {
 			return err
 		}
-		for _, src := range p.topo.StoreSources(store) {
+		// The task's stream time goes with the state it was kept with.
+		for _, src := range append(p.topo.StoreSources(store), streamTimeTopic) {
 			if err := p.db.Load().DeleteInputCheckpoint(inputCheckpointName(store, src), part); err != nil {
 				return err
 			}

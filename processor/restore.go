@@ -322,6 +322,7 @@ func (p *Processor) restoreStart(ctx context.Context, store string, part int32, 
 	for _, src := range p.topo.StoreSources(store) {
 		inputs = append(inputs, inputCheckpointName(store, src))
 	}
+	inputs = append(inputs, inputCheckpointName(store, streamTimeTopic))
 	if err := p.db.Load().ResetPartition(store, part, inputs, id[:]); err != nil {
 		return 0, false, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/internal/taskrun"
 	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
@@ -94,18 +95,20 @@ func BenchmarkRecordRuntimeFlush(b *testing.B) {
 	t := p.newTxn(ctx, benchProduce)
 	keys := benchInputs(1000, 1000)
 	value := make([]byte, 8)
+	var rt taskrun.Runtime
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		in := keys[i%len(keys)]
-		t.rt.reset(inputRef{in.Topic, in.Partition, in.Offset})
-		if err := t.rt.Put("counts", in.Key, value); err != nil {
+		from := topology.Input{Topic: in.Topic, Partition: in.Partition, Offset: in.Offset}
+		rt.Reset(t, in.Partition)
+		if err := rt.Put("counts", in.Key, value); err != nil {
 			b.Fatal(err)
 		}
-		if err := t.rt.Emit("out", in.Key, value, in.Timestamp, nil); err != nil {
+		if err := rt.Emit("out", in.Key, value, in.Timestamp, nil); err != nil {
 			b.Fatal(err)
 		}
-		if err := t.rt.flush(); err != nil {
+		if _, err := rt.Flush(&from); err != nil {
 			b.Fatal(err)
 		}
 		if i++; i%1000 == 0 {

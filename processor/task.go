@@ -2,21 +2,22 @@ package processor
 
 import (
 	"context"
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/internal/taskrun"
 	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
 
 // Dead-letter headers: where the bad record came from and why it failed.
 const (
-	HeaderError     = "exactly.error"
-	HeaderTopic     = "exactly.source.topic"
-	HeaderPartition = "exactly.source.partition"
-	HeaderOffset    = "exactly.source.offset"
+	HeaderError     = taskrun.HeaderError
+	HeaderTopic     = taskrun.HeaderTopic
+	HeaderPartition = taskrun.HeaderPartition
+	HeaderOffset    = taskrun.HeaderOffset
 )
 
 type topicPart struct {
@@ -47,7 +48,9 @@ type txn struct {
 	doomed   bool  // a record of a partition no longer ours was polled: abort
 	revokes  int64 // tasks.revokes at Begin: a change means a rebalance aborted us
 	start    time.Time
-	rt       recordRuntime
+	// tasks holds the tasks this transaction touched, each with its own
+	// copy of the task's clock: kept if the transaction commits.
+	tasks map[int32]*taskrun.Task
 }
 
 func (p *Processor) newTxn(ctx context.Context, produce func(context.Context, *kgo.Record, func(*kgo.Record, error))) *txn {
@@ -59,9 +62,19 @@ func (p *Processor) newTxn(ctx context.Context, produce func(context.Context, *k
 		consumed: make(map[topicPart]int64),
 		lastCL:   make(map[storePart]*kgo.Record),
 		start:    time.Now(),
+		tasks:    make(map[int32]*taskrun.Task),
 	}
-	t.rt.txn = t
 	return t
+}
+
+// task returns the task of partition part for this transaction.
+func (t *txn) task(part int32) *taskrun.Task {
+	tk := t.tasks[part]
+	if tk == nil {
+		tk = &taskrun.Task{Topo: t.p.topo, Part: part, Clock: t.p.clockOf(part).Clone()}
+		t.tasks[part] = tk
+	}
+	return tk
 }
 
 // process runs one input record. A bad record is dead-lettered; a runtime
@@ -74,50 +87,87 @@ func (t *txn) process(r *kgo.Record) error {
 		Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
 		Headers: fromKgoHeaders(r.Headers),
 	}
-	ref := inputRef{r.Topic, r.Partition, r.Offset}
-	if cause, ok := t.p.refused.take(ref); ok {
-		return t.badRecord(r, cause)
+	if cause, ok := t.p.refused.take(inputRef{r.Topic, r.Partition, r.Offset}); ok {
+		return t.badRecord(&in, cause)
 	}
-	t.rt.reset(ref)
-	err := t.p.topo.Dispatch(t.ctx, &t.rt, &in)
+	res, err := t.task(r.Partition).Process(t.ctx, t, &in)
+	t.outputs += res.Outputs
 	switch {
-	case err == nil:
-		return t.rt.flush()
-	case topology.IsBadRecord(err):
-		t.rt.reset(ref)
-		return t.badRecord(r, err)
-	default:
+	case err != nil:
 		return err
-	}
-}
-
-// badRecord applies the source's error policy to a bad record.
-func (t *txn) badRecord(r *kgo.Record, cause error) error {
-	switch t.p.cfg.policyOf(r.Topic) {
-	case Fail:
-		return &BadRecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: cause}
-	case Skip:
-		t.skipped++
-		t.p.cfg.logger.Warn("skipping bad record (error policy skip)", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", cause)
-	default:
-		t.deadLetter(r, cause)
+	case res.Bad != nil:
+		return t.badRecord(&in, res.Bad)
 	}
 	return nil
 }
 
-func (t *txn) deadLetter(r *kgo.Record, cause error) {
+// badRecord applies the source's error policy to a bad record.
+func (t *txn) badRecord(in *topology.Input, cause error) error {
+	switch t.p.cfg.policyOf(in.Topic) {
+	case Fail:
+		return &BadRecordError{Topic: in.Topic, Partition: in.Partition, Offset: in.Offset, Err: cause}
+	case Skip:
+		t.skipped++
+		t.p.cfg.logger.Warn("skipping bad record (error policy skip)", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "err", cause)
+	default:
+		t.deadLetter(in, cause)
+	}
+	return nil
+}
+
+func (t *txn) deadLetter(in *topology.Input, cause error) {
 	t.dlq++
-	hdrs := append(append([]kgo.RecordHeader(nil), r.Headers...),
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
-		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
-		kgo.RecordHeader{Key: HeaderOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
-	)
-	t.p.cfg.logger.Debug("dead-lettering record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", cause)
-	t.produce(t.ctx, &kgo.Record{
-		Topic: t.p.cfg.dlqTopic, Key: r.Key, Value: r.Value,
-		Headers: hdrs, Timestamp: r.Timestamp,
-	}, t.errs.Promise())
+	t.p.cfg.logger.Debug("dead-lettering record", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "err", cause)
+	out := taskrun.DeadLetter(t.p.cfg.dlqTopic, in, cause)
+	t.produce(t.ctx, toKgoRecord(&out), t.errs.Promise())
+}
+
+// punctuateWall runs the due wall-clock punctuators of the ready tasks
+// parts.
+func (t *txn) punctuateWall(parts []int32, now time.Time) error {
+	for _, part := range parts {
+		n, err := t.task(part).PunctuateWall(t.ctx, t, now)
+		t.outputs += n
+		if err != nil {
+			return fmt.Errorf("punctuating partition %d: %w", part, err)
+		}
+	}
+	return nil
+}
+
+// Get, Put, Delete and Emit implement taskrun.Txn: a record's or a
+// punctuation's effects, once it succeeded, go into the staged batch, the
+// changelog and the producer.
+func (t *txn) Get(store string, part int32, key []byte) ([]byte, bool, error) {
+	return t.staged.Get(store, part, key)
+}
+
+func (t *txn) Put(store string, part int32, key, value []byte) error {
+	if err := t.staged.Put(store, part, key, value); err != nil {
+		return err
+	}
+	t.produceChangelog(store, part, &kgo.Record{Key: key, Value: value})
+	return nil
+}
+
+func (t *txn) Delete(store string, part int32, key []byte) error {
+	if err := t.staged.Delete(store, part, key); err != nil {
+		return err
+	}
+	t.produceChangelog(store, part, &kgo.Record{Key: key})
+	return nil
+}
+
+func (t *txn) Emit(out *taskrun.Output, from *topology.Input) {
+	if from == nil {
+		t.produce(t.ctx, toKgoRecord(out), t.errs.Promise())
+		return
+	}
+	t.produce(t.ctx, toKgoRecord(out), t.outputPromise(inputRef{from.Topic, from.Partition, from.Offset}))
+}
+
+func toKgoRecord(out *taskrun.Output) *kgo.Record {
+	return &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value, Timestamp: out.Timestamp, Headers: toKgoHeaders(out.Headers)}
 }
 
 // produceChangelog produces one changelog record into the transaction.
@@ -134,6 +184,11 @@ func (t *txn) produceChangelog(store string, part int32, rec *kgo.Record) {
 // partitions in the transaction, so a restore that reads it has read all of
 // the transaction's state writes before it.
 func (t *txn) finish() error {
+	for part, tk := range t.tasks {
+		if err := t.finishStreamTime(part, tk.Clock.Stream); err != nil {
+			return err
+		}
+	}
 	for tp, off := range t.consumed {
 		for _, store := range t.p.storesOf[tp.topic] {
 			t.produceChangelog(store, tp.part, offsetRecord(tp.topic, off))
@@ -156,87 +211,20 @@ func (t *txn) apply() error {
 	return t.staged.Apply()
 }
 
-// recordRuntime implements topology.Runtime for one input record. Its
-// writes and emits are held back until the record succeeds, so a record
-// that fails leaves no trace in the transaction but its dead-letter record.
-type recordRuntime struct {
-	txn   *txn
-	in    inputRef
-	part  int32
-	ops   []stateOp
-	emits []*kgo.Record
-}
-
-type stateOp struct {
-	store string
-	key   []byte
-	value []byte
-	del   bool
-}
-
-func (rt *recordRuntime) reset(in inputRef) {
-	rt.in, rt.part = in, in.part
-	clear(rt.ops)
-	rt.ops = rt.ops[:0]
-	clear(rt.emits)
-	rt.emits = rt.emits[:0]
-}
-
-// Get reads the record's own writes first, then the transaction's staged
-// writes over committed state.
-func (rt *recordRuntime) Get(store string, key []byte) ([]byte, bool, error) {
-	for i := len(rt.ops) - 1; i >= 0; i-- {
-		op := &rt.ops[i]
-		if op.store == store && string(op.key) == string(key) {
-			return op.value, !op.del, nil
+// finishStreamTime writes a task's stream time, when this transaction
+// moved it, into every store's changelog partition of the task, as an
+// offset record of the pseudo-topic streamTimeTopic, and stages it as that
+// input checkpoint: a restore restores it like any offset record.
+func (t *txn) finishStreamTime(part int32, stream time.Time) error {
+	if stream.IsZero() || stream.UnixNano() < 0 || stream.Equal(t.p.clockOf(part).Stream) {
+		return nil
+	}
+	for _, store := range t.p.topo.StoreNames() {
+		t.produceChangelog(store, part, offsetRecord(streamTimeTopic, stream.UnixNano()))
+		if err := t.staged.SetInputCheckpoint(inputCheckpointName(store, streamTimeTopic), part, stream.UnixNano()); err != nil {
+			return err
 		}
 	}
-	return rt.txn.staged.Get(store, rt.part, key)
-}
-
-// Put holds a write until the record succeeds.
-func (rt *recordRuntime) Put(store string, key, value []byte) error {
-	rt.ops = append(rt.ops, stateOp{store: store, key: key, value: value})
-	return nil
-}
-
-// Delete holds a delete until the record succeeds.
-func (rt *recordRuntime) Delete(store string, key []byte) error {
-	rt.ops = append(rt.ops, stateOp{store: store, key: key, del: true})
-	return nil
-}
-
-// Emit holds an output record until the record succeeds.
-func (rt *recordRuntime) Emit(topic string, key, value []byte, ts time.Time, hdrs []topology.Header) error {
-	rt.emits = append(rt.emits, &kgo.Record{
-		Topic: topic, Key: key, Value: value, Timestamp: ts, Headers: toKgoHeaders(hdrs),
-	})
-	return nil
-}
-
-// flush moves the record's effects into the transaction: writes into the
-// staged batch and the changelog, outputs into the producer.
-func (rt *recordRuntime) flush() error {
-	t := rt.txn
-	for i := range rt.ops {
-		op := &rt.ops[i]
-		rec := &kgo.Record{Key: op.key}
-		if op.del {
-			if err := t.staged.Delete(op.store, rt.part, op.key); err != nil {
-				return err
-			}
-		} else {
-			if err := t.staged.Put(op.store, rt.part, op.key, op.value); err != nil {
-				return err
-			}
-			rec.Value = op.value
-		}
-		t.produceChangelog(op.store, rt.part, rec)
-	}
-	for _, rec := range rt.emits {
-		t.produce(t.ctx, rec, t.outputPromise(rt.in))
-	}
-	t.outputs += len(rt.emits)
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/exactly-stream/exactly/internal/taskrun"
 )
 
 // tasks tracks which input partitions this instance owns and which of them
@@ -36,8 +38,8 @@ type tasks struct {
 		joined   bool                          // an assignment arrived in this session
 		owned    func() (map[int32]bool, bool) // the client's partitions; false: unknown
 		wake     context.CancelFunc            // ends the loop's current poll
-		stable   map[int32]int64               // last stable offset seen by fetches, per partition
-		consumed map[int32]int64               // next input offset after the last commit, per partition
+		stable   map[topicPart]int64           // last stable offset seen by fetches, per input partition
+		consumed map[topicPart]int64           // next input offset after the last commit, per input partition
 		fatal    error
 	}
 	// revokes counts the revoke and lost callbacks that made kgo's session
@@ -59,13 +61,16 @@ type tasks struct {
 type task struct {
 	ready bool // restored: its records may be processed
 	seen  bool // the client was seen to hold it since its assignment
+	// clock is the task's committed clock, loaded by the loop on first
+	// use after the assignment (a new assignment starts a new task).
+	clock *taskrun.Clock
 }
 
 func newTasks() *tasks {
 	t := &tasks{}
 	t.mu.assigned = make(map[int32]*task)
-	t.mu.stable = make(map[int32]int64)
-	t.mu.consumed = make(map[int32]int64)
+	t.mu.stable = make(map[topicPart]int64)
+	t.mu.consumed = make(map[topicPart]int64)
 	t.mu.members = make(map[string]bool)
 	return t
 }
@@ -226,6 +231,41 @@ func (t *tasks) readyNow(p int32) bool {
 	return t.isReady(p)
 }
 
+// clock returns the committed clock of p's task (nil: not loaded yet, or
+// not assigned).
+func (t *tasks) clock(p int32) *taskrun.Clock {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ts := t.mu.assigned[p]; ts != nil {
+		return ts.clock
+	}
+	return nil
+}
+
+// setClock sets the committed clock of p's task, if p is assigned.
+func (t *tasks) setClock(p int32, c *taskrun.Clock) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ts := t.mu.assigned[p]; ts != nil {
+		ts.clock = c
+	}
+}
+
+// readyParts returns the assigned partitions that are ready, in order. It
+// does not sync.
+func (t *tasks) readyParts() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []int32
+	for p, ts := range t.mu.assigned {
+		if ts.ready {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (t *tasks) assignedParts() []int32 {
 	t.sync()
 	t.mu.Lock()
@@ -238,29 +278,30 @@ func (t *tasks) assignedParts() []int32 {
 	return out
 }
 
-func (t *tasks) sawStable(p int32, lso int64) {
+func (t *tasks) sawStable(topic string, p int32, lso int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mu.stable[p] = lso
+	t.mu.stable[topicPart{topic, p}] = lso
 }
 
-func (t *tasks) committedUpTo(p int32, next int64) {
+func (t *tasks) committedUpTo(topic string, p int32, next int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mu.consumed[p] = next
+	t.mu.consumed[topicPart{topic, p}] = next
 }
 
 // lag returns, per assigned partition, how far the last commit is behind
-// the last stable offset the fetches saw. Commit markers take offsets too,
+// the last stable offset the fetches saw, summed over the task's input
+// topics (repartition topics included). Commit markers take offsets too,
 // so a caught-up transactional input may show 1.
 func (t *tasks) lag() map[int32]int64 {
 	t.sync()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[int32]int64, len(t.mu.assigned))
-	for p := range t.mu.assigned {
-		if lso, ok := t.mu.stable[p]; ok {
-			out[p] = max(lso-t.mu.consumed[p], 0)
+	for tp, lso := range t.mu.stable {
+		if _, ok := t.mu.assigned[tp.part]; ok {
+			out[tp.part] += max(lso-t.mu.consumed[tp], 0)
 		}
 	}
 	return out

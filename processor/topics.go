@@ -17,7 +17,12 @@ import (
 // same partition count and be compacted: a task owns partition p of the
 // input and of every changelog.
 func (p *Processor) ensureTopics(ctx context.Context) (int32, error) {
-	sources := p.topo.SourceTopics()
+	var sources []string
+	for _, t := range p.topo.SourceTopics() {
+		if !p.topo.IsRepartition(t) {
+			sources = append(sources, t)
+		}
+	}
 	details, err := p.admin.ListTopics(ctx, sources...)
 	if err != nil {
 		return 0, fmt.Errorf("listing source topics: %w", err)
@@ -41,6 +46,21 @@ func (p *Processor) ensureTopics(ctx context.Context) (int32, error) {
 		}
 		if c {
 			created = append(created, p.changelogs[store])
+		}
+	}
+	for _, r := range p.topo.Repartitions() {
+		if r.Partitions > 0 && r.Partitions != n {
+			return 0, configErr("topology", "repartition %q asks for %d partitions but the input topics have %d: a task reads partition p of every input, so internal topics must be co-partitioned with the inputs", r.Name, r.Partitions, n)
+		}
+		c, err := p.ensureTopic(ctx, r.Topic, n, false)
+		if err != nil {
+			return 0, err
+		}
+		if c {
+			created = append(created, r.Topic)
+		}
+		if err := p.checkPartitions(ctx, r.Topic, n); err != nil {
+			return 0, err
 		}
 	}
 	for _, t := range append(p.topo.SinkTopics(), p.cfg.dlqTopic) {
@@ -163,6 +183,19 @@ func (p *Processor) checkChangelog(ctx context.Context, topic string, have, want
 		if c.Key == "cleanup.policy" && !slices.Contains(strings.Split(c.MaybeValue(), ","), "compact") {
 			return fmt.Errorf("%w: changelog %s has cleanup.policy=%s, want compact", ErrConfig, topic, c.MaybeValue())
 		}
+	}
+	return nil
+}
+
+// checkPartitions checks that an existing internal topic has want
+// partitions.
+func (p *Processor) checkPartitions(ctx context.Context, topic string, want int32) error {
+	details, err := p.admin.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("listing topic %s: %w", topic, err)
+	}
+	if d, ok := details[topic]; ok && d.Err == nil && len(d.Partitions) > 0 && int32(len(d.Partitions)) != want {
+		return fmt.Errorf("%w: repartition topic %s has %d partitions but the input has %d", ErrConfig, topic, len(d.Partitions), want)
 	}
 	return nil
 }

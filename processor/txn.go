@@ -95,6 +95,13 @@ func (p *Processor) newGroupSession(clientCtx context.Context, scope *groupscope
 		// A static member (KIP-345): see StaticMembership and leaveGroup.
 		opts = append(opts, kgo.InstanceID(id))
 	}
+	if len(p.topo.SourceTopics()) > 1 {
+		// A task is a partition number: partition p of every input
+		// (repartition topics included) must go to one member. The range
+		// balancer gives each member the same partition range of every
+		// topic of equal partition count (they are: ensureTopics).
+		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()))
+	}
 	opts = append(opts, tuning.ClientOpts()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
 	if err != nil {
@@ -197,7 +204,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if err := p.tasks.fatal(); err != nil {
 			return err
 		}
-		recs, err := p.poll(ctx, s, p.cfg.maxRecords, time.Second)
+		recs, err := p.poll(ctx, s, p.cfg.maxRecords, p.pollWait())
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
@@ -212,7 +219,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 			}
 			continue
 		}
-		if len(recs) == 0 {
+		if len(recs) == 0 && !p.wallDue() {
 			continue
 		}
 		crashpoint.Hit(crashpoint.AfterPoll)
@@ -244,6 +251,23 @@ func (p *Processor) runSession(ctx context.Context) error {
 	}
 }
 
+// pollWait is how long a poll may wait: a second, or less when a
+// wall-clock punctuator of a ready task is due sooner.
+func (p *Processor) pollWait() time.Duration {
+	wait := time.Second
+	if at, ok := p.nextWall(); ok {
+		wait = min(wait, max(time.Until(at), time.Millisecond))
+	}
+	return wait
+}
+
+// wallDue reports whether a wall-clock punctuator of a ready task is due:
+// a transaction runs then even without records.
+func (p *Processor) wallDue() bool {
+	at, ok := p.nextWall()
+	return ok && !time.Now().Before(at)
+}
+
 // endIdle ends the session's transaction state with no transaction open,
 // which resets kgo's pending revoke. It sends nothing to the brokers.
 func (p *Processor) endIdle(ctx context.Context, s *session) error {
@@ -268,7 +292,7 @@ func (p *Processor) poll(ctx context.Context, s *session, max int, wait time.Dur
 	fs := s.PollRecords(pctx, max)
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if fp.Err == nil && fp.LastStableOffset >= 0 {
-			p.tasks.sawStable(fp.Partition, fp.LastStableOffset)
+			p.tasks.sawStable(fp.Topic, fp.Partition, fp.LastStableOffset)
 		}
 	})
 	for _, fe := range fs.Errors() {
@@ -313,6 +337,11 @@ func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Recor
 		if recs, err = p.poll(ctx, s, p.cfg.maxRecords-t.records, wait); err == nil {
 			err = p.processAll(t, recs)
 		}
+	}
+	if err == nil && !t.doomed && p.hasWall {
+		// Every ready task, records or not: an idle partition's
+		// wall-clock punctuators fire too.
+		err = t.punctuateWall(p.tasks.readyParts(), time.Now())
 	}
 	if err == nil && !t.doomed {
 		err = t.finish()
@@ -367,6 +396,9 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 		try = kgo.TryAbort
 	}
 	crashpoint.Hit(crashpoint.BeforeEnd)
+	if testHookBeforeEnd != nil {
+		testHookBeforeEnd()
+	}
 	// Held until the commit is applied: a restore waits for it (tasks).
 	p.tasks.applyMu.Lock()
 	s.ended = p.tasks.revokes.Load()
@@ -379,6 +411,8 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 			return true, nil, fmt.Errorf("%w: applying a committed transaction: %w", ErrLocalState, err)
 		}
 		p.committed(t)
+		p.keepClocks(t)
+		p.purge.committed(t)
 		return true, nil, nil
 	}
 	p.tasks.applyMu.Unlock()
@@ -405,6 +439,11 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 	return false, cause, nil
 }
 
+// testHookBeforeEnd, when set (by tests only, before any processor runs),
+// runs where crash point BeforeEnd is: the kill tests' helper processes
+// SIGKILL themselves there without the crash-point build.
+var testHookBeforeEnd func()
+
 // sameCause reports whether two abort causes are the same failure: the
 // same Kafka error code, or the same sentinel.
 func sameCause(a, b error) bool {
@@ -421,7 +460,7 @@ func (p *Processor) committed(t *txn) {
 	p.stats.dlq.Add(int64(t.dlq))
 	p.stats.skipped.Add(int64(t.skipped))
 	for tp, off := range t.consumed {
-		p.tasks.committedUpTo(tp.part, off+1)
+		p.tasks.committedUpTo(tp.topic, tp.part, off+1)
 	}
 	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Skipped: t.skipped, Outputs: t.outputs, Duration: time.Since(t.start)})
 }

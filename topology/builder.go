@@ -27,10 +27,11 @@ const (
 	kindSource nodeKind = iota
 	kindProcessor
 	kindSink
+	kindPunctuator
 )
 
 func (k nodeKind) String() string {
-	return [...]string{"source", "processor", "sink"}[k]
+	return [...]string{"source", "processor", "sink", "punctuator"}[k]
 }
 
 // handler receives one record at a node. key and value are typed values
@@ -50,6 +51,17 @@ type node struct {
 	decode func(k, v []byte) (key, value any, part string, err error)
 	// handle runs the node on a typed record (processors and sinks).
 	handle handler
+
+	// tsFn extracts a record's timestamp (sources; nil: the record's).
+	tsFn func(key, value any, recordTime time.Time) time.Time
+	// repartition marks both halves of a repartition topic; partitions is
+	// its partition count (0: the inputs').
+	repartition bool
+	partitions  int32
+	// punctuators
+	interval time.Duration
+	ptype    PunctuationType
+	punct    PunctuateFunc
 
 	children []*node // set by Build
 }
@@ -91,8 +103,8 @@ func (s SourceRef[K, V]) Name() string { return s.name }
 
 // Source adds a source node reading topic, decoding keys and values with ks
 // and vs.
-func Source[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V]) SourceRef[K, V] {
-	b.add(&node{
+func Source[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], opts ...SourceOpt[K, V]) SourceRef[K, V] {
+	n := &node{
 		name: name, kind: kindSource, topic: topic,
 		keyType: typeOf[K](), valType: typeOf[V](),
 		decode: func(k, v []byte) (any, any, string, error) {
@@ -106,7 +118,11 @@ func Source[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V]) 
 			}
 			return key, val, "", nil
 		},
-	})
+	}
+	for _, o := range opts {
+		o.applySource(n)
+	}
+	b.add(n)
 	return SourceRef[K, V]{name}
 }
 
@@ -207,7 +223,7 @@ func Sink[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V], op
 		if err != nil {
 			return fmt.Errorf("encoding value for sink %q: %w", name, err)
 		}
-		return ctx.emit(topic, k, v, ts, hdrs)
+		return ctx.emit(ctx.node.topic, k, v, ts, hdrs) // the node's: ForApplication renames repartition topics
 	}
 	b.add(n)
 	return SinkRef[K, V]{name: name, topic: topic}

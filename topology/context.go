@@ -33,6 +33,10 @@ type Input struct {
 	Value     []byte
 	Timestamp time.Time
 	Headers   []Header
+	// StreamTime is the task's stream time before this record. Dispatch
+	// advances it to the record's timestamp (as the source's extractor
+	// gives it) when that is later and the record succeeds.
+	StreamTime time.Time
 }
 
 // Call is passed to processors. It carries the input record's
@@ -45,6 +49,7 @@ type Call struct {
 	in     *Input
 	node   *node
 	ts     time.Time
+	stream time.Time   // the task's stream time, this record included
 	rtErr  error       // first Runtime failure; it wins over whatever the processor returned
 	useErr *UsageError // first undeclared access; it wins over all but rtErr
 }
@@ -60,6 +65,17 @@ func (c *Call) Partition() int32 { return c.in.Partition }
 
 // Offset returns the input record's offset.
 func (c *Call) Offset() int64 { return c.in.Offset }
+
+// Timestamp returns the timestamp of the record being processed: the
+// input's (as the source's timestamp extractor gives it), or the one its
+// sender gave with SendRecord; in a punctuator, the time it fires for.
+func (c *Call) Timestamp() time.Time { return c.ts }
+
+// StreamTime returns the task's stream time: the largest input timestamp
+// the task has processed, the current record's included. It survives
+// restarts and rebalances where the runtime keeps it (the processor: in
+// its changelogs' offset records, so a task with a store).
+func (c *Call) StreamTime() time.Time { return c.stream }
 
 // Node returns the name of the node being run.
 func (c *Call) Node() string { return c.node.name }
@@ -137,10 +153,14 @@ func (c *Call) run(n *node, key, value any, ts time.Time, hdrs []Header) error {
 	if err == nil {
 		return nil
 	}
-	var pe *ProcessError
-	var ue *UsageError
-	if errors.As(err, &pe) || errors.As(err, &ue) {
+	if isNodeError(err) {
 		return err // already names the innermost node
 	}
 	return &ProcessError{Node: n.name, Err: err}
+}
+
+func isNodeError(err error) bool {
+	var pe *ProcessError
+	var ue *UsageError
+	return errors.As(err, &pe) || errors.As(err, &ue)
 }

@@ -12,6 +12,9 @@ var ErrUndeclared = errors.New("topology: undeclared access")
 // ErrNoSource is returned by Dispatch for a record whose topic no source reads.
 var ErrNoSource = errors.New("topology: no source for topic")
 
+// ErrNoPunctuator is returned by Punctuate for a name no punctuator has.
+var ErrNoPunctuator = errors.New("topology: no punctuator")
+
 // BuildError is returned by Build; it names the node (or store) at fault.
 type BuildError struct {
 	Node   string // node or store name

@@ -49,7 +49,7 @@ func (t *Topology) SourceTopics() []string {
 func (t *Topology) SinkTopics() []string {
 	var out []string
 	for _, n := range t.nodes {
-		if n.kind == kindSink && !slices.Contains(out, n.topic) {
+		if n.kind == kindSink && !n.repartition && !slices.Contains(out, n.topic) {
 			out = append(out, n.topic)
 		}
 	}
@@ -86,9 +86,17 @@ func (t *Topology) Dispatch(ctx context.Context, rt Runtime, in *Input) error {
 	if err != nil {
 		return &DecodeError{Node: src.name, Topic: in.Topic, Part: part, Err: err}
 	}
-	c := &Call{ctx: ctx, rt: rt, t: t, in: in, node: src, ts: in.Timestamp}
+	ts := in.Timestamp
+	if src.tsFn != nil {
+		ts = src.tsFn(key, val, ts)
+	}
+	stream := in.StreamTime
+	if ts.After(stream) {
+		stream = ts
+	}
+	c := &Call{ctx: ctx, rt: rt, t: t, in: in, node: src, ts: ts, stream: stream}
 	for _, ch := range src.children {
-		if err = c.run(ch, key, val, in.Timestamp, in.Headers); err != nil {
+		if err = c.run(ch, key, val, ts, in.Headers); err != nil {
 			break
 		}
 	}
@@ -97,6 +105,9 @@ func (t *Topology) Dispatch(ctx context.Context, rt Runtime, in *Input) error {
 	}
 	if c.useErr != nil {
 		return c.useErr
+	}
+	if err == nil {
+		in.StreamTime = stream
 	}
 	return err
 }
@@ -111,7 +122,11 @@ func (t *Topology) Describe() string {
 		if n.topic != "" {
 			fmt.Fprintf(&sb, " topic=%s", n.topic)
 		}
-		fmt.Fprintf(&sb, " [%s, %s]", n.keyType, n.valType)
+		if n.kind == kindPunctuator {
+			fmt.Fprintf(&sb, " every %s of %s", n.interval, n.ptype)
+		} else {
+			fmt.Fprintf(&sb, " [%s, %s]", n.keyType, n.valType)
+		}
 		if len(n.parents) > 0 {
 			fmt.Fprintf(&sb, " <- %s", strings.Join(n.parents, ", "))
 		}
@@ -206,7 +221,7 @@ func (v *validator) names() {
 		default:
 			v.t.byName[n.name] = n
 		}
-		if n.kind != kindProcessor && n.topic == "" {
+		if (n.kind == kindSource || n.kind == kindSink) && n.topic == "" {
 			v.fail(n.name, "%s has no topic", n.kind)
 		}
 		if n.kind == kindSource {
@@ -235,8 +250,18 @@ func (v *validator) stores() {
 	}
 	used := make(map[string]bool)
 	for _, n := range v.t.nodes {
-		if n.kind != kindProcessor && len(n.stores) > 0 {
-			v.fail(n.name, "%s cannot use stores (only processors can)", n.kind)
+		if n.kind != kindProcessor && n.kind != kindPunctuator && len(n.stores) > 0 {
+			v.fail(n.name, "%s cannot use stores (only processors and punctuators can)", n.kind)
+		}
+		if n.kind == kindPunctuator {
+			switch {
+			case n.interval <= 0:
+				v.fail(n.name, "punctuator interval must be positive, got %s", n.interval)
+			case n.punct == nil:
+				v.fail(n.name, "punctuator has no function")
+			case n.ptype != StreamTime && n.ptype != WallClock:
+				v.fail(n.name, "unknown punctuation type %s", n.ptype)
+			}
 		}
 		for _, s := range n.stores {
 			used[s] = true
@@ -257,7 +282,10 @@ func (v *validator) stores() {
 // that starts at a source (processor-to-processor edges are typed by Send).
 func (v *validator) edges() {
 	for _, n := range v.t.nodes {
-		if n.kind == kindSource {
+		if n.kind == kindSource || n.kind == kindPunctuator {
+			if n.kind == kindPunctuator && len(n.parents) > 0 {
+				v.fail(n.name, "punctuator cannot have parents")
+			}
 			continue
 		}
 		if len(n.parents) == 0 {
@@ -338,6 +366,9 @@ func (v *validator) storeSources() {
 	users := make(map[string][]*node)
 	for _, n := range v.t.nodes {
 		sort.Strings(reach[n])
+		if n.kind == kindPunctuator {
+			continue // it runs per task, fed by no source: any store of the task suits it
+		}
 		for _, s := range n.stores {
 			users[s] = append(users[s], n)
 		}

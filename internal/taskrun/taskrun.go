@@ -1,0 +1,203 @@
+// Package taskrun is the per-task code shared by the processor and the
+// broker-free test driver (topologytest): one input record or one
+// punctuation run through a topology, its state writes and outputs held
+// until it succeeds, so that a bad record leaves nothing in the transaction
+// but its dead-letter record; and the task's clock (stream time, punctuator
+// schedules).
+//
+// Where the effects go is the caller's: a Txn, the processor's open Kafka
+// transaction or the driver's in-memory one.
+package taskrun
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/exactly-stream/exactly/topology"
+)
+
+// Dead-letter headers: where the bad record came from and why it failed.
+const (
+	HeaderError     = "exactly.error"
+	HeaderTopic     = "exactly.source.topic"
+	HeaderPartition = "exactly.source.partition"
+	HeaderOffset    = "exactly.source.offset"
+)
+
+// Output is one record a task produces.
+type Output struct {
+	Topic     string
+	Key       []byte
+	Value     []byte
+	Timestamp time.Time
+	Headers   []topology.Header
+}
+
+// Txn receives a task's effects once a record or punctuation succeeded.
+// Put and Delete stage a store write (and its changelog record); Emit
+// produces an output; from is the input record it came from, nil for a
+// punctuation.
+type Txn interface {
+	Get(store string, part int32, key []byte) ([]byte, bool, error)
+	Put(store string, part int32, key, value []byte) error
+	Delete(store string, part int32, key []byte) error
+	Emit(out *Output, from *topology.Input)
+}
+
+// Runtime implements topology.Runtime for one record or punctuation of a
+// task. Its writes and emits are held back until Flush, so a record that
+// fails leaves no trace in the transaction. The zero value is ready for
+// Reset; reusing one Runtime across records saves allocations.
+type Runtime struct {
+	txn   Txn
+	part  int32
+	ops   []stateOp
+	emits []Output
+}
+
+type stateOp struct {
+	store string
+	key   []byte
+	value []byte
+	del   bool
+}
+
+// Reset drops whatever is held and scopes the Runtime to partition part of
+// txn.
+func (rt *Runtime) Reset(txn Txn, part int32) {
+	rt.txn, rt.part = txn, part
+	clear(rt.ops)
+	rt.ops = rt.ops[:0]
+	clear(rt.emits)
+	rt.emits = rt.emits[:0]
+}
+
+// Get reads the record's own writes first, then the transaction's.
+func (rt *Runtime) Get(store string, key []byte) ([]byte, bool, error) {
+	for i := len(rt.ops) - 1; i >= 0; i-- {
+		op := &rt.ops[i]
+		if op.store == store && string(op.key) == string(key) {
+			return op.value, !op.del, nil
+		}
+	}
+	return rt.txn.Get(store, rt.part, key)
+}
+
+// Put holds a write until Flush.
+func (rt *Runtime) Put(store string, key, value []byte) error {
+	rt.ops = append(rt.ops, stateOp{store: store, key: key, value: value})
+	return nil
+}
+
+// Delete holds a delete until Flush.
+func (rt *Runtime) Delete(store string, key []byte) error {
+	rt.ops = append(rt.ops, stateOp{store: store, key: key, del: true})
+	return nil
+}
+
+// Emit holds an output record until Flush.
+func (rt *Runtime) Emit(topic string, key, value []byte, ts time.Time, hdrs []topology.Header) error {
+	rt.emits = append(rt.emits, Output{Topic: topic, Key: key, Value: value, Timestamp: ts, Headers: hdrs})
+	return nil
+}
+
+// Flush moves the held effects into the transaction, in order: writes,
+// then outputs. It returns how many outputs it emitted.
+func (rt *Runtime) Flush(from *topology.Input) (int, error) {
+	for i := range rt.ops {
+		op := &rt.ops[i]
+		var err error
+		if op.del {
+			err = rt.txn.Delete(op.store, rt.part, op.key)
+		} else {
+			err = rt.txn.Put(op.store, rt.part, op.key, op.value)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	for i := range rt.emits {
+		rt.txn.Emit(&rt.emits[i], from)
+	}
+	return len(rt.emits), nil
+}
+
+// Task runs one task's records and punctuations. It is not safe for
+// concurrent use.
+type Task struct {
+	Topo  *topology.Topology
+	Part  int32
+	Clock *Clock
+	rt    Runtime
+}
+
+// Result says what became of one record.
+type Result struct {
+	// Bad is set when the record is bad input (a decode or process error):
+	// nothing of it reached the transaction; the caller applies its error
+	// policy (DeadLetter builds the dead-letter record).
+	Bad error
+	// Outputs counts the outputs the record and the punctuations it caused
+	// emitted.
+	Outputs int
+}
+
+// Process runs one input record of the task in txn, then the stream-time
+// punctuators its timestamp made due. A returned error (a runtime or usage
+// error, or a punctuator's) must abort the transaction.
+func (t *Task) Process(ctx context.Context, txn Txn, in *topology.Input) (Result, error) {
+	t.rt.Reset(txn, t.Part)
+	in.StreamTime = t.Clock.Stream
+	err := t.Topo.Dispatch(ctx, &t.rt, in)
+	switch {
+	case err == nil:
+	case topology.IsBadRecord(err):
+		t.rt.Reset(txn, t.Part)
+		return Result{Bad: err}, nil
+	default:
+		return Result{}, err
+	}
+	n, err := t.rt.Flush(in)
+	if err != nil {
+		return Result{}, err
+	}
+	t.Clock.Stream = in.StreamTime
+	m, err := t.punctuate(ctx, txn, t.Clock.dueStream())
+	return Result{Outputs: n + m}, err
+}
+
+// PunctuateWall runs the wall-clock punctuators due at now. It returns how
+// many outputs they emitted.
+func (t *Task) PunctuateWall(ctx context.Context, txn Txn, now time.Time) (int, error) {
+	return t.punctuate(ctx, txn, t.Clock.dueWall(now))
+}
+
+func (t *Task) punctuate(ctx context.Context, txn Txn, due []firing) (int, error) {
+	total := 0
+	for _, f := range due {
+		t.rt.Reset(txn, t.Part)
+		if err := t.Topo.Punctuate(ctx, &t.rt, f.name, t.Part, f.at, t.Clock.Stream); err != nil {
+			return total, err
+		}
+		n, err := t.rt.Flush(nil)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// DeadLetter returns the dead-letter record of a bad input record: the
+// record as it came, its headers followed by the error and the input's
+// coordinates.
+func DeadLetter(topic string, in *topology.Input, cause error) Output {
+	hdrs := append(append([]topology.Header(nil), in.Headers...),
+		topology.Header{Key: HeaderError, Value: []byte(cause.Error())},
+		topology.Header{Key: HeaderTopic, Value: []byte(in.Topic)},
+		topology.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(in.Partition), 10)},
+		topology.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, in.Offset, 10)},
+	)
+	return Output{Topic: topic, Key: in.Key, Value: in.Value, Headers: hdrs, Timestamp: in.Timestamp}
+}
