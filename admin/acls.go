@@ -201,6 +201,9 @@ func (b *aclSet) instance(s Stage, o ACLOptions) {
 		b.topic(t, "writes state changes in transactions", opWrite)
 		b.topic(t, "checks the changelog is compacted at start", opDescribeConfigs)
 	}
+	for _, t := range s.Repartitions {
+		b.topic(t, "purges the repartition records it consumed (DeleteRecords)", opDelete)
+	}
 	if o.CreateTopics {
 		for _, t := range append(slices.Clone(s.Changelogs), s.Outputs...) {
 			b.topic(t, "creates the topic at start when it is missing", opCreate)

@@ -25,6 +25,11 @@ type Stage struct {
 	Outputs []string
 	// Changelogs are the compacted store changelog topics.
 	Changelogs []string
+	// Repartitions are the stage's repartition topics (topology.Repartition,
+	// named <group>-<name>-repartition): it writes them and reads them
+	// back, and purges what it consumed (DeleteRecords). Each is listed in
+	// Inputs, after the external ones, and in Outputs as well.
+	Repartitions []string
 }
 
 // Pipeline is the stages of an application, in data-flow order: an
@@ -43,10 +48,20 @@ type Pipeline struct {
 //
 //	admin.Pipeline{Stages: []admin.Stage{admin.StageOf(t, group, dlq)}}
 func StageOf(t *topology.Topology, group, deadLetter string) Stage {
+	if named, err := t.ForApplication(group); err == nil {
+		t = named // repartition topics under the names the processor gives them
+	}
 	s := Stage{Group: group, Outputs: t.SinkTopics()}
 	for _, src := range t.SourceTopics() {
-		if !slices.Contains(s.Inputs, src) {
+		if !t.IsRepartition(src) && !slices.Contains(s.Inputs, src) {
 			s.Inputs = append(s.Inputs, src)
+		}
+	}
+	for _, r := range t.Repartitions() {
+		if !slices.Contains(s.Repartitions, r.Topic) {
+			s.Repartitions = append(s.Repartitions, r.Topic)
+			s.Inputs = append(s.Inputs, r.Topic)
+			s.Outputs = append(s.Outputs, r.Topic)
 		}
 	}
 	if deadLetter != "" && !slices.Contains(s.Outputs, deadLetter) {

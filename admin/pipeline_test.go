@@ -149,3 +149,56 @@ func TestCoPartitionedInputs(t *testing.T) {
 	require.Equal(t, "views", prov[0].Subject)
 	require.Contains(t, prov[0].Message, "the stage refuses to start")
 }
+
+// TestStageOfARepartitionedTopology: a repartition topic is internal: named
+// as the processor names it (<group>-<name>-repartition), consumed after
+// the external inputs, written as an output (so `topics create` makes it
+// with the input's count and no check calls it external), and purged, which
+// needs DELETE on it.
+//
+// Regression: StageOf listed it under its unprefixed name as an external
+// input, so `topics check` and the doctor expected a topic nobody creates.
+func TestStageOfARepartitionedTopology(t *testing.T) {
+	b := topology.NewBuilder()
+	lines := topology.Source(b, "lines", "lines", topology.String(), topology.String())
+	byWord := topology.Repartition(b, "by-word", topology.String(), topology.String(), topology.Parents("split"))
+	topology.Node(b, "split", func(c *topology.Call, r topology.Record[string, string]) error {
+		return byWord.Send(c, r.Value, r.Value)
+	}, topology.Parents(lines.Name()))
+	counts := topology.Store(b, "counts", topology.String(), topology.Int64())
+	out := topology.Sink(b, "out", "word-counts", topology.String(), topology.Int64(), topology.Parents("count"))
+	topology.Node(b, "count", func(c *topology.Call, r topology.Record[string, string]) error {
+		n, _, err := counts.Get(c, r.Key)
+		if err != nil {
+			return err
+		}
+		if err := counts.Put(c, r.Key, n+1); err != nil {
+			return err
+		}
+		return out.Send(c, r.Key, n+1)
+	}, topology.Parents(byWord.Name()), topology.Stores("counts"))
+	top, err := b.Build()
+	require.NoError(t, err)
+
+	s := StageOf(top, "wc", "wc-dlq")
+	require.Equal(t, Stage{
+		Group:        "wc",
+		Inputs:       []string{"lines", "wc-by-word-repartition"},
+		Outputs:      []string{"word-counts", "wc-by-word-repartition", "wc-dlq"},
+		Changelogs:   []string{"wc-counts-changelog"},
+		Repartitions: []string{"wc-by-word-repartition"},
+	}, s)
+	p := Pipeline{Stages: []Stage{s}}
+	require.Equal(t, "output", p.role("wc-by-word-repartition"), "created by the stage, not an external input")
+	require.Equal(t, "lines", p.inputOf("wc-by-word-repartition"), "the input's partition count")
+
+	acls, err := RequiredACLs(p, RoleInstance, ACLOptions{})
+	require.NoError(t, err)
+	var ops []string
+	for _, a := range acls {
+		if a.Name == "wc-by-word-repartition" {
+			ops = append(ops, a.Operation.String())
+		}
+	}
+	require.ElementsMatch(t, []string{"READ", "WRITE", "DELETE"}, ops)
+}
