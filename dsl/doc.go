@@ -6,27 +6,33 @@
 // output record of a DSL operator is in the transaction of the input record
 // that caused it.
 //
-// Per document, how often each word occurred (the state of
-// examples/wordcount, in five lines of topology):
+// How often each word occurred across all the lines (a word count: the
+// lines are keyed by document, so the words are re-keyed, and the grouping
+// sends them through a repartition topic to the task that owns each word):
 //
 //	d := dsl.New(nil)
 //	lines := dsl.StreamFrom(d, "lines", "lines", topology.String(), topology.String())
-//	words := dsl.Aggregate(lines.GroupByKey(topology.String(), topology.String()),
-//		func() map[string]int64 { return map[string]int64{} },
-//		func(_ string, line string, n map[string]int64) map[string]int64 {
-//			for _, w := range wordcount.Words(line) {
-//				n[w]++
-//			}
-//			return n
-//		}, topology.JSON[map[string]int64](), dsl.Named("words"))
-//	words.ToStream().To("word-counts", topology.String(), topology.JSON[map[string]int64]())
+//	words := dsl.FlatMapValues(lines, func(_, line string) []string { return wordcount.Words(line) })
+//	counts := dsl.GroupBy(words, func(_, w string) string { return w }, topology.String(), topology.String(),
+//		dsl.Named("by-word")).Count(dsl.Named("counts"))
+//	counts.ToStream().To("word-counts", topology.String(), topology.Int64())
 //	t, err := d.Build()
 //
-// The count is per document (the input's key) because a count per word
-// needs the records re-keyed by word and sent through a repartition topic,
-// which the runtime does not have yet: a stateful operator after a key
-// change (Map, SelectKey, FlatMap) fails Build with ErrRepartitionRequired
-// instead of counting wrongly.
+// # Re-keying and repartition topics
+//
+// A task owns one partition of the inputs and of its stores, and a record
+// is in the partition of the key it was written with. After a key change
+// (Map, SelectKey, FlatMap, or a Merge with such a stream) a stateful
+// operator would see only the records of the new key that happen to be in
+// its partition; so a grouping of a re-keyed stream (GroupByKey after the
+// change, or GroupBy) writes the records to a repartition topic,
+// <group>-<grouping>-repartition, and reads them back: the processor
+// creates it with the input's partition count, consumes it in the same
+// transactions as everything else, and purges what it consumed
+// (topology.Repartition). Repartition (or Through) does the same
+// explicitly. Name the groupings that re-key (Named): the topic is named
+// after the grouping, and a topic renamed by an unrelated change would
+// orphan the records in flight in the old one.
 //
 // The reference order application (examples/orders) has this shape (see
 // Example_orders): a hand-written node validates each order (an error

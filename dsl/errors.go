@@ -5,16 +5,6 @@ import (
 	"fmt"
 )
 
-// ErrRepartitionRequired is wrapped by the *BuildError of a stateful
-// operator placed after a key change (Map, SelectKey, FlatMap, or a Merge
-// with such a stream) without a repartition in between. A task owns one
-// partition of its stores, and the records of a re-keyed stream are still
-// in the partition of their old key: counting them by the new key in place
-// would split one key's state over several tasks. The fix is a repartition
-// topic, which needs topology.Repartition (not there yet); until then such
-// a topology is refused when it is built.
-var ErrRepartitionRequired = errors.New("dsl: a stateful operator after a key change needs a repartition topic")
-
 // ErrDuplicateName is wrapped by the *BuildError of an operator whose
 // explicit name (Named) is already taken by another operator.
 var ErrDuplicateName = errors.New("dsl: duplicate operator name")

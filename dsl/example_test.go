@@ -90,10 +90,16 @@ func ExampleBuilder_Build() {
 	lines := dsl.StreamFrom(d, "lines", "lines", topology.String(), topology.String())
 	byLine := dsl.SelectKey(lines, func(_, line string) string { return line })
 	byLine.GroupByKey(topology.String(), topology.String(), dsl.Named("by-line")).Count()
-	_, err := d.Build()
-	fmt.Println(err)
+	t, err := d.Build()
+	if err != nil {
+		panic(err)
+	}
+	t, _ = t.ForApplication("linecount") // what the processor does with its group
+	for _, r := range t.Repartitions() {
+		fmt.Println(r.Topic)
+	}
 	// Output:
-	// dsl: operator "by-line": dsl: a stateful operator after a key change needs a repartition topic
+	// linecount-by-line-repartition
 }
 
 // run dispatches key, value pairs from topic through t on an in-memory

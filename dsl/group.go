@@ -13,19 +13,52 @@ type Grouped[K, V any] struct {
 }
 
 // GroupByKey groups the stream by its key. ks encodes keys in the
-// aggregation's store; vs encodes values in Reduce's store (and both will
-// encode the records of the repartition topic a re-keyed stream needs, as
-// Kafka Streams' Grouped.with). The stream must not be re-keyed: after Map,
-// SelectKey or FlatMap the records are still in the partition of their old
-// key, and Build fails with ErrRepartitionRequired (a repartition will go
-// here once the runtime has repartition topics). The grouping is named
-// "<name>-group" unless Named; a future repartition topic takes that name.
+// aggregation's store; vs encodes values in Reduce's store, and both encode
+// the records of the repartition topic a re-keyed stream needs (as Kafka
+// Streams' Grouped.with). After Map, SelectKey or FlatMap the records are
+// still in the partition of their old key: the grouping then sends them
+// through a repartition topic named after it (<group>-<grouping>-repartition,
+// see Repartition), so that every record of a key reaches the task that owns
+// the key's aggregate. The grouping is named "<name>-group" unless Named; a
+// topology whose re-keyed groupings are all Named keeps its repartition
+// topics (and so their records in flight) across changes elsewhere.
 func (s *Stream[K, V]) GroupByKey(ks topology.Serde[K], vs topology.Serde[V], opts ...Opt) *Grouped[K, V] {
-	g := &Grouped[K, V]{s: s, name: s.d.opName(s.name, "group", opts, false), ks: ks, vs: vs}
+	name := s.d.opName(s.name, "group", opts, s.rekeyed)
 	if s.rekeyed {
-		s.d.fail(g.name, ErrRepartitionRequired)
+		s = repartition(s, name, ks, vs)
 	}
-	return g
+	return &Grouped[K, V]{s: s, name: name, ks: ks, vs: vs}
+}
+
+// GroupBy groups the stream by a new key, key(k, v), through a repartition
+// topic: SelectKey then GroupByKey, as Kafka Streams' groupBy.
+func GroupBy[K, V, K2 any](s *Stream[K, V], key func(K, V) K2, ks topology.Serde[K2], vs topology.Serde[V], opts ...Opt) *Grouped[K2, V] {
+	return SelectKey(s, key).GroupByKey(ks, vs, opts...)
+}
+
+// Repartition writes the stream to a repartition topic and reads it back,
+// so that its records are in the partition of their current key again (a
+// stateful operator downstream then sees every record of a key). The
+// processor names the topic <group>-<name>-repartition, creates it with the
+// input's partition count, consumes it in the same transactions as
+// everything else and purges what it consumed (topology.Repartition). The
+// operator is named "<stream>-repartition" unless Named: name it, since a
+// renamed topic orphans the records in flight in the old one.
+func (s *Stream[K, V]) Repartition(ks topology.Serde[K], vs topology.Serde[V], opts ...Opt) *Stream[K, V] {
+	return repartition(s, s.d.opName(s.name, "repartition", opts, true), ks, vs)
+}
+
+// Through is Repartition, under Kafka Streams' older name.
+func (s *Stream[K, V]) Through(ks topology.Serde[K], vs topology.Serde[V], opts ...Opt) *Stream[K, V] {
+	return s.Repartition(ks, vs, opts...)
+}
+
+// repartition adds the repartition topic name for s and returns the stream
+// read back from it.
+func repartition[K, V any](s *Stream[K, V], name string, ks topology.Serde[K], vs topology.Serde[V]) *Stream[K, V] {
+	r := topology.Repartition(s.d.b, name, ks, vs, topology.Parents(s.parents()...))
+	s.feed(r.SendRecord)
+	return &Stream[K, V]{d: s.d, name: name, srcs: []string{r.Name()}}
 }
 
 // Count counts the records per key into a table (store: the operator's

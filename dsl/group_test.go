@@ -1,7 +1,7 @@
 package dsl_test
 
 import (
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +9,7 @@ import (
 
 	"github.com/exactly-stream/exactly/dsl"
 	"github.com/exactly-stream/exactly/topology"
+	"github.com/exactly-stream/exactly/topologytest"
 )
 
 // TestCount counts per key: the store holds the running counts and the
@@ -86,46 +87,92 @@ func TestTableFrom(t *testing.T) {
 	require.False(t, ok, "a filtered table is not materialized")
 }
 
-// TestRekeyBeforeAggregationFails: without repartition topics, counting a
-// re-keyed stream would split one key's count over the tasks of its old
-// keys' partitions, so Build refuses it, naming the grouping; a value
-// change keeps the key and is fine.
-func TestRekeyBeforeAggregationFails(t *testing.T) {
+// TestRekeyedGroupingRepartitions: a grouping after a key change sends the
+// records through a repartition topic named after it, so that each new
+// key's count is whole even though its records came from every input
+// partition. Without the repartition (the records counted in the tasks of
+// their old keys' partitions) the counts split: a=3 ends as a count of 1
+// or 2 in several partitions. A value change keeps the key and adds no
+// topic.
+func TestRekeyedGroupingRepartitions(t *testing.T) {
 	t.Parallel()
-	rekeys := map[string]func(*dsl.Stream[string, string]) *dsl.Stream[string, string]{
-		"map": func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
-			return dsl.Map(s, func(k, v string) (string, string) { return v, k })
-		},
-		"select-key": func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
-			return dsl.SelectKey(s, func(_, v string) string { return v })
-		},
-		"flat-map": func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
-			return dsl.FlatMap(s, func(k, v string) []dsl.KeyValue[string, string] { return nil })
-		},
-		"merge-with-rekeyed": func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
-			return s.Merge(dsl.SelectKey(s, func(_, v string) string { return v }))
-		},
-		"filter-after-select-key": func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
-			return dsl.SelectKey(s, func(_, v string) string { return v }).Filter(func(string, string) bool { return true })
-		},
+	words := map[string]int64{"a": 3, "b": 2, "c": 1}
+	withDocs := map[string]int64{"a": 3, "b": 2, "c": 1}
+	for i := 1; i <= 6; i++ {
+		withDocs[fmt.Sprintf("doc%d", i)] = 1
 	}
-	for name, rekey := range rekeys {
+	rekeys := map[string]struct {
+		rekey func(*dsl.Stream[string, string]) *dsl.Stream[string, string]
+		want  map[string]int64
+	}{
+		"map": {func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
+			return dsl.Map(s, func(k, v string) (string, string) { return v, k })
+		}, words},
+		"select-key": {func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
+			return dsl.SelectKey(s, func(_, v string) string { return v })
+		}, words},
+		"flat-map": {func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
+			return dsl.FlatMap(s, func(k, v string) []dsl.KeyValue[string, string] { return []dsl.KeyValue[string, string]{{Key: v, Value: k}} })
+		}, words},
+		"merge-with-rekeyed": {func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
+			return s.Merge(dsl.SelectKey(s, func(_, v string) string { return v }))
+		}, withDocs},
+		"filter-after-select-key": {func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
+			return dsl.SelectKey(s, func(_, v string) string { return v }).Filter(func(string, string) bool { return true })
+		}, words},
+	}
+	for name, tc := range rekeys {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			d := dsl.New(nil)
-			rekey(dsl.StreamFrom(d, "in", "in", str, str)).GroupByKey(str, str, dsl.Named("by-word")).Count()
-			_, err := d.Build()
-			require.ErrorIs(t, err, dsl.ErrRepartitionRequired)
-			var be *dsl.BuildError
-			require.True(t, errors.As(err, &be))
-			require.Equal(t, "by-word", be.Operator)
+			counts := tc.rekey(dsl.StreamFrom(d, "in", "in", str, str)).GroupByKey(str, str, dsl.Named("by-word")).Count()
+			counts.ToStream().To("counts", str, topology.Int64())
+			top, err := d.Build()
+			require.NoError(t, err)
+			require.Len(t, top.Repartitions(), 1)
+			require.Equal(t, "by-word", top.Repartitions()[0].Name)
+
+			drv := topologytest.New(t, top, topologytest.Options{Application: "wc", Partitions: 4})
+			in := topologytest.Input(drv, "in", str, str)
+			for i, w := range []string{"a", "b", "a", "c", "a", "b"} {
+				in.Pipe(fmt.Sprintf("doc%d", i+1), w)
+			}
+			got := topologytest.Output(drv, "counts", str, topology.Int64()).ReadKeyValues()
+			require.Equal(t, tc.want, got)
+			require.NotEmpty(t, drv.Produced("wc-by-word-repartition"), "the records went through the repartition topic")
 		})
 	}
 	d := dsl.New(nil)
 	dsl.MapValues(dsl.StreamFrom(d, "in", "in", str, str), func(_, v string) int { return len(v) }).
 		Filter(func(string, int) bool { return true }).GroupByKey(str, topology.JSON[int]()).Count()
-	_, err := d.Build()
+	top, err := d.Build()
 	require.NoError(t, err)
+	require.Empty(t, top.Repartitions(), "a value change keeps the key")
+}
+
+// TestGroupByAndRepartitionNames: GroupBy is SelectKey then GroupByKey;
+// an unnamed re-keyed grouping is refused under RequireNames, since its
+// repartition topic would be named by its position; Repartition and
+// Through name theirs.
+func TestGroupByAndRepartitionNames(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	lines := dsl.StreamFrom(d, "lines", "lines", str, str)
+	dsl.GroupBy(lines, func(_, v string) string { return v }, str, str, dsl.Named("by-line")).Count(dsl.Named("line-counts"))
+	lines.Repartition(str, str, dsl.Named("again")).Through(str, str, dsl.Named("through"))
+	top, err := d.Build()
+	require.NoError(t, err)
+	var names []string
+	for _, r := range top.Repartitions() {
+		names = append(names, r.Name)
+	}
+	require.Equal(t, []string{"by-line", "again", "through"}, names)
+
+	d = dsl.New(nil, dsl.RequireNames())
+	lines = dsl.StreamFrom(d, "lines", "lines", str, str)
+	dsl.GroupBy(lines, func(_, v string) string { return v }, str, str).Count(dsl.Named("n"))
+	_, err = d.Build()
+	require.ErrorIs(t, err, dsl.ErrNameRequired)
 }
 
 // TestMaterialize gives a filtered table a store: entries that pass are
