@@ -112,7 +112,9 @@ func TestRekeyedGroupingRepartitions(t *testing.T) {
 			return dsl.SelectKey(s, func(_, v string) string { return v })
 		}, words},
 		"flat-map": {func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
-			return dsl.FlatMap(s, func(k, v string) []dsl.KeyValue[string, string] { return []dsl.KeyValue[string, string]{{Key: v, Value: k}} })
+			return dsl.FlatMap(s, func(k, v string) []dsl.KeyValue[string, string] {
+				return []dsl.KeyValue[string, string]{{Key: v, Value: k}}
+			})
 		}, words},
 		"merge-with-rekeyed": {func(s *dsl.Stream[string, string]) *dsl.Stream[string, string] {
 			return s.Merge(dsl.SelectKey(s, func(_, v string) string { return v }))
