@@ -3,13 +3,13 @@ package dbsink
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/internal/runonce"
 	"github.com/exactly-stream/exactly/sqldb"
 )
 
@@ -33,12 +33,7 @@ type Sink struct {
 	// its transaction begins: a zombie test pauses the sink there.
 	beforeTxn func()
 
-	closeOnce sync.Once
-	closeCtx  context.Context // done once Close is called
-	closeNow  context.CancelFunc
-	running   sync.WaitGroup
-	runMu     sync.Mutex
-	started   bool
+	life runonce.Guard // Run at most once; Close stops it
 }
 
 // partState is what the sink knows of a partition it owns, from its
@@ -66,7 +61,7 @@ func New(name string, db *sql.DB, d sqldb.Dialect, h Handler, opts ...Opt) (*Sin
 		return nil, err
 	}
 	s := &Sink{cfg: c, sql: newOffsetsSQL(d, c.tables)}
-	s.closeCtx, s.closeNow = context.WithCancel(context.Background())
+	s.life.Init()
 	s.mu.owned = make(map[tp]*partState)
 	return s, nil
 }
@@ -101,25 +96,11 @@ func (s *Sink) clientOpts() []kgo.Opt {
 // (CheckDatabase). It returns nil after a clean stop. It must not be
 // called twice.
 func (s *Sink) Run(ctx context.Context) error {
-	s.runMu.Lock()
-	select {
-	case <-s.closeCtx.Done():
-		s.runMu.Unlock()
-		return ErrClosed
-	default:
+	ctx, end, err := s.life.Start(ctx, "dbsink", ErrClosed)
+	if err != nil {
+		return err
 	}
-	if s.started {
-		s.runMu.Unlock()
-		return errors.New("dbsink: Run called twice")
-	}
-	s.started = true
-	s.running.Add(1)
-	s.runMu.Unlock()
-	defer s.running.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.closeCtx, cancel)
-	defer stop()
+	defer end()
 	if err := EnsureSchema(ctx, s.cfg.db, s.cfg.dialect, s.cfg.tables); err != nil {
 		// Instances starting together race on CREATE TABLE IF NOT
 		// EXISTS (PostgreSQL may then report a duplicate type): once
@@ -146,13 +127,7 @@ func (s *Sink) Run(ctx context.Context) error {
 
 // Close stops Run and waits for it to return. It is idempotent.
 func (s *Sink) Close() {
-	s.closeOnce.Do(func() {
-		s.runMu.Lock()
-		s.closeNow()
-		s.started = true
-		s.runMu.Unlock()
-	})
-	s.running.Wait()
+	s.life.Close(nil)
 }
 
 // adjustOffsets claims newly assigned partitions in the database and

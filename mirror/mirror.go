@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/internal/groupscope"
+	"github.com/exactly-stream/exactly/internal/runonce"
 	"github.com/exactly-stream/exactly/internal/tuning"
 )
 
@@ -60,12 +61,7 @@ type Mirror struct {
 	// leaving the transaction open, as a killed process would.
 	crash func(point string) bool
 
-	closeOnce sync.Once
-	closeCtx  context.Context // done once Close is called
-	closeNow  context.CancelFunc
-	running   sync.WaitGroup
-	runMu     sync.Mutex
-	started   bool // Run was called (it closes the clients), or Close was
+	life runonce.Guard // Run at most once; Close stops it
 }
 
 // partState is what the mirror knows of a source partition it owns, from
@@ -98,7 +94,7 @@ func New(name string, opts ...Opt) (*Mirror, error) {
 		return nil, err
 	}
 	m := &Mirror{cfg: c}
-	m.closeCtx, m.closeNow = context.WithCancel(context.Background())
+	m.life.Init()
 	if c.topicsRegex != "" {
 		m.re = regexp.MustCompile(c.topicsRegex)
 	}
@@ -168,25 +164,11 @@ func (m *Mirror) sourceOpts() []kgo.Opt {
 // creates) the target topics. Run returns nil after a clean stop. It must
 // not be called twice.
 func (m *Mirror) Run(ctx context.Context) error {
-	m.runMu.Lock()
-	select {
-	case <-m.closeCtx.Done():
-		m.runMu.Unlock()
-		return ErrClosed
-	default:
+	ctx, end, err := m.life.Start(ctx, "mirror", ErrClosed)
+	if err != nil {
+		return err
 	}
-	if m.started {
-		m.runMu.Unlock()
-		return errors.New("mirror: Run called twice")
-	}
-	m.started = true
-	m.running.Add(1)
-	m.runMu.Unlock()
-	defer m.running.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(m.closeCtx, cancel) // Close stops Run
-	defer stop()
+	defer end()
 	defer func() { // after the group client: its callbacks use srcAdm
 		if m.srcMeta != nil {
 			m.srcMeta.Close()
@@ -291,17 +273,7 @@ func (m *Mirror) closeStates(sts []*partState, abort bool) {
 
 // Close stops Run and waits for it to return. It is idempotent.
 func (m *Mirror) Close() {
-	m.closeOnce.Do(func() {
-		m.runMu.Lock()
-		m.closeNow()
-		idle := !m.started
-		m.started = true
-		m.runMu.Unlock()
-		if idle {
-			m.tgt.Close() // Run never ran, and now never will
-		}
-	})
-	m.running.Wait()
+	m.life.Close(m.tgt.Close) // if Run never ran (and now never will), its client is closed here
 }
 
 // setFatal records an error found in a group callback; the loop returns it.

@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/internal/crashpoint"
+	"github.com/exactly-stream/exactly/internal/runonce"
 	"github.com/exactly-stream/exactly/internal/tuning"
 	"github.com/exactly-stream/exactly/sqldb"
 )
@@ -38,12 +38,7 @@ type Relay struct {
 	last  int64           // the highest id published (the test-only high-water design)
 
 	goroutines sync.WaitGroup // the listener
-	closeOnce  sync.Once
-	closeCtx   context.Context // done once Close is called
-	closeNow   context.CancelFunc
-	running    sync.WaitGroup
-	runMu      sync.Mutex
-	started    bool // Run was called (it closes the client), or Close was
+	life       runonce.Guard  // Run at most once; Close stops it
 }
 
 // NewRelay returns a relay named name (the prefix of its transactional ID
@@ -73,7 +68,7 @@ func NewRelay(name string, db *sql.DB, d sqldb.Dialect, opts ...Opt) (*Relay, er
 		return nil, fmt.Errorf("%w: creating the Kafka client: %w", ErrConfig, err)
 	}
 	r := &Relay{cfg: c, db: db, d: d, q: newQueries(d, c.table), cl: cl, adm: kadm.NewClient(cl), wake: make(chan struct{}, 1)}
-	r.closeCtx, r.closeNow = context.WithCancel(context.Background())
+	r.life.Init()
 	return r, nil
 }
 
@@ -99,25 +94,12 @@ func (r *Relay) producerOpts() []kgo.Opt {
 // logged and retried from the recovery step, with a backoff. Run returns
 // nil after a clean stop. It must not be called twice.
 func (r *Relay) Run(ctx context.Context) error {
-	r.runMu.Lock()
-	select {
-	case <-r.closeCtx.Done():
-		r.runMu.Unlock()
-		return ErrClosed
-	default:
+	ctx, end, err := r.life.Start(ctx, "outbox", ErrClosed)
+	if err != nil {
+		return err
 	}
-	if r.started {
-		r.runMu.Unlock()
-		return errors.New("outbox: Run called twice")
-	}
-	r.started = true
-	r.running.Add(1)
-	r.runMu.Unlock()
-	defer r.running.Done()
+	defer end()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(r.closeCtx, cancel) // Close stops Run
-	defer stop()
 	// Shutdown order: stop the listener (cancel), wait for it, then
 	// close the client it does not use but the loop did.
 	defer r.cl.Close()
@@ -190,17 +172,7 @@ func (r *Relay) session(ctx context.Context) error {
 // Close stops Run and waits for it to return. It is idempotent. It does
 // not close the database.
 func (r *Relay) Close() {
-	r.closeOnce.Do(func() {
-		r.runMu.Lock()
-		r.closeNow()
-		idle := !r.started
-		r.started = true
-		r.runMu.Unlock()
-		if idle {
-			r.cl.Close() // Run never ran, and now never will
-		}
-	})
-	r.running.Wait()
+	r.life.Close(r.cl.Close) // if Run never ran (and now never will), its client is closed here
 }
 
 // hit marks a crash point.
