@@ -25,8 +25,8 @@ func Process[K, V any](s *Stream[K, V], name string, fn topology.NodeFunc[K, V],
 // stream's node is named "<parent>-stream" unless Named.
 //
 // A processor may change keys; the DSL cannot see that, so the stream is
-// taken as keyed as its input was. A node that re-keys must not feed a
-// stateful operator (until repartitions exist, use a topic in between).
+// taken as keyed as its input was. After a node that re-keys, call
+// Repartition (or group with GroupBy) before a stateful operator.
 func FromNode[K, V any](d *Builder, parent string, opts ...Opt) (*Stream[K, V], topology.NodeRef[K, V]) {
 	s := &Stream[K, V]{d: d, name: d.opName(parent, "stream", opts, false)}
 	s.procs = []string{s.name}
