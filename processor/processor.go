@@ -302,12 +302,13 @@ func (p *Processor) open(ctx context.Context) error {
 // answers (seen on Kafka: "broker closed the connection immediately during
 // api versions negotiation" from one shutting down) must not stop an
 // instance that the next try would start. Every step of ensureTopics is
-// idempotent.
+// idempotent. What no retry mends is not retried: a configuration error, a
+// missing ACL (IsFatal).
 func (p *Processor) provisionTopics(ctx context.Context) (int32, error) {
 	deadline := time.Now().Add(p.cfg.startupTimeout)
 	for attempt := 0; ; attempt++ {
 		n, err := p.ensureTopics(ctx)
-		if err == nil || errors.Is(err, ErrConfig) || ctx.Err() != nil || time.Now().After(deadline) {
+		if err == nil || IsFatal(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			return n, err
 		}
 		p.cfg.logger.Warn("retrying", "what", "checking and creating topics", "attempt", attempt+1, "err", err)
