@@ -17,6 +17,8 @@
 //	exactly mirror   copy topics between two clusters exactly once, and its subcommands:
 //	  mirror verify  compare the copy with the source record by record
 //	  mirror doctor  check the mirror's lag, progress, topics and open transactions
+//	exactly payments the payment service on a SQL database through the transactional sink
+//	  payments schema  print its tables' SQL
 //
 // (`exactly mirror-verify`, the old name of `mirror verify`, still runs it
 // and is not listed.)
@@ -46,7 +48,7 @@ func config() app.Config {
 			{Name: "order", Topology: orderTopology, Group: orders.DefaultOrderGroup, DeadLetterTopic: orders.TopicDLQ},
 			{Name: "payment", Topology: paymentTopology, Group: orders.DefaultPaymentGroup, DeadLetterTopic: orders.TopicPaymentsDLQ},
 		},
-		Commands: []app.Command{produceCommand, verifyCommand, demoCommand, benchCommand, chaosCommand, mirrorCommand, mirrorVerifyCommand, relayCommand},
+		Commands: []app.Command{produceCommand, verifyCommand, demoCommand, benchCommand, chaosCommand, mirrorCommand, mirrorVerifyCommand, relayCommand, paymentsCommand},
 	}
 }
 

@@ -326,8 +326,13 @@ func verifyTopics(ctx context.Context, src *kgo.Client, f *mirrorFlags) ([]strin
 
 // serveMirrorMetrics serves m's metrics at addr/metrics until stop.
 func serveMirrorMetrics(addr, name string, m *mirror.Mirror) (stop func(), err error) {
+	return serveMetrics(addr, mirrorprom.NewCollector(name, m.Stats))
+}
+
+// serveMetrics serves c's metrics at addr/metrics until stop.
+func serveMetrics(addr string, c prometheus.Collector) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(mirrorprom.NewCollector(name, m.Stats))
+	reg.MustRegister(c)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: --metrics-addr: %w", app.ErrUsage, err)

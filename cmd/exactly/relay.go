@@ -6,13 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/exactly-stream/exactly/app"
 	"github.com/exactly-stream/exactly/kafkaauth"
@@ -139,28 +134,4 @@ func relaySchemaSetup(fs *flag.FlagSet) app.Runner {
 		_, err = io.WriteString(stdout, s)
 		return err
 	}
-}
-
-// serveMetrics serves c at addr/metrics until stop.
-func serveMetrics(addr string, c prometheus.Collector) (stop func(), err error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: --metrics-addr: %w", app.ErrUsage, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() { // ends when stop shuts the server down
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}, nil
 }

@@ -47,3 +47,13 @@ const (
 
 // Relay lists the outbox relay's crash points.
 var Relay = []string{RelayRead, RelayProduced, RelayFlushed, RelayCommitted, RelayDeleting}
+
+// The database sink's crash points (package dbsink), in the order a batch
+// reaches them.
+const (
+	SinkApplied   = "sink-applied"   // every record of the batch applied in the open database transaction, not committed
+	SinkCommitted = "sink-committed" // the batch's database transaction committed, nothing else done
+)
+
+// Sink lists the database sink's crash points.
+var Sink = []string{SinkApplied, SinkCommitted}

@@ -12,10 +12,10 @@ import (
 func TestAllDistinct(t *testing.T) {
 	t.Parallel()
 	seen := make(map[string]bool)
-	for _, p := range slices.Concat(All, Mirror, Relay) {
+	for _, p := range slices.Concat(All, Mirror, Relay, Sink) {
 		require.NotEmpty(t, p)
 		require.False(t, seen[p], "duplicate crash point %q", p)
 		seen[p] = true
 	}
-	require.Len(t, seen, 16)
+	require.Len(t, seen, 18)
 }
