@@ -160,6 +160,10 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrConflict):
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
+	case err != nil && r.Context().Err() != nil:
+		s.cfg.logger.Debug("creating an order: the client went away", "key", key, "err", err)
+		http.Error(w, "the request was canceled", http.StatusServiceUnavailable)
+		return
 	case err != nil:
 		s.cfg.logger.Warn("creating an order", "key", key, "err", err)
 		http.Error(w, "saving the order failed; retry with the same "+HeaderIdempotencyKey, http.StatusServiceUnavailable)
