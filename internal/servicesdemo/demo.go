@@ -266,7 +266,7 @@ func (d *demo) startCluster(ctx context.Context) error {
 	}
 	where := "the cluster at " + strings.Join(d.brokers, ",")
 	if d.cluster != nil {
-		where = "an embedded 3-broker cluster"
+		where = "an embedded 3-broker cluster at " + strings.Join(d.brokers, ",")
 	}
 	d.printf("services demo on %s and %s databases; seed %d; topic prefix %q", where, d.cfg.Dialect, d.cfg.Seed, d.prefix)
 	return nil
@@ -354,9 +354,15 @@ func (d *demo) loadWithKills(ctx context.Context) error {
 			return err
 		}
 		victim := d.victim()
+		// A member killed in the middle of a group rebalance holds the
+		// rebalance for its rebalance timeout (kgo's default 60s, which
+		// `exactly payments` does not set): let it settle first.
+		if !sleep(lctx, minUptime-time.Since(victim.started)) {
+			break
+		}
 		victim.kill()
 		d.rep.Kills[victim.kind()]++
-		sleep(ctx, d.jitter(500*time.Millisecond))
+		sleep(ctx, d.restartDelay(victim))
 		if err := victim.start(&d.wg); err != nil {
 			return err
 		}
@@ -416,6 +422,21 @@ func (d *demo) reviveCrashed() error {
 		}
 	}
 	return nil
+}
+
+// minUptime is how long a child runs at least before it is killed.
+const minUptime = 5 * time.Second
+
+// restartDelay is how long a killed child stays down. The payment service
+// (a dynamic group member) stays down until its session expired, as a
+// supervisor's restart would often be: a new member joining while the
+// dead one is still in the group starts a rebalance that waits for the
+// dead one up to its rebalance timeout.
+func (d *demo) restartDelay(c *child) time.Duration {
+	if c.kind() == "payments" {
+		return sessionTimeout + time.Second
+	}
+	return d.jitter(500 * time.Millisecond)
 }
 
 // jitter returns a random duration in [mean/2, 3*mean/2).

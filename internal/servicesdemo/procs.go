@@ -20,6 +20,7 @@ type child struct {
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	started time.Time
 	killed  bool // the demo killed it: its exit is expected
 	kills   int
 	starts  int
@@ -40,6 +41,7 @@ func (c *child) start(wg *sync.WaitGroup) error {
 	}
 	c.cmd, c.done, c.killed = cmd, make(chan struct{}), false
 	c.starts++
+	c.started = time.Now()
 	done := c.done
 	wg.Go(func() {
 		_ = cmd.Wait()
