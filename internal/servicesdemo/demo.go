@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/exactlytest"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/examples/orderservice"
 	"github.com/exactly-stream/exactly/outbox"
@@ -444,16 +445,8 @@ func (d *demo) jitter(mean time.Duration) time.Duration {
 	return mean/2 + time.Duration(d.rng.Int64N(int64(mean)))
 }
 
-func sleep(ctx context.Context, dur time.Duration) bool {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleep waits dur and says whether ctx is still live.
+func sleep(ctx context.Context, dur time.Duration) bool { return exactlytest.Sleep(ctx, dur) == nil }
 
 // drain waits, the children all running, until the outbox is empty and
 // every accepted order is paid, or DrainTimeout.
