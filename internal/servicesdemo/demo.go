@@ -246,8 +246,9 @@ func (d *demo) startCluster(ctx context.Context) error {
 		d.cluster, d.brokers = c, c.ListenAddrs()
 		d.closers = append(d.closers, c.Close)
 	} else {
-		// A real cluster keeps every run's topics, groups and transactional IDs.
-		d.prefix = fmt.Sprintf("svc-%d-", d.cfg.Seed%1_000_000_000)
+		// A real cluster keeps every run's topics, groups and
+		// transactional IDs: a replayed seed must not find them.
+		d.prefix = fmt.Sprintf("svc-%d-%d-", d.cfg.Seed%1_000_000, time.Now().Unix()%1_000_000)
 	}
 	d.topics = orders.TopicsWithPrefix(d.prefix)
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(d.brokers...)}, d.cfg.KgoOpts...)...)
