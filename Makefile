@@ -37,6 +37,14 @@ test:
 demo:
 	$(GO) run ./cmd/exactly demo
 
+# The services end to end (order API, outbox relay, stream processor,
+# payment sink) under random SIGKILLs on kfake and SQLite, then checked;
+# DURATION=10m for a long run, SEED=<printed seed> to replay one.
+.PHONY: demo-services
+demo-services:
+	$(GO) build -o bin/exactly ./cmd/exactly
+	bin/exactly demo-services $(if $(DURATION),--duration $(DURATION)) $(if $(SEED),--seed $(SEED))
+
 kafka-up:
 	bash $(KAFKA) up
 

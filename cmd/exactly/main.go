@@ -48,7 +48,7 @@ func config() app.Config {
 			{Name: "order", Topology: orderTopology, Group: orders.DefaultOrderGroup, DeadLetterTopic: orders.TopicDLQ},
 			{Name: "payment", Topology: paymentTopology, Group: orders.DefaultPaymentGroup, DeadLetterTopic: orders.TopicPaymentsDLQ},
 		},
-		Commands: []app.Command{produceCommand, verifyCommand, demoCommand, benchCommand, chaosCommand, mirrorCommand, mirrorVerifyCommand, relayCommand, paymentsCommand},
+		Commands: []app.Command{produceCommand, verifyCommand, demoCommand, benchCommand, chaosCommand, mirrorCommand, mirrorVerifyCommand, relayCommand, paymentsCommand, demoServicesCommand},
 	}
 }
 
