@@ -17,8 +17,13 @@
 //	exactly mirror   copy topics between two clusters exactly once, and its subcommands:
 //	  mirror verify  compare the copy with the source record by record
 //	  mirror doctor  check the mirror's lag, progress, topics and open transactions
+//	  mirror translate  translate a consumer group's offsets to the target
+//	exactly relay    relay an outbox table to Kafka exactly once
+//	  relay schema   print the outbox table's SQL
 //	exactly payments the payment service on a SQL database through the transactional sink
 //	  payments schema  print its tables' SQL
+//	exactly demo-services  the order service, relay, stream processor and payment
+//	                 service end to end under SIGKILLs, checked from the API to the payments
 //
 // (`exactly mirror-verify`, the old name of `mirror verify`, still runs it
 // and is not listed.)
