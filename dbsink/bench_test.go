@@ -3,13 +3,17 @@ package dbsink
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -32,10 +36,8 @@ func BenchmarkSink(b *testing.B) {
 			db := dbtest.Open(b, d)
 			_, err := db.Exec(benchTable)
 			require.NoError(b, err)
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
-			require.NoError(b, err)
-			defer c.Close()
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+			brokers, topic, suffix := benchCluster(b)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
 			require.NoError(b, err)
 			defer cl.Close()
 			ctx := context.Background()
@@ -48,12 +50,12 @@ func BenchmarkSink(b *testing.B) {
 			n := 0
 			for b.Loop() {
 				n++
-				name := fmt.Sprintf("bench-%d", n)
+				name := fmt.Sprintf("bench-%s%d", suffix, n)
 				h := HandlerFunc(func(ctx context.Context, tx *sql.Tx, r *kgo.Record) error {
 					_, err := tx.ExecContext(ctx, insert, name, r.Partition, r.Offset, string(r.Value))
 					return err
 				})
-				s, err := New(name, db.DB, d, h, Brokers(c.ListenAddrs()...), Topics(topic), MaxRecords(1000), FetchMaxWait(50*time.Millisecond))
+				s, err := New(name, db.DB, d, h, Brokers(brokers...), Topics(topic), MaxRecords(1000), FetchMaxWait(50*time.Millisecond))
 				require.NoError(b, err)
 				began := time.Now()
 				var wg sync.WaitGroup
@@ -68,6 +70,28 @@ func BenchmarkSink(b *testing.B) {
 			b.ReportMetric(float64(n*benchRecords)/elapsed.Seconds(), "records/s")
 		})
 	}
+}
+
+// benchCluster returns the benchmark's brokers and a topic of partitions
+// partitions on them: a kfake cluster, or the cluster of KAFKA_BROKERS
+// when set, on which the topic (and the sinks' names, by suffix) are new
+// for each benchmark.
+func benchCluster(b *testing.B) (brokers []string, topic, suffix string) {
+	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
+		suffix = strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+		topic = "bench-sink-" + suffix
+		brokers = strings.Split(env, ",")
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		require.NoError(b, err)
+		defer cl.Close()
+		resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), partitions, -1, nil, topic)
+		require.NoError(b, errors.Join(err, resp.Err))
+		return brokers, topic, suffix
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "bench"))
+	require.NoError(b, err)
+	b.Cleanup(c.Close)
+	return c.ListenAddrs(), "bench", ""
 }
 
 // BenchmarkInsertCeiling is the database's raw ceiling for the sink's

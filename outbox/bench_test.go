@@ -2,13 +2,17 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/internal/dbtest"
@@ -36,7 +40,31 @@ func benchDBs(b *testing.B, f func(b *testing.B, db *dbtest.DB)) {
 	}
 }
 
-func benchEnv(b *testing.B, db *dbtest.DB) *env { return newEnv(b, db) }
+// benchEnv is the benchmark's broker and database: kfake, or the cluster
+// of KAFKA_BROKERS when set, on which the topic and the relay's name (and
+// so its progress topic) are new for each benchmark: a relay reusing the
+// name of one from another database would delete the ids its progress
+// names.
+func benchEnv(b *testing.B, db *dbtest.DB) *env {
+	brokers := os.Getenv("KAFKA_BROKERS")
+	if brokers == "" {
+		return newEnv(b, db)
+	}
+	e := &env{t: b, db: db, brokers: strings.Split(brokers, ",")}
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	e.name, e.topic = "bench-relay-"+suffix, "bench-events-"+suffix
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	require.NoError(b, err)
+	b.Cleanup(cl.Close)
+	e.cl = cl
+	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), 3, -1, nil, e.topic)
+	require.NoError(b, errors.Join(err, resp.Err))
+	_, err = db.ExecContext(context.Background(), outbox.Schema(db.Dialect, outbox.DefaultTable))
+	require.NoError(b, err)
+	e.w, err = outbox.NewWriter(db.Dialect, outbox.DefaultTable)
+	require.NoError(b, err)
+	return e
+}
 
 // fill writes n rows, in transactions of benchBatch rows.
 func fill(b *testing.B, e *env, n int) {
@@ -47,7 +75,7 @@ func fill(b *testing.B, e *env, n int) {
 		require.NoError(b, err)
 		msgs := make([]outbox.Message, min(n, benchBatch))
 		for i := range msgs {
-			msgs[i] = outbox.Message{Topic: topic, Key: []byte(strconv.Itoa(n % 64)), Value: value}
+			msgs[i] = outbox.Message{Topic: e.topic, Key: []byte(strconv.Itoa(n % 64)), Value: value}
 			n--
 		}
 		require.NoError(b, e.w.Write(ctx, tx, msgs...))
@@ -74,7 +102,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 	benchDBs(b, func(b *testing.B, db *dbtest.DB) {
 		e := benchEnv(b, db)
 		run := e.start(outbox.BatchSize(benchBatch))
-		cons, err := kgo.NewClient(kgo.SeedBrokers(e.kc.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		cons, err := kgo.NewClient(kgo.SeedBrokers(e.addrs()...), kgo.ConsumeTopics(e.topic),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(10*time.Millisecond))
 		require.NoError(b, err)
 		defer cons.Close()
@@ -82,7 +110,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 		lat := make([]time.Duration, 0, b.N)
 		b.ResetTimer()
 		for i := range b.N {
-			e.write(msg("k", fmt.Sprint(i)))
+			e.write(outbox.Message{Topic: e.topic, Key: []byte("k"), Value: []byte(fmt.Sprint(i))})
 			committed := time.Now()
 			for seen := false; !seen; {
 				cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen = seen || string(r.Value) == fmt.Sprint(i) })

@@ -20,9 +20,11 @@ const topic = "events"
 
 // env is one test's broker and database.
 type env struct {
-	t    testing.TB
-	kc   *kfake.Cluster
-	cl   *kgo.Client
+	t       testing.TB
+	kc      *kfake.Cluster // nil on a real cluster (benchEnv)
+	brokers []string       // a real cluster's brokers (benchEnv on KAFKA_BROKERS)
+	topic   string         // what the benchmarks write: topic, or one of their own on a real cluster
+	cl      *kgo.Client
 	db   *dbtest.DB
 	w    *outbox.Writer
 	name string
@@ -40,7 +42,15 @@ func newEnv(t testing.TB, db *dbtest.DB) *env {
 	require.NoError(t, err)
 	w, err := outbox.NewWriter(db.Dialect, outbox.DefaultTable)
 	require.NoError(t, err)
-	return &env{t: t, kc: kc, cl: cl, db: db, w: w, name: "orders"}
+	return &env{t: t, kc: kc, cl: cl, db: db, w: w, name: "orders", topic: topic}
+}
+
+// addrs returns the brokers the relay and consumers dial.
+func (e *env) addrs() []string {
+	if e.kc == nil {
+		return e.brokers
+	}
+	return e.kc.ListenAddrs()
 }
 
 func ctxT(t testing.TB) context.Context {
@@ -71,7 +81,7 @@ type running struct {
 
 func (e *env) start(opts ...outbox.Opt) *running {
 	e.t.Helper()
-	opts = append([]outbox.Opt{outbox.Brokers(e.kc.ListenAddrs()...), outbox.PollInterval(20 * time.Millisecond),
+	opts = append([]outbox.Opt{outbox.Brokers(e.addrs()...), outbox.PollInterval(20 * time.Millisecond),
 		outbox.KgoOpts(kgo.MetadataMinAge(50 * time.Millisecond))}, opts...)
 	r, err := outbox.NewRelay(e.name, e.db.DB, e.db.Dialect, opts...)
 	require.NoError(e.t, err)
