@@ -25,9 +25,9 @@ type env struct {
 	brokers []string       // a real cluster's brokers (benchEnv on KAFKA_BROKERS)
 	topic   string         // what the benchmarks write: topic, or one of their own on a real cluster
 	cl      *kgo.Client
-	db   *dbtest.DB
-	w    *outbox.Writer
-	name string
+	db      *dbtest.DB
+	w       *outbox.Writer
+	name    string
 }
 
 func newEnv(t testing.TB, db *dbtest.DB) *env {
