@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-stream/exactly/internal/crashpoint"
 	"github.com/exactly-stream/exactly/internal/groupscope"
@@ -402,7 +403,11 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 	// Held until the commit is applied: a restore waits for it (tasks).
 	p.tasks.applyMu.Lock()
 	s.ended = p.tasks.revokes.Load()
-	committed, err = s.End(ectx, try)
+	committed, err = s.End(kgo.PreTxnCommitFnContext(ectx, t.checkOffsetCommit), try)
+	if errors.Is(err, errOffsetsDiverge) {
+		p.cfg.logger.Warn("transaction aborted: the session's offsets differ from what it processed", "err", err)
+		err = nil // an abort, as after a revoke the session did not pass on
+	}
 	if committed {
 		crashpoint.Hit(crashpoint.AfterCommit)
 		err := t.apply()
@@ -463,4 +468,57 @@ func (p *Processor) committed(t *txn) {
 		p.tasks.committedUpTo(tp.topic, tp.part, off+1)
 	}
 	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Skipped: t.skipped, Outputs: t.outputs, Duration: time.Since(t.start)})
+}
+
+// errOffsetsDiverge is what checkOffsetCommit refuses a commit with.
+var errOffsetsDiverge = errors.New("processor: the offsets the session would commit are not those of the records processed")
+
+// checkOffsetCommit runs just before the session sends the transaction's
+// TxnOffsetCommit (kgo.PreTxnCommitFnContext): the offsets it commits must
+// be exactly the next offsets of the records this transaction processed,
+// partition for partition, since the changelog's offset records (and so
+// the restore rule) and local state follow the processed records. A
+// partition the session dropped from its offsets (a revoke it did not pass
+// on) would commit outputs and state without their offsets: state ahead of
+// the group; a partition it advanced past records never processed would
+// commit offsets without their state: a restore that waits for offset
+// records that never come. Either way the commit is refused, and the
+// transaction aborts.
+func (t *txn) checkOffsetCommit(req *kmsg.TxnOffsetCommitRequest) error {
+	return offsetsMatch(t.consumed, req)
+}
+
+func offsetsMatch(consumed map[topicPart]int64, req *kmsg.TxnOffsetCommitRequest) error {
+	n := 0
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			n++
+			off, ok := consumed[topicPart{rt.Topic, rp.Partition}]
+			if !ok || rp.Offset != off+1 {
+				return fmt.Errorf("%w: %s partition %d: commit %d, processed through %d (%v)", errOffsetsDiverge, rt.Topic, rp.Partition, rp.Offset, off, ok)
+			}
+		}
+	}
+	if n != len(consumed) {
+		for tp, off := range consumed {
+			if !inRequest(req, tp) {
+				return fmt.Errorf("%w: %s partition %d processed through %d, not in the commit", errOffsetsDiverge, tp.topic, tp.part, off)
+			}
+		}
+	}
+	return nil
+}
+
+func inRequest(req *kmsg.TxnOffsetCommitRequest, tp topicPart) bool {
+	for _, rt := range req.Topics {
+		if rt.Topic != tp.topic {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			if rp.Partition == tp.part {
+				return true
+			}
+		}
+	}
+	return false
 }
