@@ -485,8 +485,17 @@ var errOffsetsDiverge = errors.New("processor: the offsets the session would com
 // records that never come. Either way the commit is refused, and the
 // transaction aborts.
 func (t *txn) checkOffsetCommit(req *kmsg.TxnOffsetCommitRequest) error {
-	return offsetsMatch(t.consumed, req)
+	consumed := t.consumed
+	if testHookConsumed != nil {
+		consumed = testHookConsumed(consumed)
+	}
+	return offsetsMatch(consumed, req)
 }
+
+// testHookConsumed, when set (by tests only, before any processor runs),
+// may replace what checkOffsetCommit compares the commit with: a test
+// makes the session's offsets diverge from the records processed.
+var testHookConsumed func(map[topicPart]int64) map[topicPart]int64
 
 func offsetsMatch(consumed map[topicPart]int64, req *kmsg.TxnOffsetCommitRequest) error {
 	n := 0
