@@ -60,6 +60,43 @@ type child struct {
 	done    chan struct{} // closed once the process exited and was reaped
 }
 
+// startChild starts bin with args as a child process of the test, with
+// environment env (nil: this process's), keeping its output (shown when
+// the test fails, and on stderr with EXACTLY_TEST_LOG set); the test's
+// cleanup kills it (a SIGSTOPped one too) and reaps it. what names it in
+// that output.
+func startChild(t *testing.T, wg *sync.WaitGroup, what, id, bin string, args, env []string) *child {
+	t.Helper()
+	c := &child{id: id, out: &logBuffer{}, done: make(chan struct{})}
+	if os.Getenv("EXACTLY_TEST_LOG") != "" {
+		c.out.tee = os.Stderr
+	}
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Env = env
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	require.NoError(t, c.cmd.Start())
+	wg.Go(func() {
+		_ = c.cmd.Wait()
+		close(c.done)
+	})
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Kill() // a SIGSTOPped process dies too
+		<-c.done
+		if t.Failed() {
+			t.Logf("output of %s (pid %d):\n%s", what, c.cmd.Process.Pid, c.out.String())
+		}
+	})
+	return c
+}
+
+// orBinary returns bin, or the plain race binary when bin is "".
+func orBinary(bin string) string {
+	if bin == "" {
+		return binary
+	}
+	return bin
+}
+
 // spawnOpts adjusts a child: bin "" is the plain race binary; env is added
 // to the test's environment; args come after the defaults of runProcess and
 // so override them.
@@ -74,35 +111,13 @@ type spawnOpts struct {
 // level so that tests can read what it did (restores, aborts).
 func (e *env) spawn(id, dir string, o spawnOpts) *child {
 	e.t.Helper()
-	bin := o.bin
-	if bin == "" {
-		bin = binary
-	}
 	args := []string{"run", "--service", "order", "--brokers", strings.Join(e.brokers, ","),
 		"--instance-id", id, "--state-dir", dir, "--topic-prefix", e.prefix,
 		"--commit-interval", "200ms", "--max-records", "100",
 		"--session-timeout", "6s", "--transaction-timeout", "5s",
 		"--log-level", "info", "--log-format", "json"}
-	c := &child{id: id, dir: dir, out: &logBuffer{}, done: make(chan struct{})}
-	if os.Getenv("EXACTLY_TEST_LOG") != "" {
-		c.out.tee = os.Stderr
-	}
-	c.cmd = exec.Command(bin, append(args, o.args...)...)
-	c.cmd.Env = e.childEnv(o.env...)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	require.NoError(e.t, c.cmd.Start())
-	e.wg.Go(func() {
-		_ = c.cmd.Wait()
-		close(c.done)
-	})
-	t := e.t
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			t.Logf("output of instance %s (pid %d):\n%s", c.id, c.cmd.Process.Pid, c.out.String())
-		}
-	})
+	c := startChild(e.t, &e.wg, "instance "+id, id, orBinary(o.bin), append(args, o.args...), e.childEnv(o.env...))
+	c.dir = dir
 	return c
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -101,34 +100,10 @@ func (me *mirrorEnv) client(brokers []string, opts ...kgo.Opt) *kgo.Client {
 // come last and so override them.
 func (me *mirrorEnv) spawn(id string, o spawnOpts) *child {
 	me.t.Helper()
-	bin := o.bin
-	if bin == "" {
-		bin = binary
-	}
 	args := []string{"mirror", "--source-brokers", strings.Join(me.src, ","), "--target-brokers", strings.Join(me.tgt, ","),
 		"--topics", strings.Join(me.topics, ","), "--name", me.name, "--instance-id", id,
 		"--session-timeout", "6s", "--commit-interval", "100ms", "--transaction-timeout", "5s"}
-	c := &child{id: id, out: &logBuffer{}, done: make(chan struct{})}
-	if os.Getenv("EXACTLY_TEST_LOG") != "" {
-		c.out.tee = os.Stderr
-	}
-	c.cmd = exec.Command(bin, append(args, o.args...)...)
-	c.cmd.Env = append(os.Environ(), o.env...)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	require.NoError(me.t, c.cmd.Start())
-	me.wg.Go(func() {
-		_ = c.cmd.Wait()
-		close(c.done)
-	})
-	t := me.t
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill() // a SIGSTOPped process dies too
-		<-c.done
-		if t.Failed() {
-			t.Logf("output of mirror instance %s (pid %d):\n%s", c.id, c.cmd.Process.Pid, c.out.String())
-		}
-	})
-	return c
+	return startChild(me.t, &me.wg, "mirror instance "+id, id, orBinary(o.bin), append(args, o.args...), append(os.Environ(), o.env...))
 }
 
 // sourceWriter writes keyed records into the source topics, in

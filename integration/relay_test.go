@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -102,34 +101,10 @@ func (re *relayEnv) write(n int) {
 // a short poll interval and transaction timeout); o.args come last.
 func (re *relayEnv) spawn(id string, o spawnOpts) *child {
 	re.t.Helper()
-	bin := o.bin
-	if bin == "" {
-		bin = binary
-	}
 	args := []string{"relay", "--db-dialect", re.db.Dialect.String(), "--db-dsn", re.db.DSN,
 		"--brokers", strings.Join(re.brokers, ","), "--name", re.name,
 		"--batch-size", "5", "--poll-interval", "50ms", "--transaction-timeout", "5s"}
-	c := &child{id: id, out: &logBuffer{}, done: make(chan struct{})}
-	if os.Getenv("EXACTLY_TEST_LOG") != "" {
-		c.out.tee = os.Stderr
-	}
-	c.cmd = exec.Command(bin, append(args, o.args...)...)
-	c.cmd.Env = append(os.Environ(), o.env...)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	require.NoError(re.t, c.cmd.Start())
-	re.wg.Go(func() {
-		_ = c.cmd.Wait()
-		close(c.done)
-	})
-	t := re.t
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill() // a SIGSTOPped process dies too
-		<-c.done
-		if t.Failed() {
-			t.Logf("output of relay %s (pid %d):\n%s", c.id, c.cmd.Process.Pid, c.out.String())
-		}
-	})
-	return c
+	return startChild(re.t, &re.wg, "relay "+id, id, orBinary(o.bin), append(args, o.args...), append(os.Environ(), o.env...))
 }
 
 func (re *relayEnv) rows() int {

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -98,37 +97,7 @@ func (se *sinkEnv) spawn(id string, o spawnOpts) *child {
 	args := []string{"payments", "--brokers", strings.Join(se.brokers, ","), "--db-dialect", se.db.Dialect.String(),
 		"--db-dsn", se.db.DSN, "--topic-prefix", se.prefix, "--group", se.group, "--instance-id", id,
 		"--max-records", "20", "--session-timeout", "6s", "--fetch-max-wait", "100ms"}
-	return startChild(se.t, &se.wg, "payments "+id, o, args)
-}
-
-// startChild starts the exactly binary (o.bin, or the race binary) with
-// args and then o.args, and kills it when the test ends.
-func startChild(t *testing.T, wg *sync.WaitGroup, id string, o spawnOpts, args []string) *child {
-	t.Helper()
-	bin := o.bin
-	if bin == "" {
-		bin = binary
-	}
-	c := &child{id: id, out: &logBuffer{}, done: make(chan struct{})}
-	if os.Getenv("EXACTLY_TEST_LOG") != "" {
-		c.out.tee = os.Stderr
-	}
-	c.cmd = exec.Command(bin, append(args, o.args...)...)
-	c.cmd.Env = append(os.Environ(), o.env...)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	require.NoError(t, c.cmd.Start())
-	wg.Go(func() {
-		_ = c.cmd.Wait()
-		close(c.done)
-	})
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			t.Logf("output of %s (pid %d):\n%s", c.id, c.cmd.Process.Pid, c.out.String())
-		}
-	})
-	return c
+	return startChild(se.t, &se.wg, "payments "+id, id, orBinary(o.bin), append(args, o.args...), append(os.Environ(), o.env...))
 }
 
 // paid reads the payments and the dead letters.

@@ -5,7 +5,6 @@ import (
 	be "encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -48,30 +47,12 @@ func wordsBinaryPath(t testing.TB) string {
 // spawnWords starts `words run` as instance id on state directory dir.
 func (e *env) spawnWords(id, dir string) *child {
 	e.t.Helper()
-	c := &child{id: id, dir: dir, out: &logBuffer{}, done: make(chan struct{})}
-	if os.Getenv("EXACTLY_TEST_LOG") != "" {
-		c.out.tee = os.Stderr
-	}
-	c.cmd = exec.Command(wordsBinaryPath(e.t), "run", "--brokers", strings.Join(e.brokers, ","),
+	c := startChild(e.t, &e.wg, "words instance "+id, id, wordsBinaryPath(e.t), []string{"run", "--brokers", strings.Join(e.brokers, ","),
 		"--instance-id", id, "--state-dir", dir, "--topic-prefix", e.prefix,
 		"--commit-interval", "100ms", "--max-records", "50",
 		"--session-timeout", "6s", "--transaction-timeout", "5s",
-		"--log-level", "info", "--log-format", "json")
-	c.cmd.Env = e.childEnv()
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	require.NoError(e.t, c.cmd.Start())
-	e.wg.Go(func() {
-		_ = c.cmd.Wait()
-		close(c.done)
-	})
-	t := e.t
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			t.Logf("output of words instance %s (pid %d):\n%s", c.id, c.cmd.Process.Pid, c.out.String())
-		}
-	})
+		"--log-level", "info", "--log-format", "json"}, e.childEnv())
+	c.dir = dir
 	return c
 }
 
