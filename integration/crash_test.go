@@ -89,6 +89,34 @@ func startChild(t *testing.T, wg *sync.WaitGroup, what, id, bin string, args, en
 	return c
 }
 
+// freeze SIGSTOPs c and returns once every thread of it is stopped.
+// kill(2) returns before a multi-threaded process has stopped: a thread
+// can run on for a moment (and, say, begin a database transaction), so a
+// test that inspects what the paused process holds must wait for this.
+func (c *child) freeze(t *testing.T) {
+	t.Helper()
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGSTOP))
+	dir := fmt.Sprintf("/proc/%d/task", c.cmd.Process.Pid)
+	require.Eventually(t, func() bool {
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			return false
+		}
+		for _, task := range tasks {
+			stat, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+			if err != nil {
+				return false
+			}
+			// The state follows the command name, which is in parentheses.
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 || i+2 >= len(stat) || (stat[i+2] != 'T' && stat[i+2] != 't') {
+				return false
+			}
+		}
+		return len(tasks) > 0
+	}, 10*time.Second, time.Millisecond, "%s did not stop", c.id)
+}
+
 // orBinary returns bin, or the plain race binary when bin is "".
 func orBinary(bin string) string {
 	if bin == "" {

@@ -196,7 +196,7 @@ func TestRelayCrashPoints(t *testing.T) {
 func (re *relayEnv) pause(c *child) {
 	re.t.Helper()
 	for range 200 {
-		require.NoError(re.t, c.cmd.Process.Signal(syscall.SIGSTOP))
+		c.freeze(re.t)
 		if re.unlocked() {
 			return
 		}
