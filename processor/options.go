@@ -176,6 +176,8 @@ func (c *cfg) validate() error {
 		return configErr("max consecutive aborts", "must be positive, got %d", c.maxAborts)
 	case c.startupTimeout <= 0:
 		return configErr("startup timeout", "must be positive, got %s", c.startupTimeout)
+	case c.resetState && !c.createTopics:
+		return configErr("reset state", "the reset deletes the changelogs and creates them again, and topic creation is off")
 	case c.policy < DeadLetter || c.policy > Skip:
 		return configErr("error policy", "unknown policy %s", c.policy)
 	}

@@ -410,11 +410,12 @@ func TestNewValidates(t *testing.T) {
 		opts []Opt
 		want string
 	}{
-		"no brokers":    {[]Opt{Group("g"), StateDir("d")}, "brokers"},
-		"no group":      {[]Opt{Brokers("x:1"), StateDir("d")}, "group"},
-		"no state dir":  {[]Opt{Brokers("x:1"), Group("g")}, "state dir"},
-		"zero records":  {append(ok, MaxRecordsPerTxn(0)), "max records"},
-		"txn too short": {append(ok, CommitInterval(time.Second), TransactionTimeout(time.Second)), "transaction timeout"},
+		"no brokers":             {[]Opt{Group("g"), StateDir("d")}, "brokers"},
+		"no group":               {[]Opt{Brokers("x:1"), StateDir("d")}, "group"},
+		"no state dir":           {[]Opt{Brokers("x:1"), Group("g")}, "state dir"},
+		"zero records":           {append(ok, MaxRecordsPerTxn(0)), "max records"},
+		"txn too short":          {append(ok, CommitInterval(time.Second), TransactionTimeout(time.Second)), "transaction timeout"},
+		"reset without creation": {append(ok, ResetState(true), CreateTopics(false)), "reset state: the reset deletes the changelogs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := New(topo, tc.opts...)

@@ -17,26 +17,9 @@ import (
 // same partition count and be compacted: a task owns partition p of the
 // input and of every changelog.
 func (p *Processor) ensureTopics(ctx context.Context) (int32, error) {
-	var sources []string
-	for _, t := range p.topo.SourceTopics() {
-		if !p.topo.IsRepartition(t) {
-			sources = append(sources, t)
-		}
-	}
-	details, err := p.admin.ListTopics(ctx, sources...)
+	n, err := p.sourcePartitions(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("listing source topics: %w", err)
-	}
-	n := int32(-1)
-	for _, t := range sources {
-		d, ok := details[t]
-		if !ok || d.Err != nil {
-			return 0, fmt.Errorf("%w: source topic %s: missing or unreadable (%w)", ErrConfig, t, errors.Join(d.Err, errMissing(ok)))
-		}
-		if n >= 0 && int32(len(d.Partitions)) != n {
-			return 0, fmt.Errorf("%w: source topics are not co-partitioned: %s has %d partitions, others %d", ErrConfig, t, len(d.Partitions), n)
-		}
-		n = int32(len(d.Partitions))
+		return 0, err
 	}
 	var created []string
 	for _, store := range p.topo.StoreNames() {
@@ -74,6 +57,34 @@ func (p *Processor) ensureTopics(ctx context.Context) (int32, error) {
 	}
 	if err := p.waitCreated(ctx, created); err != nil {
 		return 0, err
+	}
+	return n, nil
+}
+
+// sourcePartitions returns the partition count of the source topics
+// (not the repartition topics, which the processor creates): they must
+// exist and agree on it.
+func (p *Processor) sourcePartitions(ctx context.Context) (int32, error) {
+	var sources []string
+	for _, t := range p.topo.SourceTopics() {
+		if !p.topo.IsRepartition(t) {
+			sources = append(sources, t)
+		}
+	}
+	details, err := p.admin.ListTopics(ctx, sources...)
+	if err != nil {
+		return 0, fmt.Errorf("listing source topics: %w", err)
+	}
+	n := int32(-1)
+	for _, t := range sources {
+		d, ok := details[t]
+		if !ok || d.Err != nil {
+			return 0, fmt.Errorf("%w: source topic %s: missing or unreadable (%w)", ErrConfig, t, errors.Join(d.Err, errMissing(ok)))
+		}
+		if n >= 0 && int32(len(d.Partitions)) != n {
+			return 0, fmt.Errorf("%w: source topics are not co-partitioned: %s has %d partitions, others %d", ErrConfig, t, len(d.Partitions), n)
+		}
+		n = int32(len(d.Partitions))
 	}
 	return n, nil
 }
