@@ -191,8 +191,8 @@ func (p *Processor) restoreStore(ctx context.Context, store string, part int32, 
 	defer func() {
 		wd.stop()
 		if err != nil && errors.Is(context.Cause(ctx), errRestoreStalled) {
-			err = fmt.Errorf("changelog %s partition %d made no progress for %s, the restore timeout (%w): %w",
-				topic, part, p.cfg.restoreTimeout, err, ErrRestoreIncomplete)
+			err = fmt.Errorf("changelog %s partition %d made no progress for %s, the restore timeout%s (%w): %w",
+				topic, part, p.cfg.restoreTimeout, p.restoreGap(store, part, committed.resps), err, ErrRestoreIncomplete)
 		}
 	}()
 	from, wiped, err := p.restoreStart(ctx, store, part, id)
@@ -236,6 +236,29 @@ func (p *Processor) restoreStore(ctx context.Context, store string, part int32, 
 			return ctx.Err()
 		}
 	}
+}
+
+// restoreGap says, for a stalled restore's error, which committed offset
+// the restore waits to see an offset record of and how far the changelog
+// took it.
+func (p *Processor) restoreGap(store string, part int32, committed kadm.OffsetResponses) string {
+	for _, topic := range p.topo.StoreSources(store) {
+		c, ok := committed.Lookup(topic, part)
+		if !ok || c.Err != nil || c.At <= 0 {
+			continue
+		}
+		got, has, err := p.db.Load().InputCheckpoint(inputCheckpointName(store, topic), part)
+		switch {
+		case err != nil:
+			return ""
+		case !has:
+			return fmt.Sprintf(": the group committed %s offset %d but the changelog holds no offset record for %s"+
+				" (was it deleted or created after that commit? if a --reset-state stopped half way, run it again)", topic, c.At, topic)
+		case got < c.At-1:
+			return fmt.Sprintf(": the group committed %s offset %d, the changelog's offset records reach only %d", topic, c.At, got+1)
+		}
+	}
+	return ""
 }
 
 // errRestoreStalled is the cause a restore's context ends with when the
