@@ -460,7 +460,14 @@ func (r *run) housekeep(now time.Time) error {
 		fmt.Fprintf(r.cfg.Out, "  unexpected exit of %s\n", msg)
 		r.st.add(func(rep *Report) { rep.UnexpectedExits = append(rep.UnexpectedExits, msg) })
 		r.remove(in)
-		if err := r.startAt(in.id, in.dir); err != nil {
+		var extra []string
+		if in.resetting.Load() {
+			// A reset stopped half way leaves changelogs without offset
+			// records: an operator runs it again (processor.ResetState).
+			fmt.Fprintf(r.cfg.Out, "  %s exited before its reset was done: restarting it with --reset-state\n", in.id)
+			extra = []string{"--reset-state"}
+		}
+		if err := r.startAt(in.id, in.dir, extra...); err != nil {
 			return err
 		}
 	}

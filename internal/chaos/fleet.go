@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -36,6 +38,9 @@ type instance struct {
 	// a hung or failed instance's report shows (read after done).
 	text   []string
 	recent []string
+	// resetting is set while it runs with --reset-state and has not yet
+	// logged that the reset's offset records were written.
+	resetting atomic.Bool
 }
 
 // Bounds of what an instance's output keeps for its report.
@@ -103,6 +108,7 @@ func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Durati
 		return nil, fmt.Errorf("starting instance %s: %w", id, err)
 	}
 	in := &instance{id: id, dir: dir, cmd: cmd, done: make(chan struct{})}
+	in.resetting.Store(slices.Contains(extra, "--reset-state"))
 	f.stats.add(func(s *Report) { s.Started++ })
 	f.wg.Go(func() {
 		in.lastErr = f.follow(in, out)
@@ -111,6 +117,10 @@ func (f *fleet) start(id, dir string, maxRecords int, commitInterval time.Durati
 	})
 	return in, nil
 }
+
+// resetDoneMsg is what an instance logs once its --reset-state is done
+// (package processor, seedOffsetRecords).
+const resetDoneMsg = "state reset: done"
 
 // envPrefix is the prefix of the exactly program's environment variables
 // (package app: EXACTLY_<FLAG>).
@@ -171,6 +181,9 @@ func (f *fleet) follow(in *instance, r io.Reader) string {
 			in.recent = append(in.recent[:0], in.recent[1:]...)
 		}
 		in.recent = append(in.recent, line)
+		if m["msg"] == resetDoneMsg {
+			in.resetting.Store(false)
+		}
 		if m["level"] == "ERROR" {
 			last = fmt.Sprint(m["msg"], ": ", m["err"])
 		}
