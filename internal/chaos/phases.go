@@ -347,6 +347,9 @@ func (r *run) reset(ctx context.Context) error {
 	if err := r.startAt(by.id, by.dir, "--reset-state"); err != nil {
 		return err
 	}
+	if err := r.waitReset(ctx, r.live[len(r.live)-1]); err != nil {
+		return err
+	}
 	olds := r.oldDirs(stopped, by)
 	end := time.Now().Add(r.cfg.ResetRun)
 	if err := r.pushPast(ctx, olds, &ph); err != nil {
@@ -370,6 +373,22 @@ func (r *run) reset(ctx context.Context) error {
 	}
 	ph.Took = time.Since(start)
 	r.record(ph)
+	return nil
+}
+
+// waitReset waits, at most two minutes, until in logged that its reset is
+// done or exited: pushing orders past the old checkpoints means nothing
+// while the old changelogs still exist.
+func (r *run) waitReset(ctx context.Context, in *instance) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for in.resetting.Load() && !in.exited() && time.Now().Before(deadline) {
+		if err := r.housekeep(time.Now()); err != nil {
+			return err
+		}
+		if err := exactlytest.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
