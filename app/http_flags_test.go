@@ -185,9 +185,8 @@ func TestMembershipFlags(t *testing.T) {
 		instanceID string // of the member; "" for a dynamic one
 		stays      bool   // the member is still there after the stop
 	}{
-		"default (dynamic)":  {nil, "", false},
-		"static":             {[]string{"--static-membership"}, "i1", false},
-		"staying on stop":    {[]string{"--static-membership", "--leave-group-on-stop=false"}, "i1", true},
+		"default":            {nil, "i1", false},
+		"staying on stop":    {[]string{"--leave-group-on-stop=false"}, "i1", true},
 		"dynamic":            {[]string{"--static-membership=false"}, "", false},
 		"dynamic, stay flag": {[]string{"--static-membership=false", "--leave-group-on-stop=false"}, "", false},
 	} {

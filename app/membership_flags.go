@@ -10,7 +10,7 @@ type memberConfig struct {
 
 // memberFlags declares the flags of group membership.
 func memberFlags(fs *flagSet, c *memberConfig) {
-	fs.BoolVar(&c.static, "static-membership", false, "join as a static member whose group.instance.id is --instance-id (KIP-345): a restart within --session-timeout gets its partitions back without a rebalance (opt-in for now)")
+	fs.BoolVar(&c.static, "static-membership", true, "join as a static member whose group.instance.id is --instance-id (KIP-345): a restart within --session-timeout gets its partitions back without a rebalance; false: a dynamic member")
 	fs.BoolVar(&c.leaveOnStop, "leave-group-on-stop", true, "a static member leaves the group when it stops cleanly, so its partitions move at once (a scale-down); false: they wait for it until --session-timeout (a rolling restart moves nothing)")
 }
 

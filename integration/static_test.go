@@ -37,12 +37,12 @@ func TestStaticMemberRestartKeepsAssignment(t *testing.T) {
 	e := newEnvParts(t, 6)
 	group := e.group("order")
 	hooks := map[string]*rebalanceLog{"a": {}, "b": {}}
-	a := e.start("order", "a", "a", processor.StaticMembership(true), processor.WithHooks(processor.Hooks{OnRebalance: hooks["a"].record}))
-	b := e.start("order", "b", "b", processor.StaticMembership(true), processor.WithHooks(processor.Hooks{OnRebalance: hooks["b"].record}))
+	a := e.start("order", "a", "a", processor.WithHooks(processor.Hooks{OnRebalance: hooks["a"].record}))
+	b := e.start("order", "b", "b", processor.WithHooks(processor.Hooks{OnRebalance: hooks["b"].record}))
 	// A long session timeout for c: a dead member that the group waited
 	// for would keep its partitions from the restarted one for a minute.
 	dir := filepath.Join(e.root, "c")
-	long := spawnOpts{args: []string{"--session-timeout", "60s", "--static-membership"}}
+	long := spawnOpts{args: []string{"--session-timeout", "60s"}}
 	c := e.spawn("c", dir, long)
 	spread := waitSpread(t, time.Minute, map[*inst]int{a: 2, b: 2})
 	before := e.waitMembers(group, 3)

@@ -56,7 +56,6 @@ func defaultCfg() cfg {
 		restoreBatch:   10000,
 		maxAborts:      10,
 		startupTimeout: 30 * time.Second,
-		dynamic:        true, // static membership is opt-in: see StaticMembership
 		logger:         slog.New(slog.DiscardHandler),
 	}
 }

@@ -13,10 +13,7 @@ package processor
 // the group; the first one is then told FENCED_INSTANCE_ID and stops with
 // ErrFenced (its transactional ID is fenced as well, so it cannot commit).
 //
-// The default value is false (opt-in): on Apache Kafka, the chaos soak
-// with broker kills and operator resets saw restores stall with static
-// membership on, not yet explained; until it is, instances join as
-// dynamic members unless asked.
+// The default value is true.
 func StaticMembership(on bool) Opt { return opt(func(c *cfg) { c.dynamic = !on }) }
 
 // LeaveGroupOnStop sets whether a static member leaves its group when Run
