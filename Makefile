@@ -11,6 +11,8 @@
 #                    SEED=<printed seed> to replay one
 #   make chaos-mirror  the same soak of `exactly mirror` between two embedded
 #                    kfake clusters; DURATION, SEED as for chaos
+#   make chaos-revenue the same soak of the revenue example (a repartition
+#                    topic and punctuators); DURATION, SEED as for chaos
 #   make db-up       start the test databases (PostgreSQL, MariaDB) and print the
 #                    variables that point the tests at them:
 #                    eval "$$(make -s db-up)" && make test
@@ -23,7 +25,7 @@ PG        := integration/db/postgres.sh
 MARIADB   := integration/db/mariadb.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror kafka-up kafka-down db-up db-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror bench-kstreams kstreams-build fuzz clean
+.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror chaos-revenue kafka-up kafka-down db-up db-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror bench-kstreams kstreams-build fuzz clean
 
 all: build lint test
 
@@ -113,6 +115,17 @@ chaos-mirror:
 	$(GO) build -o bin/exactly ./cmd/exactly
 	./bin/exactly chaos --mode mirror --instance-binary bin/exactly-race --duration $(DURATION) --seed $(SEED) \
 		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(if $(KAFKA_TARGET_BROKERS),--target-brokers $(KAFKA_TARGET_BROKERS)) $(CHAOS_FLAGS)
+
+# chaos-revenue runs `exactly chaos --mode revenue`: instances of
+# `revenue run` (examples/revenue/cmd/revenue, built with the race detector) on an
+# embedded kfake cluster with broker faults, or on KAFKA_BROKERS. After the
+# drain it waits for the wall clock to close the last minute (up to 85 s),
+# then exits 3 when revenue.Check finds a violation.
+chaos-revenue:
+	$(GO) build -race -o bin/revenue-race ./examples/revenue/cmd/revenue
+	$(GO) build -o bin/exactly ./cmd/exactly
+	./bin/exactly chaos --mode revenue --instance-binary bin/revenue-race --duration $(DURATION) --seed $(SEED) \
+		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(CHAOS_FLAGS)
 
 vet:
 	$(GO) vet $(PKGS)

@@ -33,7 +33,7 @@ var chaosCommand = app.Command{
 
 func chaosSetup(fs *flag.FlagSet) app.Runner {
 	var c chaos.Config
-	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service) or mirror (exactly mirror between two clusters)")
+	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service), mirror (exactly mirror between two clusters) or revenue (the revenue example's command, given with --instance-binary: a repartition and punctuators)")
 	targetBrokers := fs.String("target-brokers", "", "mirror mode: the real target cluster's seed brokers, --brokers being the source (default: two embedded kfake clusters)")
 	fs.IntVar(&c.MirrorTopics, "mirror-topics", 3, "mirror mode: source topics to mirror")
 	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long failures are injected")
@@ -68,6 +68,14 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 		}
 		c.Partitions = int32(*partitions)
 		switch c.Mode {
+		case chaos.ModeRevenue:
+			if *instanceBinary == "" {
+				return app.Usagef("--instance-binary: --mode revenue runs the revenue example's command (go build ./examples/revenue/cmd/revenue); name it")
+			}
+			if c.KafkaDir != "" {
+				return app.Usagef("--kafka-dir: broker kills are for --mode pipeline only")
+			}
+			fallthrough
 		case chaos.ModePipeline:
 			if *targetBrokers != "" {
 				return app.Usagef("--target-brokers: only with --mode mirror")
@@ -83,7 +91,7 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 				return app.Usagef("--mirror-topics: want 1..100, got %d", c.MirrorTopics)
 			}
 		default:
-			return app.Usagef("--mode: want %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, c.Mode)
+			return app.Usagef("--mode: want %s, %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, chaos.ModeRevenue, c.Mode)
 		}
 		c.TargetBrokers = app.SplitBrokers(*targetBrokers)
 		if c.IdleEvery == 0 {

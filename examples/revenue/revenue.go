@@ -1,11 +1,16 @@
 // Package revenue sums each product's sales per tumbling minute and emits
 // a minute's total once, when the minute closes, with punctuators (the
-// low-level topology API: package topology's Schedule). When window
-// operators exist, this is what a tumbling-window aggregation does.
+// low-level topology API: package topology's Schedule) behind a
+// repartition topic. When window operators exist, this is what a
+// re-keying tumbling-window aggregation does.
 //
-// The input topic (sales) holds Sale records (JSON) keyed by product;
-// a sale's timestamp is its Time (topology.WithTimestamp), not the Kafka
-// record's. A task keeps, per product, the open minutes with their running
+// The input topic (sales) holds Sale records (JSON) keyed by the till that
+// rang them up, as a shop's tills would write them; a sale's timestamp is
+// its Time (topology.WithTimestamp), not the Kafka record's. The node
+// rekey dead-letters invalid sales and sends the others, keyed by
+// product, to the repartition topic by-product (created and purged by the
+// library: <group>-by-product-repartition), so that each product's sales
+// meet in one task. There a task keeps, per product, the open minutes with their running
 // totals (store buckets) and a per-partition index of the products with
 // open minutes and of the watermark: the time up to which every minute is
 // closed (store open, one entry per partition).
@@ -19,12 +24,18 @@
 //     punctuator, every WallClockInterval, closes the minutes of a
 //     partition whose sales stopped (stream time stands still there).
 //
+// Stream time is per task, and a task reads partition p of both topics:
+// a sale rekeyed in p moves p's stream time at once, while the sales it
+// overtook may still be on their way through the repartition topic. So a
+// sale for a minute near its end can arrive after its product's task
+// closed the minute, more often under load, kills and rebalances.
+//
 // Late sales: a sale for a minute that is already closed (its end at or
 // before the watermark or the stream time) would change a total already
 // emitted; it is dead-lettered with ErrLate, and so are sales that are not
 // valid (ErrInvalid). Nothing is emitted twice and nothing counted is
 // lost: every sale is in exactly one emitted total or in the dead-letter
-// topic.
+// topic. Check verifies this of a run's committed output.
 package revenue
 
 import (
@@ -40,12 +51,13 @@ import (
 
 // Topic, group and store names, before any topic prefix.
 const (
-	TopicSales      = "sales"              // input: product -> Sale (JSON)
+	TopicSales      = "sales"              // input: till -> Sale (JSON)
 	TopicRevenue    = "revenue-per-minute" // output: product -> Revenue (JSON)
 	TopicDeadLetter = "revenue-dlq"        // late or invalid sales
 	Group           = "revenue"            // consumer group and application id
 	StoreBuckets    = "buckets"            // product -> its open minutes
 	StoreOpen       = "open"               // "" -> Open, per partition
+	ByProduct       = "by-product"         // the repartition: product -> Sale
 )
 
 // Window is the length of a tumbling window; WallClockInterval how often
@@ -105,13 +117,20 @@ func Topology(prefix string) (*topology.Topology, error) {
 	b := topology.NewBuilder()
 	src := topology.Source(b, "sales", prefix+TopicSales, topology.String(), topology.JSON[Sale](),
 		topology.WithTimestamp(func(_ string, s Sale, _ time.Time) time.Time { return s.Time }))
+	byProduct := topology.Repartition(b, ByProduct, topology.String(), topology.JSON[Sale](), topology.Parents("rekey"))
+	topology.Node(b, "rekey", func(c *topology.Call, r topology.Record[string, Sale]) error {
+		if err := r.Value.Validate(); err != nil {
+			return err
+		}
+		return byProduct.Send(c, r.Value.Product, r.Value)
+	}, topology.Parents(src.Name()))
 	a := &app{
 		buckets: topology.Store(b, StoreBuckets, topology.String(), topology.JSON[map[int64]Bucket]()),
 		open:    topology.Store(b, StoreOpen, topology.String(), topology.JSON[Open]()),
 		out:     topology.Sink(b, "out", prefix+TopicRevenue, topology.String(), topology.JSON[Revenue](), topology.Parents("close-stream", "close-wall")),
 	}
 	stores := topology.Stores(StoreBuckets, StoreOpen)
-	topology.Node(b, "add", a.add, topology.Parents(src.Name()), stores)
+	topology.Node(b, "add", a.add, topology.Parents(byProduct.Name()), stores)
 	topology.Schedule(b, "close-stream", Window, topology.StreamTime, a.close, stores)
 	topology.Schedule(b, "close-wall", WallClockInterval, topology.WallClock, func(c *topology.Call, at time.Time) error {
 		return a.close(c, at.Add(-WallClockGrace))
@@ -123,14 +142,23 @@ func Topology(prefix string) (*topology.Topology, error) {
 	return t, nil
 }
 
-// add adds a sale to its product's minute, opening the minute if needed.
-func (a *app) add(c *topology.Call, r topology.Record[string, Sale]) error {
-	s := r.Value
+// Validate returns an error wrapping ErrInvalid if s cannot be counted.
+func (s Sale) Validate() error {
 	switch {
-	case s.Product == "" || s.Product != r.Key:
-		return fmt.Errorf("%w: product %q keyed %q (a product's sales must share a partition)", ErrInvalid, s.Product, r.Key)
+	case s.Product == "":
+		return fmt.Errorf("%w: no product", ErrInvalid)
 	case s.AmountCents < 0 || s.Time.IsZero():
 		return fmt.Errorf("%w: amount %d at %s", ErrInvalid, s.AmountCents, s.Time)
+	}
+	return nil
+}
+
+// add adds a sale, read from the repartition topic, to its product's
+// minute, opening the minute if needed.
+func (a *app) add(c *topology.Call, r topology.Record[string, Sale]) error {
+	s := r.Value
+	if s.Product != r.Key {
+		return fmt.Errorf("%w: product %q keyed %q (a product's sales must share a partition)", ErrInvalid, s.Product, r.Key)
 	}
 	o, _, err := a.open.Get(c, "")
 	if err != nil {

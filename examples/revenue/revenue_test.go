@@ -1,6 +1,7 @@
 package revenue_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,9 +15,10 @@ import (
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC) // the driver's default start
 
 type harness struct {
-	d   *topologytest.Driver
-	in  topologytest.InputTopic[string, revenue.Sale]
-	out topologytest.OutputTopic[string, revenue.Revenue]
+	till string // the key of the sales sell pipes
+	d    *topologytest.Driver
+	in   topologytest.InputTopic[string, revenue.Sale]
+	out  topologytest.OutputTopic[string, revenue.Revenue]
 }
 
 func newHarness(t *testing.T, parts int32) *harness {
@@ -24,16 +26,29 @@ func newHarness(t *testing.T, parts int32) *harness {
 	require.NoError(t, err)
 	d := topologytest.New(t, topo, topologytest.Options{Application: revenue.Group, Partitions: parts, Start: t0})
 	return &harness{
-		d:   d,
-		in:  topologytest.Input(d, revenue.TopicSales, topology.String(), topology.JSON[revenue.Sale]()),
-		out: topologytest.Output(d, revenue.TopicRevenue, topology.String(), topology.JSON[revenue.Revenue]()),
+		till: "till-1",
+		d:    d,
+		in:   topologytest.Input(d, revenue.TopicSales, topology.String(), topology.JSON[revenue.Sale]()),
+		out:  topologytest.Output(d, revenue.TopicRevenue, topology.String(), topology.JSON[revenue.Revenue]()),
 	}
 }
 
-// sell pipes a sale of product at t0+at. The Kafka record's timestamp is
-// the driver's wall clock: the sale's own time must win.
+// sell pipes a sale of product at t0+at, rung up at h.till. The Kafka
+// record's timestamp is the driver's wall clock: the sale's own time must
+// win.
 func (h *harness) sell(product string, cents int64, at time.Duration) {
-	h.in.Pipe(product, revenue.Sale{Product: product, AmountCents: cents, Time: t0.Add(at)})
+	h.in.Pipe(h.till, revenue.Sale{Product: product, AmountCents: cents, Time: t0.Add(at)})
+}
+
+// tillOn returns a till whose sales go to partition p.
+func (h *harness) tillOn(t *testing.T, p int32) string {
+	for i := range 1000 {
+		if till := fmt.Sprintf("till-%d", i); h.d.Partition([]byte(till)) == p {
+			return till
+		}
+	}
+	t.Fatalf("no till on partition %d", p)
+	return ""
 }
 
 func (h *harness) read() []revenue.Revenue {
@@ -97,8 +112,13 @@ func TestLateSaleIsDeadLettered(t *testing.T) {
 func TestQuietPartitionEmitsOnWallClock(t *testing.T) {
 	h := newHarness(t, 4)
 	quiet, busy := "apple", "pear"
-	require.NotEqual(t, h.d.Partition([]byte(quiet)), h.d.Partition([]byte(busy)))
+	qp, bp := h.d.Partition([]byte(quiet)), h.d.Partition([]byte(busy))
+	require.NotEqual(t, qp, bp)
+	// Each product's sales are rung up at a till of its own partition: a
+	// till's sale moves the stream time of its partition too.
+	h.till = h.tillOn(t, qp)
 	h.sell(quiet, 100, 20*time.Second)
+	h.till = h.tillOn(t, bp)
 	h.sell(busy, 7, 30*time.Second)
 	h.sell(busy, 1, 70*time.Second)
 	require.Equal(t, []revenue.Revenue{rev(busy, 0, 7, 1)}, h.read(), "only the busy partition's stream time passed 00:01")
@@ -118,20 +138,64 @@ func TestQuietPartitionEmitsOnWallClock(t *testing.T) {
 	require.GreaterOrEqual(t, at[0], time.Minute+revenue.WallClockGrace)
 	require.LessOrEqual(t, at[0], time.Minute+revenue.WallClockGrace+revenue.WallClockInterval)
 
+	h.till = h.tillOn(t, qp)
 	h.sell(quiet, 1, 59*time.Second) // closed by the wall clock: late
 	require.Len(t, h.d.DeadLetters(), 1)
 	h.sell(quiet, 2, 4*time.Minute) // stream time now crosses 00:01..00:04: nothing more of minute 0
 	require.Empty(t, h.read())
 }
 
-// TestInvalidSaleIsDeadLettered: a sale keyed by another product (which
-// would split a product's minute over partitions) or without a time is
-// dead-lettered.
+// TestInvalidSaleIsDeadLettered: a sale without a product, without a time
+// or with a negative amount is dead-lettered before the repartition, from
+// the sales topic, and counts nowhere.
 func TestInvalidSaleIsDeadLettered(t *testing.T) {
 	h := newHarness(t, 2)
-	h.in.Pipe("apple", revenue.Sale{Product: "pear", AmountCents: 1, Time: t0})
-	h.in.Pipe("apple", revenue.Sale{Product: "apple", AmountCents: 1})
-	require.Len(t, h.d.DeadLetters(), 2)
+	h.in.Pipe("till-1", revenue.Sale{AmountCents: 1, Time: t0})
+	h.in.Pipe("till-1", revenue.Sale{Product: "apple", AmountCents: 1})
+	h.in.Pipe("till-1", revenue.Sale{Product: "apple", AmountCents: -1, Time: t0})
+	dl := h.d.DeadLetters()
+	require.Len(t, dl, 3)
+	for _, r := range dl {
+		require.Equal(t, revenue.TopicSales, header(r, "exactly.source.topic"))
+		require.Contains(t, header(r, "exactly.error"), "invalid sale")
+	}
 	h.d.AdvanceWallClock(time.Hour)
 	require.Empty(t, h.read())
+}
+
+// TestSalesMeetByProduct: sales of one product rung up at tills on every
+// partition are re-keyed through the repartition topic into one task,
+// which emits one total of them; the repartition topic is the library's,
+// named after the application.
+func TestSalesMeetByProduct(t *testing.T) {
+	h := newHarness(t, 4)
+	for p := range int32(4) {
+		h.till = h.tillOn(t, p)
+		h.sell("apple", int64(10+p), time.Duration(p)*time.Second)
+		h.sell("pear", 1, time.Duration(p)*time.Second)
+	}
+	require.Empty(t, h.read())
+	h.d.AdvanceWallClock(2 * time.Minute)
+	got := h.read()
+	require.ElementsMatch(t, []revenue.Revenue{rev("apple", 0, 10+11+12+13, 4), rev("pear", 0, 4, 1*4)}, got)
+	var sales []revenue.Sale
+	for p := range int32(4) {
+		sales = append(sales, revenue.Sale{Product: "apple", AmountCents: int64(10 + p), Time: t0.Add(time.Duration(p) * time.Second)},
+			revenue.Sale{Product: "pear", AmountCents: 1, Time: t0.Add(time.Duration(p) * time.Second)})
+	}
+	require.NoError(t, revenue.Check(sales, nil, got, time.Time{}))
+	topo, err := revenue.Topology("")
+	require.NoError(t, err)
+	topo, err = topo.ForApplication(revenue.Group)
+	require.NoError(t, err)
+	require.Equal(t, "revenue-by-product-repartition", topo.Repartitions()[0].Topic)
+}
+
+func header(r topologytest.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

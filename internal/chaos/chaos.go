@@ -58,6 +58,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.mirror = &mirrorRun{name: r.group, ledger: newLedger(), topts: tgtOpts}
 		r.st.r.Mirror = &MirrorReport{Name: r.group}
 	}
+	if cfg.Mode == ModeRevenue {
+		r.revenueTopics()
+	}
 	// Shutdown, in order: the instances (SIGKILL whatever still runs,
 	// then reap), the producer and broker restarts, the clients, the
 	// embedded cluster, the state directories.
@@ -113,7 +116,8 @@ type run struct {
 	resets      []map[int32]int64 // committed offsets at each reset
 	extraOrders int               // orders produced by phases, for ids
 
-	mirror *mirrorRun // mirror mode only
+	mirror *mirrorRun  // mirror mode only
+	rev    *revenueRun // revenue mode only
 }
 
 // timed is an action due at a time.
@@ -359,13 +363,20 @@ func (r *run) startAt(id, dir string, extra ...string) error {
 // with idle and reset phases when due, then lets the pipeline drain and
 // stops every instance cleanly.
 func (r *run) soak(ctx context.Context) error {
-	if r.mirror != nil {
+	switch {
+	case r.mirror != nil:
 		r.startMirrorProducer()
-	} else {
+	case r.rev != nil:
+		r.startRevenueProducer()
+	default:
 		r.startProducer()
 	}
 	begin := time.Now()
 	r.schedulePhases(begin)
+	if r.rev != nil {
+		// The revenue producer runs its own idle phases, as the mirror's.
+		r.nextIdle, r.nextReset = time.Time{}, time.Time{}
+	}
 	end := begin.Add(r.cfg.Duration)
 	next := begin.Add(r.interval())
 	lastProgress := begin
@@ -413,6 +424,9 @@ func (r *run) soak(ctx context.Context) error {
 	drain := r.drain
 	if r.mirror != nil {
 		drain = r.mirrorDrain
+	}
+	if r.rev != nil {
+		drain = r.revenueDrain
 	}
 	if err := drain(ctx); err != nil {
 		return err
@@ -860,6 +874,9 @@ func (r *run) progress(ctx context.Context, elapsed time.Duration) {
 	lag, err := r.lag(ctx)
 	r.st.mu.Lock()
 	produced := r.st.r.Produced.Produced
+	if r.st.r.Revenue != nil {
+		produced = r.st.r.Revenue.Sales
+	}
 	r.st.mu.Unlock()
 	if err != nil {
 		fmt.Fprintf(r.cfg.Out, "%s: produced %d, %d instances (lag unknown: %v)\n", elapsed.Round(time.Second), produced, len(r.live), err)
@@ -883,6 +900,9 @@ func (r *run) stopAll() error {
 func (r *run) check(ctx context.Context) (*Report, error) {
 	if r.mirror != nil {
 		return r.mirrorCheck(ctx)
+	}
+	if r.rev != nil {
+		return r.revenueCheck(ctx)
 	}
 	opts := r.topics.VerifyOptions(false)
 	for _, store := range orders.OrderStores() {

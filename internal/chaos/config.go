@@ -34,13 +34,16 @@ import (
 // Config configures Run. Binary is required; every other field has a
 // default.
 type Config struct {
-	// Binary is the exactly command that runs the instances. Required.
+	// Binary is the exactly command that runs the instances; in
+	// ModeRevenue, the revenue example's command
+	// (examples/revenue/cmd/revenue). Required.
 	Binary string
 
-	// Mode is what the soak runs: ModePipeline, the order service, or
+	// Mode is what the soak runs: ModePipeline, the order service,
 	// ModeMirror, `exactly mirror` instances copying topics from a source
-	// cluster to a target cluster (see mirror.go in this package). The
-	// default value is ModePipeline.
+	// cluster to a target cluster (see mirror.go in this package), or
+	// ModeRevenue, the revenue example (a repartition and punctuators; see
+	// revenue.go in this package). The default value is ModePipeline.
 	Mode string
 
 	// TargetBrokers names the mirror's real target cluster, Brokers its
@@ -178,6 +181,7 @@ type Config struct {
 const (
 	ModePipeline = "pipeline"
 	ModeMirror   = "mirror"
+	ModeRevenue  = "revenue"
 )
 
 func (c *Config) ensureDefaults() {
@@ -188,6 +192,13 @@ func (c *Config) ensureDefaults() {
 		setDefault(&c.IdleEvery, 20*time.Second)
 		setDefault(&c.IdleFor, 8*time.Second)
 		setDefault(&c.MirrorTopics, 3)
+		c.ResetEvery = -1
+	}
+	if c.Mode == ModeRevenue {
+		// Its idle phases are the mirror's (production stops, the
+		// failures go on); the order service's resets do not apply.
+		setDefault(&c.IdleEvery, 30*time.Second)
+		setDefault(&c.IdleFor, 12*time.Second)
 		c.ResetEvery = -1
 	}
 	setDefault(&c.Duration, time.Minute)
@@ -231,11 +242,11 @@ var ErrConfig = errors.New("chaos: invalid configuration")
 
 func (c *Config) validate() error {
 	switch {
-	case c.Mode != ModePipeline && c.Mode != ModeMirror:
-		return fmt.Errorf("%w: mode %q: want %s or %s", ErrConfig, c.Mode, ModePipeline, ModeMirror)
+	case c.Mode != ModePipeline && c.Mode != ModeMirror && c.Mode != ModeRevenue:
+		return fmt.Errorf("%w: mode %q: want %s, %s or %s", ErrConfig, c.Mode, ModePipeline, ModeMirror, ModeRevenue)
 	case c.Mode == ModeMirror && (len(c.Brokers) == 0) != (len(c.TargetBrokers) == 0):
 		return fmt.Errorf("%w: a mirror soak on real clusters needs both the source and the target brokers", ErrConfig)
-	case c.Mode == ModeMirror && c.KafkaDir != "":
+	case c.Mode != ModePipeline && c.KafkaDir != "":
 		return fmt.Errorf("%w: broker kills (a Kafka run directory) are for the pipeline mode only", ErrConfig)
 	case c.Mode != ModeMirror && len(c.TargetBrokers) > 0:
 		return fmt.Errorf("%w: target brokers are for the mirror mode only", ErrConfig)

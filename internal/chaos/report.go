@@ -70,6 +70,9 @@ type Report struct {
 
 	// Mirror is the mirror mode's part; nil in the pipeline mode.
 	Mirror *MirrorReport
+
+	// Revenue is the revenue mode's part; nil in the other modes.
+	Revenue *RevenueReport
 }
 
 // MirrorReport is what a mirror soak did and found.
@@ -99,6 +102,12 @@ func (r *Report) Violations() int {
 		}
 		return n + r.Mirror.Verdict.Violations()
 	}
+	if r.Revenue != nil {
+		if !r.Revenue.Checked {
+			return n + 1
+		}
+		return n + len(r.Revenue.Violations)
+	}
 	if r.Verify == nil {
 		return n + 1
 	}
@@ -111,6 +120,9 @@ func (r *Report) OK() bool { return r.Violations() == 0 }
 func (r *Report) String() string {
 	if r.Mirror != nil {
 		return r.mirrorString()
+	}
+	if r.Revenue != nil {
+		return r.revenueString()
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos: seed %d, failures for %s on %s, %d orders/s\n", r.Seed, r.Duration, r.Cluster, r.Rate)
