@@ -117,6 +117,16 @@ func (p Pipeline) IsChangelog(topic string) bool {
 	return false
 }
 
+// isRepartition reports whether topic is a repartition topic of a stage.
+func (p Pipeline) isRepartition(topic string) bool {
+	for _, s := range p.Stages {
+		if slices.Contains(s.Repartitions, topic) {
+			return true
+		}
+	}
+	return false
+}
+
 // Inputs returns every input topic of the pipeline once, in data-flow
 // order, those other stages write included.
 func (p Pipeline) Inputs() []string {
@@ -141,11 +151,14 @@ func (p Pipeline) external(topic string) bool {
 	return true
 }
 
-// role names what topic is in the pipeline: input, output, changelog.
+// role names what topic is in the pipeline: input, output, changelog,
+// repartition.
 func (p Pipeline) role(topic string) string {
 	switch {
 	case p.IsChangelog(topic):
 		return "changelog"
+	case p.isRepartition(topic):
+		return "repartition"
 	case p.external(topic):
 		return "input"
 	}

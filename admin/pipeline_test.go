@@ -189,7 +189,7 @@ func TestStageOfARepartitionedTopology(t *testing.T) {
 		Repartitions: []string{"wc-by-word-repartition"},
 	}, s)
 	p := Pipeline{Stages: []Stage{s}}
-	require.Equal(t, "output", p.role("wc-by-word-repartition"), "created by the stage, not an external input")
+	require.Equal(t, "repartition", p.role("wc-by-word-repartition"), "created by the stage, not an external input")
 	require.Equal(t, "lines", p.inputOf("wc-by-word-repartition"), "the input's partition count")
 
 	acls, err := RequiredACLs(p, RoleInstance, ACLOptions{})
