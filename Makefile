@@ -119,8 +119,9 @@ chaos-mirror:
 # chaos-revenue runs `exactly chaos --mode revenue`: instances of
 # `revenue run` (examples/revenue/cmd/revenue, built with the race detector) on an
 # embedded kfake cluster with broker faults, or on KAFKA_BROKERS. After the
-# drain it waits for the wall clock to close the last minute (up to 85 s),
-# then exits 3 when revenue.Check finds a violation.
+# drain it waits for the wall clock to close the last minute (85 s past its
+# start, then until the output passes, at most 90 s more), then exits 3 when
+# revenue.Check finds a violation.
 chaos-revenue:
 	$(GO) build -race -o bin/revenue-race ./examples/revenue/cmd/revenue
 	$(GO) build -o bin/exactly ./cmd/exactly
