@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -38,6 +39,7 @@ const (
 	revFuture         = 5
 	revSalesPerMinute = 120
 	revPartitions     = 4
+	revFutureAhead    = 20 * time.Minute
 )
 
 // revInput is the input every run gets: the same sales at the same times.
@@ -58,7 +60,12 @@ type revSale struct {
 // Every product sells in every future minute, so that each minute but the
 // last closes on stream time in every task that has sales.
 func newRevInput(rng *rand.Rand, present time.Time) revInput {
-	in := revInput{present: present, future: present.Add(time.Hour)}
+	// The future minutes must stay ahead of the wall clock for the whole
+	// test (the wall-clock punctuator would close them), and within an
+	// hour of it: Kafka 4 refuses records stamped further ahead
+	// (log.message.timestamp.after.max.ms, one hour by default), and the
+	// repartitioned sales carry the sale's time.
+	in := revInput{present: present, future: present.Add(revFutureAhead)}
 	sale := func(start time.Time, product int) revSale {
 		s := revenue.Sale{Product: fmt.Sprintf("product-%d", product), AmountCents: 1 + rng.Int64N(5000),
 			Time: start.Add(time.Duration(rng.Int64N(int64(revenue.Window))))}
@@ -156,7 +163,7 @@ type revResult struct {
 //     wall-clock punctuator to close it (until 80 s past its start): the
 //     idle phase, with rebalances in it; a sale is late only if a run took
 //     more than ~20 s to process it;
-//   - then revFuture future minutes (an hour ahead, so the wall clock
+//   - then revFuture future minutes (revFutureAhead ahead, so the wall clock
 //     never closes them), one at a time: a minute's sales are produced
 //     only once the group has committed all of the previous minute's, on
 //     the sales and the repartition topic, so no interleaving can make
@@ -295,9 +302,23 @@ func (r *revEnv) setup() {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := r.admin.CreateTopic(ctx, r.parts, -1, nil, r.prefix+revenue.TopicSales)
+	sales := r.prefix + revenue.TopicSales
+	resp, err := r.admin.CreateTopic(ctx, r.parts, -1, nil, sales)
 	require.NoError(t, err)
 	require.NoError(t, resp.Err)
+	// On a real cluster the broker an instance asks may not list a topic
+	// created a moment ago, and a missing source topic is a configuration
+	// error at start: wait until the metadata shows it (a fresh client
+	// each time, so that no cached answer hides it).
+	require.Eventually(t, func() bool {
+		cl, err := r.client()
+		if err != nil {
+			return false
+		}
+		defer cl.Close()
+		d, err := kadm.NewClient(cl).ListTopics(ctx, sales)
+		return err == nil && d[sales].Err == nil && len(d[sales].Partitions) == int(r.parts)
+	}, 30*time.Second, 100*time.Millisecond, "topic %s does not show in the metadata", sales)
 	r.kidDir = filepath.Join(r.root, "kid")
 }
 
