@@ -303,16 +303,15 @@ func (p *Processor) open(ctx context.Context) error {
 // api versions negotiation" from one shutting down) must not stop an
 // instance that the next try would start. Every step of ensureTopics is
 // idempotent. What no retry mends is not retried: a configuration error, a
-// missing ACL (IsFatal); but a missing source topic is asked for again, as
-// it may have been created a moment ago.
+// missing ACL (IsFatal).
 func (p *Processor) provisionTopics(ctx context.Context) (int32, error) {
 	deadline := time.Now().Add(p.cfg.startupTimeout)
 	for attempt := 0; ; attempt++ {
 		n, err := p.ensureTopics(ctx)
-		if err == nil || (IsFatal(err) && !errors.As(err, new(sourceMissingError))) || ctx.Err() != nil || time.Now().After(deadline) {
+		if err == nil || IsFatal(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			return n, err
 		}
-		p.cfg.logger.Warn("retrying", "what", "checking and creating topics", "attempt", attempt+1, "err", err) // a source topic missing too: it may be a moment old
+		p.cfg.logger.Warn("retrying", "what", "checking and creating topics", "attempt", attempt+1, "err", err)
 		if !sleep(ctx, backoff(attempt)) {
 			return n, err
 		}

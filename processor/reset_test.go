@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -139,39 +138,4 @@ func TestHalfDoneResetSaysSo(t *testing.T) {
 	in3.waitRecords(t, 2)
 	in3.close(t)
 	require.Equal(t, map[string]int64{"k0": 1, "k1": 1}, localCounts(t, dir, 1))
-}
-
-// TestStartWaitsForASourceTopicJustCreated: a source topic the metadata
-// does not show yet (created a moment ago, or by a job that runs beside
-// the instance) is asked for again until the startup timeout; one that
-// never comes still fails the start naming it.
-func TestStartWaitsForASourceTopicJustCreated(t *testing.T) {
-	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
-
-	never := start(t, counterTopology(t), brokers, t.TempDir(), "never", Group("other"), StartupTimeout(2*time.Second))
-	select {
-	case err := <-never.err:
-		require.ErrorIs(t, err, ErrConfig)
-		require.ErrorContains(t, err, "source topic in: missing")
-	case <-time.After(30 * time.Second):
-		t.Fatal("a source topic that never comes did not fail the start")
-	}
-
-	in := start(t, counterTopology(t), brokers, t.TempDir(), "a")
-	time.Sleep(time.Second)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	require.NoError(t, err)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, nil, "in")
-	require.NoError(t, err)
-	require.NoError(t, resp.Err)
-	produceInputs(t, brokers, 2, 3, nil)
-	in.waitRecords(t, 6)
-	in.close(t)
 }

@@ -61,14 +61,6 @@ func (p *Processor) ensureTopics(ctx context.Context) (int32, error) {
 	return n, nil
 }
 
-// sourceMissingError is a source topic the metadata does not show: a
-// configuration error, unless the topic was created a moment ago and the
-// broker asked has not heard of it yet, so the start asks again until the
-// startup timeout.
-type sourceMissingError struct{ error }
-
-func (e sourceMissingError) Unwrap() error { return e.error }
-
 // sourcePartitions returns the partition count of the source topics
 // (not the repartition topics, which the processor creates): they must
 // exist and agree on it.
@@ -79,7 +71,6 @@ func (p *Processor) sourcePartitions(ctx context.Context) (int32, error) {
 			sources = append(sources, t)
 		}
 	}
-	p.adminCl.PurgeTopicsFromClient(slices.Clone(sources)...) // an answer cached while one was missing must not hide it
 	details, err := p.admin.ListTopics(ctx, sources...)
 	if err != nil {
 		return 0, fmt.Errorf("listing source topics: %w", err)
@@ -88,7 +79,7 @@ func (p *Processor) sourcePartitions(ctx context.Context) (int32, error) {
 	for _, t := range sources {
 		d, ok := details[t]
 		if !ok || d.Err != nil {
-			return 0, sourceMissingError{fmt.Errorf("%w: source topic %s: missing or unreadable (%w)", ErrConfig, t, errors.Join(d.Err, errMissing(ok)))}
+			return 0, fmt.Errorf("%w: source topic %s: missing or unreadable (%w)", ErrConfig, t, errors.Join(d.Err, errMissing(ok)))
 		}
 		if n >= 0 && int32(len(d.Partitions)) != n {
 			return 0, fmt.Errorf("%w: source topics are not co-partitioned: %s has %d partitions, others %d", ErrConfig, t, len(d.Partitions), n)
