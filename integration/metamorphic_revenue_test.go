@@ -308,17 +308,9 @@ func (r *revEnv) setup() {
 	require.NoError(t, resp.Err)
 	// On a real cluster the broker an instance asks may not list a topic
 	// created a moment ago, and a missing source topic is a configuration
-	// error at start: wait until the metadata shows it (a fresh client
-	// each time, so that no cached answer hides it).
-	require.Eventually(t, func() bool {
-		cl, err := r.client()
-		if err != nil {
-			return false
-		}
-		defer cl.Close()
-		d, err := kadm.NewClient(cl).ListTopics(ctx, sales)
-		return err == nil && d[sales].Err == nil && len(d[sales].Partitions) == int(r.parts)
-	}, 30*time.Second, 100*time.Millisecond, "topic %s does not show in the metadata", sales)
+	// error at start (it fails fast): wait until every broker lists it.
+	require.Eventually(t, func() bool { return listedEverywhere(ctx, r.client, sales, r.parts) },
+		30*time.Second, 100*time.Millisecond, "topic %s does not show in every broker's metadata", sales)
 	r.kidDir = filepath.Join(r.root, "kid")
 }
 
@@ -566,4 +558,29 @@ func (r *revEnv) check(openFrom time.Time) (revResult, error) {
 		res.totals[revenue.Minute{Product: x.Product, Start: x.Minute.UTC()}] = revenue.Bucket{Cents: x.RevenueCents, Sales: x.Sales}
 	}
 	return res, revenue.Check(r.sales, dead, totals, openFrom)
+}
+
+// listedEverywhere reports whether every broker's metadata lists topic
+// with parts partitions.
+func listedEverywhere(ctx context.Context, client func() (*kgo.Client, error), topic string, parts int32) bool {
+	cl, err := client()
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil || len(md.Brokers) == 0 {
+		return false
+	}
+	for _, b := range md.Brokers {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+		if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || int32(len(resp.Topics[0].Partitions)) != parts {
+			return false
+		}
+	}
+	return true
 }
