@@ -255,24 +255,10 @@ func (r *run) startMirrorProducer() {
 		defer cl.Close()
 		p := &mirrorProducer{cl: cl, topics: r.mirror.topics, parts: r.parts, keys: r.cfg.Customers, ledger: r.mirror.ledger, rng: newRand(seed, 0x70726f64)}
 		perTxn := max(1, r.cfg.Rate/10)
-		begin := time.Now()
-		nextIdle := time.Time{}
-		if r.cfg.IdleEvery > 0 {
-			nextIdle = begin.Add(r.cfg.IdleEvery / 2)
-		}
-		for {
-			if !nextIdle.IsZero() && time.Since(nextIdle) >= 0 && time.Since(begin) < r.cfg.Duration {
-				nextIdle = nextIdle.Add(r.cfg.IdleEvery)
-				if !r.mirrorIdle(time.Since(begin)) {
-					return
-				}
-				continue
-			}
-			start := time.Now()
+		r.pace(func() error {
 			abort := p.rng.IntN(5) == 0
 			if err := p.txn(context.Background(), perTxn, abort); err != nil {
-				r.failProducer(err)
-				return
+				return err
 			}
 			r.st.add(func(rep *Report) {
 				rep.Mirror.Transactions++
@@ -280,13 +266,39 @@ func (r *run) startMirrorProducer() {
 					rep.Mirror.AbortedTransactions++
 				}
 			})
-			select {
-			case <-r.prodStop:
-				return
-			case <-time.After(100*time.Millisecond - time.Since(start)):
-			}
-		}
+			return nil
+		})
 	})
+}
+
+// pace runs step every 100 ms until prodStop closes or step fails (the
+// producer then fails the soak), with an idle phase every IdleEvery,
+// the first after half of it, while failures are injected.
+func (r *run) pace(step func() error) {
+	begin := time.Now()
+	nextIdle := time.Time{}
+	if r.cfg.IdleEvery > 0 {
+		nextIdle = begin.Add(r.cfg.IdleEvery / 2)
+	}
+	for {
+		if !nextIdle.IsZero() && time.Since(nextIdle) >= 0 && time.Since(begin) < r.cfg.Duration {
+			nextIdle = nextIdle.Add(r.cfg.IdleEvery)
+			if !r.mirrorIdle(time.Since(begin)) {
+				return
+			}
+			continue
+		}
+		start := time.Now()
+		if err := step(); err != nil {
+			r.failProducer(err)
+			return
+		}
+		select {
+		case <-r.prodStop:
+			return
+		case <-time.After(100*time.Millisecond - time.Since(start)):
+		}
+	}
 }
 
 // mirrorIdle stops production for IdleFor, or until prodStop closes (then

@@ -81,30 +81,7 @@ func (r *run) startRevenueProducer() {
 		}
 		defer cl.Close()
 		perBatch := max(1, r.cfg.Rate/10)
-		begin := time.Now()
-		nextIdle := time.Time{}
-		if r.cfg.IdleEvery > 0 {
-			nextIdle = begin.Add(r.cfg.IdleEvery / 2)
-		}
-		for {
-			if !nextIdle.IsZero() && time.Since(nextIdle) >= 0 && time.Since(begin) < r.cfg.Duration {
-				nextIdle = nextIdle.Add(r.cfg.IdleEvery)
-				if !r.mirrorIdle(time.Since(begin)) {
-					return
-				}
-				continue
-			}
-			start := time.Now()
-			if err := r.produceSales(cl, rng, perBatch); err != nil {
-				r.failProducer(err)
-				return
-			}
-			select {
-			case <-r.prodStop:
-				return
-			case <-time.After(100*time.Millisecond - time.Since(start)):
-			}
-		}
+		r.pace(func() error { return r.produceSales(cl, rng, perBatch) })
 	})
 }
 
