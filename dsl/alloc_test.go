@@ -2,6 +2,7 @@ package dsl_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -29,6 +30,10 @@ func (n *nullRuntime) Put(store string, _, value []byte) error {
 func (n *nullRuntime) Delete(store string, _ []byte) error {
 	delete(n.slot, store)
 	return nil
+}
+
+func (n *nullRuntime) Range(string, []byte, []byte, func(k, v []byte) bool) error {
+	return errors.New("nullRuntime: no ranges")
 }
 
 func (n *nullRuntime) Emit(string, []byte, []byte, time.Time, []topology.Header) error { return nil }

@@ -2,6 +2,7 @@ package dsl_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"strconv"
@@ -131,6 +132,10 @@ func (p *printRuntime) Put(store string, key, value []byte) error {
 func (p *printRuntime) Delete(store string, key []byte) error {
 	delete(p.stores, store+"/"+string(key))
 	return nil
+}
+
+func (p *printRuntime) Range(string, []byte, []byte, func(k, v []byte) bool) error {
+	return errors.New("printRuntime: no ranges")
 }
 
 func (p *printRuntime) Emit(topic string, key, value []byte, _ time.Time, _ []topology.Header) error {

@@ -3,6 +3,8 @@ package dsl_test
 import (
 	"context"
 	"encoding/binary"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,6 +51,16 @@ func (dr *driver) Put(store string, key, value []byte) error {
 
 func (dr *driver) Delete(store string, key []byte) error {
 	delete(dr.stores[store], string(key))
+	return nil
+}
+
+// Range visits the keys of store in [lo, hi) in order.
+func (dr *driver) Range(store string, lo, hi []byte, fn func(k, v []byte) bool) error {
+	for _, k := range slices.Sorted(maps.Keys(dr.stores[store])) {
+		if k >= string(lo) && (hi == nil || k < string(hi)) && !fn([]byte(k), dr.stores[store][k]) {
+			break
+		}
+	}
 	return nil
 }
 

@@ -142,6 +142,10 @@ func (t *txn) Get(store string, part int32, key []byte) ([]byte, bool, error) {
 	return t.staged.Get(store, part, key)
 }
 
+func (t *txn) Range(store string, part int32, lo, hi []byte, fn func(key, value []byte) bool) error {
+	return t.staged.Range(store, part, lo, hi, fn)
+}
+
 func (t *txn) Put(store string, part int32, key, value []byte) error {
 	if err := t.staged.Put(store, part, key, value); err != nil {
 		return err

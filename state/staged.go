@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -159,4 +160,51 @@ func (s *Staged) check(kind, name string, partition int32) error {
 		return ErrFinished
 	}
 	return checkPartition(kind, name, partition)
+}
+
+// Range calls fn, in key order, for every key of store partition in
+// [lo, hi) as staged or, where the Staged did not touch it, as committed.
+// A nil lo starts at the first key, a nil hi runs to the last. fn returns
+// false to stop. The key and value passed to fn are valid only during the
+// call. Writes staged while Range runs (fn must not stage any) are not
+// guaranteed to be seen.
+func (s *Staged) Range(store string, partition int32, lo, hi []byte, fn func(key, value []byte) bool) error {
+	if err := s.rangeKeys(store, partition, lo, hi, fn); err != nil {
+		return fmt.Errorf("ranging over staged keys in %s/%d: %w", store, partition, err)
+	}
+	return nil
+}
+
+func (s *Staged) rangeKeys(store string, partition int32, lo, hi []byte, fn func(key, value []byte) bool) error {
+	if err := s.check("store", store, partition); err != nil {
+		return err
+	}
+	if err := s.db.acquire(); err != nil {
+		return err
+	}
+	defer s.db.mu.RUnlock()
+	prefix := appendPartition(nil, tagData, store, partition)
+	opts := pebble.IterOptions{LowerBound: append(slices.Clip(prefix), lo...), UpperBound: prefixSuccessor(prefix)}
+	if hi != nil {
+		opts.UpperBound = append(slices.Clip(prefix), hi...)
+	}
+	it, err := s.b.NewIter(&opts)
+	if err != nil {
+		return err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		if !fn(it.Key()[len(prefix):], v) {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		_ = it.Close()
+		return err
+	}
+	return it.Close()
 }

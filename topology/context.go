@@ -19,6 +19,11 @@ import (
 // callers pass slices nothing else changes, as Serde.Encode returns them.
 type Runtime interface {
 	Get(store string, key []byte) (value []byte, ok bool, err error)
+	// Range calls fn in key order for every key of store in [lo, hi) (nil
+	// lo: from the first key, nil hi: to the last) as Get would read it,
+	// until fn returns false. key and value are valid only during the
+	// call; writes made while Range runs need not be seen by it.
+	Range(store string, lo, hi []byte, fn func(key, value []byte) bool) error
 	Put(store string, key, value []byte) error
 	Delete(store string, key []byte) error
 	Emit(topic string, key, value []byte, ts time.Time, headers []Header) error
@@ -108,6 +113,13 @@ func (c *Call) get(store string, key []byte) ([]byte, bool, error) {
 	}
 	v, ok, err := c.rt.Get(store, key)
 	return v, ok, c.runtimeErr(err)
+}
+
+func (c *Call) rangeKeys(store string, lo, hi []byte, fn func(key, value []byte) bool) error {
+	if err := c.checkStore(store); err != nil {
+		return err
+	}
+	return c.runtimeErr(c.rt.Range(store, lo, hi, fn))
 }
 
 func (c *Call) put(store string, key, value []byte) error {

@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -28,6 +29,10 @@ func (r *dispatchRuntime) Put(_ string, key, value []byte) error {
 func (r *dispatchRuntime) Delete(_ string, key []byte) error {
 	delete(r.state, string(key))
 	return nil
+}
+
+func (r *dispatchRuntime) Range(string, []byte, []byte, func(k, v []byte) bool) error {
+	return errors.New("dispatchRuntime: no ranges")
 }
 
 func (r *dispatchRuntime) Emit(string, []byte, []byte, time.Time, []topology.Header) error {

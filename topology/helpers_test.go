@@ -2,6 +2,8 @@ package topology_test
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,6 +62,16 @@ func (f *fakeRuntime) Delete(store string, key []byte) error {
 		return f.deleteErr
 	}
 	delete(f.stores[store], string(key))
+	return nil
+}
+
+// Range visits the keys of store in [lo, hi) in order.
+func (f *fakeRuntime) Range(store string, lo, hi []byte, fn func(k, v []byte) bool) error {
+	for _, k := range slices.Sorted(maps.Keys(f.stores[store])) {
+		if k >= string(lo) && (hi == nil || k < string(hi)) && !fn([]byte(k), f.stores[store][k]) {
+			break
+		}
+	}
 	return nil
 }
 

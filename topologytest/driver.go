@@ -234,6 +234,10 @@ func (m *memTxn) Get(store string, part int32, key []byte) ([]byte, bool, error)
 	return m.staged.Get(store, part, key)
 }
 
+func (m *memTxn) Range(store string, part int32, lo, hi []byte, fn func(key, value []byte) bool) error {
+	return m.staged.Range(store, part, lo, hi, fn)
+}
+
 func (m *memTxn) Put(store string, part int32, key, value []byte) error {
 	return m.staged.Put(store, part, key, value)
 }

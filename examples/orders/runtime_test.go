@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strconv"
 	"testing"
@@ -43,6 +44,10 @@ func (m *memRuntime) Put(store string, key, value []byte) error {
 func (m *memRuntime) Delete(store string, key []byte) error {
 	m.stage(store)[string(key)] = nil
 	return nil
+}
+
+func (m *memRuntime) Range(string, []byte, []byte, func(k, v []byte) bool) error {
+	return errors.New("memRuntime: no ranges")
 }
 
 func (m *memRuntime) Emit(topic string, key, value []byte, _ time.Time, _ []topology.Header) error {

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -90,6 +91,10 @@ func (r *benchRuntime) Put(store string, key, value []byte) error {
 func (r *benchRuntime) Delete(store string, key []byte) error {
 	delete(r.state[store], string(key))
 	return nil
+}
+
+func (r *benchRuntime) Range(string, []byte, []byte, func(k, v []byte) bool) error {
+	return errors.New("benchRuntime: no ranges")
 }
 
 func (r *benchRuntime) Emit(string, []byte, []byte, time.Time, []topology.Header) error {

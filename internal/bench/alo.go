@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-stream/exactly/examples/orders"
+	"github.com/exactly-stream/exactly/internal/taskrun"
 	"github.com/exactly-stream/exactly/internal/tuning"
 	"github.com/exactly-stream/exactly/processor"
 	"github.com/exactly-stream/exactly/state"
@@ -140,94 +140,65 @@ func (l *aloLoop) batch(ctx context.Context, first []*kgo.Record) (int, error) {
 	return n, nil
 }
 
-// aloRuntime is the topology.Runtime of one batch. Like the processor's, it
-// holds a record's writes and outputs until the record succeeded, so a bad
-// record leaves only its dead-letter record.
+// aloRuntime runs one batch's records. Like the processor, it holds a
+// record's writes and outputs until the record succeeded (taskrun.Runtime),
+// so a bad record leaves only its dead-letter record; it is also the
+// batch's taskrun.Txn: writes go to the staged batch and the changelog,
+// outputs to the producer.
 type aloRuntime struct {
 	loop   *aloLoop
 	ctx    context.Context
 	staged *state.Staged
 	errs   kgo.FirstErrPromise
-	part   int32
-	ops    []aloOp
-	emits  []*kgo.Record
-}
-
-type aloOp struct {
-	store      string
-	key, value []byte
-	del        bool
+	rt     taskrun.Runtime
 }
 
 func (rt *aloRuntime) process(r *kgo.Record) error {
-	rt.part, rt.ops, rt.emits = r.Partition, rt.ops[:0], rt.emits[:0]
+	rt.rt.Reset(rt, r.Partition)
 	in := topology.Input{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
-	err := rt.loop.topo.Dispatch(rt.ctx, rt, &in)
+	err := rt.loop.topo.Dispatch(rt.ctx, &rt.rt, &in)
 	switch {
 	case err == nil:
-		return rt.flush()
+		_, err = rt.rt.Flush(&in)
+		return err
 	case topology.IsBadRecord(err):
-		rt.loop.cl.Produce(rt.ctx, &kgo.Record{
-			Topic: rt.loop.dlq, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
-			Headers: []kgo.RecordHeader{
-				{Key: processor.HeaderError, Value: []byte(err.Error())},
-				{Key: processor.HeaderTopic, Value: []byte(r.Topic)},
-				{Key: processor.HeaderPartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
-				{Key: processor.HeaderOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
-			},
-		}, rt.errs.Promise())
+		out := taskrun.DeadLetter(rt.loop.dlq, &in, err)
+		rt.Emit(&out, &in)
 		return nil
 	}
 	return err
 }
 
-func (rt *aloRuntime) flush() error {
-	for _, op := range rt.ops {
-		rec := &kgo.Record{Topic: rt.loop.changelogs[op.store], Partition: rt.part, Key: op.key}
-		var err error
-		if op.del {
-			err = rt.staged.Delete(op.store, rt.part, op.key)
-		} else {
-			err, rec.Value = rt.staged.Put(op.store, rt.part, op.key, op.value), op.value
-		}
-		if err != nil {
-			return err
-		}
-		rt.loop.cl.Produce(rt.ctx, rec, rt.errs.Promise())
+func (rt *aloRuntime) Get(store string, part int32, key []byte) ([]byte, bool, error) {
+	return rt.staged.Get(store, part, key)
+}
+
+func (rt *aloRuntime) Range(store string, part int32, lo, hi []byte, fn func(key, value []byte) bool) error {
+	return rt.staged.Range(store, part, lo, hi, fn)
+}
+
+func (rt *aloRuntime) Put(store string, part int32, key, value []byte) error {
+	if err := rt.staged.Put(store, part, key, value); err != nil {
+		return err
 	}
-	for _, rec := range rt.emits {
-		rt.loop.cl.Produce(rt.ctx, rec, rt.errs.Promise())
-	}
+	rt.loop.cl.Produce(rt.ctx, &kgo.Record{Topic: rt.loop.changelogs[store], Partition: part, Key: key, Value: value}, rt.errs.Promise())
 	return nil
 }
 
-// Get reads the record's own writes, then the batch's, then committed state.
-func (rt *aloRuntime) Get(store string, key []byte) ([]byte, bool, error) {
-	for i := len(rt.ops) - 1; i >= 0; i-- {
-		if op := rt.ops[i]; op.store == store && string(op.key) == string(key) {
-			return op.value, !op.del, nil
-		}
+func (rt *aloRuntime) Delete(store string, part int32, key []byte) error {
+	if err := rt.staged.Delete(store, part, key); err != nil {
+		return err
 	}
-	return rt.staged.Get(store, rt.part, key)
-}
-
-func (rt *aloRuntime) Put(store string, key, value []byte) error {
-	rt.ops = append(rt.ops, aloOp{store: store, key: key, value: value})
+	rt.loop.cl.Produce(rt.ctx, &kgo.Record{Topic: rt.loop.changelogs[store], Partition: part, Key: key}, rt.errs.Promise())
 	return nil
 }
 
-func (rt *aloRuntime) Delete(store string, key []byte) error {
-	rt.ops = append(rt.ops, aloOp{store: store, key: key, del: true})
-	return nil
-}
-
-func (rt *aloRuntime) Emit(topic string, key, value []byte, ts time.Time, hdrs []topology.Header) error {
-	rec := &kgo.Record{Topic: topic, Key: key, Value: value, Timestamp: ts}
-	for _, h := range hdrs {
+func (rt *aloRuntime) Emit(out *taskrun.Output, _ *topology.Input) {
+	rec := &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value, Timestamp: out.Timestamp}
+	for _, h := range out.Headers {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
-	rt.emits = append(rt.emits, rec)
-	return nil
+	rt.loop.cl.Produce(rt.ctx, rec, rt.errs.Promise())
 }
 
 // atLeastOnce measures the at-least-once loop over the input.

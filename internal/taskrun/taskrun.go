@@ -10,7 +10,9 @@
 package taskrun
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,6 +42,7 @@ type Output struct {
 // punctuation.
 type Txn interface {
 	Get(store string, part int32, key []byte) ([]byte, bool, error)
+	Range(store string, part int32, lo, hi []byte, fn func(key, value []byte) bool) error
 	Put(store string, part int32, key, value []byte) error
 	Delete(store string, part int32, key []byte) error
 	Emit(out *Output, from *topology.Input)
@@ -82,6 +85,61 @@ func (rt *Runtime) Get(store string, key []byte) ([]byte, bool, error) {
 		}
 	}
 	return rt.txn.Get(store, rt.part, key)
+}
+
+// Range merges the record's own writes in [lo, hi) (the last per key
+// wins) over the transaction's range: it sees what Get would, in key
+// order. Writes made while it runs are not seen by it.
+func (rt *Runtime) Range(store string, lo, hi []byte, fn func(key, value []byte) bool) error {
+	held := rt.heldIn(store, lo, hi)
+	stopped := false
+	err := rt.txn.Range(store, rt.part, lo, hi, func(k, v []byte) bool {
+		for len(held) > 0 && bytes.Compare(held[0].key, k) <= 0 {
+			op := held[0]
+			held = held[1:]
+			if !op.del && !fn(op.key, op.value) {
+				stopped = true
+				return false
+			}
+			if bytes.Equal(op.key, k) {
+				return true // the record's write hides the transaction's
+			}
+		}
+		if !fn(k, v) {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	if err != nil || stopped {
+		return err
+	}
+	for _, op := range held {
+		if !op.del && !fn(op.key, op.value) {
+			break
+		}
+	}
+	return nil
+}
+
+// heldIn returns the record's own last write of each key of store in
+// [lo, hi), in key order.
+func (rt *Runtime) heldIn(store string, lo, hi []byte) []stateOp {
+	var held []stateOp
+	var seen map[string]bool
+	for i := len(rt.ops) - 1; i >= 0; i-- {
+		op := rt.ops[i]
+		if op.store != store || bytes.Compare(op.key, lo) < 0 || (hi != nil && bytes.Compare(op.key, hi) >= 0) || seen[string(op.key)] {
+			continue
+		}
+		if seen == nil {
+			seen = make(map[string]bool)
+		}
+		seen[string(op.key)] = true
+		held = append(held, op)
+	}
+	slices.SortFunc(held, func(a, b stateOp) int { return bytes.Compare(a.key, b.key) })
+	return held
 }
 
 // Put holds a write until Flush.
