@@ -175,36 +175,86 @@ func (s *Staged) Range(store string, partition int32, lo, hi []byte, fn func(key
 	return nil
 }
 
+// rangeChunk is how many entries Range copies per hold of the DB: fn runs
+// with the DB released, since it may read the DB again (a holder must not
+// acquire twice).
+const rangeChunk = 256
+
 func (s *Staged) rangeKeys(store string, partition int32, lo, hi []byte, fn func(key, value []byte) bool) error {
 	if err := s.check("store", store, partition); err != nil {
 		return err
 	}
-	if err := s.db.acquire(); err != nil {
-		return err
-	}
-	defer s.db.mu.RUnlock()
 	prefix := appendPartition(nil, tagData, store, partition)
 	opts := pebble.IterOptions{LowerBound: append(slices.Clip(prefix), lo...), UpperBound: prefixSuccessor(prefix)}
 	if hi != nil {
 		opts.UpperBound = append(slices.Clip(prefix), hi...)
 	}
-	it, err := s.b.NewIter(&opts)
-	if err != nil {
-		return err
+	var buf []byte
+	var ends []int // entry i: key buf[ends[2i-1]:ends[2i]] (from 0 for i = 0), value buf[ends[2i]:ends[2i+1]]
+	for {
+		buf, ends = buf[:0], ends[:0]
+		more, err := s.copyChunk(&opts, &buf, &ends)
+		if err != nil {
+			return err
+		}
+		from := 0
+		for i := 0; i+1 < len(ends); i += 2 {
+			k, v := buf[from+len(prefix):ends[i]], buf[ends[i]:ends[i+1]]
+			if !fn(k, v) {
+				return nil
+			}
+			from = ends[i+1]
+		}
+		if !more {
+			return nil
+		}
+		// Continue right after the last key: its immediate successor.
+		lastKey := buf[entryStart(ends, len(ends)-2):ends[len(ends)-2]]
+		opts.LowerBound = append(slices.Clone(lastKey), 0)
 	}
+}
+
+// entryStart returns where the key of the entry whose key ends at ends[i]
+// begins in the chunk buffer.
+func entryStart(ends []int, i int) int {
+	if i == 0 {
+		return 0
+	}
+	return ends[i-1]
+}
+
+// copyChunk copies up to rangeChunk entries from opts.LowerBound on into
+// buf (key then value, ends recording where each ends) and reports whether
+// there may be more.
+func (s *Staged) copyChunk(opts *pebble.IterOptions, buf *[]byte, ends *[]int) (more bool, err error) {
+	if err := s.db.acquire(); err != nil {
+		return false, err
+	}
+	defer s.db.mu.RUnlock()
+	it, err := s.b.NewIter(opts)
+	if err != nil {
+		return false, err
+	}
+	n := 0
 	for valid := it.First(); valid; valid = it.Next() {
+		if n == rangeChunk {
+			more = true
+			break
+		}
 		v, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
-			return err
+			return false, err
 		}
-		if !fn(it.Key()[len(prefix):], v) {
-			break
-		}
+		*buf = append(*buf, it.Key()...)
+		*ends = append(*ends, len(*buf))
+		*buf = append(*buf, v...)
+		*ends = append(*ends, len(*buf))
+		n++
 	}
 	if err := it.Error(); err != nil {
 		_ = it.Close()
-		return err
+		return false, err
 	}
-	return it.Close()
+	return more, it.Close()
 }

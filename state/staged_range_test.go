@@ -72,3 +72,39 @@ func TestStagedRangeMatchesModel(t *testing.T) {
 		require.ErrorIs(t, s.Range("s", 3, nil, nil, func(k, v []byte) bool { return true }), ErrFinished)
 	}
 }
+
+// A range longer than one chunk continues right after the last key of the
+// previous chunk, and fn may read the DB again.
+func TestStagedRangeAcrossChunks(t *testing.T) {
+	t.Parallel()
+	db := openMem(t)
+	n := 3*rangeChunk + 7
+	stage(t, db, func(s *Staged) {
+		for i := range n {
+			require.NoError(t, s.Put("s", 0, key(i), []byte{byte(i)}))
+		}
+	})
+	s := db.NewStaged()
+	defer s.Discard()
+	var want []string
+	for i := range n {
+		switch {
+		case i%3 == 0:
+			require.NoError(t, s.Delete("s", 0, key(i)))
+		default:
+			want = append(want, string(key(i)))
+		}
+	}
+	require.NoError(t, s.Put("s", 0, append(key(rangeChunk), 0), []byte("between")))
+	want = append(want, string(append(key(rangeChunk), 0)))
+	slices.Sort(want)
+	var got []string
+	require.NoError(t, s.Range("s", 0, nil, nil, func(k, v []byte) bool {
+		got = append(got, string(k))
+		_, ok, err := s.Get("s", 0, k) // reads again while ranging
+		require.NoError(t, err)
+		require.True(t, ok)
+		return true
+	}))
+	require.Equal(t, want, got)
+}

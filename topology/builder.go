@@ -67,9 +67,10 @@ type node struct {
 }
 
 type store struct {
-	name    string
-	keyType reflect.Type
-	valType reflect.Type
+	name     string
+	keyType  reflect.Type
+	valType  reflect.Type
+	windowed bool // a WindowStore: keys are window store keys
 }
 
 // Builder collects nodes and stores; Build validates them into a Topology.

@@ -65,6 +65,18 @@ func (t *Topology) StoreNames() []string {
 	return out
 }
 
+// IsWindowStore reports whether store was declared with WindowStore: its
+// keys are window store keys (see WindowStoreRef), not the key serde's
+// bytes.
+func (t *Topology) IsWindowStore(store string) bool {
+	for _, s := range t.stores {
+		if s.name == store {
+			return s.windowed
+		}
+	}
+	return false
+}
+
 // StoreSources returns the source topics whose records reach the store's
 // users. These topics must be co-partitioned with the store's changelog.
 func (t *Topology) StoreSources(store string) []string {
@@ -143,7 +155,11 @@ func (t *Topology) Describe() string {
 		sb.WriteString("\n")
 	}
 	for _, s := range t.stores {
-		fmt.Fprintf(&sb, "  store %q [%s, %s] sources=%s\n", s.name, s.keyType, s.valType, strings.Join(t.storeSrc[s.name], ", "))
+		kind := "store"
+		if s.windowed {
+			kind = "window store"
+		}
+		fmt.Fprintf(&sb, "  %s %q [%s, %s] sources=%s\n", kind, s.name, s.keyType, s.valType, strings.Join(t.storeSrc[s.name], ", "))
 	}
 	return sb.String()
 }
