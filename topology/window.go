@@ -85,9 +85,11 @@ func (s windowedSerde[K]) Decode(b []byte) (Windowed[K], error) {
 // windows a contiguous range, in start order; the end index lists every
 // window in end order, so closing or expiring windows reads only those
 // that ended.
+//	mark:      'm' | name                                 -> a time (closing watermarks)
 const (
 	windowEntryTag = 'w'
 	windowEndTag   = 'e'
+	windowMarkTag  = 'm'
 )
 
 var windowIndexValue = []byte{1}
@@ -318,6 +320,26 @@ func (s WindowStoreRef[K, V]) Ended(c *Call, upTo time.Time, fn func(w Windowed[
 		return err
 	}
 	return ferr
+}
+
+// Mark returns the time stored under name for the task (false: none yet).
+// Windowed operators keep their closing watermark so: the time up to
+// which they closed windows, which stream time alone does not say once a
+// wall clock closed some.
+func (s WindowStoreRef[K, V]) Mark(c *Call, name string) (time.Time, bool, error) {
+	b, ok, err := c.get(s.name, append([]byte{windowMarkTag}, name...))
+	if err != nil || !ok {
+		return time.Time{}, false, err
+	}
+	if len(b) != 8 {
+		return time.Time{}, false, fmt.Errorf("window store %q: mark %q has %d bytes, want 8", s.name, name, len(b))
+	}
+	return readMillis(b), true, nil
+}
+
+// SetMark stores t under name for the task.
+func (s WindowStoreRef[K, V]) SetMark(c *Call, name string, t time.Time) error {
+	return c.put(s.name, append([]byte{windowMarkTag}, name...), appendMillis(nil, t))
 }
 
 // prefixEnd returns the smallest key above every key starting with p.

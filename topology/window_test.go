@@ -3,6 +3,7 @@ package topology_test
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -116,6 +117,21 @@ func TestWindowStoreFetchAndEnded(t *testing.T) {
 		})
 	})
 	require.Equal(t, []ended{{"a", win(60, 120)}}, got, "false stops")
+
+	do(func(c *topology.Call) error {
+		if _, ok, err := ws.Mark(c, "closed"); err != nil || ok {
+			return fmt.Errorf("mark before any: %v %v", ok, err)
+		}
+		return ws.SetMark(c, "closed", time.Unix(90, 0))
+	})
+	do(func(c *topology.Call) error {
+		m, ok, err := ws.Mark(c, "closed")
+		if err != nil || !ok || !m.Equal(time.Unix(90, 0)) {
+			return fmt.Errorf("mark: %v %v %v", m, ok, err)
+		}
+		return nil
+	})
+	require.Empty(t, fetch("m", -1000, 1000), "a mark is not a window")
 
 	do(func(c *topology.Call) error { return ws.Put(c, "a", win(60, 120), 7) })
 	require.Equal(t, []int64{7, 3}, fetch("a", -1000, 1000), "Put overwrites a window")
