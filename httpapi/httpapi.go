@@ -7,6 +7,7 @@
 //	GET /state/{store}/{key}          the key's committed state and the input offset it reflects
 //	    ?min_offset=N&wait=5s         wait (bounded) until the state reflects input offset N (read your write)
 //	    ?route=K                      find the key's partition by input key K (a store keyed unlike its input)
+//	    ?from=T&to=T                  a window store: the key's windows starting in [from, to] (RFC 3339; default all)
 //
 // It serves any topology. Make the Server first, since its hooks feed the
 // metrics, give them to the processor, attach the processor and serve the
@@ -58,6 +59,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -142,8 +145,16 @@ type stateResponse struct {
 	Offset    int64           `json:"offset"` // last input offset the state reflects, -1 before any
 	Found     bool            `json:"found"`
 	Value     json.RawMessage `json:"value,omitempty"`
-	Owner     string          `json:"owner,omitempty"` // set when another instance owns the key
+	Windows   []windowJSON    `json:"windows,omitempty"` // a window store's answer
+	Owner     string          `json:"owner,omitempty"`   // set when another instance owns the key
 	Error     string          `json:"error,omitempty"`
+}
+
+// windowJSON is one window of a key in a window store's answer.
+type windowJSON struct {
+	Start time.Time       `json:"start"`
+	End   time.Time       `json:"end"`
+	Value json.RawMessage `json:"value"`
 }
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {
@@ -167,12 +178,45 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 	if route, ok := r.URL.Query()["route"]; ok {
 		opts = append(opts, processor.RoutingKey([]byte(route[0])))
 	}
-	l, err := awaitOffset(ctx, p, store, []byte(key), minOffset, opts...)
+	from, to, err := windowParams(r)
+	if err != nil {
+		resp.Error = err.Error()
+		writeJSON(w, http.StatusBadRequest, resp)
+		return
+	}
+	var wins []processor.WindowValue
+	l, err := awaitOffset(ctx, minOffset, func() (processor.QueryResult, error) {
+		l, err := p.Query(ctx, store, []byte(key), opts...)
+		if errors.Is(err, processor.ErrWindowStore) {
+			wins, l, err = p.QueryWindows(ctx, store, []byte(key), from, to, opts...)
+		}
+		return l, err
+	})
 	resp.Partition, resp.Offset, resp.Found = l.Partition, l.Offset, l.Found
-	if l.Found {
+	if l.Found && l.Value != nil {
 		resp.Value = asJSON(l.Value)
 	}
+	for _, wv := range wins {
+		resp.Windows = append(resp.Windows, windowJSON{Start: wv.Window.Start, End: wv.Window.End, Value: asJSON(wv.Value)})
+	}
 	writeJSON(w, statusOf(err, &resp), resp)
+}
+
+// windowParams reads from and to (RFC 3339), which bound the start of the
+// windows a window store query returns; by default every window.
+func windowParams(r *http.Request) (from, to time.Time, err error) {
+	from, to = time.UnixMilli(math.MinInt64/2), time.UnixMilli(math.MaxInt64)
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := r.URL.Query().Get(p.name); v != "" {
+			if *p.t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return from, to, fmt.Errorf("%s: want an RFC 3339 time, got %q", p.name, v)
+			}
+		}
+	}
+	return from, to, nil
 }
 
 // statusOf maps a lookup error to a status and fills the response's error
@@ -199,13 +243,13 @@ func statusOf(err error, resp *stateResponse) int {
 	return http.StatusInternalServerError
 }
 
-// awaitOffset looks key up until its partition's state reflects minOffset
+// awaitOffset runs query until its partition's state reflects minOffset
 // or ctx ends.
-func awaitOffset(ctx context.Context, p *processor.Processor, store string, key []byte, minOffset int64, opts ...processor.QueryOpt) (processor.QueryResult, error) {
+func awaitOffset(ctx context.Context, minOffset int64, query func() (processor.QueryResult, error)) (processor.QueryResult, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		l, err := p.Query(ctx, store, key, opts...)
+		l, err := query()
 		if err != nil || l.Offset >= minOffset {
 			return l, err
 		}

@@ -1,14 +1,17 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -80,6 +83,57 @@ func RoutingKey(route []byte) QueryOpt {
 // RoutingKey's: a store keyed differently from its input needs it. Get is
 // the typed form.
 func (p *Processor) Query(ctx context.Context, store string, key []byte, opts ...QueryOpt) (QueryResult, error) {
+	if p.topo.IsWindowStore(store) {
+		return QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrWindowStore)
+	}
+	db, l, err := p.locate(ctx, store, key, opts)
+	if err != nil {
+		return l, err
+	}
+	l.Value, l.Found, err = db.Get(store, l.Partition, key)
+	return l, err
+}
+
+// ErrWindowStore is returned by Query for a window store: its keys are
+// windows of a key, read with QueryWindows.
+var ErrWindowStore = errors.New("processor: a window store is read with QueryWindows")
+
+// WindowValue is one window of a key in a window store, with its value.
+type WindowValue struct {
+	Window topology.Window
+	Value  []byte
+}
+
+// QueryWindows reads the committed windows of key in window store that
+// start in [from, to], in start order, from this instance if it owns the
+// key's partition (else a *NotOwnerError), routed as Query routes. The
+// QueryResult says where the answer came from; its Value is unset, and
+// Found says whether any window was. FetchWindows is the typed form.
+func (p *Processor) QueryWindows(ctx context.Context, store string, key []byte, from, to time.Time, opts ...QueryOpt) ([]WindowValue, QueryResult, error) {
+	if len(p.topo.StoreSources(store)) > 0 && !p.topo.IsWindowStore(store) {
+		return nil, QueryResult{Offset: -1}, fmt.Errorf("querying windows of store %q: it is not a window store (use Query)", store)
+	}
+	db, l, err := p.locate(ctx, store, key, opts)
+	if err != nil {
+		return nil, l, err
+	}
+	var out []WindowValue
+	lo, hi := topology.WindowKeyRange(key, from, to)
+	err = db.Range(store, l.Partition, lo, hi, func(k, v []byte) bool {
+		if _, w, ok := topology.ParseWindowEntry(k); ok {
+			out = append(out, WindowValue{Window: w, Value: bytes.Clone(v)})
+		}
+		return true
+	})
+	l.Found = len(out) > 0
+	return out, l, err
+}
+
+// locate finds the partition of key (or its routing key) in store and
+// checks this instance serves it: ready, with its state open. It returns
+// the state and the result with the partition and the input offset the
+// state reflects.
+func (p *Processor) locate(ctx context.Context, store string, key []byte, opts []QueryOpt) (*state.DB, QueryResult, error) {
 	var qc queryCfg
 	for _, o := range opts {
 		o.applyQuery(&qc)
@@ -90,29 +144,57 @@ func (p *Processor) Query(ctx context.Context, store string, key []byte, opts ..
 	}
 	srcs := p.topo.StoreSources(store)
 	if len(srcs) == 0 {
-		return QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrUnknownStore)
+		return nil, QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrUnknownStore)
 	}
 	n := p.parts.Load()
 	if n <= 0 {
-		return QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrNotStarted)
+		return nil, QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrNotStarted)
 	}
 	part := int32(kgo.StickyKeyPartitioner(nil).ForTopic(srcs[0]).Partition(&kgo.Record{Key: route}, int(n)))
 	db := p.db.Load()
 	if !p.tasks.readyNow(part) || db == nil {
-		return QueryResult{Partition: part, Offset: -1}, &NotOwnerError{Partition: part, Owner: p.owner(ctx, srcs[0], part)}
+		return nil, QueryResult{Partition: part, Offset: -1}, &NotOwnerError{Partition: part, Owner: p.owner(ctx, srcs[0], part)}
 	}
 	l := QueryResult{Partition: part, Offset: -1}
 	// The offset first, then the value: the value is then at least as new
 	// as the offset reported.
 	off, ok, err := db.InputCheckpoint(inputCheckpointName(store, srcs[0]), part)
 	if err != nil {
-		return l, err
+		return nil, l, err
 	}
 	if ok {
 		l.Offset = off
 	}
-	l.Value, l.Found, err = db.Get(store, part, key)
-	return l, err
+	return db, l, nil
+}
+
+// WindowOf is a window with its decoded value.
+type WindowOf[V any] struct {
+	Window topology.Window
+	Value  V
+}
+
+// FetchWindows is the typed QueryWindows: it encodes key with the store's
+// key serde and decodes each window's value with its value serde.
+func FetchWindows[K, V any](ctx context.Context, p *Processor, store topology.WindowStoreRef[K, V], key K, from, to time.Time, opts ...QueryOpt) ([]WindowOf[V], QueryResult, error) {
+	ks, vs := store.Serdes()
+	k, err := ks.Encode(key)
+	if err != nil {
+		return nil, QueryResult{Offset: -1}, fmt.Errorf("encoding key for store %q: %w", store.Name(), err)
+	}
+	raw, res, err := p.QueryWindows(ctx, store.Name(), k, from, to, opts...)
+	if err != nil {
+		return nil, res, err
+	}
+	out := make([]WindowOf[V], len(raw))
+	for i, r := range raw {
+		v, err := vs.Decode(r.Value)
+		if err != nil {
+			return nil, res, fmt.Errorf("decoding value from store %q: %w", store.Name(), err)
+		}
+		out[i] = WindowOf[V]{Window: r.Window, Value: v}
+	}
+	return out, res, nil
 }
 
 // Get is the typed Query: it encodes key with the store's key serde and

@@ -57,6 +57,20 @@ func (db *DB) NewIter(store string, partition int32) (*Iter, error) {
 	return it, nil
 }
 
+// Range calls fn, in key order, for every committed key of store
+// partition in [lo, hi) (nil lo: from the first key, nil hi: to the last)
+// until fn returns false. The key and value passed to fn are valid only
+// during the call; fn may read the DB.
+func (db *DB) Range(store string, partition int32, lo, hi []byte, fn func(key, value []byte) bool) error {
+	if err := checkPartition("store", store, partition); err != nil {
+		return fmt.Errorf("ranging over keys: %w", err)
+	}
+	if err := rangeKeys(db, db.pdb, store, partition, lo, hi, fn); err != nil {
+		return fmt.Errorf("ranging over keys in %s/%d: %w", store, partition, err)
+	}
+	return nil
+}
+
 // Next moves to the next key and reports whether there is one.
 func (it *Iter) Next() bool {
 	if it.closed || it.done || it.err != nil {

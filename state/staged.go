@@ -184,6 +184,11 @@ func (s *Staged) rangeKeys(store string, partition int32, lo, hi []byte, fn func
 	if err := s.check("store", store, partition); err != nil {
 		return err
 	}
+	return rangeKeys(s.db, s.b, store, partition, lo, hi, fn)
+}
+
+// rangeKeys is Range over r (the DB or a batch of it).
+func rangeKeys(db *DB, r pebble.Reader, store string, partition int32, lo, hi []byte, fn func(key, value []byte) bool) error {
 	prefix := appendPartition(nil, tagData, store, partition)
 	opts := pebble.IterOptions{LowerBound: append(slices.Clip(prefix), lo...), UpperBound: prefixSuccessor(prefix)}
 	if hi != nil {
@@ -193,7 +198,7 @@ func (s *Staged) rangeKeys(store string, partition int32, lo, hi []byte, fn func
 	var ends []int // entry i: key buf[ends[2i-1]:ends[2i]] (from 0 for i = 0), value buf[ends[2i]:ends[2i+1]]
 	for {
 		buf, ends = buf[:0], ends[:0]
-		more, err := s.copyChunk(&opts, &buf, &ends)
+		more, err := copyChunk(db, r, &opts, &buf, &ends)
 		if err != nil {
 			return err
 		}
@@ -226,12 +231,12 @@ func entryStart(ends []int, i int) int {
 // copyChunk copies up to rangeChunk entries from opts.LowerBound on into
 // buf (key then value, ends recording where each ends) and reports whether
 // there may be more.
-func (s *Staged) copyChunk(opts *pebble.IterOptions, buf *[]byte, ends *[]int) (more bool, err error) {
-	if err := s.db.acquire(); err != nil {
+func copyChunk(db *DB, r pebble.Reader, opts *pebble.IterOptions, buf *[]byte, ends *[]int) (more bool, err error) {
+	if err := db.acquire(); err != nil {
 		return false, err
 	}
-	defer s.db.mu.RUnlock()
-	it, err := s.b.NewIter(opts)
+	defer db.mu.RUnlock()
+	it, err := r.NewIter(opts)
 	if err != nil {
 		return false, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -244,16 +245,11 @@ func (s WindowStoreRef[K, V]) Fetch(c *Call, key K, from, to time.Time, fn func(
 	if err != nil {
 		return err
 	}
-	prefix := appendKeyPrefix(nil, windowEntryTag, k)
-	lo := appendMillis(append([]byte(nil), prefix...), from)
-	hi := appendMillis(append([]byte(nil), prefix...), to.Add(time.Millisecond))
-	if to.UnixMilli() == math.MaxInt64 {
-		hi = prefixEnd(prefix)
-	}
+	lo, hi := WindowKeyRange(k, from, to)
 	var ferr error
 	err = c.rangeKeys(s.name, lo, hi, func(bk, bv []byte) bool {
-		rest := bk[len(prefix):]
-		if len(rest) != 16 {
+		_, w, ok := ParseWindowEntry(bk)
+		if !ok {
 			ferr = fmt.Errorf("window store %q: %w %x", s.name, errWindowKey, bk)
 			return false
 		}
@@ -263,7 +259,7 @@ func (s WindowStoreRef[K, V]) Fetch(c *Call, key K, from, to time.Time, fn func(
 			return false
 		}
 		var more bool
-		more, ferr = fn(Window{readMillis(rest[:8]), readMillis(rest[8:])}, v)
+		more, ferr = fn(w, v)
 		return more && ferr == nil
 	})
 	if err != nil {
@@ -340,6 +336,32 @@ func (s WindowStoreRef[K, V]) Mark(c *Call, name string) (time.Time, bool, error
 // SetMark stores t under name for the task.
 func (s WindowStoreRef[K, V]) SetMark(c *Call, name string, t time.Time) error {
 	return c.put(s.name, append([]byte{windowMarkTag}, name...), appendMillis(nil, t))
+}
+
+// WindowKeyRange returns the bounds [lo, hi) of the window store keys of
+// key's windows that start in [from, to], for code that reads a window
+// store's bytes (queries); key is encoded by the store's key serde.
+func WindowKeyRange(key []byte, from, to time.Time) (lo, hi []byte) {
+	prefix := appendKeyPrefix(nil, windowEntryTag, key)
+	lo = appendMillis(slices.Clip(prefix), from)
+	if to.UnixMilli() == math.MaxInt64 {
+		return lo, prefixEnd(prefix)
+	}
+	return lo, appendMillis(slices.Clip(prefix), to.Add(time.Millisecond))
+}
+
+// ParseWindowEntry returns the key (encoded) and window of a window store
+// key; ok is false for the store's other keys (its index and marks).
+func ParseWindowEntry(storeKey []byte) (key []byte, w Window, ok bool) {
+	if len(storeKey) < 1 || storeKey[0] != windowEntryTag {
+		return nil, Window{}, false
+	}
+	n, m := binary.Uvarint(storeKey[1:])
+	if m <= 0 || uint64(len(storeKey)-1-m) != n+16 {
+		return nil, Window{}, false
+	}
+	rest := storeKey[1+m+int(n):]
+	return storeKey[1+m : 1+m+int(n)], Window{readMillis(rest[:8]), readMillis(rest[8:])}, true
 }
 
 // prefixEnd returns the smallest key above every key starting with p.
