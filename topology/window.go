@@ -86,6 +86,7 @@ func (s windowedSerde[K]) Decode(b []byte) (Windowed[K], error) {
 // windows a contiguous range, in start order; the end index lists every
 // window in end order, so closing or expiring windows reads only those
 // that ended.
+//
 //	mark:      'm' | name                                 -> a time (closing watermarks)
 const (
 	windowEntryTag = 'w'
