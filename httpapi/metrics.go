@@ -96,6 +96,7 @@ func causeLabel(err error) string {
 type scrapeCollector struct {
 	p                                                          func() *processor.Processor
 	ready, lag, disk, cacheHit, cacheMiss, cacheSize, memtable *prometheus.Desc
+	events                                                     *prometheus.Desc
 }
 
 func newScrapeCollector(p func() *processor.Processor, labels prometheus.Labels) *scrapeCollector {
@@ -111,11 +112,12 @@ func newScrapeCollector(p func() *processor.Processor, labels prometheus.Labels)
 		cacheMiss: d("exactly_state_block_cache_misses_total", "Block cache misses of the local state store."),
 		cacheSize: d("exactly_state_block_cache_bytes", "Bytes in the block cache of the local state store."),
 		memtable:  d("exactly_state_memtable_bytes", "Bytes in the memtables of the local state store."),
+		events:    d("exactly_topology_events_total", "Events the topology's nodes counted in committed transactions (e.g. late records dropped by a windowed aggregation).", "node", "event"),
 	}
 }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.lag, c.disk, c.cacheHit, c.cacheMiss, c.cacheSize, c.memtable} {
+	for _, d := range []*prometheus.Desc{c.ready, c.lag, c.disk, c.cacheHit, c.cacheMiss, c.cacheSize, c.memtable, c.events} {
 		ch <- d
 	}
 }
@@ -132,6 +134,9 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for part, lag := range p.Lag() {
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), strconv.Itoa(int(part)))
+	}
+	for e, n := range p.Stats().Events {
+		ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(n), e.Node, e.Name)
 	}
 	m := p.StateMetrics()
 	if m == nil {

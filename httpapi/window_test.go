@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -35,6 +36,10 @@ func TestWindowStateQueries(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		c.Count("counted", 1)
+		if r.Value == "bad" {
+			return errors.New("bad record: its count is not counted")
+		}
 		return wins.Put(c, r.Key, w, n+1)
 	}, topology.Parents("in"), topology.Stores("per-minute"))
 	topo, err := b.Build()
@@ -57,8 +62,12 @@ func TestWindowStateQueries(t *testing.T) {
 	defer cl.Close()
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	var last *kgo.Record
-	for _, m := range []int{0, 2, 2, 5} {
-		last, err = cl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Key: []byte("a"), Value: []byte("x"), Timestamp: t0.Add(time.Duration(m) * time.Minute)}).First()
+	for i, m := range []int{0, 2, 2, 5, 5} {
+		v := "x"
+		if i == 3 {
+			v = "bad"
+		}
+		last, err = cl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Key: []byte("a"), Value: []byte(v), Timestamp: t0.Add(time.Duration(m) * time.Minute)}).First()
 		require.NoError(t, err)
 	}
 
@@ -85,6 +94,11 @@ func TestWindowStateQueries(t *testing.T) {
 	resp = stateResponse{}
 	require.NoError(t, json.Unmarshal([]byte(body), &resp))
 	require.False(t, resp.Found, body)
+
+	code, body = get(t, srv.URL+"/metrics")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `exactly_topology_events_total{event="counted",group="w",node="count"} 4`, "the bad record's count was dropped with it")
+	require.Equal(t, map[processor.Event]int64{{Node: "count", Name: "counted"}: 4}, p.Stats().Events)
 
 	code, body = get(t, srv.URL+"/state/per-minute/a?from=yesterday")
 	require.Equal(t, http.StatusBadRequest, code, body)

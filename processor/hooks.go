@@ -60,6 +60,15 @@ type Stats struct {
 	Restored       int64 // changelog records applied by restores
 	Restores       int64 // store partitions restored
 	SessionRestart int64 // sessions recreated after an End error
+	// Events counts what the topology's nodes counted with
+	// topology.Call.Count (a windowed aggregation's late records dropped),
+	// in committed transactions.
+	Events map[Event]int64
+}
+
+// Event is what a node of the topology counts (topology.Call.Count).
+type Event struct {
+	Node, Name string
 }
 
 // hookList runs every Hooks given with WithHooks, in order.

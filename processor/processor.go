@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,9 @@ type Processor struct {
 
 type counters struct {
 	committed, aborted, records, dlq, skipped, restored, restores, sessions atomic.Int64
+
+	eventsMu sync.Mutex
+	events   map[Event]int64
 }
 
 // New validates the topology against the configuration. Nothing is opened
@@ -114,6 +118,27 @@ func (p *Processor) Stats() Stats {
 		Committed: s.committed.Load(), Aborted: s.aborted.Load(), Records: s.records.Load(),
 		DeadLettered: s.dlq.Load(), Skipped: s.skipped.Load(), Restored: s.restored.Load(), Restores: s.restores.Load(),
 		SessionRestart: s.sessions.Load(),
+		Events:         s.eventCounts(),
+	}
+}
+
+func (s *counters) eventCounts() map[Event]int64 {
+	s.eventsMu.Lock()
+	defer s.eventsMu.Unlock()
+	return maps.Clone(s.events)
+}
+
+func (s *counters) addEvents(events map[Event]int64) {
+	if len(events) == 0 {
+		return
+	}
+	s.eventsMu.Lock()
+	defer s.eventsMu.Unlock()
+	if s.events == nil {
+		s.events = make(map[Event]int64)
+	}
+	for e, n := range events {
+		s.events[e] += n
 	}
 }
 

@@ -45,6 +45,7 @@ type txn struct {
 	dlq      int
 	skipped  int
 	outputs  int
+	events   map[Event]int64 // topology event counts, added to Stats on commit
 	doomed   bool  // a record of a partition no longer ours was polled: abort
 	revokes  int64 // tasks.revokes at Begin: a change means a rebalance aborted us
 	start    time.Time
@@ -160,6 +161,14 @@ func (t *txn) Delete(store string, part int32, key []byte) error {
 	}
 	t.produceChangelog(store, part, &kgo.Record{Key: key})
 	return nil
+}
+
+// Count counts a topology event (topology.Call.Count) of this transaction.
+func (t *txn) Count(node, event string, n int64) {
+	if t.events == nil {
+		t.events = make(map[Event]int64)
+	}
+	t.events[Event{node, event}] += n
 }
 
 func (t *txn) Emit(out *taskrun.Output, from *topology.Input) {

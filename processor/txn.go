@@ -464,6 +464,7 @@ func (p *Processor) committed(t *txn) {
 	p.stats.records.Add(int64(t.records))
 	p.stats.dlq.Add(int64(t.dlq))
 	p.stats.skipped.Add(int64(t.skipped))
+	p.stats.addEvents(t.events)
 	for tp, off := range t.consumed {
 		p.tasks.committedUpTo(tp.topic, tp.part, off+1)
 	}

@@ -29,6 +29,13 @@ type Runtime interface {
 	Emit(topic string, key, value []byte, ts time.Time, headers []Header) error
 }
 
+// Counter is implemented by a Runtime that keeps a topology's event
+// counts (Call.Count): the processor's counts them when the transaction
+// commits and reports them in Stats and as a Prometheus counter.
+type Counter interface {
+	Count(node, event string, n int64)
+}
+
 // Input is one raw input record handed to Dispatch.
 type Input struct {
 	Topic     string
@@ -84,6 +91,17 @@ func (c *Call) StreamTime() time.Time { return c.stream }
 
 // Node returns the name of the node being run.
 func (c *Call) Node() string { return c.node.name }
+
+// Count counts n occurrences of event at the current node (a late record
+// dropped, a duplicate ignored): something the topology chose to do with
+// a record that leaves no output. The runtime counts it if the record (or
+// punctuation) succeeds and its transaction commits; a runtime that keeps
+// no counts (not a Counter) ignores it.
+func (c *Call) Count(event string, n int64) {
+	if ct, ok := c.rt.(Counter); ok {
+		ct.Count(c.node.name, event, n)
+	}
+}
 
 func (c *Call) runtimeErr(err error) error {
 	if err != nil && c.rtErr == nil {

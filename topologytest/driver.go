@@ -98,6 +98,7 @@ type Driver struct {
 	topics map[string][]Record // produced records, per topic, in order
 	read   map[string]int      // records read by output readers, per topic
 	queue  []Record            // repartition records to feed back
+	counts map[[2]string]int64 // topology events of committed transactions: node, event
 }
 
 // New returns a driver for topo. Every failure of the driver (a runtime
@@ -117,6 +118,7 @@ func New(t TB, topo *topology.Topology, opts Options) *Driver {
 	d := &Driver{
 		t: t, opts: opts, topo: topo, db: db, now: opts.Start,
 		next: make(map[string][]int64), topics: make(map[string][]Record), read: make(map[string]int),
+		counts: make(map[[2]string]int64),
 	}
 	for p := range opts.Partitions {
 		d.tasks = append(d.tasks, &taskrun.Task{Topo: topo, Part: p, Clock: taskrun.NewClock(topo, time.Time{}, d.now)})
@@ -214,6 +216,9 @@ func (d *Driver) transact(tk *taskrun.Task, fn func(*memTxn, *taskrun.Task) erro
 		return
 	}
 	tk.Clock = work.Clock
+	for k, n := range txn.counts {
+		d.counts[k] += n
+	}
 	for _, r := range txn.out {
 		d.topics[r.Topic] = append(d.topics[r.Topic], r)
 		if d.topo.IsRepartition(r.Topic) {
@@ -228,6 +233,7 @@ type memTxn struct {
 	d      *Driver
 	staged *state.Staged
 	out    []Record
+	counts map[[2]string]int64
 }
 
 func (m *memTxn) Get(store string, part int32, key []byte) ([]byte, bool, error) {
@@ -246,6 +252,15 @@ func (m *memTxn) Delete(store string, part int32, key []byte) error {
 	return m.staged.Delete(store, part, key)
 }
 
+// Count counts a topology event (topology.Call.Count); the driver keeps
+// the counts of committed transactions (Driver.Count).
+func (m *memTxn) Count(node, event string, n int64) {
+	if m.counts == nil {
+		m.counts = make(map[[2]string]int64)
+	}
+	m.counts[[2]string{node, event}] += n
+}
+
 // Emit partitions an output by key as the processor's producer does
 // (murmur2, Kafka's default); a record without a key goes to partition 0.
 func (m *memTxn) Emit(o *taskrun.Output, _ *topology.Input) {
@@ -260,6 +275,10 @@ func (m *memTxn) Emit(o *taskrun.Output, _ *topology.Input) {
 }
 
 var keyPartitioner = kgo.StickyKeyPartitioner(nil)
+
+// Count returns how many times node counted event (topology.Call.Count)
+// in committed transactions.
+func (d *Driver) Count(node, event string) int64 { return d.counts[[2]string{node, event}] }
 
 // Produced returns every record produced to topic, in order (outputs,
 // repartition records, dead letters), whether or not read.

@@ -233,3 +233,27 @@ func TestPunctuatorErrorAbortsTheTransaction(t *testing.T) {
 	_, ok := topologytest.Get(d, s, "k")
 	require.False(t, ok, "an aborted punctuation leaves no state")
 }
+
+// Count keeps what nodes counted in records that succeeded, not in a bad
+// record's.
+func TestDriverCountsEvents(t *testing.T) {
+	b := topology.NewBuilder()
+	topology.Source(b, "in", "in", topology.String(), topology.String())
+	topology.Node(b, "n", func(c *topology.Call, r topology.Record[string, string]) error {
+		c.Count("seen", 1)
+		if r.Value == "bad" {
+			return errors.New("bad")
+		}
+		return nil
+	}, topology.Parents("in"))
+	topo, err := b.Build()
+	require.NoError(t, err)
+	d := topologytest.New(t, topo, topologytest.Options{})
+	in := topologytest.Input(d, "in", topology.String(), topology.String())
+	in.Pipe("k", "a")
+	in.Pipe("k", "bad")
+	in.Pipe("k", "b")
+	require.EqualValues(t, 2, d.Count("n", "seen"))
+	require.Zero(t, d.Count("n", "other"))
+	require.Len(t, d.DeadLetters(), 1)
+}

@@ -193,6 +193,8 @@ func (rt *aloRuntime) Delete(store string, part int32, key []byte) error {
 	return nil
 }
 
+func (rt *aloRuntime) Count(string, string, int64) {}
+
 func (rt *aloRuntime) Emit(out *taskrun.Output, _ *topology.Input) {
 	rec := &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value, Timestamp: out.Timestamp}
 	for _, h := range out.Headers {

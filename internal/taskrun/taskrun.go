@@ -46,6 +46,8 @@ type Txn interface {
 	Put(store string, part int32, key, value []byte) error
 	Delete(store string, part int32, key []byte) error
 	Emit(out *Output, from *topology.Input)
+	// Count adds n to the count of event at node (topology.Call.Count).
+	Count(node, event string, n int64)
 }
 
 // Runtime implements topology.Runtime for one record or punctuation of a
@@ -55,8 +57,14 @@ type Txn interface {
 type Runtime struct {
 	txn   Txn
 	part  int32
-	ops   []stateOp
-	emits []Output
+	ops    []stateOp
+	emits  []Output
+	counts []count
+}
+
+type count struct {
+	node, event string
+	n           int64
 }
 
 type stateOp struct {
@@ -74,6 +82,12 @@ func (rt *Runtime) Reset(txn Txn, part int32) {
 	rt.ops = rt.ops[:0]
 	clear(rt.emits)
 	rt.emits = rt.emits[:0]
+	rt.counts = rt.counts[:0]
+}
+
+// Count holds an event count until Flush (topology.Counter).
+func (rt *Runtime) Count(node, event string, n int64) {
+	rt.counts = append(rt.counts, count{node, event, n})
 }
 
 // Get reads the record's own writes first, then the transaction's.
@@ -177,6 +191,9 @@ func (rt *Runtime) Flush(from *topology.Input) (int, error) {
 	}
 	for i := range rt.emits {
 		rt.txn.Emit(&rt.emits[i], from)
+	}
+	for _, c := range rt.counts {
+		rt.txn.Count(c.node, c.event, c.n)
 	}
 	return len(rt.emits), nil
 }
