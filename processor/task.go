@@ -46,8 +46,8 @@ type txn struct {
 	skipped  int
 	outputs  int
 	events   map[Event]int64 // topology event counts, added to Stats on commit
-	doomed   bool  // a record of a partition no longer ours was polled: abort
-	revokes  int64 // tasks.revokes at Begin: a change means a rebalance aborted us
+	doomed   bool            // a record of a partition no longer ours was polled: abort
+	revokes  int64           // tasks.revokes at Begin: a change means a rebalance aborted us
 	start    time.Time
 	// tasks holds the tasks this transaction touched, each with its own
 	// copy of the task's clock: kept if the transaction commits.

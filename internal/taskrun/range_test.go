@@ -31,7 +31,7 @@ func (x stagedTxn) Delete(store string, part int32, k []byte) error {
 	return x.s.Delete(store, part, k)
 }
 func (x stagedTxn) Emit(*Output, *topology.Input) {}
-func (x stagedTxn) Count(string, string, int64)    {}
+func (x stagedTxn) Count(string, string, int64)   {}
 
 // A record's Range sees its own held writes over the transaction's, the
 // last write of a key winning, exactly as Get would read each key; and it

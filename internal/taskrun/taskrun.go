@@ -55,8 +55,8 @@ type Txn interface {
 // fails leaves no trace in the transaction. The zero value is ready for
 // Reset; reusing one Runtime across records saves allocations.
 type Runtime struct {
-	txn   Txn
-	part  int32
+	txn    Txn
+	part   int32
 	ops    []stateOp
 	emits  []Output
 	counts []count
