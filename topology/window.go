@@ -11,7 +11,10 @@ import (
 
 // Window is a time window [Start, End): a record with timestamp ts is in
 // it when Start <= ts < End. Windows have millisecond precision, as Kafka
-// timestamps do.
+// timestamps do. A session window (package dsl) is the exception: it is
+// [first record, last record], both ends inclusive, as in Kafka Streams,
+// so a session of one record has Start == End; Contains does not apply
+// to it.
 type Window struct {
 	Start, End time.Time
 }
@@ -275,8 +278,22 @@ func (s WindowStoreRef[K, V]) Fetch(c *Call, key K, from, to time.Time, fn func(
 // windows that ended: closing and expiring windows costs what they are,
 // not the store's size. fn may Delete the window it is given (that is how
 // windows close); the same Ended does not see writes fn makes.
+//
+// It starts at the earliest end. An operator that closes windows up to a
+// watermark that only grows should use EndedBetween from its previous
+// watermark: the end index entries of windows it deleted stay in Pebble as
+// tombstones until compaction, and a scan from the earliest end steps over
+// all of them.
 func (s WindowStoreRef[K, V]) Ended(c *Call, upTo time.Time, fn func(w Windowed[K], v V) (bool, error)) error {
+	return s.EndedBetween(c, time.UnixMilli(math.MinInt64), upTo, fn)
+}
+
+// EndedBetween is Ended for the windows that end in (after, upTo].
+func (s WindowStoreRef[K, V]) EndedBetween(c *Call, after, upTo time.Time, fn func(w Windowed[K], v V) (bool, error)) error {
 	lo := []byte{windowEndTag}
+	if after.UnixMilli() != math.MinInt64 {
+		lo = appendMillis(lo, after.Add(time.Millisecond))
+	}
 	hi := appendMillis([]byte{windowEndTag}, upTo.Add(time.Millisecond))
 	if upTo.UnixMilli() == math.MaxInt64 {
 		hi = []byte{windowEndTag + 1}

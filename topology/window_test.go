@@ -118,6 +118,15 @@ func TestWindowStoreFetchAndEnded(t *testing.T) {
 	})
 	require.Equal(t, []ended{{"a", win(60, 120)}}, got, "false stops")
 
+	got = nil
+	do(func(c *topology.Call) error {
+		return ws.EndedBetween(c, time.Unix(120, 0), time.Unix(180, 0), func(w topology.Windowed[string], v int64) (bool, error) {
+			got = append(got, ended{w.Key, w.Window})
+			return true, nil
+		})
+	})
+	require.Equal(t, []ended{{"a", win(120, 180)}}, got, "EndedBetween: after is exclusive, upTo inclusive")
+
 	do(func(c *topology.Call) error {
 		if _, ok, err := ws.Mark(c, "closed"); err != nil || ok {
 			return fmt.Errorf("mark before any: %v %v", ok, err)
