@@ -213,7 +213,9 @@ func (o *sessionOp[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) 
 	// would reach it. ts > wm+gap guarantees it cannot (see SessionGroup).
 	if !ts.After(wm.Add(o.gap)) {
 		if o.cfg.late == LateDrop {
-			return nil
+			// A dropped record is processed: it may move stream time
+			// (past a wall-clock mark), and what that closes closes now.
+			return o.maybeClose(c, r.Timestamp, wm)
 		}
 		return fmt.Errorf("%w: session of a record at %s (sessions ending at or before %s are closed)",
 			ErrLate, ts.Format(time.RFC3339Nano), wm.Format(time.RFC3339Nano))
@@ -225,11 +227,17 @@ func (o *sessionOp[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) 
 	if err := o.merge(c, r, ts, merged); err != nil {
 		return err
 	}
-	// Only a record that moved stream time can close sessions.
-	if !ts.Before(c.StreamTime()) {
-		return o.close(c, wm)
+	return o.maybeClose(c, r.Timestamp, wm)
+}
+
+// maybeClose closes what stream time closed, after a record at ts (its
+// timestamp): only a record that moved stream time (ts is stream time) can
+// have closed any.
+func (o *sessionOp[K, V, A]) maybeClose(c *topology.Call, ts, wm time.Time) error {
+	if ts.Before(c.StreamTime()) {
+		return nil
 	}
-	return nil
+	return o.close(c, wm)
 }
 
 // overlapping returns, in start order, key's sessions that a record at ts
