@@ -3,7 +3,6 @@ package dsl
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/exactly-stream/exactly/topology"
@@ -220,12 +219,18 @@ func (o *sessionOp[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) 
 		return fmt.Errorf("%w: session of a record at %s (sessions ending at or before %s are closed)",
 			ErrLate, ts.Format(time.RFC3339Nano), wm.Format(time.RFC3339Nano))
 	}
-	merged, err := o.overlapping(c, r.Key, ts)
+	merged, longest, err := o.overlapping(c, r.Key, ts)
 	if err != nil {
 		return err
 	}
-	if err := o.merge(c, r, ts, merged); err != nil {
+	w, err := o.merge(c, r, ts, merged)
+	if err != nil {
 		return err
+	}
+	if n := w.End.Sub(w.Start); n > longest {
+		if err := o.store.SetMark(c, longestMark, time.UnixMilli(n.Milliseconds())); err != nil {
+			return err
+		}
 	}
 	return o.maybeClose(c, r.Timestamp, wm)
 }
@@ -242,26 +247,43 @@ func (o *sessionOp[K, V, A]) maybeClose(c *topology.Call, ts, wm time.Time) erro
 
 // overlapping returns, in start order, key's sessions that a record at ts
 // joins: those ending at or after ts-gap and starting at or before ts+gap.
-// A key's sessions never overlap, but one can be arbitrarily long, so
-// the lower bound on start is the key's first stored session: the read
-// costs the key's stored sessions that start before ts+gap, which are
-// its open ones plus, without EmitFinal, those kept for Retention.
-func (o *sessionOp[K, V, A]) overlapping(c *topology.Call, key K, ts time.Time) ([]session[A], error) {
+// A key's sessions never overlap, but one can be long: a session that
+// ends at or after ts-gap starts at or after ts-gap minus the longest
+// session's length, which the store keeps (the "longest" mark, a length
+// as a time after the Unix epoch). So the read costs the key's sessions
+// (and the deletions of its merged-away ones, until compaction) in that
+// range, not its whole history.
+func (o *sessionOp[K, V, A]) overlapping(c *topology.Call, key K, ts time.Time) ([]session[A], time.Duration, error) {
+	longest, err := o.longest(c)
+	if err != nil {
+		return nil, 0, err
+	}
 	var out []session[A]
 	lo := ts.Add(-o.gap)
-	err := o.store.Fetch(c, key, time.UnixMilli(math.MinInt64/2), ts.Add(o.gap), func(w topology.Window, a A) (bool, error) {
+	err = o.store.Fetch(c, key, lo.Add(-longest), ts.Add(o.gap), func(w topology.Window, a A) (bool, error) {
 		if !w.End.Before(lo) {
 			out = append(out, session[A]{w, a})
 		}
 		return true, nil
 	})
-	return out, err
+	return out, longest, err
+}
+
+// longestMark names the length of the task's longest session so far.
+const longestMark = "longest"
+
+func (o *sessionOp[K, V, A]) longest(c *topology.Call) (time.Duration, error) {
+	t, ok, err := o.store.Mark(c, longestMark)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return time.Duration(t.UnixMilli()) * time.Millisecond, nil
 }
 
 // merge folds the record and the sessions it joins into one session,
 // deletes the merged-away sessions (emitting their deletion when emitting
-// updates) and writes the new one.
-func (o *sessionOp[K, V, A]) merge(c *topology.Call, r topology.Record[K, V], ts time.Time, merged []session[A]) error {
+// updates) and writes the new one, whose window it returns.
+func (o *sessionOp[K, V, A]) merge(c *topology.Call, r topology.Record[K, V], ts time.Time, merged []session[A]) (topology.Window, error) {
 	w := topology.Window{Start: ts, End: ts}
 	var agg A
 	for i, s := range merged {
@@ -283,23 +305,23 @@ func (o *sessionOp[K, V, A]) merge(c *topology.Call, r topology.Record[K, V], ts
 			continue // overwritten below, not gone
 		}
 		if err := o.store.Delete(c, r.Key, s.w); err != nil {
-			return err
+			return w, err
 		}
 		if !o.cfg.final {
 			var zero A
 			del := topology.Record[topology.Windowed[K], A]{Key: topology.Windowed[K]{Key: r.Key, Window: s.w}, Value: zero, Timestamp: s.w.End, Headers: r.Headers}
 			if err := o.t.push(c, del, true); err != nil {
-				return err
+				return w, err
 			}
 		}
 	}
 	if err := o.store.Put(c, r.Key, w, agg); err != nil {
-		return err
+		return w, err
 	}
 	if o.cfg.final {
-		return nil
+		return w, nil
 	}
-	return o.t.push(c, topology.Record[topology.Windowed[K], A]{Key: topology.Windowed[K]{Key: r.Key, Window: w}, Value: agg, Timestamp: w.End, Headers: r.Headers}, false)
+	return w, o.t.push(c, topology.Record[topology.Windowed[K], A]{Key: topology.Windowed[K]{Key: r.Key, Window: w}, Value: agg, Timestamp: w.End, Headers: r.Headers}, false)
 }
 
 // close closes the sessions ending at or before wm: with EmitFinal it

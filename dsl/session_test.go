@@ -352,3 +352,55 @@ func TestSessionBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSessionCount is the per-record cost of a session Count over
+// 10,000 keys through the test driver (one Pebble-backed transaction per
+// record, as topologytest runs them), records 1ms apart cycling through
+// the keys, so each key comes back every 10s of stream time. "extend": a
+// 1m gap, every record extends its key's session (read, delete, write);
+// "open-close": a 5s gap, every record opens a session and closes one.
+// "count" is a plain GroupByKey Count through the same driver, for scale.
+func BenchmarkSessionCount(b *testing.B) {
+	const keys = 10_000
+	run := func(b *testing.B, build func(g *dsl.Grouped[string, string])) {
+		d := dsl.New(nil)
+		build(dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str))
+		top, err := d.Build()
+		require.NoError(b, err)
+		dr := topologytest.New(b, top, topologytest.Options{})
+		in := topologytest.Input(dr, "in", str, str)
+		names := make([]string, keys)
+		for i := range names {
+			names[i] = fmt.Sprintf("key-%05d", i)
+		}
+		// One round first, so that every key has a session.
+		for i := range keys {
+			in.PipeTo(0, topology.Record[string, string]{Key: names[i], Value: "v", Timestamp: t0.Add(time.Duration(i) * time.Millisecond)})
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			n := keys + i
+			in.PipeTo(0, topology.Record[string, string]{Key: names[n%keys], Value: "v", Timestamp: t0.Add(time.Duration(n) * time.Millisecond)})
+		}
+	}
+	to := func(t *dsl.Table[topology.Windowed[string], int64]) {
+		t.ToStream().To("out", topology.WindowedSerde(str), topology.Int64())
+	}
+	b.Run("count", func(b *testing.B) {
+		run(b, func(g *dsl.Grouped[string, string]) { g.Count().ToStream().To("out", str, topology.Int64()) })
+	})
+	b.Run("extend/updates", func(b *testing.B) {
+		run(b, func(g *dsl.Grouped[string, string]) { to(dsl.SessionWindowedBy(g, dsl.Session(time.Minute)).Count()) })
+	})
+	b.Run("extend/final", func(b *testing.B) {
+		run(b, func(g *dsl.Grouped[string, string]) {
+			to(dsl.SessionWindowedBy(g, dsl.Session(time.Minute), dsl.EmitFinal()).Count())
+		})
+	})
+	b.Run("open-close/final", func(b *testing.B) {
+		run(b, func(g *dsl.Grouped[string, string]) {
+			to(dsl.SessionWindowedBy(g, dsl.Session(5*time.Second), dsl.EmitFinal()).Count())
+		})
+	})
+}
