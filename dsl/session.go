@@ -38,6 +38,14 @@ func Session(inactivityGap time.Duration) SessionWindows {
 // into one. Sessions only ever merge: a record can lengthen a session or
 // join two, never cut one, so no session is split.
 //
+// Results carry the session's end as their timestamp, as in Kafka
+// Streams. With updates, a record that bridges or extends sessions emits a
+// deletion of each session that is gone, then the new session; a record
+// inside a session emits only the session's new value (Kafka Streams also
+// emits a deletion of the unchanged window first). The aggregations'
+// tables are backed by a window store (topology.WindowStore) named as the
+// table; Table.Store, which returns key-value stores, reports none.
+//
 // Closing (Kafka Streams' rule): a session closes when stream time passes
 // its end + gap + grace, i.e. when end + gap + grace < stream time; no
 // record can extend it after that. With EmitFinal its value is emitted
