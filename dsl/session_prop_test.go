@@ -19,7 +19,7 @@ import (
 )
 
 // sessionCase is one random run of the session property test. Times are
-// milliseconds after t0.
+// milliseconds after sessT0.
 type sessionCase struct {
 	gap, grace, after, retention int64 // after 0: no CloseOnWallClock
 	final, drop                  bool
@@ -85,7 +85,7 @@ type refSession struct {
 
 func (r refSession) windowed() topology.Windowed[string] {
 	return topology.Windowed[string]{Key: r.key, Window: topology.Window{
-		Start: t0.Add(time.Duration(r.start) * time.Millisecond), End: t0.Add(time.Duration(r.end) * time.Millisecond)}}
+		Start: sessT0.Add(time.Duration(r.start) * time.Millisecond), End: sessT0.Add(time.Duration(r.end) * time.Millisecond)}}
 }
 
 // result is the form the test compares: "key[start,end]=count/sum".
@@ -107,20 +107,20 @@ type sessionReference struct {
 	late     []sessionStep
 }
 
-const noTime = -1 << 62
+const sessNoTime = -1 << 62
 
 func (m *sessionReference) get(t map[int32]int64, p int32) int64 {
 	if v, ok := t[p]; ok {
 		return v
 	}
-	return noTime
+	return sessNoTime
 }
 
 // closed returns the partition's closing watermark at stream time s:
 // sessions ending at or before it are closed.
 func (m *sessionReference) closed(p int32, s int64) int64 {
 	w := m.get(m.mark, p)
-	if s != noTime {
+	if s != sessNoTime {
 		w = max(w, s-m.c.gap-m.c.grace-1)
 	}
 	return w
@@ -251,7 +251,7 @@ func runSessionCase(t *testing.T, c sessionCase) {
 			ref.wall(now, parts)
 			continue
 		}
-		in.PipeRecord(topology.Record[string, string]{Key: s.key, Value: strconv.FormatInt(s.value, 10), Timestamp: t0.Add(time.Duration(s.ts) * time.Millisecond)})
+		in.PipeRecord(topology.Record[string, string]{Key: s.key, Value: strconv.FormatInt(s.value, 10), Timestamp: sessT0.Add(time.Duration(s.ts) * time.Millisecond)})
 		ref.record(s)
 	}
 	all := ref.sessions()
@@ -264,15 +264,15 @@ func runSessionCase(t *testing.T, c sessionCase) {
 	// The store holds the sessions not yet closed (EmitFinal) or not yet
 	// past retention (updates).
 	stored := storedSessions(t, dr, counts.Name(), func(b []byte) string { return fmt.Sprint(int64(binary.BigEndian.Uint64(b))) })
-	require.Equal(t, countsOnly(kept), stored, "store: %v", c)
+	require.Equal(t, sessionCounts(kept), stored, "store: %v", c)
 	counted := topologytest.Output(dr, "counts", topology.WindowedSerde(str), topology.Int64())
 	summed := topologytest.Output(dr, "sums", topology.WindowedSerde(str), topology.Int64())
 	if c.final {
 		// Every closed session was emitted, once, when it closed; a wall
 		// clock far ahead then closes the rest, each once.
-		require.Equal(t, closed, results(t, counted.ReadAll(), summed.ReadAll()), "finals as the run went: %v", c)
+		require.Equal(t, closed, sessionResults(t, counted.ReadAll(), summed.ReadAll()), "finals as the run went: %v", c)
 		dr.AdvanceWallClock(24 * time.Hour)
-		require.Equal(t, kept, results(t, counted.ReadAll(), summed.ReadAll()), "finals at the end: %v", c)
+		require.Equal(t, kept, sessionResults(t, counted.ReadAll(), summed.ReadAll()), "finals at the end: %v", c)
 		require.Empty(t, storedSessions(t, dr, counts.Name(), func([]byte) string { return "" }), "finals leave the store")
 	} else {
 		// Updates: fold the changes; a deletion (count 0) removes.
@@ -292,7 +292,7 @@ func runSessionCase(t *testing.T, c sessionCase) {
 	}
 	var dl []string
 	for _, r := range dr.DeadLetters() {
-		dl = append(dl, fmt.Sprintf("%s@%d", r.Key, r.Timestamp.Sub(t0).Milliseconds()))
+		dl = append(dl, fmt.Sprintf("%s@%d", r.Key, r.Timestamp.Sub(sessT0).Milliseconds()))
 	}
 	var wantDL []string
 	if !c.drop {
@@ -303,9 +303,9 @@ func runSessionCase(t *testing.T, c sessionCase) {
 	require.Equal(t, wantDL, dl, "late records: %v", c)
 }
 
-// results pairs the finals of the two aggregations as sorted
+// sessionResults pairs the finals of the two aggregations as sorted
 // "key[start,end]=count/sum".
-func results(t *testing.T, counts, sums []topology.Record[topology.Windowed[string], int64]) []string {
+func sessionResults(t *testing.T, counts, sums []topology.Record[topology.Windowed[string], int64]) []string {
 	t.Helper()
 	require.Len(t, sums, len(counts))
 	var out []string
@@ -317,8 +317,8 @@ func results(t *testing.T, counts, sums []topology.Record[topology.Windowed[stri
 	return out
 }
 
-// countsOnly drops the "/sum" of results: the store compared is Count's.
-func countsOnly(rs []string) []string {
+// sessionCounts drops the "/sum" of results: the store compared is Count's.
+func sessionCounts(rs []string) []string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r[:strings.LastIndexByte(r, '/')])

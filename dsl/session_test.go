@@ -15,13 +15,13 @@ import (
 	"github.com/exactly-stream/exactly/topologytest"
 )
 
-// t0 is the session tests' time origin, the driver's default start.
-var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+// sessT0 is the session tests' time origin, the driver's default start.
+var sessT0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func sec(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+func sessAt(s float64) time.Time { return sessT0.Add(time.Duration(s * float64(time.Second))) }
 
-// secs renders a time as seconds since t0.
-func secs(t time.Time) string { return fmt.Sprint(t.Sub(t0).Seconds()) }
+// sessSecs renders a time as seconds since sessT0.
+func sessSecs(t time.Time) string { return fmt.Sprint(t.Sub(sessT0).Seconds()) }
 
 // sessionRig runs a session Count of topic "in" (string keys and values)
 // through the test driver; its table's changes go to "out".
@@ -49,14 +49,14 @@ func newSessionRig(t *testing.T, partitions int32, gap time.Duration, opts ...ds
 	}
 }
 
-// pipe runs key at s seconds after t0, in partition 0.
+// pipe runs key at s seconds after sessT0, in partition 0.
 func (r *sessionRig) pipe(key string, s float64) {
 	r.t.Helper()
-	r.in.PipeTo(0, topology.Record[string, string]{Key: key, Value: "v", Timestamp: sec(s)})
+	r.in.PipeTo(0, topology.Record[string, string]{Key: key, Value: "v", Timestamp: sessAt(s)})
 }
 
 // take returns the unread outputs as "key[start,end]=count" (seconds since
-// t0); a deletion (count 0) is "key[start,end]=del".
+// sessT0); a deletion (count 0) is "key[start,end]=del".
 func (r *sessionRig) take() []string {
 	var got []string
 	for _, o := range r.out.ReadAll() {
@@ -70,7 +70,7 @@ func (r *sessionRig) take() []string {
 }
 
 func sessionString(w topology.Windowed[string], v string) string {
-	return fmt.Sprintf("%s[%s,%s]=%s", w.Key, secs(w.Window.Start), secs(w.Window.End), v)
+	return fmt.Sprintf("%s[%s,%s]=%s", w.Key, sessSecs(w.Window.Start), sessSecs(w.Window.End), v)
 }
 
 // sessions returns the sessions in the store (all partitions), sorted, as
@@ -199,7 +199,7 @@ func TestSessionLate(t *testing.T) {
 			}
 			require.Len(t, dl, 1)
 			require.Equal(t, "a", string(dl[0].Key))
-			require.Equal(t, sec(194.999), dl[0].Timestamp)
+			require.Equal(t, sessAt(194.999), dl[0].Timestamp)
 			i := slices.IndexFunc(dl[0].Headers, func(h topology.Header) bool { return h.Key == "exactly.error" })
 			require.GreaterOrEqual(t, i, 0)
 			require.Contains(t, string(dl[0].Headers[i].Value), dsl.ErrLate.Error())
@@ -315,7 +315,7 @@ func TestSessionAggregateReduce(t *testing.T) {
 		v string
 		s float64
 	}{{"x", 0}, {"q", 20}, {"z", 21}, {"m", 10}} {
-		in.PipeRecord(topology.Record[string, string]{Key: "k", Value: r.v, Timestamp: sec(r.s)})
+		in.PipeRecord(topology.Record[string, string]{Key: "k", Value: r.v, Timestamp: sessAt(r.s)})
 	}
 	last := func(topic string) string {
 		all := topologytest.Output(dr, topic, topology.WindowedSerde(str), str).ReadAll()
@@ -375,13 +375,13 @@ func BenchmarkSessionCount(b *testing.B) {
 		}
 		// One round first, so that every key has a session.
 		for i := range keys {
-			in.PipeTo(0, topology.Record[string, string]{Key: names[i], Value: "v", Timestamp: t0.Add(time.Duration(i) * time.Millisecond)})
+			in.PipeTo(0, topology.Record[string, string]{Key: names[i], Value: "v", Timestamp: sessT0.Add(time.Duration(i) * time.Millisecond)})
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
 			n := keys + i
-			in.PipeTo(0, topology.Record[string, string]{Key: names[n%keys], Value: "v", Timestamp: t0.Add(time.Duration(n) * time.Millisecond)})
+			in.PipeTo(0, topology.Record[string, string]{Key: names[n%keys], Value: "v", Timestamp: sessT0.Add(time.Duration(n) * time.Millisecond)})
 		}
 	}
 	to := func(t *dsl.Table[topology.Windowed[string], int64]) {
