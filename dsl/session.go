@@ -3,6 +3,7 @@ package dsl
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/exactly-stream/exactly/topology"
@@ -337,16 +338,40 @@ func (o *sessionOp[K, V, A]) merge(c *topology.Call, r topology.Record[K, V], ts
 func (o *sessionOp[K, V, A]) close(c *topology.Call, wm time.Time) error {
 	if !o.cfg.final {
 		upTo := wm.Add(-max(o.cfg.retention-o.cfg.grace, 0))
-		return o.store.Ended(c, upTo, func(w topology.Windowed[K], _ A) (bool, error) {
+		return o.sweep(c, upTo, func(w topology.Windowed[K], _ A) (bool, error) {
 			return true, o.store.Delete(c, w.Key, w.Window)
 		})
 	}
-	return o.store.Ended(c, wm, func(w topology.Windowed[K], a A) (bool, error) {
+	return o.sweep(c, wm, func(w topology.Windowed[K], a A) (bool, error) {
 		if err := o.t.push(c, topology.Record[topology.Windowed[K], A]{Key: w, Value: a, Timestamp: w.Window.End}, false); err != nil {
 			return false, err
 		}
 		return true, o.store.Delete(c, w.Key, w.Window)
 	})
+}
+
+// sweptMark names how far close has swept the end index.
+const sweptMark = "swept"
+
+// sweep runs fn on the sessions ending after the last sweep and at or
+// before upTo, and remembers upTo. No session can end at or before a
+// sweep's bound after it (a record that would make one is late), so the
+// next sweep starts there, skipping the index entries of the sessions it
+// deleted (tombstones until Pebble compacts them).
+func (o *sessionOp[K, V, A]) sweep(c *topology.Call, upTo time.Time, fn func(w topology.Windowed[K], a A) (bool, error)) error {
+	swept, ok, err := o.store.Mark(c, sweptMark)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		swept = time.UnixMilli(math.MinInt64)
+	} else if !upTo.After(swept) {
+		return nil
+	}
+	if err := o.store.EndedBetween(c, swept, upTo, fn); err != nil {
+		return err
+	}
+	return o.store.SetMark(c, sweptMark, upTo)
 }
 
 // wallClose closes, on the wall clock, the sessions whose end + gap +
