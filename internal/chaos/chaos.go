@@ -219,23 +219,44 @@ func (r *run) cluster(ctx context.Context) error {
 			return fmt.Errorf("creating topic %s: %w", t, err)
 		}
 	}
-	ts, err := r.admin.ListTopics(cctx, r.topics.Orders)
-	if err == nil {
-		err = ts[r.topics.Orders].Err
-	}
+	orders, err := describeCreated(cctx, r.admin, r.topics.Orders)
 	if err != nil {
-		return fmt.Errorf("describing topic %s: %w", r.topics.Orders, err)
+		return err
 	}
-	r.parts = int32(len(ts[r.topics.Orders].Partitions))
+	r.parts = int32(len(orders.Partitions))
 	if r.kfake != nil && !r.cfg.NoFaults {
-		evs, err := r.admin.ListTopics(cctx, r.topics.Events)
+		evs, err := describeCreated(cctx, r.admin, r.topics.Events)
 		if err != nil {
-			return fmt.Errorf("describing topic %s: %w", r.topics.Events, err)
+			return err
 		}
-		r.faults = &faulter{c: r.kfake, topics: []string{r.topics.Events}, topicIDs: [][16]byte{evs[r.topics.Events].ID}}
+		r.faults = &faulter{c: r.kfake, topics: []string{r.topics.Events}, topicIDs: [][16]byte{evs.ID}}
 		r.st.r.Faults = make(map[string]int)
 	}
 	return nil
+}
+
+// describeCreated describes a topic just created, asking again while the
+// broker that answers does not know it yet (a real cluster's brokers learn
+// of a new topic from the controller a moment after it is created), until
+// ctx ends.
+func describeCreated(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, error) {
+	for {
+		ts, err := adm.ListTopics(ctx, topic)
+		if err == nil {
+			err = ts[topic].Err
+		}
+		if err == nil {
+			return ts[topic], nil
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || ctx.Err() != nil {
+			return kadm.TopicDetail{}, fmt.Errorf("describing topic %s: %w", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return kadm.TopicDetail{}, fmt.Errorf("describing topic %s: %w", topic, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // observeGeneration is a kfake control that only watches SyncGroup
