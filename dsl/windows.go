@@ -1,0 +1,305 @@
+package dsl
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/exactly-stream/exactly/topology"
+)
+
+// ErrBadWindow is wrapped by the *BuildError of a windowed aggregation
+// whose window spec (Tumbling, Hopping) or options are invalid.
+var ErrBadWindow = errors.New("dsl: invalid window")
+
+// Windows says which time windows a record falls in. Make one with
+// Tumbling or Hopping; the zero value is invalid.
+//
+// Windows are aligned to the Unix epoch, as Kafka Streams' TimeWindows:
+// the windows of size s advancing by a start at every multiple of a since
+// 1970-01-01T00:00:00Z, so every task (and every restart) agrees on them.
+type Windows struct {
+	size, advance time.Duration
+}
+
+// Tumbling returns windows of size size that do not overlap: each record
+// is in exactly one. size must be positive and a whole number of
+// milliseconds.
+func Tumbling(size time.Duration) Windows { return Windows{size: size, advance: size} }
+
+// Hopping returns windows of size size starting every advance: each record
+// is in size/advance of them (rounded up or down by its position). Both
+// must be positive whole numbers of milliseconds, advance <= size;
+// Hopping(s, s) is Tumbling(s).
+func Hopping(size, advance time.Duration) Windows { return Windows{size: size, advance: advance} }
+
+// Size returns the windows' length.
+func (w Windows) Size() time.Duration { return w.size }
+
+// Advance returns how far apart the windows' starts are.
+func (w Windows) Advance() time.Duration { return w.advance }
+
+func (w Windows) validate() error {
+	switch {
+	case w.size <= 0 || w.advance <= 0:
+		return fmt.Errorf("%w: size %s and advance %s must be positive", ErrBadWindow, w.size, w.advance)
+	case w.size%time.Millisecond != 0 || w.advance%time.Millisecond != 0:
+		return fmt.Errorf("%w: size %s and advance %s must be whole milliseconds", ErrBadWindow, w.size, w.advance)
+	case w.advance > w.size:
+		return fmt.Errorf("%w: advance %s is larger than size %s", ErrBadWindow, w.advance, w.size)
+	}
+	return nil
+}
+
+// forEach calls fn for each window ts is in, in start order, until fn
+// returns an error.
+func (w Windows) forEach(ts time.Time, fn func(topology.Window) error) error {
+	t, size, adv := ts.UnixMilli(), w.size.Milliseconds(), w.advance.Milliseconds()
+	// The first start is the smallest multiple of adv above t - size.
+	first := floorDiv(t-size, adv)*adv + adv
+	for s := first; s <= t; s += adv {
+		if err := fn(topology.Window{Start: time.UnixMilli(s).UTC(), End: time.UnixMilli(s + size).UTC()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// WindowedGroup is a grouped stream with windows, ready for a windowed
+// aggregation (Count, Reduce, WindowedAggregate).
+type WindowedGroup[K, V any] struct {
+	g   *Grouped[K, V]
+	w   Windows
+	cfg windowCfg
+}
+
+// WindowedBy windows the grouped stream g: the aggregations of the result
+// fold each key's records per window of w, a record going into every
+// window its timestamp (the source's, after any topology.WithTimestamp)
+// falls in. opts set grace, the emit strategy (every update, or EmitFinal),
+// the wall-clock close, the late-record policy, retention and the name.
+//
+// WindowedBy is a function, not a method of Grouped: a method would make
+// Go instantiate Grouped[Windowed[K]], then Grouped[Windowed[Windowed[K]]]
+// and so on (an instantiation cycle), through the windowed table's
+// ToStream and GroupByKey.
+func WindowedBy[K, V any](g *Grouped[K, V], w Windows, opts ...WindowOpt) *WindowedGroup[K, V] {
+	return &WindowedGroup[K, V]{g: g, w: w, cfg: windowConfig(opts)}
+}
+
+// Count counts each key's records per window into a windowed table (store:
+// the operator's name, "<grouping>-windowed-count" unless named by
+// WindowNamed or Named). Records with a nil key or value are skipped.
+func (wg *WindowedGroup[K, V]) Count(opts ...Opt) *Table[topology.Windowed[K], int64] {
+	return windowedAggregate(wg, "windowed-count", topology.Int64(), opts,
+		func(_ K, _ V, n int64, _ bool) int64 { return n + 1 })
+}
+
+// Reduce folds each key's values per window with fn, starting from the
+// window's first value, into a windowed table whose store encodes values
+// with the grouping's value serde ("<grouping>-windowed-reduce" unless
+// named).
+func (wg *WindowedGroup[K, V]) Reduce(fn func(agg, v V) V, opts ...Opt) *Table[topology.Windowed[K], V] {
+	return windowedAggregate(wg, "windowed-reduce", wg.g.vs, opts, func(_ K, v, agg V, found bool) V {
+		if !found {
+			return v
+		}
+		return fn(agg, v)
+	})
+}
+
+// WindowedAggregate folds each key's values per window with fn, starting
+// from init() in each window, into a windowed table whose store encodes
+// aggregates with as ("<grouping>-windowed-aggregate" unless named). (A
+// function, since methods take no type parameters.)
+func WindowedAggregate[K, V, A any](wg *WindowedGroup[K, V], init func() A, fn func(k K, v V, agg A) A, as topology.Serde[A], opts ...Opt) *Table[topology.Windowed[K], A] {
+	return windowedAggregate(wg, "windowed-aggregate", as, opts, func(k K, v V, agg A, found bool) A {
+		if !found {
+			agg = init()
+		}
+		return fn(k, v, agg)
+	})
+}
+
+// windowed is a windowed aggregation's state and handles.
+type windowed[K, V, A any] struct {
+	t     *Table[topology.Windowed[K], A]
+	store topology.WindowStoreRef[K, A]
+	w     Windows
+	cfg   windowCfg
+	step  func(k K, v V, agg A, found bool) A
+	// nil tests of keys, values and aggregates (see nilFunc)
+	keyNil func(K) bool
+	valNil func(V) bool
+	aggNil func(A) bool
+}
+
+// markName is the window store's mark holding the closing watermark set by
+// the wall clock.
+const markName = "closed"
+
+// windowedAggregate adds the node, store and (with CloseOnWallClock)
+// punctuator of a windowed aggregation. Its table has no StoreRef (the
+// store is a window store); the store has the operator's name.
+func windowedAggregate[K, V, A any](wg *WindowedGroup[K, V], op string, as topology.Serde[A], opts []Opt,
+	step func(k K, v V, agg A, found bool) A) *Table[topology.Windowed[K], A] {
+	g, d := wg.g, wg.g.s.d
+	name := d.opName(g.name, op, append(wg.cfg.opts, opts...), true)
+	if err := wg.w.validate(); err != nil {
+		d.fail(name, err)
+	}
+	if err := wg.cfg.validate(); err != nil {
+		d.fail(name, err)
+	}
+	a := &windowed[K, V, A]{
+		store: topology.WindowStore(d.b, name, g.ks, as),
+		w:     wg.w, cfg: wg.cfg, step: step,
+		keyNil: nilFunc[K](), valNil: nilFunc[V](), aggNil: nilFunc[A](),
+	}
+	a.t = &Table[topology.Windowed[K], A]{d: d, name: name, procs: []string{name}}
+	ref := topology.Node(d.b, name, a.process, topology.Parents(g.s.parents()...), topology.Stores(name))
+	g.s.feed(ref.SendRecord)
+	if wg.cfg.wallClock > 0 {
+		p := topology.Schedule(d.b, name+"-wall-close", wallInterval(wg.cfg.wallClock), topology.WallClock, a.wallClose, topology.Stores(name))
+		a.t.procs = append(a.t.procs, p.Name())
+	}
+	return a.t
+}
+
+func (c windowCfg) validate() error {
+	switch {
+	case c.grace < 0:
+		return fmt.Errorf("%w: negative grace %s", ErrBadWindow, c.grace)
+	case c.retention < 0:
+		return fmt.Errorf("%w: negative retention %s", ErrBadWindow, c.retention)
+	case c.wallClock < 0:
+		return fmt.Errorf("%w: negative wall-clock close delay %s", ErrBadWindow, c.wallClock)
+	case c.late != LateDeadLetter && c.late != LateDrop:
+		return fmt.Errorf("%w: unknown late policy %d", ErrBadWindow, c.late)
+	}
+	return nil
+}
+
+// wallInterval is how often the wall-clock close runs: every after/2, at
+// least once a second, at most once a millisecond.
+func wallInterval(after time.Duration) time.Duration {
+	return max(min(after/2, time.Second), time.Millisecond)
+}
+
+// watermark returns the time up to which windows are closed (a window is
+// closed when its end plus grace is at or before it): the larger of the
+// task's stream time and the wall clock's mark.
+func (a *windowed[K, V, A]) watermark(c *topology.Call) (time.Time, error) {
+	wm := c.StreamTime()
+	mark, ok, err := a.store.Mark(c, markName)
+	if err != nil {
+		return wm, err
+	}
+	if ok && mark.After(wm) {
+		wm = mark
+	}
+	return wm, nil
+}
+
+// process folds one record into its open windows, then closes the windows
+// that stream time (this record's included) passed, in the same call and
+// so in the same transaction.
+func (a *windowed[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) error {
+	if a.keyNil(r.Key) || a.valNil(r.Value) {
+		return nil
+	}
+	wm, err := a.watermark(c)
+	if err != nil {
+		return err
+	}
+	var open int
+	err = a.w.forEach(r.Timestamp, func(w topology.Window) error {
+		if !w.End.Add(a.cfg.grace).After(wm) {
+			return nil // closed
+		}
+		open++
+		return a.update(c, r, w)
+	})
+	if err != nil {
+		return err
+	}
+	if open == 0 {
+		if a.cfg.late == LateDrop {
+			return nil
+		}
+		return fmt.Errorf("%w: timestamp %s, closed up to %s (grace %s)", ErrLate,
+			r.Timestamp.UTC().Format(time.RFC3339Nano), wm.UTC().Format(time.RFC3339Nano), a.cfg.grace)
+	}
+	return a.close(c, c.StreamTime())
+}
+
+// update folds r into window w and forwards the new value unless only
+// finals are emitted.
+func (a *windowed[K, V, A]) update(c *topology.Call, r topology.Record[K, V], w topology.Window) error {
+	old, found, err := a.store.Get(c, r.Key, w)
+	if err != nil {
+		return err
+	}
+	agg := a.step(r.Key, r.Value, old, found)
+	out := topology.Record[topology.Windowed[K], A]{Key: topology.Windowed[K]{Key: r.Key, Window: w}, Value: agg, Timestamp: r.Timestamp, Headers: r.Headers}
+	deleted := a.aggNil(agg)
+	if deleted {
+		err = a.store.Delete(c, r.Key, w)
+	} else {
+		err = a.store.Put(c, r.Key, w, agg)
+	}
+	if err != nil || a.cfg.final {
+		return err
+	}
+	return a.t.push(c, out, deleted)
+}
+
+// close closes the windows closed at watermark wm: with EmitFinal it emits
+// each one's final value (timestamped its last millisecond, end - 1 ms)
+// and deletes it; otherwise it deletes the windows past retention.
+func (a *windowed[K, V, A]) close(c *topology.Call, wm time.Time) error {
+	if !a.cfg.final {
+		return a.store.Ended(c, wm.Add(-max(a.cfg.retention, a.cfg.grace)), func(w topology.Windowed[K], _ A) (bool, error) {
+			return true, a.store.Delete(c, w.Key, w.Window)
+		})
+	}
+	return a.store.Ended(c, wm.Add(-a.cfg.grace), func(w topology.Windowed[K], v A) (bool, error) {
+		if err := a.store.Delete(c, w.Key, w.Window); err != nil {
+			return false, err
+		}
+		return true, a.t.push(c, topology.Record[topology.Windowed[K], A]{Key: w, Value: v, Timestamp: w.Window.End.Add(-time.Millisecond)}, false)
+	})
+}
+
+// wallClose closes, on the wall clock, the windows whose end plus grace is
+// at or before at - after, and raises the mark so that records for them
+// are late from now on. The mark is written only when a window closed:
+// a record for a window that never had one opens it, and the next
+// wall-clock close closes it.
+func (a *windowed[K, V, A]) wallClose(c *topology.Call, at time.Time) error {
+	wm := at.Add(-a.cfg.wallClock)
+	old, err := a.watermark(c)
+	if err != nil || !wm.After(old) {
+		return err
+	}
+	var closed bool
+	err = a.store.Ended(c, wm.Add(-a.cfg.grace), func(topology.Windowed[K], A) (bool, error) {
+		closed = true
+		return false, nil
+	})
+	if err != nil || !closed {
+		return err
+	}
+	if err := a.close(c, wm); err != nil {
+		return err
+	}
+	return a.store.SetMark(c, markName, wm)
+}
