@@ -65,6 +65,13 @@ func (w Windows) forEach(ts time.Time, fn func(topology.Window) error) error {
 	return nil
 }
 
+// endsIn reports whether a window can end in (from, to]: window ends are
+// size plus a multiple of advance.
+func (w Windows) endsIn(from, to time.Time) bool {
+	size, adv := w.size.Milliseconds(), w.advance.Milliseconds()
+	return floorDiv(to.UnixMilli()-size, adv) > floorDiv(from.UnixMilli()-size, adv)
+}
+
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
@@ -142,9 +149,14 @@ type windowed[K, V, A any] struct {
 	aggNil func(A) bool
 }
 
-// markName is the window store's mark holding the closing watermark set by
-// the wall clock.
-const markName = "closed"
+// The window store's marks. closed is the closing watermark: every window
+// whose end plus grace is at or before it is closed (emitted, with
+// EmitFinal). expired is the same for retention, without EmitFinal. Both
+// are written only when they pass a window end, so not per record.
+const (
+	markClosed  = "closed"
+	markExpired = "expired"
+)
 
 // windowedAggregate adds the node, store and (with CloseOnWallClock)
 // punctuator of a windowed aggregation. Its table has no StoreRef (the
@@ -196,17 +208,14 @@ func wallInterval(after time.Duration) time.Duration {
 
 // watermark returns the time up to which windows are closed (a window is
 // closed when its end plus grace is at or before it): the larger of the
-// task's stream time and the wall clock's mark.
-func (a *windowed[K, V, A]) watermark(c *topology.Call) (time.Time, error) {
-	wm := c.StreamTime()
-	mark, ok, err := a.store.Mark(c, markName)
-	if err != nil {
-		return wm, err
-	}
+// task's stream time and the closed mark; and the mark (ok false: none).
+func (a *windowed[K, V, A]) watermark(c *topology.Call) (wm, mark time.Time, ok bool, err error) {
+	mark, ok, err = a.store.Mark(c, markClosed)
+	wm = c.StreamTime()
 	if ok && mark.After(wm) {
 		wm = mark
 	}
-	return wm, nil
+	return wm, mark, ok, err
 }
 
 // process folds one record into its open windows, then closes the windows
@@ -216,7 +225,7 @@ func (a *windowed[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) e
 	if a.keyNil(r.Key) || a.valNil(r.Value) {
 		return nil
 	}
-	wm, err := a.watermark(c)
+	wm, mark, marked, err := a.watermark(c)
 	if err != nil {
 		return err
 	}
@@ -238,7 +247,7 @@ func (a *windowed[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) e
 		return fmt.Errorf("%w: timestamp %s, closed up to %s (grace %s)", ErrLate,
 			r.Timestamp.UTC().Format(time.RFC3339Nano), wm.UTC().Format(time.RFC3339Nano), a.cfg.grace)
 	}
-	return a.close(c, c.StreamTime())
+	return a.advance(c, wm, mark, marked)
 }
 
 // update folds r into window w and forwards the new value unless only
@@ -262,44 +271,68 @@ func (a *windowed[K, V, A]) update(c *topology.Call, r topology.Record[K, V], w 
 	return a.t.push(c, out, deleted)
 }
 
-// close closes the windows closed at watermark wm: with EmitFinal it emits
-// each one's final value (timestamped its last millisecond, end - 1 ms)
-// and deletes it; otherwise it deletes the windows past retention.
-func (a *windowed[K, V, A]) close(c *topology.Call, wm time.Time) error {
-	if !a.cfg.final {
-		return a.store.Ended(c, wm.Add(-max(a.cfg.retention, a.cfg.grace)), func(w topology.Windowed[K], _ A) (bool, error) {
-			return true, a.store.Delete(c, w.Key, w.Window)
+// advance closes what watermark wm closes, given the closed mark: with
+// EmitFinal it emits each closed window's final value (timestamped its
+// last millisecond, end - 1 ms) and deletes it; otherwise it deletes the
+// windows past retention.
+func (a *windowed[K, V, A]) advance(c *topology.Call, wm, mark time.Time, marked bool) error {
+	if a.cfg.final {
+		return a.sweep(c, markClosed, a.cfg.grace, wm, mark, marked, func(w topology.Windowed[K], v A) error {
+			return a.t.push(c, topology.Record[topology.Windowed[K], A]{Key: w, Value: v, Timestamp: w.Window.End.Add(-time.Millisecond)}, false)
 		})
 	}
-	return a.store.Ended(c, wm.Add(-a.cfg.grace), func(w topology.Windowed[K], v A) (bool, error) {
+	exp, ok, err := a.store.Mark(c, markExpired)
+	if err != nil {
+		return err
+	}
+	return a.sweep(c, markExpired, max(a.cfg.retention, a.cfg.grace), wm, exp, ok, nil)
+}
+
+// sweep deletes (and passes to emit, if not nil) every window whose end
+// plus lag is at or before wm, and moves the mark name from mark to wm.
+// Every window whose end plus lag was at or before mark is already gone,
+// so it reads only the windows that ended since; and it does nothing, not
+// even write the mark, when no window can end in between: windows end on
+// a grid (size plus a multiple of advance), so most records cross none.
+func (a *windowed[K, V, A]) sweep(c *topology.Call, name string, lag time.Duration, wm, mark time.Time, marked bool,
+	emit func(topology.Windowed[K], A) error) error {
+	if marked && !a.w.endsIn(mark.Add(-lag), wm.Add(-lag)) {
+		return nil
+	}
+	fn := func(w topology.Windowed[K], v A) (bool, error) {
 		if err := a.store.Delete(c, w.Key, w.Window); err != nil {
 			return false, err
 		}
-		return true, a.t.push(c, topology.Record[topology.Windowed[K], A]{Key: w, Value: v, Timestamp: w.Window.End.Add(-time.Millisecond)}, false)
-	})
+		if emit == nil {
+			return true, nil
+		}
+		return true, emit(w, v)
+	}
+	var err error
+	if marked {
+		err = a.store.EndedAfter(c, mark.Add(-lag), wm.Add(-lag), fn)
+	} else {
+		err = a.store.Ended(c, wm.Add(-lag), fn)
+	}
+	if err != nil {
+		return err
+	}
+	return a.store.SetMark(c, name, wm)
 }
 
 // wallClose closes, on the wall clock, the windows whose end plus grace is
-// at or before at - after, and raises the mark so that records for them
-// are late from now on. The mark is written only when a window closed:
-// a record for a window that never had one opens it, and the next
-// wall-clock close closes it.
+// at or before at - after, and raises the closed mark so that records for
+// them are late from now on.
 func (a *windowed[K, V, A]) wallClose(c *topology.Call, at time.Time) error {
 	wm := at.Add(-a.cfg.wallClock)
-	old, err := a.watermark(c)
+	old, mark, marked, err := a.watermark(c)
 	if err != nil || !wm.After(old) {
 		return err
 	}
-	var closed bool
-	err = a.store.Ended(c, wm.Add(-a.cfg.grace), func(topology.Windowed[K], A) (bool, error) {
-		closed = true
-		return false, nil
-	})
-	if err != nil || !closed {
-		return err
+	if !a.cfg.final && (!marked || a.w.endsIn(mark.Add(-a.cfg.grace), wm.Add(-a.cfg.grace))) {
+		if err := a.store.SetMark(c, markClosed, wm); err != nil {
+			return err
+		}
 	}
-	if err := a.close(c, wm); err != nil {
-		return err
-	}
-	return a.store.SetMark(c, markName, wm)
+	return a.advance(c, wm, mark, marked)
 }
