@@ -56,7 +56,7 @@ func (w Windows) validate() error {
 func (w Windows) forEach(ts time.Time, fn func(topology.Window) error) error {
 	t, size, adv := ts.UnixMilli(), w.size.Milliseconds(), w.advance.Milliseconds()
 	// The first start is the smallest multiple of adv above t - size.
-	first := floorDiv(t-size, adv)*adv + adv
+	first := floorDivMillis(t-size, adv)*adv + adv
 	for s := first; s <= t; s += adv {
 		if err := fn(topology.Window{Start: time.UnixMilli(s).UTC(), End: time.UnixMilli(s + size).UTC()}); err != nil {
 			return err
@@ -69,10 +69,10 @@ func (w Windows) forEach(ts time.Time, fn func(topology.Window) error) error {
 // size plus a multiple of advance.
 func (w Windows) endsIn(from, to time.Time) bool {
 	size, adv := w.size.Milliseconds(), w.advance.Milliseconds()
-	return floorDiv(to.UnixMilli()-size, adv) > floorDiv(from.UnixMilli()-size, adv)
+	return floorDivMillis(to.UnixMilli()-size, adv) > floorDivMillis(from.UnixMilli()-size, adv)
 }
 
-func floorDiv(a, b int64) int64 {
+func floorDivMillis(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
@@ -106,7 +106,7 @@ func WindowedBy[K, V any](g *Grouped[K, V], w Windows, opts ...WindowOpt) *Windo
 // the operator's name, "<grouping>-windowed-count" unless named by
 // WindowNamed or Named). Records with a nil key or value are skipped.
 func (wg *WindowedGroup[K, V]) Count(opts ...Opt) *Table[topology.Windowed[K], int64] {
-	return windowedAggregate(wg, "windowed-count", topology.Int64(), opts,
+	return timeWindowedAggregate(wg, "windowed-count", topology.Int64(), opts,
 		func(_ K, _ V, n int64, _ bool) int64 { return n + 1 })
 }
 
@@ -115,7 +115,7 @@ func (wg *WindowedGroup[K, V]) Count(opts ...Opt) *Table[topology.Windowed[K], i
 // with the grouping's value serde ("<grouping>-windowed-reduce" unless
 // named).
 func (wg *WindowedGroup[K, V]) Reduce(fn func(agg, v V) V, opts ...Opt) *Table[topology.Windowed[K], V] {
-	return windowedAggregate(wg, "windowed-reduce", wg.g.vs, opts, func(_ K, v, agg V, found bool) V {
+	return timeWindowedAggregate(wg, "windowed-reduce", wg.g.vs, opts, func(_ K, v, agg V, found bool) V {
 		if !found {
 			return v
 		}
@@ -128,7 +128,7 @@ func (wg *WindowedGroup[K, V]) Reduce(fn func(agg, v V) V, opts ...Opt) *Table[t
 // aggregates with as ("<grouping>-windowed-aggregate" unless named). (A
 // function, since methods take no type parameters.)
 func WindowedAggregate[K, V, A any](wg *WindowedGroup[K, V], init func() A, fn func(k K, v V, agg A) A, as topology.Serde[A], opts ...Opt) *Table[topology.Windowed[K], A] {
-	return windowedAggregate(wg, "windowed-aggregate", as, opts, func(k K, v V, agg A, found bool) A {
+	return timeWindowedAggregate(wg, "windowed-aggregate", as, opts, func(k K, v V, agg A, found bool) A {
 		if !found {
 			agg = init()
 		}
@@ -136,8 +136,8 @@ func WindowedAggregate[K, V, A any](wg *WindowedGroup[K, V], init func() A, fn f
 	})
 }
 
-// windowed is a windowed aggregation's state and handles.
-type windowed[K, V, A any] struct {
+// timeWindowed is a time-windowed aggregation's state and handles.
+type timeWindowed[K, V, A any] struct {
 	t     *Table[topology.Windowed[K], A]
 	store topology.WindowStoreRef[K, A]
 	w     Windows
@@ -154,24 +154,24 @@ type windowed[K, V, A any] struct {
 // EmitFinal). expired is the same for retention, without EmitFinal. Both
 // are written only when they pass a window end, so not per record.
 const (
-	markClosed  = "closed"
-	markExpired = "expired"
+	timeMarkClosed  = "closed"
+	timeMarkExpired = "expired"
 )
 
-// windowedAggregate adds the node, store and (with CloseOnWallClock)
+// timeWindowedAggregate adds the node, store and (with CloseOnWallClock)
 // punctuator of a windowed aggregation. Its table has no StoreRef (the
 // store is a window store); the store has the operator's name.
-func windowedAggregate[K, V, A any](wg *WindowedGroup[K, V], op string, as topology.Serde[A], opts []Opt,
+func timeWindowedAggregate[K, V, A any](wg *WindowedGroup[K, V], op string, as topology.Serde[A], opts []Opt,
 	step func(k K, v V, agg A, found bool) A) *Table[topology.Windowed[K], A] {
 	g, d := wg.g, wg.g.s.d
 	name := d.opName(g.name, op, append(wg.cfg.opts, opts...), true)
 	if err := wg.w.validate(); err != nil {
 		d.fail(name, err)
 	}
-	if err := wg.cfg.validate(); err != nil {
+	if err := wg.cfg.validateTime(); err != nil {
 		d.fail(name, err)
 	}
-	a := &windowed[K, V, A]{
+	a := &timeWindowed[K, V, A]{
 		store: topology.WindowStore(d.b, name, g.ks, as),
 		w:     wg.w, cfg: wg.cfg, step: step,
 		keyNil: nilFunc[K](), valNil: nilFunc[V](), aggNil: nilFunc[A](),
@@ -180,13 +180,13 @@ func windowedAggregate[K, V, A any](wg *WindowedGroup[K, V], op string, as topol
 	ref := topology.Node(d.b, name, a.process, topology.Parents(g.s.parents()...), topology.Stores(name))
 	g.s.feed(ref.SendRecord)
 	if wg.cfg.wallClock > 0 {
-		p := topology.Schedule(d.b, name+"-wall-close", wallInterval(wg.cfg.wallClock), topology.WallClock, a.wallClose, topology.Stores(name))
+		p := topology.Schedule(d.b, name+"-wall-close", wallCloseInterval(wg.cfg.wallClock), topology.WallClock, a.wallClose, topology.Stores(name))
 		a.t.procs = append(a.t.procs, p.Name())
 	}
 	return a.t
 }
 
-func (c windowCfg) validate() error {
+func (c windowCfg) validateTime() error {
 	switch {
 	case c.grace < 0:
 		return fmt.Errorf("%w: negative grace %s", ErrBadWindow, c.grace)
@@ -200,17 +200,17 @@ func (c windowCfg) validate() error {
 	return nil
 }
 
-// wallInterval is how often the wall-clock close runs: every after/2, at
+// wallCloseInterval is how often the wall-clock close runs: every after/2, at
 // least once a second, at most once a millisecond.
-func wallInterval(after time.Duration) time.Duration {
+func wallCloseInterval(after time.Duration) time.Duration {
 	return max(min(after/2, time.Second), time.Millisecond)
 }
 
 // watermark returns the time up to which windows are closed (a window is
 // closed when its end plus grace is at or before it): the larger of the
 // task's stream time and the closed mark; and the mark (ok false: none).
-func (a *windowed[K, V, A]) watermark(c *topology.Call) (wm, mark time.Time, ok bool, err error) {
-	mark, ok, err = a.store.Mark(c, markClosed)
+func (a *timeWindowed[K, V, A]) watermark(c *topology.Call) (wm, mark time.Time, ok bool, err error) {
+	mark, ok, err = a.store.Mark(c, timeMarkClosed)
 	wm = c.StreamTime()
 	if ok && mark.After(wm) {
 		wm = mark
@@ -221,7 +221,7 @@ func (a *windowed[K, V, A]) watermark(c *topology.Call) (wm, mark time.Time, ok 
 // process folds one record into its open windows, then closes the windows
 // that stream time (this record's included) passed, in the same call and
 // so in the same transaction.
-func (a *windowed[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) error {
+func (a *timeWindowed[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) error {
 	if a.keyNil(r.Key) || a.valNil(r.Value) {
 		return nil
 	}
@@ -252,7 +252,7 @@ func (a *windowed[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) e
 
 // update folds r into window w and forwards the new value unless only
 // finals are emitted.
-func (a *windowed[K, V, A]) update(c *topology.Call, r topology.Record[K, V], w topology.Window) error {
+func (a *timeWindowed[K, V, A]) update(c *topology.Call, r topology.Record[K, V], w topology.Window) error {
 	old, found, err := a.store.Get(c, r.Key, w)
 	if err != nil {
 		return err
@@ -275,17 +275,17 @@ func (a *windowed[K, V, A]) update(c *topology.Call, r topology.Record[K, V], w 
 // EmitFinal it emits each closed window's final value (timestamped its
 // last millisecond, end - 1 ms) and deletes it; otherwise it deletes the
 // windows past retention.
-func (a *windowed[K, V, A]) advance(c *topology.Call, wm, mark time.Time, marked bool) error {
+func (a *timeWindowed[K, V, A]) advance(c *topology.Call, wm, mark time.Time, marked bool) error {
 	if a.cfg.final {
-		return a.sweep(c, markClosed, a.cfg.grace, wm, mark, marked, func(w topology.Windowed[K], v A) error {
+		return a.sweep(c, timeMarkClosed, a.cfg.grace, wm, mark, marked, func(w topology.Windowed[K], v A) error {
 			return a.t.push(c, topology.Record[topology.Windowed[K], A]{Key: w, Value: v, Timestamp: w.Window.End.Add(-time.Millisecond)}, false)
 		})
 	}
-	exp, ok, err := a.store.Mark(c, markExpired)
+	exp, ok, err := a.store.Mark(c, timeMarkExpired)
 	if err != nil {
 		return err
 	}
-	return a.sweep(c, markExpired, max(a.cfg.retention, a.cfg.grace), wm, exp, ok, nil)
+	return a.sweep(c, timeMarkExpired, max(a.cfg.retention, a.cfg.grace), wm, exp, ok, nil)
 }
 
 // sweep deletes (and passes to emit, if not nil) every window whose end
@@ -294,7 +294,7 @@ func (a *windowed[K, V, A]) advance(c *topology.Call, wm, mark time.Time, marked
 // so it reads only the windows that ended since; and it does nothing, not
 // even write the mark, when no window can end in between: windows end on
 // a grid (size plus a multiple of advance), so most records cross none.
-func (a *windowed[K, V, A]) sweep(c *topology.Call, name string, lag time.Duration, wm, mark time.Time, marked bool,
+func (a *timeWindowed[K, V, A]) sweep(c *topology.Call, name string, lag time.Duration, wm, mark time.Time, marked bool,
 	emit func(topology.Windowed[K], A) error) error {
 	if marked && !a.w.endsIn(mark.Add(-lag), wm.Add(-lag)) {
 		return nil
@@ -323,14 +323,14 @@ func (a *windowed[K, V, A]) sweep(c *topology.Call, name string, lag time.Durati
 // wallClose closes, on the wall clock, the windows whose end plus grace is
 // at or before at - after, and raises the closed mark so that records for
 // them are late from now on.
-func (a *windowed[K, V, A]) wallClose(c *topology.Call, at time.Time) error {
+func (a *timeWindowed[K, V, A]) wallClose(c *topology.Call, at time.Time) error {
 	wm := at.Add(-a.cfg.wallClock)
 	old, mark, marked, err := a.watermark(c)
 	if err != nil || !wm.After(old) {
 		return err
 	}
 	if !a.cfg.final && (!marked || a.w.endsIn(mark.Add(-a.cfg.grace), wm.Add(-a.cfg.grace))) {
-		if err := a.store.SetMark(c, markClosed, wm); err != nil {
+		if err := a.store.SetMark(c, timeMarkClosed, wm); err != nil {
 			return err
 		}
 	}

@@ -29,18 +29,18 @@ func BenchmarkTumblingCountEmitFinal(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		drv := topologytest.New(b, top, topologytest.Options{Start: t0})
+		drv := topologytest.New(b, top, topologytest.Options{Start: winT0})
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			drv.PipeRaw("in", topologytest.Record{Key: names[i%keys], Value: []byte("v"), Timestamp: ms(int64(i))})
+			drv.PipeRaw("in", topologytest.Record{Key: names[i%keys], Value: []byte("v"), Timestamp: winAt(int64(i))})
 			i++
 		}
 	}
 	b.Run("windowed", func(b *testing.B) {
 		run(b, func(g *dsl.Grouped[string, string]) {
 			dsl.WindowedBy(g, dsl.Tumbling(time.Second), dsl.EmitFinal()).Count(dsl.Named("c")).
-				ToStream().To("out", wstr, topology.Int64())
+				ToStream().To("out", winKeySerde, topology.Int64())
 		})
 	})
 	b.Run("count", func(b *testing.B) {

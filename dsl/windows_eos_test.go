@@ -29,7 +29,7 @@ import (
 // by one on a fresh state directory (it restores the window store, marks
 // included, from the changelog). The committed finals must equal the
 // reference count once per window: an aborted close re-emits nothing that
-// committed, and no window is lost or emitted twice across the handover.
+// committed, and no window is lost or winEmitted twice across the handover.
 func TestWindowedFinalsExactlyOnceOnKfake(t *testing.T) {
 	t.Parallel()
 	const parts, keys, perKey = 2, 6, 60
@@ -61,13 +61,13 @@ func TestWindowedFinalsExactlyOnceOnKfake(t *testing.T) {
 	for i := range perKey {
 		for k := range keys {
 			key := "k" + strconv.Itoa(k)
-			at := t0.Add(time.Duration(i*13+k) * time.Millisecond)
+			at := winT0.Add(time.Duration(i*13+k) * time.Millisecond)
 			recs = append(recs, &kgo.Record{Topic: "in", Partition: int32(k % parts), Key: []byte(key), Value: []byte("v"), Timestamp: at})
 			want[fmt.Sprintf("%s@%d", key, at.Truncate(size).UnixMilli())]++
 		}
 	}
 	for p := range parts {
-		recs = append(recs, &kgo.Record{Topic: "in", Partition: int32(p), Key: []byte("flush" + strconv.Itoa(p)), Value: []byte("v"), Timestamp: t0.Add(time.Hour)})
+		recs = append(recs, &kgo.Record{Topic: "in", Partition: int32(p), Key: []byte("flush" + strconv.Itoa(p)), Value: []byte("v"), Timestamp: winT0.Add(time.Hour)})
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestWindowedFinalsExactlyOnceOnKfake(t *testing.T) {
 	d := dsl.New(nil)
 	g := dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str)
 	dsl.WindowedBy(g, dsl.Tumbling(size), dsl.EmitFinal(), dsl.WindowNamed("per-window")).Count().
-		ToStream().To("out", wstr, topology.Int64())
+		ToStream().To("out", winKeySerde, topology.Int64())
 	top, err := d.Build()
 	require.NoError(t, err)
 
@@ -122,7 +122,7 @@ func TestWindowedFinalsExactlyOnceOnKfake(t *testing.T) {
 		require.NoError(t, err)
 		k := fmt.Sprintf("%s@%d", w.Key, w.Window.Start.UnixMilli())
 		_, dup := got[k]
-		require.False(t, dup, "window %s emitted twice", k)
+		require.False(t, dup, "window %s winEmitted twice", k)
 		n, err := topology.Int64().Decode(r.Value)
 		require.NoError(t, err)
 		got[k] = n

@@ -17,38 +17,38 @@ import (
 	"github.com/exactly-stream/exactly/topologytest"
 )
 
-// propCase is one random scenario of the windowed property test.
-type propCase struct {
+// winCase is one random scenario of the windowed property test.
+type winCase struct {
 	size, advance, grace int64 // milliseconds
 	final                bool
 	drop                 bool // LateDrop, else LateDeadLetter
 	partitions           int32
-	recs                 []propRec
+	recs                 []winRec
 }
 
-type propRec struct {
+type winRec struct {
 	key string
 	at  int64 // Unix milliseconds
 }
 
-// emitted is one windowed result: key, window start and end (Unix ms),
+// winEmitted is one windowed result: key, window start and end (Unix ms),
 // value (the ids of the records folded in, in order), timestamp.
-type emitted struct {
+type winEmitted struct {
 	key        string
 	start, end int64
 	ids        string
 	ts         int64
 }
 
-// refFold is the reference: a brute-force fold written apart from the
+// refWinFold is the reference: a brute-force fold written apart from the
 // operator. Per partition it keeps stream time and the open windows
 // (key, start) -> ids; a record goes to every window of the spec that
 // contains it (enumerated downwards from the last start at or before
 // it) and is still open given the stream time when it arrives (this
 // record included); it is late when none is. After a record, every
 // window whose end + grace <= stream time closes: with final it is
-// emitted, in order of end, then key, then start.
-func refFold(pc propCase, part func(string) int32) (out []emitted, late []int) {
+// winEmitted, in order of end, then key, then start.
+func refWinFold(pc winCase, part func(string) int32) (out []winEmitted, late []int) {
 	type wk struct {
 		key   string
 		start int64
@@ -80,7 +80,7 @@ func refFold(pc propCase, part func(string) int32) (out []emitted, late []int) {
 			k := wk{r.key, s}
 			open[p][k] += strconv.Itoa(id) + ";"
 			if !pc.final {
-				out = append(out, emitted{r.key, s, s + pc.size, open[p][k], r.at})
+				out = append(out, winEmitted{r.key, s, s + pc.size, open[p][k], r.at})
 			}
 		}
 		var closed []wk
@@ -95,7 +95,7 @@ func refFold(pc propCase, part func(string) int32) (out []emitted, late []int) {
 		for _, k := range closed {
 			if pc.final {
 				end := k.start + pc.size
-				out = append(out, emitted{k.key, k.start, end, open[p][k], end - 1})
+				out = append(out, winEmitted{k.key, k.start, end, open[p][k], end - 1})
 			}
 			delete(open[p], k)
 		}
@@ -103,8 +103,8 @@ func refFold(pc propCase, part func(string) int32) (out []emitted, late []int) {
 	return out, late
 }
 
-func randCase(rng *rand.Rand) propCase {
-	pc := propCase{
+func randWinCase(rng *rand.Rand) winCase {
+	pc := winCase{
 		size:       1 + rng.Int64N(30),
 		grace:      rng.Int64N(40),
 		final:      rng.IntN(2) == 0,
@@ -117,7 +117,7 @@ func randCase(rng *rand.Rand) propCase {
 	}
 	// Timestamps drift forwards with out-of-order jumps back, some far
 	// enough to be late; they start on a random offset from the epoch.
-	cur := t0.UnixMilli() + rng.Int64N(1000)
+	cur := winT0.UnixMilli() + rng.Int64N(1000)
 	n := 20 + rng.IntN(120)
 	nkeys := 1 + rng.IntN(6)
 	for range n {
@@ -126,15 +126,15 @@ func randCase(rng *rand.Rand) propCase {
 		if rng.IntN(4) == 0 {
 			at -= rng.Int64N(80)
 		}
-		pc.recs = append(pc.recs, propRec{key: "k" + strconv.Itoa(rng.IntN(nkeys)), at: at})
+		pc.recs = append(pc.recs, winRec{key: "k" + strconv.Itoa(rng.IntN(nkeys)), at: at})
 	}
 	return pc
 }
 
-// runCase runs pc through the operator (a windowed Reduce that
+// runWinCase runs pc through the operator (a windowed Reduce that
 // concatenates record ids) on the test driver, each record a transaction,
-// and returns what it emitted and the ids of the dead-lettered records.
-func runCase(t *testing.T, pc propCase) (*topologytest.Driver, []emitted, []int) {
+// and returns what it winEmitted and the ids of the dead-lettered records.
+func runWinCase(t *testing.T, pc winCase) (*topologytest.Driver, []winEmitted, []int) {
 	t.Helper()
 	d := dsl.New(nil)
 	g := dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str)
@@ -147,17 +147,17 @@ func runCase(t *testing.T, pc propCase) (*topologytest.Driver, []emitted, []int)
 	}
 	w := dsl.Hopping(time.Duration(pc.size)*time.Millisecond, time.Duration(pc.advance)*time.Millisecond)
 	dsl.WindowedBy(g, w, opts...).Reduce(func(agg, v string) string { return agg + v }, dsl.Named("ids")).
-		ToStream().To("out", wstr, str)
+		ToStream().To("out", winKeySerde, str)
 	top, err := d.Build()
 	require.NoError(t, err)
-	drv := topologytest.New(t, top, topologytest.Options{Partitions: pc.partitions, Start: t0})
+	drv := topologytest.New(t, top, topologytest.Options{Partitions: pc.partitions, Start: winT0})
 	in := topologytest.Input(drv, "in", str, str)
 	for id, r := range pc.recs {
 		in.PipeRecord(topology.Record[string, string]{Key: r.key, Value: strconv.Itoa(id) + ";", Timestamp: time.UnixMilli(r.at)})
 	}
-	var got []emitted
-	for _, r := range topologytest.Output(drv, "out", wstr, str).ReadAll() {
-		got = append(got, emitted{r.Key.Key, r.Key.Window.Start.UnixMilli(), r.Key.Window.End.UnixMilli(), r.Value, r.Timestamp.UnixMilli()})
+	var got []winEmitted
+	for _, r := range topologytest.Output(drv, "out", winKeySerde, str).ReadAll() {
+		got = append(got, winEmitted{r.Key.Key, r.Key.Window.Start.UnixMilli(), r.Key.Window.End.UnixMilli(), r.Value, r.Timestamp.UnixMilli()})
 	}
 	var dead []int
 	for _, r := range drv.DeadLetters() {
@@ -172,9 +172,9 @@ func runCase(t *testing.T, pc propCase) (*topologytest.Driver, []emitted, []int)
 // random scenarios: tumbling and hopping windows of random size and
 // advance, random grace, both emit strategies, both late policies, one
 // to three partitions, random keys and timestamps with out-of-order and
-// late records. The emitted sequence (keys, windows, values, timestamps,
+// late records. The winEmitted sequence (keys, windows, values, timestamps,
 // order) must equal the reference's. With EmitFinal it also checks, apart
-// from the reference, that no window is emitted twice and that, after a
+// from the reference, that no window is winEmitted twice and that, after a
 // flush record per partition closes every window, each record is in the
 // final of every window it was accepted into: exactly the windows that
 // contain it and were open when it arrived.
@@ -182,14 +182,14 @@ func TestWindowedProperty(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(19, 1))
 	for i := range 150 {
-		pc := randCase(rng)
+		pc := randWinCase(rng)
 		name := fmt.Sprintf("case%d/size=%d,advance=%d,grace=%d,final=%t,drop=%t,partitions=%d",
 			i, pc.size, pc.advance, pc.grace, pc.final, pc.drop, pc.partitions)
 		if pc.final {
-			pc.recs = append(pc.recs, flushRecs(t, pc)...)
+			pc.recs = append(pc.recs, winFlushRecs(t, pc)...)
 		}
-		drv, got, dead := runCase(t, pc)
-		want, late := refFold(pc, func(k string) int32 { return drv.Partition([]byte(k)) })
+		drv, got, dead := runWinCase(t, pc)
+		want, late := refWinFold(pc, func(k string) int32 { return drv.Partition([]byte(k)) })
 		require.Equal(t, want, got, name)
 		if pc.drop {
 			require.Empty(t, dead, name)
@@ -197,35 +197,35 @@ func TestWindowedProperty(t *testing.T) {
 			require.Equal(t, late, dead, name)
 		}
 		if pc.final {
-			checkFinals(t, name, pc, got, late)
+			checkWinFinals(t, name, pc, got, late)
 		}
 	}
 }
 
-// flushRecs returns, per partition, a record far after every other, so
+// winFlushRecs returns, per partition, a record far after every other, so
 // that every earlier window closes. Its keys are found by trying names.
-func flushRecs(t *testing.T, pc propCase) []propRec {
+func winFlushRecs(t *testing.T, pc winCase) []winRec {
 	t.Helper()
 	d := dsl.New(nil)
 	dsl.StreamFrom(d, "in", "in", str, str)
 	top, err := d.Build()
 	require.NoError(t, err)
 	drv := topologytest.New(t, top, topologytest.Options{Partitions: pc.partitions})
-	last := slices.MaxFunc(pc.recs, func(a, b propRec) int { return cmp.Compare(a.at, b.at) }).at
-	var out []propRec
+	last := slices.MaxFunc(pc.recs, func(a, b winRec) int { return cmp.Compare(a.at, b.at) }).at
+	var out []winRec
 	seen := make(map[int32]bool)
 	for i := 0; len(seen) < int(pc.partitions); i++ {
 		k := "f" + strconv.Itoa(i)
 		if p := drv.Partition([]byte(k)); !seen[p] {
 			seen[p] = true
-			out = append(out, propRec{key: k, at: last + 10*(pc.size+pc.grace) + 1000})
+			out = append(out, winRec{key: k, at: last + 10*(pc.size+pc.grace) + 1000})
 		}
 	}
 	return out
 }
 
-// checkFinals checks EmitFinal's invariants without the reference.
-func checkFinals(t *testing.T, name string, pc propCase, got []emitted, late []int) {
+// checkWinFinals checks EmitFinal's invariants without the reference.
+func checkWinFinals(t *testing.T, name string, pc winCase, got []winEmitted, late []int) {
 	t.Helper()
 	type wk struct {
 		key   string
@@ -235,7 +235,7 @@ func checkFinals(t *testing.T, name string, pc propCase, got []emitted, late []i
 	seen := make(map[wk]bool)
 	for _, e := range got {
 		k := wk{e.key, e.start}
-		require.False(t, seen[k], "%s: window %v emitted twice", name, k)
+		require.False(t, seen[k], "%s: window %v winEmitted twice", name, k)
 		seen[k] = true
 		require.Equal(t, e.end-1, e.ts, name)
 		for id := range strings.SplitSeq(strings.TrimSuffix(e.ids, ";"), ";") {

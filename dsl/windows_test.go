@@ -12,17 +12,19 @@ import (
 	"github.com/exactly-stream/exactly/topologytest"
 )
 
-// t0 is a time on a whole hour, so epoch-aligned windows start on it.
-var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+// winT0 is a time on a whole hour, so epoch-aligned windows start on it.
+var winT0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func ms(n int64) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+func winAt(n int64) time.Time { return winT0.Add(time.Duration(n) * time.Millisecond) }
 
-func win(start, end int64) topology.Window { return topology.Window{Start: ms(start), End: ms(end)} }
+func twWin(start, end int64) topology.Window {
+	return topology.Window{Start: winAt(start), End: winAt(end)}
+}
 
-var wstr = topology.WindowedSerde(str)
+var winKeySerde = topology.WindowedSerde(str)
 
-// winOut is a windowed result as the tests compare them.
-type winOut struct {
+// twOut is a windowed result as the tests compare them.
+type twOut struct {
 	Key    string
 	Window topology.Window
 	N      int64
@@ -31,27 +33,27 @@ type winOut struct {
 
 // windowedCount builds in -> WindowedBy(w, opts) -> Count -> out and
 // returns a driver, the input and the output.
-func windowedCount(t *testing.T, partitions int32, w dsl.Windows, opts ...dsl.WindowOpt) (*topologytest.Driver, topologytest.InputTopic[string, string], func() []winOut) {
+func windowedCount(t *testing.T, partitions int32, w dsl.Windows, opts ...dsl.WindowOpt) (*topologytest.Driver, topologytest.InputTopic[string, string], func() []twOut) {
 	t.Helper()
 	d := dsl.New(nil)
 	g := dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str)
-	dsl.WindowedBy(g, w, opts...).Count(dsl.Named("counts")).ToStream().To("out", wstr, topology.Int64())
+	dsl.WindowedBy(g, w, opts...).Count(dsl.Named("counts")).ToStream().To("out", winKeySerde, topology.Int64())
 	top, err := d.Build()
 	require.NoError(t, err)
-	drv := topologytest.New(t, top, topologytest.Options{Partitions: partitions, Start: t0})
-	out := topologytest.Output(drv, "out", wstr, topology.Int64())
-	read := func() []winOut {
-		var got []winOut
+	drv := topologytest.New(t, top, topologytest.Options{Partitions: partitions, Start: winT0})
+	out := topologytest.Output(drv, "out", winKeySerde, topology.Int64())
+	read := func() []twOut {
+		var got []twOut
 		for _, r := range out.ReadAll() {
-			got = append(got, winOut{r.Key.Key, r.Key.Window, r.Value, r.Timestamp})
+			got = append(got, twOut{r.Key.Key, r.Key.Window, r.Value, r.Timestamp})
 		}
 		return got
 	}
 	return drv, topologytest.Input(drv, "in", str, str), read
 }
 
-func pipeAt(in topologytest.InputTopic[string, string], key string, at int64) {
-	in.PipeRecord(topology.Record[string, string]{Key: key, Value: "v", Timestamp: ms(at)})
+func pipeWinAt(in topologytest.InputTopic[string, string], key string, at int64) {
+	in.PipeRecord(topology.Record[string, string]{Key: key, Value: "v", Timestamp: winAt(at)})
 }
 
 // TestTumblingCountUpdates covers the on-update strategy of tumbling
@@ -61,36 +63,36 @@ func pipeAt(in topologytest.InputTopic[string, string], key string, at int64) {
 func TestTumblingCountUpdates(t *testing.T) {
 	t.Parallel()
 	_, in, read := windowedCount(t, 1, dsl.Tumbling(time.Second))
-	pipeAt(in, "a", 1500)
-	pipeAt(in, "a", 1999)
-	pipeAt(in, "b", 1000)
-	pipeAt(in, "a", 2000)
-	require.Equal(t, []winOut{
-		{"a", win(1000, 2000), 1, ms(1500)},
-		{"a", win(1000, 2000), 2, ms(1999)},
-		{"b", win(1000, 2000), 1, ms(1000)},
-		{"a", win(2000, 3000), 1, ms(2000)},
+	pipeWinAt(in, "a", 1500)
+	pipeWinAt(in, "a", 1999)
+	pipeWinAt(in, "b", 1000)
+	pipeWinAt(in, "a", 2000)
+	require.Equal(t, []twOut{
+		{"a", twWin(1000, 2000), 1, winAt(1500)},
+		{"a", twWin(1000, 2000), 2, winAt(1999)},
+		{"b", twWin(1000, 2000), 1, winAt(1000)},
+		{"a", twWin(2000, 3000), 1, winAt(2000)},
 	}, read())
 }
 
-// TestTumblingEmitFinal covers EmitFinal: nothing is emitted while a
+// TestTumblingEmitFinal covers EmitFinal: nothing is winEmitted while a
 // window is open; the record that moves stream time to the window's end
 // emits its final value once, timestamped end - 1 ms; windows of all keys
 // close, in end order.
 func TestTumblingEmitFinal(t *testing.T) {
 	t.Parallel()
 	_, in, read := windowedCount(t, 1, dsl.Tumbling(time.Second), dsl.EmitFinal())
-	pipeAt(in, "a", 100)
-	pipeAt(in, "b", 900)
-	pipeAt(in, "a", 999)
+	pipeWinAt(in, "a", 100)
+	pipeWinAt(in, "b", 900)
+	pipeWinAt(in, "a", 999)
 	require.Empty(t, read(), "open windows emit nothing")
-	pipeAt(in, "a", 1000) // stream time reaches [0, 1000)'s end
-	require.Equal(t, []winOut{
-		{"a", win(0, 1000), 2, ms(999)},
-		{"b", win(0, 1000), 1, ms(999)},
+	pipeWinAt(in, "a", 1000) // stream time reaches [0, 1000)'s end
+	require.Equal(t, []twOut{
+		{"a", twWin(0, 1000), 2, winAt(999)},
+		{"b", twWin(0, 1000), 1, winAt(999)},
 	}, read())
-	pipeAt(in, "a", 5000)
-	require.Equal(t, []winOut{{"a", win(1000, 2000), 1, ms(1999)}}, read(), "each window once")
+	pipeWinAt(in, "a", 5000)
+	require.Equal(t, []twOut{{"a", twWin(1000, 2000), 1, winAt(1999)}}, read(), "each window once")
 }
 
 // TestHoppingWindows covers hopping windows: a record is in every window
@@ -99,13 +101,13 @@ func TestTumblingEmitFinal(t *testing.T) {
 func TestHoppingWindows(t *testing.T) {
 	t.Parallel()
 	_, in, read := windowedCount(t, 1, dsl.Hopping(time.Second, 400*time.Millisecond), dsl.EmitFinal())
-	pipeAt(in, "a", 1000) // in [400,1400), [800,1800) (not [0,1000): ends are exclusive)
-	pipeAt(in, "a", 1250) // in [400,1400), [800,1800), [1200,2200)
-	pipeAt(in, "a", 3000)
-	require.Equal(t, []winOut{
-		{"a", win(400, 1400), 2, ms(1399)},
-		{"a", win(800, 1800), 2, ms(1799)},
-		{"a", win(1200, 2200), 1, ms(2199)},
+	pipeWinAt(in, "a", 1000) // in [400,1400), [800,1800) (not [0,1000): ends are exclusive)
+	pipeWinAt(in, "a", 1250) // in [400,1400), [800,1800), [1200,2200)
+	pipeWinAt(in, "a", 3000)
+	require.Equal(t, []twOut{
+		{"a", twWin(400, 1400), 2, winAt(1399)},
+		{"a", twWin(800, 1800), 2, winAt(1799)},
+		{"a", twWin(1200, 2200), 1, winAt(2199)},
 	}, read())
 }
 
@@ -117,13 +119,13 @@ func TestGraceAndLate(t *testing.T) {
 	t.Parallel()
 	for _, policy := range []dsl.LatePolicy{dsl.LateDeadLetter, dsl.LateDrop} {
 		drv, in, read := windowedCount(t, 1, dsl.Tumbling(time.Second), dsl.Grace(500*time.Millisecond), dsl.EmitFinal(), dsl.Late(policy))
-		pipeAt(in, "a", 900)
-		pipeAt(in, "a", 1400) // stream time 1400 < 1000 + 500: [0,1000) is open
-		pipeAt(in, "a", 800)  // out of order, within grace
+		pipeWinAt(in, "a", 900)
+		pipeWinAt(in, "a", 1400) // stream time 1400 < 1000 + 500: [0,1000) is open
+		pipeWinAt(in, "a", 800)  // out of order, within grace
 		require.Empty(t, read())
-		pipeAt(in, "a", 1500) // closes [0,1000)
-		require.Equal(t, []winOut{{"a", win(0, 1000), 2, ms(999)}}, read())
-		pipeAt(in, "a", 700) // late
+		pipeWinAt(in, "a", 1500) // closes [0,1000)
+		require.Equal(t, []twOut{{"a", twWin(0, 1000), 2, winAt(999)}}, read())
+		pipeWinAt(in, "a", 700) // late
 		require.Empty(t, read())
 		if policy == dsl.LateDrop {
 			require.Empty(t, drv.DeadLetters())
@@ -131,9 +133,9 @@ func TestGraceAndLate(t *testing.T) {
 		}
 		dl := drv.DeadLetters()
 		require.Len(t, dl, 1)
-		require.Equal(t, ms(700), dl[0].Timestamp)
-		pipeAt(in, "a", 9000)
-		require.Equal(t, []winOut{{"a", win(1000, 2000), 2, ms(1999)}}, read(), "the late record counted nowhere")
+		require.Equal(t, winAt(700), dl[0].Timestamp)
+		pipeWinAt(in, "a", 9000)
+		require.Equal(t, []twOut{{"a", twWin(1000, 2000), 2, winAt(1999)}}, read(), "the late record counted nowhere")
 	}
 }
 
@@ -147,7 +149,7 @@ func TestLateIsErrLate(t *testing.T) {
 	dr := newDriver(t, d)
 	var err error
 	for i, at := range []int64{5000, 100} {
-		in := &topology.Input{Topic: "in", Offset: int64(i), Key: []byte("a"), Value: []byte("v"), Timestamp: ms(at), StreamTime: ms(5000)}
+		in := &topology.Input{Topic: "in", Offset: int64(i), Key: []byte("a"), Value: []byte("v"), Timestamp: winAt(at), StreamTime: winAt(5000)}
 		err = dr.top.Dispatch(t.Context(), dr, in)
 	}
 	require.ErrorIs(t, err, dsl.ErrLate)
@@ -160,19 +162,19 @@ func TestLateIsErrLate(t *testing.T) {
 func TestCloseOnWallClock(t *testing.T) {
 	t.Parallel()
 	drv, in, read := windowedCount(t, 1, dsl.Tumbling(time.Second), dsl.EmitFinal(), dsl.Grace(time.Second), dsl.CloseOnWallClock(10*time.Second))
-	pipeAt(in, "a", 100) // window [0,1000); wall clock is at t0
-	for range 11 {       // the close runs every second (after/2, at most 1 s)
+	pipeWinAt(in, "a", 100) // window [0,1000); wall clock is at winT0
+	for range 11 {          // the close runs every second (after/2, at most 1 s)
 		drv.AdvanceWallClock(time.Second)
 	}
 	require.Empty(t, read(), "not before end + grace + after = 12 s")
 	drv.AdvanceWallClock(time.Second)
-	require.Equal(t, []winOut{{"a", win(0, 1000), 1, ms(999)}}, read())
+	require.Equal(t, []twOut{{"a", twWin(0, 1000), 1, winAt(999)}}, read())
 	drv.AdvanceWallClock(time.Hour)
-	require.Empty(t, read(), "emitted once")
-	pipeAt(in, "a", 200)
+	require.Empty(t, read(), "winEmitted once")
+	pipeWinAt(in, "a", 200)
 	require.Empty(t, read())
 	require.Len(t, drv.DeadLetters(), 1, "late: the wall clock closed its window")
-	pipeAt(in, "a", 1_000_000)
+	pipeWinAt(in, "a", 1_000_000)
 	require.Empty(t, read(), "the late record opened no window")
 }
 
