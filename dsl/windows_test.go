@@ -209,3 +209,56 @@ func TestWindowSpecErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowRetention covers the on-update strategy's expiry: a window
+// stays in the store (queryable) until stream time passes its end plus
+// retention, then is deleted; without Retention it goes once closed
+// (end + grace). Read from the store's raw entries (tag 'w').
+func TestWindowRetention(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts []dsl.WindowOpt
+		// entries after records at 100, 3000, 6000 (ms)
+		want []int
+	}{
+		{"retention 5s", []dsl.WindowOpt{dsl.Retention(5 * time.Second)}, []int{1, 2, 2}},
+		{"default: grace", []dsl.WindowOpt{dsl.Grace(time.Second)}, []int{1, 1, 1}},
+	} {
+		d := dsl.New(nil)
+		g := dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str)
+		dsl.WindowedBy(g, dsl.Tumbling(time.Second), tc.opts...).Count(dsl.Named("c"))
+		dr := newDriver(t, d)
+		var stream time.Time
+		for i, at := range []int64{100, 3000, 6000} {
+			in := &topology.Input{Topic: "in", Offset: int64(i), Key: []byte("a"), Value: []byte("v"), Timestamp: winAt(at), StreamTime: stream}
+			require.NoError(t, dr.top.Dispatch(t.Context(), dr, in))
+			stream = winAt(at)
+			n := 0
+			for k := range dr.stores["c"] {
+				if k[0] == 'w' {
+					n++
+				}
+			}
+			require.Equal(t, tc.want[i], n, "%s: windows stored after the record at %d ms", tc.name, at)
+		}
+	}
+}
+
+// TestWindowedSkipsNils: a record with a nil value updates no window, is
+// not late and emits nothing, as in Count.
+func TestWindowedSkipsNils(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	g := dsl.StreamFrom(d, "in", "in", str, topology.JSON[*amount]()).GroupByKey(str, topology.JSON[*amount]())
+	dsl.WindowedBy(g, dsl.Tumbling(time.Second)).Count(dsl.Named("c")).ToStream().To("out", winKeySerde, topology.Int64())
+	top, err := d.Build()
+	require.NoError(t, err)
+	drv := topologytest.New(t, top, topologytest.Options{Start: winT0})
+	in := topologytest.Input(drv, "in", str, topology.JSON[*amount]())
+	in.PipeRecord(topology.Record[string, *amount]{Key: "a", Value: &amount{1}, Timestamp: winAt(5000)})
+	in.PipeRecord(topology.Record[string, *amount]{Key: "a", Value: nil, Timestamp: winAt(100)})
+	in.PipeRecord(topology.Record[string, *amount]{Key: "a", Value: nil, Timestamp: winAt(5500)})
+	require.Len(t, topologytest.Output(drv, "out", winKeySerde, topology.Int64()).ReadAll(), 1)
+	require.Empty(t, drv.DeadLetters(), "a nil record is skipped, not late")
+}
