@@ -100,7 +100,9 @@
 // # Windows
 //
 // WindowedBy windows a grouped stream with Tumbling or Hopping windows
-// (aligned to the epoch); Count, Reduce and WindowedAggregate then fold
+// (aligned to the epoch) or Sliding windows (Kafka Streams'
+// SlidingWindows: the windows that start or end on a record, bounds
+// inclusive); Count, Reduce and WindowedAggregate then fold
 // each key's records per window into a table keyed by topology.Windowed
 // (write it with topology.WindowedSerde). The operator is named
 // "<grouping>-windowed-count" (-reduce, -aggregate) unless WindowNamed or

@@ -13,13 +13,14 @@ import (
 var ErrBadWindow = errors.New("dsl: invalid window")
 
 // Windows says which time windows a record falls in. Make one with
-// Tumbling or Hopping; the zero value is invalid.
+// Tumbling, Hopping or Sliding; the zero value is invalid.
 //
 // Windows are aligned to the Unix epoch, as Kafka Streams' TimeWindows:
 // the windows of size s advancing by a start at every multiple of a since
 // 1970-01-01T00:00:00Z, so every task (and every restart) agrees on them.
 type Windows struct {
 	size, advance time.Duration
+	sliding       bool
 }
 
 // Tumbling returns windows of size size that do not overlap: each record
@@ -40,6 +41,12 @@ func (w Windows) Size() time.Duration { return w.size }
 func (w Windows) Advance() time.Duration { return w.advance }
 
 func (w Windows) validate() error {
+	if w.sliding {
+		if w.size <= 0 || w.size%time.Millisecond != 0 {
+			return fmt.Errorf("%w: sliding max difference %s must be a positive whole number of milliseconds", ErrBadWindow, w.size)
+		}
+		return nil
+	}
 	switch {
 	case w.size <= 0 || w.advance <= 0:
 		return fmt.Errorf("%w: size %s and advance %s must be positive", ErrBadWindow, w.size, w.advance)
@@ -68,6 +75,9 @@ func (w Windows) forEach(ts time.Time, fn func(topology.Window) error) error {
 // endsIn reports whether a window can end in (from, to]: window ends are
 // size plus a multiple of advance.
 func (w Windows) endsIn(from, to time.Time) bool {
+	if w.sliding {
+		return to.After(from) // sliding windows end anywhere
+	}
 	size, adv := w.size.Milliseconds(), w.advance.Milliseconds()
 	return floorDivMillis(to.UnixMilli()-size, adv) > floorDivMillis(from.UnixMilli()-size, adv)
 }
@@ -140,6 +150,7 @@ func WindowedAggregate[K, V, A any](wg *WindowedGroup[K, V], init func() A, fn f
 type timeWindowed[K, V, A any] struct {
 	t     *Table[topology.Windowed[K], A]
 	store topology.WindowStoreRef[K, A]
+	raw   topology.WindowStoreRef[K, []V] // sliding windows: the records, by key and timestamp
 	w     Windows
 	cfg   windowCfg
 	step  func(k K, v V, agg A, found bool) A
@@ -177,7 +188,12 @@ func timeWindowedAggregate[K, V, A any](wg *WindowedGroup[K, V], op string, as t
 		keyNil: nilFunc[K](), valNil: nilFunc[V](), aggNil: nilFunc[A](),
 	}
 	a.t = &Table[topology.Windowed[K], A]{d: d, name: name, procs: []string{name}}
-	ref := topology.Node(d.b, name, a.process, topology.Parents(g.s.parents()...), topology.Stores(name))
+	process, stores := a.process, []string{name}
+	if wg.w.sliding {
+		a.raw = topology.WindowStore(d.b, name+"-records", g.ks, topology.Serde[[]V](valueListSerde[V]{g.vs}))
+		process, stores = a.processSliding, append(stores, a.raw.Name())
+	}
+	ref := topology.Node(d.b, name, process, topology.Parents(g.s.parents()...), topology.Stores(stores...))
 	g.s.feed(ref.SendRecord)
 	if wg.cfg.wallClock > 0 {
 		p := topology.Schedule(d.b, name+"-wall-close", wallCloseInterval(wg.cfg.wallClock), topology.WallClock, a.wallClose, topology.Stores(name))

@@ -181,7 +181,7 @@ func runWinCase(t *testing.T, pc winCase) (*topologytest.Driver, []winEmitted, [
 func TestWindowedProperty(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(19, 1))
-	for i := range 150 {
+	for i := range 100 {
 		pc := randWinCase(rng)
 		name := fmt.Sprintf("case%d/size=%d,advance=%d,grace=%d,final=%t,drop=%t,partitions=%d",
 			i, pc.size, pc.advance, pc.grace, pc.final, pc.drop, pc.partitions)

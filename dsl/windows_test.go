@@ -192,6 +192,8 @@ func TestWindowSpecErrors(t *testing.T) {
 		"advance above size": {dsl.Hopping(time.Second, 2*time.Second), nil},
 		"zero advance":       {dsl.Hopping(time.Second, 0), nil},
 		"zero value":         {dsl.Windows{}, nil},
+		"zero sliding":       {dsl.Sliding(0), nil},
+		"sub-ms sliding":     {dsl.Sliding(time.Microsecond), nil},
 		"negative grace":     {dsl.Tumbling(time.Second), []dsl.WindowOpt{dsl.Grace(-1)}},
 		"negative retention": {dsl.Tumbling(time.Second), []dsl.WindowOpt{dsl.Retention(-1)}},
 		"bad late policy":    {dsl.Tumbling(time.Second), []dsl.WindowOpt{dsl.Late(7)}},
