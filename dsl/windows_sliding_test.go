@@ -187,3 +187,23 @@ func TestSlidingWindowsExample(t *testing.T) {
 		{"a", twWin(20, 31), 1, winAt(30)},
 	}, read())
 }
+
+// TestSlidingCloseOnWallClock: the wall-clock close works for sliding
+// windows too (their ends are not on a grid): the record's left window
+// [-900, 100] ms closes once the wall clock passes its end (101 ms) plus
+// grace plus after, and a record for it after that is late.
+func TestSlidingCloseOnWallClock(t *testing.T) {
+	t.Parallel()
+	drv, in, read := windowedCount(t, 1, dsl.Sliding(time.Second), dsl.EmitFinal(), dsl.Grace(time.Second), dsl.CloseOnWallClock(10*time.Second))
+	pipeWinAt(in, "a", 100)
+	for range 11 {
+		drv.AdvanceWallClock(time.Second)
+	}
+	require.Empty(t, read(), "not before 101 ms + 1 s + 10 s")
+	drv.AdvanceWallClock(time.Second)
+	require.Equal(t, []twOut{{"a", twWin(-900, 101), 1, winAt(100)}}, read())
+	drv.AdvanceWallClock(time.Hour)
+	pipeWinAt(in, "a", 200)
+	require.Empty(t, read())
+	require.Len(t, drv.DeadLetters(), 1)
+}
