@@ -34,10 +34,11 @@ func Tumbling(size time.Duration) Windows { return Windows{size: size, advance: 
 // Hopping(s, s) is Tumbling(s).
 func Hopping(size, advance time.Duration) Windows { return Windows{size: size, advance: advance} }
 
-// Size returns the windows' length.
+// Size returns the windows' length (for Sliding, the max difference).
 func (w Windows) Size() time.Duration { return w.size }
 
-// Advance returns how far apart the windows' starts are.
+// Advance returns how far apart the windows' starts are (0 for Sliding:
+// its windows start on records).
 func (w Windows) Advance() time.Duration { return w.advance }
 
 func (w Windows) validate() error {
