@@ -97,6 +97,24 @@
 // left behind (the lesson of Kafka Streams' KIP-1111). Give every stateful
 // operator a Named name; RequireNames makes Build enforce it.
 //
+// # Windows
+//
+// WindowedBy windows a grouped stream with Tumbling or Hopping windows
+// (aligned to the epoch) or Sliding windows (Kafka Streams'
+// SlidingWindows: the windows that start or end on a record, bounds
+// inclusive); Count, Reduce and WindowedAggregate then fold
+// each key's records per window into a table keyed by topology.Windowed
+// (write it with topology.WindowedSerde). The operator is named
+// "<grouping>-windowed-count" (-reduce, -aggregate) unless WindowNamed or
+// Named, and its window store has that name. Grace accepts out-of-order
+// records until stream time passes a window's end plus grace; after that
+// the window is closed and a record only for closed windows is late
+// (ErrLate, dead-lettered, or dropped with Late(LateDrop)). EmitFinal
+// emits each window once when it closes, timestamped end - 1 ms, in the
+// transaction that closes it; CloseOnWallClock also closes windows on the
+// wall clock, for partitions that went quiet. Without EmitFinal every
+// update is emitted, timestamped as its record.
+//
 // # Mixing with the low-level API
 //
 // New takes the topology.Builder it adds to; Builder.Topology returns it.

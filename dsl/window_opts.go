@@ -57,7 +57,10 @@ func EmitFinal() WindowOpt { return windowOpt(func(c *windowCfg) { c.final = tru
 // the task's stream time has not reached it, so a partition that received
 // its last record still emits its last windows (checked every after/2, at
 // least every second). Records that arrive later for a window closed so
-// are late.
+// are late. It assumes event time follows the wall clock: records more
+// than after plus grace plus the window's size behind the wall clock are
+// late once the close has run, so a replay of old input with it is
+// dead-lettered (or dropped) as late.
 func CloseOnWallClock(after time.Duration) WindowOpt {
 	return windowOpt(func(c *windowCfg) { c.wallClock = after })
 }
