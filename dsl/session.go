@@ -221,6 +221,7 @@ func (o *sessionOp[K, V, A]) process(c *topology.Call, r topology.Record[K, V]) 
 	// would reach it. ts > wm+gap guarantees it cannot (see SessionGroup).
 	if !ts.After(wm.Add(o.gap)) {
 		if o.cfg.late == LateDrop {
+			c.Count(EventLateDropped, 1)
 			// A dropped record is processed: it may move stream time
 			// (past a wall-clock mark), and what that closes closes now.
 			return o.maybeClose(c, r.Timestamp, wm)

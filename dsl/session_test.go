@@ -195,8 +195,10 @@ func TestSessionLate(t *testing.T) {
 			dl := r.d.DeadLetters()
 			if !tc.dlq {
 				require.Empty(t, dl)
+				require.EqualValues(t, 1, r.d.Count(r.store, dsl.EventLateDropped), "a dropped late record is counted")
 				return
 			}
+			require.Zero(t, r.d.Count(r.store, dsl.EventLateDropped))
 			require.Len(t, dl, 1)
 			require.Equal(t, "a", string(dl[0].Key))
 			require.Equal(t, sessAt(194.999), dl[0].Timestamp)

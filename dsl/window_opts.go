@@ -19,9 +19,15 @@ const (
 	// same transaction, with an error wrapping ErrLate: nothing is lost
 	// silently.
 	LateDeadLetter LatePolicy = iota
-	// LateDrop skips a late record, as Kafka Streams does.
+	// LateDrop skips a late record, as Kafka Streams does, and counts it
+	// as the event EventLateDropped of the aggregation's node (in
+	// processor.Stats.Events and exactly_topology_events_total).
 	LateDrop
 )
+
+// EventLateDropped is the event a windowed aggregation counts
+// (topology.Call.Count) for each late record it drops under LateDrop.
+const EventLateDropped = "late-dropped"
 
 // WindowOpt configures a windowed aggregation.
 type WindowOpt interface{ applyWindow(*windowCfg) }

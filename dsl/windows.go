@@ -259,6 +259,7 @@ func (a *timeWindowed[K, V, A]) process(c *topology.Call, r topology.Record[K, V
 	}
 	if open == 0 {
 		if a.cfg.late == LateDrop {
+			c.Count(EventLateDropped, 1)
 			return nil
 		}
 		return fmt.Errorf("%w: timestamp %s, closed up to %s (grace %s)", ErrLate,
@@ -327,7 +328,7 @@ func (a *timeWindowed[K, V, A]) sweep(c *topology.Call, name string, lag time.Du
 	}
 	var err error
 	if marked {
-		err = a.store.EndedAfter(c, mark.Add(-lag), wm.Add(-lag), fn)
+		err = a.store.EndedBetween(c, mark.Add(-lag), wm.Add(-lag), fn)
 	} else {
 		err = a.store.Ended(c, wm.Add(-lag), fn)
 	}

@@ -44,6 +44,7 @@ func (a *timeWindowed[K, V, A]) processSliding(c *topology.Call, r topology.Reco
 	closed := func(s int64) bool { return s+d+1+g <= w }
 	if closed(t) { // every window containing t starts at or before t
 		if a.cfg.late == LateDrop {
+			c.Count(EventLateDropped, 1)
 			return nil
 		}
 		return fmt.Errorf("%w: timestamp %s, closed up to %s (grace %s)", ErrLate,
@@ -144,7 +145,7 @@ func (a *timeWindowed[K, V, A]) expireRecords(c *topology.Call, wm time.Time, la
 	}
 	del := func(w topology.Windowed[K], _ []V) (bool, error) { return true, a.raw.Delete(c, w.Key, w.Window) }
 	if ok {
-		err = a.raw.EndedAfter(c, mark.Add(-lag), wm.Add(-lag), del)
+		err = a.raw.EndedBetween(c, mark.Add(-lag), wm.Add(-lag), del)
 	} else {
 		err = a.raw.Ended(c, wm.Add(-lag), del)
 	}

@@ -129,8 +129,10 @@ func TestGraceAndLate(t *testing.T) {
 		require.Empty(t, read())
 		if policy == dsl.LateDrop {
 			require.Empty(t, drv.DeadLetters())
+			require.EqualValues(t, 1, drv.Count("counts", dsl.EventLateDropped), "a dropped late record is counted")
 			continue
 		}
+		require.Zero(t, drv.Count("counts", dsl.EventLateDropped))
 		dl := drv.DeadLetters()
 		require.Len(t, dl, 1)
 		require.Equal(t, winAt(700), dl[0].Timestamp)

@@ -290,6 +290,9 @@ func (s WindowStoreRef[K, V]) Ended(c *Call, upTo time.Time, fn func(w Windowed[
 
 // EndedBetween is Ended for the windows that end in (after, upTo].
 func (s WindowStoreRef[K, V]) EndedBetween(c *Call, after, upTo time.Time, fn func(w Windowed[K], v V) (bool, error)) error {
+	if after.UnixMilli() == math.MaxInt64 || !upTo.After(after) {
+		return nil
+	}
 	lo := []byte{windowEndTag}
 	if after.UnixMilli() != math.MinInt64 {
 		lo = appendMillis(lo, after.Add(time.Millisecond))
@@ -298,42 +301,7 @@ func (s WindowStoreRef[K, V]) EndedBetween(c *Call, after, upTo time.Time, fn fu
 	if upTo.UnixMilli() == math.MaxInt64 {
 		hi = []byte{windowEndTag + 1}
 	}
-	var ferr error
-	err := c.rangeKeys(s.name, lo, hi, func(bk, _ []byte) bool {
-		k, w, err := parseEndKey(bk)
-		if err != nil {
-			ferr = fmt.Errorf("window store %q: %w %x", s.name, err, bk)
-			return false
-		}
-		// The entry is read by point lookup: the index is in end order, the
-		// entries in key order.
-		bv, ok, err := c.get(s.name, windowEntryKey(k, w))
-		if err != nil {
-			ferr = err
-			return false
-		}
-		if !ok {
-			ferr = fmt.Errorf("window store %q: window %s of key %x is indexed but has no value", s.name, w, k)
-			return false
-		}
-		key, err := s.ks.Decode(k)
-		if err != nil {
-			ferr = fmt.Errorf("decoding key from window store %q: %w", s.name, err)
-			return false
-		}
-		v, err := s.vs.Decode(bv)
-		if err != nil {
-			ferr = fmt.Errorf("decoding value from window store %q: %w", s.name, err)
-			return false
-		}
-		var more bool
-		more, ferr = fn(Windowed[K]{key, w}, v)
-		return more && ferr == nil
-	})
-	if err != nil {
-		return err
-	}
-	return ferr
+	return s.endedRange(c, lo, hi, fn)
 }
 
 // Mark returns the time stored under name for the task (false: none yet).
@@ -392,4 +360,42 @@ func prefixEnd(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// endedRange calls fn for each window whose end-index key is in [lo, hi).
+func (s WindowStoreRef[K, V]) endedRange(c *Call, lo, hi []byte, fn func(w Windowed[K], v V) (bool, error)) error {
+	var ferr error
+	err := c.rangeKeys(s.name, lo, hi, func(bk, _ []byte) bool {
+		k, w, err := parseEndKey(bk)
+		if err != nil {
+			ferr = fmt.Errorf("window store %q: %w %x", s.name, err, bk)
+			return false
+		}
+		bv, ok, err := c.get(s.name, windowEntryKey(k, w))
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if !ok {
+			ferr = fmt.Errorf("window store %q: window %s of key %x is indexed but has no value", s.name, w, k)
+			return false
+		}
+		key, err := s.ks.Decode(k)
+		if err != nil {
+			ferr = fmt.Errorf("decoding key from window store %q: %w", s.name, err)
+			return false
+		}
+		v, err := s.vs.Decode(bv)
+		if err != nil {
+			ferr = fmt.Errorf("decoding value from window store %q: %w", s.name, err)
+			return false
+		}
+		var more bool
+		more, ferr = fn(Windowed[K]{key, w}, v)
+		return more && ferr == nil
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
 }

@@ -10,10 +10,10 @@ import (
 	"github.com/exactly-stream/exactly/topology"
 )
 
-// EndedAfter returns the windows whose end is in (after, upTo], in end
+// EndedBetween returns the windows whose end is in (after, upTo], in end
 // order: the lower bound is exclusive, the upper inclusive, and an empty
 // or inverted range reads nothing.
-func TestWindowStoreEndedAfter(t *testing.T) {
+func TestWindowStoreEndedBetween(t *testing.T) {
 	t.Parallel()
 	b := topology.NewBuilder()
 	topology.Source(b, "in", "in", topology.String(), topology.String())
@@ -38,7 +38,7 @@ func TestWindowStoreEndedAfter(t *testing.T) {
 	})
 	after := func(from, to int64) (got []int64) {
 		do(func(c *topology.Call) error {
-			return ws.EndedAfter(c, time.Unix(from, 0), time.Unix(to, 0), func(_ topology.Windowed[string], v int64) (bool, error) {
+			return ws.EndedBetween(c, time.Unix(from, 0), time.Unix(to, 0), func(_ topology.Windowed[string], v int64) (bool, error) {
 				got = append(got, v)
 				return true, nil
 			})
