@@ -34,10 +34,12 @@ type Stream[K, V any] struct {
 }
 
 // StreamFrom adds a source reading topic, decoding keys with ks and values
-// with vs, and returns its stream. name names the source node. (The
-// function cannot be called Stream: that is the type's name.)
-func StreamFrom[K, V any](d *Builder, name, topic string, ks topology.Serde[K], vs topology.Serde[V]) *Stream[K, V] {
-	src := topology.Source(d.b, d.take(name), topic, ks, vs)
+// with vs, and returns its stream. name names the source node; opts are
+// the source's (topology.WithTimestamp: the records' event time, which
+// windows use). (The function cannot be called Stream: that is the type's
+// name.)
+func StreamFrom[K, V any](d *Builder, name, topic string, ks topology.Serde[K], vs topology.Serde[V], opts ...topology.SourceOpt[K, V]) *Stream[K, V] {
+	src := topology.Source(d.b, d.take(name), topic, ks, vs, opts...)
 	return &Stream[K, V]{d: d, name: name, srcs: []string{src.Name()}}
 }
 

@@ -1,28 +1,24 @@
 // Package revenue sums each product's sales per tumbling minute and emits
-// a minute's total once, when the minute closes, with punctuators (the
-// low-level topology API: package topology's Schedule) behind a
-// repartition topic. When window operators exist, this is what a
-// re-keying tumbling-window aggregation does.
+// a minute's total once, when the minute closes: a re-keying tumbling-window
+// aggregation with the DSL's window operators (package dsl: GroupBy,
+// WindowedBy, Tumbling, EmitFinal, CloseOnWallClock).
 //
 // The input topic (sales) holds Sale records (JSON) keyed by the till that
 // rang them up, as a shop's tills would write them; a sale's timestamp is
 // its Time (topology.WithTimestamp), not the Kafka record's. The node
-// rekey dead-letters invalid sales and sends the others, keyed by
-// product, to the repartition topic by-product (created and purged by the
-// library: <group>-by-product-repartition), so that each product's sales
-// meet in one task. There a task keeps, per product, the open minutes with their running
-// totals (store buckets) and a per-partition index of the products with
-// open minutes and of the watermark: the time up to which every minute is
-// closed (store open, one entry per partition).
+// validate dead-letters invalid sales (ErrInvalid); the others are grouped
+// by product through the repartition topic by-product (created and purged
+// by the library: <group>-by-product-repartition), so that each product's
+// sales meet in one task, and summed per product and minute in the window
+// store buckets.
 //
 // A minute closes, and its total goes to the output topic
 // (revenue-per-minute: key the product, value a Revenue) and leaves the
 // store, in the transaction that closes it, when either
 //   - stream time (the largest sale time the partition has seen) passes
-//     its end: a stream-time punctuator fires at every minute boundary;
-//   - or wall-clock time passes its end plus WallClockGrace: a wall-clock
-//     punctuator, every WallClockInterval, closes the minutes of a
-//     partition whose sales stopped (stream time stands still there).
+//     its end;
+//   - or the wall clock passes its end plus WallClockGrace: a partition
+//     whose sales stopped still emits its last minutes.
 //
 // Stream time is per task, and a task reads partition p of both topics:
 // a sale rekeyed in p moves p's stream time at once, while the sales it
@@ -30,22 +26,19 @@
 // sale for a minute near its end can arrive after its product's task
 // closed the minute, more often under load, kills and rebalances.
 //
-// Late sales: a sale for a minute that is already closed (its end at or
-// before the watermark or the stream time) would change a total already
-// emitted; it is dead-lettered with ErrLate, and so are sales that are not
-// valid (ErrInvalid). Nothing is emitted twice and nothing counted is
-// lost: every sale is in exactly one emitted total or in the dead-letter
-// topic. Check verifies this of a run's committed output.
+// Late sales: a sale for a minute that is already closed would change a
+// total already emitted; it is dead-lettered with ErrLate (dsl.ErrLate).
+// Nothing is emitted twice and nothing counted is lost: every sale is in
+// exactly one emitted total or in the dead-letter topic. Check verifies
+// this of a run's committed output.
 package revenue
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
+	"github.com/exactly-stream/exactly/dsl"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -55,15 +48,14 @@ const (
 	TopicRevenue    = "revenue-per-minute" // output: product -> Revenue (JSON)
 	TopicDeadLetter = "revenue-dlq"        // late or invalid sales
 	Group           = "revenue"            // consumer group and application id
-	StoreBuckets    = "buckets"            // product -> its open minutes
-	StoreOpen       = "open"               // "" -> Open, per partition
+	StoreBuckets    = "buckets"            // window store: product and minute -> Bucket
 	ByProduct       = "by-product"         // the repartition: product -> Sale
 )
 
-// Window is the length of a tumbling window; WallClockInterval how often
-// the wall-clock punctuator runs and WallClockGrace how long after a
-// minute's end (on the wall clock) it closes the minute when stream time
-// has not.
+// Window is the length of a tumbling window; WallClockGrace how long
+// after a minute's end (on the wall clock) it closes when stream time has
+// not, and WallClockInterval a bound on how much later than that it
+// closes (the wall-clock check runs every second).
 const (
 	Window            = time.Minute
 	WallClockInterval = 10 * time.Second
@@ -72,7 +64,7 @@ const (
 
 // ErrLate and ErrInvalid classify dead-lettered sales.
 var (
-	ErrLate    = errors.New("revenue: sale for a minute already closed")
+	ErrLate    = dsl.ErrLate
 	ErrInvalid = errors.New("revenue: invalid sale")
 )
 
@@ -92,50 +84,33 @@ type Revenue struct {
 	Sales        int64     `json:"sales"`
 }
 
-// Bucket is an open minute's running total.
+// Bucket is a minute's running total.
 type Bucket struct {
 	Cents int64 `json:"cents"`
 	Sales int64 `json:"sales"`
 }
 
-// Open is a partition's index: the products with open minutes, sorted,
-// and the watermark, up to which every minute is closed.
-type Open struct {
-	Products []string  `json:"products"`
-	Closed   time.Time `json:"closed"`
-}
-
-// app holds the topology's handles.
-type app struct {
-	buckets topology.StoreRef[string, map[int64]Bucket] // minute start (Unix seconds) -> bucket
-	open    topology.StoreRef[string, Open]
-	out     topology.SinkRef[string, Revenue]
-}
-
 // Topology returns the topology with every topic name prefixed by prefix.
 func Topology(prefix string) (*topology.Topology, error) {
-	b := topology.NewBuilder()
-	src := topology.Source(b, "sales", prefix+TopicSales, topology.String(), topology.JSON[Sale](),
+	d := dsl.New(nil)
+	sales := dsl.StreamFrom(d, "sales", prefix+TopicSales, topology.String(), topology.JSON[Sale](),
 		topology.WithTimestamp(func(_ string, s Sale, _ time.Time) time.Time { return s.Time }))
-	byProduct := topology.Repartition(b, ByProduct, topology.String(), topology.JSON[Sale](), topology.Parents("rekey"))
-	topology.Node(b, "rekey", func(c *topology.Call, r topology.Record[string, Sale]) error {
+	valid, send := dsl.FromNode[string, Sale](d, "validate")
+	dsl.Process(sales, "validate", func(c *topology.Call, r topology.Record[string, Sale]) error {
 		if err := r.Value.Validate(); err != nil {
-			return err
+			return err // dead-lettered
 		}
-		return byProduct.Send(c, r.Value.Product, r.Value)
-	}, topology.Parents(src.Name()))
-	a := &app{
-		buckets: topology.Store(b, StoreBuckets, topology.String(), topology.JSON[map[int64]Bucket]()),
-		open:    topology.Store(b, StoreOpen, topology.String(), topology.JSON[Open]()),
-		out:     topology.Sink(b, "out", prefix+TopicRevenue, topology.String(), topology.JSON[Revenue](), topology.Parents("close-stream", "close-wall")),
-	}
-	stores := topology.Stores(StoreBuckets, StoreOpen)
-	topology.Node(b, "add", a.add, topology.Parents(byProduct.Name()), stores)
-	topology.Schedule(b, "close-stream", Window, topology.StreamTime, a.close, stores)
-	topology.Schedule(b, "close-wall", WallClockInterval, topology.WallClock, func(c *topology.Call, at time.Time) error {
-		return a.close(c, at.Add(-WallClockGrace))
-	}, stores)
-	t, err := b.Build()
+		return send.SendRecord(c, r)
+	})
+	byProduct := dsl.GroupBy(valid, func(_ string, s Sale) string { return s.Product }, topology.String(), topology.JSON[Sale](), dsl.Named(ByProduct))
+	minutes := dsl.WindowedBy(byProduct, dsl.Tumbling(Window), dsl.EmitFinal(), dsl.CloseOnWallClock(WallClockGrace))
+	totals := dsl.WindowedAggregate(minutes, func() Bucket { return Bucket{} }, func(_ string, s Sale, b Bucket) Bucket {
+		return Bucket{Cents: b.Cents + s.AmountCents, Sales: b.Sales + 1}
+	}, topology.JSON[Bucket](), dsl.Named(StoreBuckets))
+	dsl.Map(totals.ToStream(), func(w topology.Windowed[string], b Bucket) (string, Revenue) {
+		return w.Key, Revenue{Product: w.Key, Minute: w.Window.Start.UTC(), RevenueCents: b.Cents, Sales: b.Sales}
+	}).To(prefix+TopicRevenue, topology.String(), topology.JSON[Revenue]())
+	t, err := d.Build()
 	if err != nil {
 		return nil, fmt.Errorf("building the revenue topology: %w", err)
 	}
@@ -151,95 +126,4 @@ func (s Sale) Validate() error {
 		return fmt.Errorf("%w: amount %d at %s", ErrInvalid, s.AmountCents, s.Time)
 	}
 	return nil
-}
-
-// add adds a sale, read from the repartition topic, to its product's
-// minute, opening the minute if needed.
-func (a *app) add(c *topology.Call, r topology.Record[string, Sale]) error {
-	s := r.Value
-	if s.Product != r.Key {
-		return fmt.Errorf("%w: product %q keyed %q (a product's sales must share a partition)", ErrInvalid, s.Product, r.Key)
-	}
-	o, _, err := a.open.Get(c, "")
-	if err != nil {
-		return err
-	}
-	start := s.Time.Truncate(Window)
-	if end := start.Add(Window); !end.After(o.Closed) || !end.After(c.StreamTime()) {
-		return fmt.Errorf("%w: %s, minute %s", ErrLate, s.Product, start.UTC().Format(time.RFC3339))
-	}
-	bs, _, err := a.buckets.Get(c, s.Product)
-	if err != nil {
-		return err
-	}
-	if bs == nil {
-		bs = make(map[int64]Bucket)
-	}
-	bk := bs[start.Unix()]
-	bk.Cents += s.AmountCents
-	bk.Sales++
-	bs[start.Unix()] = bk
-	if err := a.buckets.Put(c, s.Product, bs); err != nil {
-		return err
-	}
-	if i, found := slices.BinarySearch(o.Products, s.Product); !found {
-		o.Products = slices.Insert(o.Products, i, s.Product)
-		return a.open.Put(c, "", o)
-	}
-	return nil
-}
-
-// close emits and deletes every open minute of the partition that ends at
-// or before upTo, and moves the watermark to upTo.
-func (a *app) close(c *topology.Call, upTo time.Time) error {
-	o, _, err := a.open.Get(c, "")
-	if err != nil {
-		return err
-	}
-	o.Closed = later(o.Closed, upTo)
-	var still []string
-	for _, p := range o.Products {
-		bs, _, err := a.buckets.Get(c, p)
-		if err != nil {
-			return err
-		}
-		if err := a.emit(c, p, bs, upTo); err != nil {
-			return err
-		}
-		if len(bs) > 0 {
-			still = append(still, p)
-			err = a.buckets.Put(c, p, bs)
-		} else {
-			err = a.buckets.Delete(c, p)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	o.Products = still
-	return a.open.Put(c, "", o)
-}
-
-// emit sends, in time order, the totals of p's minutes ending at or before
-// upTo and removes them from bs.
-func (a *app) emit(c *topology.Call, p string, bs map[int64]Bucket, upTo time.Time) error {
-	for _, m := range slices.SortedFunc(maps.Keys(bs), cmp.Compare) {
-		start := time.Unix(m, 0).UTC()
-		if start.Add(Window).After(upTo) {
-			break
-		}
-		bk := bs[m]
-		if err := a.out.Send(c, p, Revenue{Product: p, Minute: start, RevenueCents: bk.Cents, Sales: bk.Sales}); err != nil {
-			return err
-		}
-		delete(bs, m)
-	}
-	return nil
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
