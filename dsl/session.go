@@ -153,9 +153,10 @@ func sessionAggregate[K, V, A any](s *SessionGroup[K, V], op string, as topology
 	if err := s.validate(); err != nil {
 		d.fail(name, err)
 	}
+	store := topology.WindowStore(d.b, name, s.g.ks, as)
 	o := &sessionOp[K, V, A]{
-		store: topology.WindowStore(d.b, name, s.g.ks, as),
-		t:     &Table[topology.Windowed[K], A]{d: d, name: name, procs: []string{name}},
+		store: store,
+		t:     &Table[topology.Windowed[K], A]{d: d, name: name, procs: []string{name}, wins: store},
 		f:     f, gap: s.gap, cfg: s.cfg,
 	}
 	keyNil, valNil := nilFunc[K](), nilFunc[V]()

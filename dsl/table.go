@@ -20,7 +20,18 @@ type Table[K, V any] struct {
 	name  string
 	procs []string // the low-level nodes that produce the changes
 	store *topology.StoreRef[K, V]
+	wins  any // a windowed aggregation's topology.WindowStoreRef (see WindowStoreOf)
 	next  []change[K, V]
+}
+
+// WindowStoreOf returns the window store of a windowed table (made by a
+// WindowedBy or SessionWindowedBy aggregation), for reading it in a
+// hand-written node (declare it with topology.Stores) or from outside
+// (processor.FetchWindows, the HTTP state API); ok is false for another
+// table. (Table.Store is for key-value stores.)
+func WindowStoreOf[K, A any](t *Table[topology.Windowed[K], A]) (ref topology.WindowStoreRef[K, A], ok bool) {
+	ref, ok = t.wins.(topology.WindowStoreRef[K, A])
+	return ref, ok
 }
 
 // Name returns the operator's name. For a materialized table it is also

@@ -188,7 +188,7 @@ func timeWindowedAggregate[K, V, A any](wg *WindowedGroup[K, V], op string, as t
 		w:     wg.w, cfg: wg.cfg, step: step,
 		keyNil: nilFunc[K](), valNil: nilFunc[V](), aggNil: nilFunc[A](),
 	}
-	a.t = &Table[topology.Windowed[K], A]{d: d, name: name, procs: []string{name}}
+	a.t = &Table[topology.Windowed[K], A]{d: d, name: name, procs: []string{name}, wins: a.store}
 	process, stores := a.process, []string{name}
 	if wg.w.sliding {
 		a.raw = topology.WindowStore(d.b, name+"-records", g.ks, topology.Serde[[]V](valueListSerde[V]{g.vs}))

@@ -266,3 +266,25 @@ func TestWindowedSkipsNils(t *testing.T) {
 	require.Len(t, topologytest.Output(drv, "out", winKeySerde, topology.Int64()).ReadAll(), 1)
 	require.Empty(t, drv.DeadLetters(), "a nil record is skipped, not late")
 }
+
+// WindowStoreOf hands out a windowed table's window store, to be read in a
+// hand-written node or by a query; a table derived from it has none.
+func TestWindowStoreOf(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	g := dsl.StreamFrom(d, "in", "in", str, str).GroupByKey(str, str)
+	counts := dsl.WindowedBy(g, dsl.Tumbling(time.Second)).Count(dsl.Named("counts"))
+	sessions := dsl.SessionWindowedBy(g, dsl.Session(time.Second), dsl.WindowNamed("sessions")).Count()
+	ref, ok := dsl.WindowStoreOf(counts)
+	require.True(t, ok)
+	require.Equal(t, "counts", ref.Name())
+	ref, ok = dsl.WindowStoreOf(sessions)
+	require.True(t, ok)
+	require.Equal(t, "sessions", ref.Name())
+	_, ok = dsl.WindowStoreOf(counts.Filter(func(topology.Windowed[string], int64) bool { return true }))
+	require.False(t, ok, "a derived table has no store")
+	top, err := d.Build()
+	require.NoError(t, err)
+	require.True(t, top.IsWindowStore("counts"))
+	require.True(t, top.IsWindowStore("sessions"))
+}
