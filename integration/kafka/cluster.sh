@@ -423,7 +423,11 @@ wait_started() {
     still=()
     for item in "${pending[@]}"; do
       n=${item%%:*} off=${item#*:}
-      if tail -c "+$((off + 1))" "$run_dir/n$n.log" 2>/dev/null | grep -q 'Kafka Server started'; then
+      # grep reads to the end (no -q): with pipefail, a grep -q that
+      # quits at the match kills tail with SIGPIPE once the log after the
+      # match exceeds a pipe buffer (a restart replaying many partitions),
+      # and the node would never count as started.
+      if tail -c "+$((off + 1))" "$run_dir/n$n.log" 2>/dev/null | grep 'Kafka Server started' >/dev/null; then
         continue
       fi
       if ! node_pid "$n" >/dev/null; then
