@@ -43,6 +43,12 @@ var (
 	// broker) bumps the producer epoch too, and a new session works. The
 	// processor stops with ErrFenced only when the group has another
 	// member with this transactional ID as its client ID.
+	//
+	// Nor does one FENCED_INSTANCE_ID from the group (another member
+	// joined with this group.instance.id): the group can apply a member's
+	// own JoinGroup twice across a coordinator failover. The instance
+	// rejoins, and stops with ErrFenced (wrapping kerr.FencedInstanceID)
+	// when fenced so again within a minute.
 	ErrFenced = errors.New("processor: fenced by another instance with the same instance ID")
 
 	// ErrRestoreIncomplete is wrapped when the restore of a changelog
@@ -110,12 +116,17 @@ func (e *RestoreError) Unwrap() error { return e.Err }
 // *topology.UsageError: a programming error no retry or dead letter mends). Other
 // errors from ending a transaction, fencing errors among them (see
 // ErrFenced), are handled by recreating the session.
+//
+// FENCED_INSTANCE_ID (kerr.FencedInstanceID) is fatal for the session,
+// which must end; Run rejoins once nonetheless and returns it, wrapped with
+// ErrFenced, only when the group fences the instance again within a
+// minute.
 func IsFatal(err error) bool {
 	switch {
 	case err == nil:
 		return false
 	case errors.Is(err, ErrFenced),
-		errors.Is(err, kerr.FencedInstanceID), // replaced in the group: see fencedInstance
+		errors.Is(err, kerr.FencedInstanceID), // replaced in the group: see rejoinFencedInstance
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed),
 		errors.Is(err, kerr.GroupAuthorizationFailed),
 		errors.Is(err, kerr.TopicAuthorizationFailed),

@@ -21,9 +21,19 @@ import (
 //   - Its first transaction initializes the same transactional ID, which
 //     bumps the producer epoch: the previous incarnation's open transaction
 //     is aborted, and that incarnation, should it still run, can neither
-//     produce nor commit. Its group member was replaced, so its heartbeats
-//     and offset commits get FENCED_INSTANCE_ID, and it stops with
-//     ErrFenced (fencedInstance) instead of rejoining and fencing back.
+//     produce nor commit. Its group member was replaced, so its heartbeats,
+//     fetches and offset commits get FENCED_INSTANCE_ID.
+//   - A member told FENCED_INSTANCE_ID recreates its session once: the new
+//     client rejoins under the same instance ID, which replaces the other
+//     holder in turn (rejoinFencedInstance). The group can fence a member
+//     with no other process about: a JoinGroup applied twice across a
+//     coordinator failover (a lost answer, a retry) leaves the group with a
+//     member ID for the instance that is not the client's. A second
+//     FENCED_INSTANCE_ID within fencedInstanceWindow means a live twin
+//     that rejoins as well, and the instance stops with ErrFenced
+//     (fencedInstance); the twin, fenced once, goes on. Exactly-once does
+//     not rest on membership: the transactional ID's producer epoch fences
+//     whichever process initialized it earlier.
 //   - A session the processor recreates in the same process (after an End
 //     error) closes without leaving and rejoins under the same instance ID:
 //     it gets the same partitions back without a rebalance, and restores
@@ -62,10 +72,34 @@ func (p *Processor) leaveGroup(ctx context.Context, err error) {
 	}
 }
 
+// fencedInstanceWindow is how soon after a FENCED_INSTANCE_ID another one
+// stops the instance. A live twin fences the rejoined member within a
+// heartbeat interval and a rejoin (seconds); a spurious fence, from a
+// JoinGroup the group applied twice, does not recur.
+const fencedInstanceWindow = time.Minute
+
+// rejoinFencedInstance decides what a session that ended with
+// FENCED_INSTANCE_ID means: nil (recreate the session, rejoining under the
+// same instance ID) the first time, the fencedInstance error when the
+// previous one was less than fencedInstanceWindow ago. Only Run's
+// goroutine calls it.
+func (p *Processor) rejoinFencedInstance(err error) error {
+	now := time.Now()
+	last := p.fencedInstanceAt
+	p.fencedInstanceAt = now
+	if !last.IsZero() && now.Sub(last) < fencedInstanceWindow {
+		return p.fencedInstance(err)
+	}
+	p.cfg.logger.Warn("the group replaced this static member (FENCED_INSTANCE_ID) though it may be the only process with its instance ID (a JoinGroup the group applied twice across a coordinator failover); rejoining: a live twin would fence it again within a minute, and it would then stop",
+		"group", p.cfg.group, "instance_id", p.cfg.instanceID, "window", fencedInstanceWindow, "err", err)
+	return nil
+}
+
 // fencedInstance is the error of a static member that another process
-// replaced in the group (FENCED_INSTANCE_ID): a twin with the same instance
-// ID, or a restarted incarnation of this one while this process was
-// frozen. Rejoining would evict the other in turn, so the instance stops.
+// replaced in the group (FENCED_INSTANCE_ID) twice within
+// fencedInstanceWindow: a twin with the same instance ID, or a restarted
+// incarnation of this one while this process was frozen. Rejoining again
+// would evict the other in turn, so the instance stops.
 func (p *Processor) fencedInstance(err error) error {
 	return fmt.Errorf("%w: another process joined group %s with instance ID %s (group.instance.id): %w", ErrFenced, p.cfg.group, p.cfg.instanceID, err)
 }

@@ -10,8 +10,12 @@ package processor
 // until the session timeout, as a dynamic one does.
 //
 // A second process with the same instance ID takes the member's place in
-// the group; the first one is then told FENCED_INSTANCE_ID and stops with
-// ErrFenced (its transactional ID is fenced as well, so it cannot commit).
+// the group; the first one is then told FENCED_INSTANCE_ID (its
+// transactional ID is fenced as well, so it cannot commit). It rejoins
+// once, since the group can also fence a lone member (its own JoinGroup
+// applied twice across a coordinator failover), and so fences the second,
+// which rejoins once in turn; fenced again within a minute, the first
+// stops with ErrFenced.
 //
 // The default value is true.
 func StaticMembership(on bool) Opt { return opt(func(c *cfg) { c.dynamic = !on }) }

@@ -45,6 +45,9 @@ type Processor struct {
 	bg        sync.WaitGroup
 	// noTopicIDs warns once that the brokers report no topic IDs.
 	noTopicIDs sync.Once
+	// fencedInstanceAt is when the group last fenced this static member
+	// (rejoinFencedInstance); Run's goroutine owns it.
+	fencedInstanceAt time.Time
 
 	progressMu sync.Mutex // restore progress logging
 	progressAt time.Time
@@ -175,8 +178,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			p.leaveGroup(ctx, err)
 			return nil
-		case isFencedInstance(err) && !errors.Is(err, ErrFenced):
-			return p.fencedInstance(err) // an End whose offsets the group refused
+		case isFencedInstance(err):
+			// Before IsFatal, which holds FENCED_INSTANCE_ID fatal: the
+			// first one in a while rejoins.
+			if err := p.rejoinFencedInstance(err); err != nil {
+				return err
+			}
 		case IsFatal(err):
 			return err
 		case isFenced(err):

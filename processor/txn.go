@@ -304,7 +304,7 @@ func (p *Processor) poll(ctx context.Context, s *session, max int, wait time.Dur
 		case errors.Is(fe.Err, kerr.InvalidSessionTimeout):
 			return nil, configErr("session timeout", "the brokers refuse it (their group.min.session.timeout.ms and group.max.session.timeout.ms): %v", fe.Err)
 		case errors.Is(fe.Err, kerr.FencedInstanceID):
-			return nil, p.fencedInstance(fe.Err)
+			return nil, fmt.Errorf("fetching: the group replaced this member: %w", fe.Err) // Run decides (rejoinFencedInstance)
 		case errors.Is(fe.Err, kerr.InvalidGroupID), errors.Is(fe.Err, kerr.InconsistentGroupProtocol), errors.Is(fe.Err, kerr.GroupMaxSizeReached):
 			return nil, configErr("group", "the brokers refuse this member of group %s: %v", p.cfg.group, fe.Err)
 		default:
