@@ -359,16 +359,21 @@ func exited(in *inst) bool {
 
 // TestFencedByTwinInstance starts a second instance with the same instance
 // id (an operator mistake, or a replacement started before the old process
-// died): its transactional id fences the first, which must stop with a
-// clear, fatal error instead of fencing its twin back. The survivor
-// finishes the input; E1-E5 hold.
+// died): its transactional id and its group.instance.id fence the first,
+// which must stop with a clear, fatal error instead of fencing its twin
+// back for good. The survivor finishes the input; E1-E5 hold.
 //
-// Which twin stops is not fixed: the fenced one looks for a group member
-// with its transactional id, and when that look misses (the twin's session
-// lapsed under load, the group could not be described) it recreates its
-// session and so fences the twin, whose own look then finds it (seen once
-// in CI under a loaded machine). The contract is that exactly one of them
-// stops, with ErrFenced, and no output is lost or duplicated.
+// Which twin stops is not fixed. Fenced by its producer epoch, the first
+// looks for a group member with its transactional id, and when that look
+// misses (the twin's session lapsed under load, the group could not be
+// described) it recreates its session and so fences the twin, whose own
+// look then finds it (seen once in CI under a loaded machine). Fenced by
+// the group (FENCED_INSTANCE_ID), the first rejoins once, since a lone
+// member can be told so too, and so fences the twin, which rejoins once in
+// turn; the one fenced so twice within a minute stops, usually the first,
+// or the twin whose producer hears of the newer epoch first and whose look
+// finds the first. The contract is that exactly one of them stops, with
+// ErrFenced, and no output is lost or duplicated.
 func TestFencedByTwinInstance(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -392,7 +397,8 @@ func TestFencedByTwinInstance(t *testing.T) {
 	require.ErrorIs(t, err, processor.ErrFenced)
 	// As static members (the default) the twins share a group.instance.id
 	// too: the group fences the older one (FENCED_INSTANCE_ID), often
-	// before its producer hears of the newer epoch.
+	// before its producer hears of the newer epoch, and it stops when
+	// fenced so a second time, after its rejoin fenced the twin.
 	require.True(t, errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.FencedInstanceID), "want fenced, got %v", err)
 	require.True(t, processor.IsFatal(err), "fenced must be fatal: %v", err)
 	<-produced
