@@ -185,6 +185,9 @@ func (s *Sink) transact(ctx context.Context, b *batch, bad map[position]error) e
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.idle.Apply(ctx, tx); err != nil {
+		return err
+	}
 	parts := slices.SortedFunc(maps.Keys(b.parts), compareTP)
 	lost := make(map[tp]*partState)
 	for _, p := range parts {

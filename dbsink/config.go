@@ -51,6 +51,7 @@ type cfg struct {
 	maxRecords   int
 	fetchMaxWait time.Duration
 	maxFailures  int
+	idleTxn      time.Duration
 	logger       *slog.Logger
 }
 
@@ -61,6 +62,7 @@ func defaultCfg() cfg {
 		maxRecords:   1000,
 		fetchMaxWait: 500 * time.Millisecond,
 		maxFailures:  8,
+		idleTxn:      30 * time.Second,
 		logger:       slog.New(slog.DiscardHandler),
 	}
 }
@@ -93,6 +95,8 @@ func (c *cfg) validate() error {
 		return configErr("max records per batch must be positive")
 	case c.maxFailures <= 0:
 		return configErr("max failures must be positive")
+	case c.idleTxn < 0:
+		return configErr("the idle transaction timeout must not be negative")
 	}
 	return nil
 }
@@ -133,6 +137,21 @@ func FetchMaxWait(d time.Duration) Opt { return opt(func(c *cfg) { c.fetchMaxWai
 // (a Handler error, a database error) before Run stops. The default value
 // is 8.
 func MaxFailures(n int) Opt { return opt(func(c *cfg) { c.maxFailures = n }) }
+
+// IdleTransactionTimeout is how long one of the sink's database
+// transactions may wait for its next statement before the database server
+// ends it, closing its connection (sqldb.IdleLimit): on PostgreSQL
+// idle_in_transaction_session_timeout, on MariaDB idle_transaction_timeout,
+// on MySQL wait_timeout (both in whole seconds). A member frozen in the
+// middle of a transaction (SIGSTOP, a VM pause) holds the locks of its
+// partitions' offset rows, and the member that takes them over waits for
+// them: this bounds that wait. The Handler's own time between two
+// statements counts as idle, so it must stay well below this. SQLite has no
+// such limit (a frozen process holds the database's write lock until it
+// wakes or dies). Zero turns the limit off. The default value is 30s.
+func IdleTransactionTimeout(d time.Duration) Opt {
+	return opt(func(c *cfg) { c.idleTxn = d })
+}
 
 // WithLogger sets the logger. The default value discards.
 func WithLogger(l *slog.Logger) Opt { return opt(func(c *cfg) { c.logger = l }) }

@@ -76,6 +76,9 @@ func (s *Sink) claimPartitions(ctx context.Context, parts []tp) (map[tp]claim, e
 		return nil, fmt.Errorf("beginning the claim of %d partitions: %w", len(parts), err)
 	}
 	defer tx.Rollback()
+	if err := s.idle.Apply(ctx, tx); err != nil {
+		return nil, fmt.Errorf("beginning the claim of %d partitions: %w", len(parts), err)
+	}
 	out := make(map[tp]claim, len(parts))
 	for _, p := range parts {
 		if _, err := tx.ExecContext(ctx, s.sql.bump, s.cfg.name, p.topic, p.part, s.cfg.owner()); err != nil {

@@ -17,9 +17,10 @@ import (
 // Create it with New, run it with Run, stop it by cancelling Run's context
 // or with Close. Stats may be called concurrently with Run.
 type Sink struct {
-	cfg cfg
-	sql offsetsSQL
-	cl  *kgo.Client // the group consumer; created by Run
+	cfg  cfg
+	sql  offsetsSQL
+	idle sqldb.IdleLimit // set by Run before the client exists
+	cl   *kgo.Client     // the group consumer; created by Run
 
 	mu struct {
 		sync.Mutex
@@ -113,6 +114,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 	}
 	if err := CheckDatabase(ctx, s.cfg.db, s.cfg.dialect, s.cfg.tables); err != nil {
+		return err
+	}
+	if s.idle, err = sqldb.NewIdleLimit(ctx, s.cfg.db, s.cfg.dialect, s.cfg.idleTxn); err != nil {
 		return err
 	}
 	cl, err := kgo.NewClient(s.clientOpts()...)

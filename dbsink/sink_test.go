@@ -338,3 +338,89 @@ func TestNewValidates(t *testing.T) {
 	_, err = New("s", db, sqldb.SQLite, h, ok...)
 	require.NoError(t, err)
 }
+
+// TestSinkZombieFrozenInTransaction: a member freezes in the middle of a
+// batch's transaction, after the offset update took its partitions' row
+// locks (its handler blocks, its heartbeats hang). The group expels it and
+// gives its partitions to b, whose claim must wait for those locks. The
+// idle transaction limit makes the server end the frozen transaction, so b
+// claims and applies everything; the zombie, woken, commits nothing.
+//
+// Regression: without the limit (IdleTransactionTimeout(0), as before it
+// existed) b's claim waited for the locks as long as the zombie stayed
+// frozen (MariaDB: innodb_lock_wait_timeout, 50 s, then again; PostgreSQL:
+// for ever), and TestSinkZombieProcess timed out on MariaDB in CI when
+// SIGSTOP caught the process inside a transaction. SQLite has no such
+// limit (see IdleTransactionTimeout), so this runs on the servers only.
+func TestSinkZombieFrozenInTransaction(t *testing.T) {
+	t.Parallel()
+	var servers []sqldb.Dialect
+	for _, d := range dbtest.Configured() {
+		if d != sqldb.SQLite {
+			servers = append(servers, d)
+		}
+	}
+	if len(servers) == 0 {
+		t.Skipf("no database server configured (%s, %s)", dbtest.EnvPostgres, dbtest.EnvMySQL)
+	}
+	for _, d := range servers {
+		t.Run(d.String(), func(t *testing.T) {
+			t.Parallel()
+			db := dbtest.Open(t, d)
+			e := newEnv(t, db)
+			e.allGood = true // dead letters' keys would hide a zombie's write
+			good, _ := e.produce(30, false)
+			var armed atomic.Bool
+			frozenIn, release := make(chan struct{}), make(chan struct{})
+			inner := e.handler("a")
+			a := e.sink("a", HandlerFunc(func(ctx context.Context, tx *sql.Tx, r *kgo.Record) error {
+				if armed.CompareAndSwap(true, false) {
+					close(frozenIn)
+					<-release
+				}
+				return inner(ctx, tx, r)
+			}), IdleTransactionTimeout(2*time.Second))
+			ra := start(t, a)
+			var wake sync.Once
+			t.Cleanup(func() { wake.Do(func() { close(release) }) }) // before ra's, on failure too
+			e.waitApplied(good, 0)
+
+			adm := kadm.NewClient(e.cl)
+			groups, err := adm.DescribeGroups(ctxT(t), "sink")
+			require.NoError(t, err)
+			require.Len(t, groups["sink"].Members, 1)
+			zombie := groups["sink"].Members[0].MemberID
+			var frozen atomic.Bool
+			_, unfreeze := kfaketest.HoldRequests(t, e.c, kmsg.Heartbeat, func(req kmsg.Request) bool {
+				return frozen.Load() && req.(*kmsg.HeartbeatRequest).MemberID == zombie
+			})
+			armed.Store(true)
+			g2, _ := e.produce(30, false)
+			<-frozenIn
+			frozen.Store(true)
+			batches := a.Stats().Batches
+
+			b := e.sink("b", nil)
+			start(t, b)
+			e.waitApplied(good+g2, 0)
+			require.Len(t, b.Stats().Partitions, partitions, "the new owner should own every partition")
+
+			wake.Do(func() { close(release) }) // the zombie wakes inside its ended transaction
+			waitFor(t, 30*time.Second, "the zombie to give its partitions up", func() bool {
+				return len(a.Stats().Partitions) == 0
+			})
+			require.Equal(t, batches, a.Stats().Batches, "the zombie committed a batch")
+			byA := 0
+			for _, r := range e.applied() {
+				if r.by == "a" {
+					byA++
+				}
+			}
+			require.Equal(t, good, byA, "the zombie's writes: want only those before it froze")
+			unfreeze()
+			g3, _ := e.produce(10, false)
+			e.waitApplied(good+g2+g3, 0)
+			ra.s.Close()
+		})
+	}
+}

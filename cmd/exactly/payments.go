@@ -61,7 +61,7 @@ func paymentsSchemaSetup(fs *flag.FlagSet) app.Runner {
 type paymentsFlags struct {
 	brokers, dialect, dsn, prefix, group, id, metricsAddr *string
 	maxRecords                                            *int
-	session, fetchWait, timeout                           *time.Duration
+	session, fetchWait, idleTxn, timeout                  *time.Duration
 	sec                                                   *kafkaauth.Flags
 }
 
@@ -78,6 +78,7 @@ func newPaymentsFlags(fs *flag.FlagSet) *paymentsFlags {
 		maxRecords:  fs.Int("max-records", 1000, "records applied in one database transaction at most"),
 		session:     fs.Duration("session-timeout", 45*time.Second, "consumer group session timeout (Java session.timeout.ms); heartbeats go every tenth of it, at most every 3s"),
 		fetchWait:   fs.Duration("fetch-max-wait", 500*time.Millisecond, "how long a fetch waits for records (Java fetch.max.wait.ms)"),
+		idleTxn:     fs.Duration("db-idle-timeout", 30*time.Second, "the database ends a transaction of this instance that waits this long for its next statement, freeing its locks (a frozen process); 0: never (PostgreSQL idle_in_transaction_session_timeout, MariaDB idle_transaction_timeout, MySQL wait_timeout; none on SQLite)"),
 		timeout:     connectTimeoutFlag(fs),
 		sec:         kafkaauth.RegisterFlags(fs, ""),
 	}
@@ -95,6 +96,8 @@ func (f *paymentsFlags) validate() (sqldb.Dialect, error) {
 		return 0, app.Usagef("--session-timeout: want a positive duration, got %s", *f.session)
 	case *f.fetchWait <= 0:
 		return 0, app.Usagef("--fetch-max-wait: want a positive duration, got %s", *f.fetchWait)
+	case *f.idleTxn < 0:
+		return 0, app.Usagef("--db-idle-timeout: want a duration of 0 or more, got %s", *f.idleTxn)
 	}
 	d, err := sqldb.ParseDialect(*f.dialect)
 	if err != nil {
@@ -126,7 +129,7 @@ func paymentsSetup(fs *flag.FlagSet) app.Runner {
 		defer db.Close()
 		s, err := payments.New(db, d, *f.group, orders.TopicsWithPrefix(*f.prefix),
 			dbsink.Brokers(app.SplitBrokers(*f.brokers)...), dbsink.InstanceID(*f.id), dbsink.MaxRecords(*f.maxRecords),
-			dbsink.FetchMaxWait(*f.fetchWait), dbsink.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
+			dbsink.FetchMaxWait(*f.fetchWait), dbsink.IdleTransactionTimeout(*f.idleTxn), dbsink.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
 			dbsink.ClientOpts(sec...),
 			dbsink.ClientOpts(kgo.SessionTimeout(*f.session), kgo.HeartbeatInterval(min(3*time.Second, *f.session/10))))
 		if err != nil {

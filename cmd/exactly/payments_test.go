@@ -97,6 +97,7 @@ func TestPaymentsSchemaAndFlags(t *testing.T) {
 		"bad dialect":     {[]string{"payments", "--brokers", "b:9092", "--db-dialect", "db2", "--db-dsn", "x"}, "--db-dialect"},
 		"bad max records": {[]string{"payments", "--brokers", "b:9092", "--db-dialect", "sqlite", "--db-dsn", "x", "--max-records", "0"}, "--max-records"},
 		"bad session":     {[]string{"payments", "--brokers", "b:9092", "--db-dialect", "sqlite", "--db-dsn", "x", "--session-timeout", "0s"}, "--session-timeout"},
+		"bad idle":        {[]string{"payments", "--brokers", "b:9092", "--db-dialect", "sqlite", "--db-dsn", "x", "--db-idle-timeout", "-1s"}, "--db-idle-timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := dispatch(ctx, tc.args, io.Discard)
