@@ -168,17 +168,29 @@ func TestSinkCrashPoints(t *testing.T) {
 // arriving; then a wakes (SIGCONT) believing it still owns them. Its
 // transactions no longer match the owner epoch and roll back: every event
 // is paid exactly once.
+//
+// Regression (CI, MariaDB): SIGSTOP caught a inside a transaction, which
+// held its partitions' offset rows locked; b's claim waited for them (50 s,
+// innodb_lock_wait_timeout, then again) and the test timed out. The sink
+// now has the database end a transaction left idle (--db-idle-timeout,
+// dbsink.IdleTransactionTimeout; TestSinkZombieFrozenInTransaction is the
+// deterministic test).
 func TestSinkZombieProcess(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		se := newSinkEnv(t, db)
 		se.write(4, 15)
-		a := se.spawn("a", spawnOpts{})
+		// A small idle limit: SIGSTOP may catch a inside a transaction
+		// (kill(2) returns before every thread stopped, and a thread may
+		// begin one), holding its partitions' offset rows locked; the
+		// database then ends it within 5 s and b's claim goes through.
+		idle := spawnOpts{args: []string{"--db-idle-timeout", "5s"}}
+		a := se.spawn("a", idle)
 		se.waitPaid(time.Minute)
-		require.NoError(t, a.cmd.Process.Signal(syscall.SIGSTOP))
+		a.freeze(t)
 		frozen := time.Now()
 		se.write(4, 15)
-		b := se.spawn("b", spawnOpts{})
+		b := se.spawn("b", idle)
 		se.waitPaid(time.Minute)
 		if d := 8*time.Second - time.Since(frozen); d > 0 {
 			time.Sleep(d) // past the session timeout whatever b did
