@@ -90,7 +90,7 @@ func (p *Processor) rejoinFencedInstance(err error) error {
 	if !last.IsZero() && now.Sub(last) < fencedInstanceWindow {
 		return p.fencedInstance(err)
 	}
-	p.cfg.logger.Warn("the group replaced this static member (FENCED_INSTANCE_ID) though it may be the only process with its instance ID (a JoinGroup the group applied twice across a coordinator failover); rejoining: a live twin would fence it again within a minute, and it would then stop",
+	p.cfg.logger.Warn("the group replaced this static member (FENCED_INSTANCE_ID); rejoining once: a live twin with this instance ID would fence it again, and it would then stop",
 		"group", p.cfg.group, "instance_id", p.cfg.instanceID, "window", fencedInstanceWindow, "err", err)
 	return nil
 }
