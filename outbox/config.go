@@ -23,6 +23,7 @@ type cfg struct {
 	pollInterval  time.Duration
 	txnTimeout    time.Duration
 	progressTopic string
+	idleTxn       time.Duration
 	logger        *slog.Logger
 
 	// Tests only (export_test.go).
@@ -37,6 +38,7 @@ func defaultCfg(name string) cfg {
 		batchSize:    500,
 		pollInterval: time.Second,
 		txnTimeout:   10 * time.Second,
+		idleTxn:      30 * time.Second,
 		logger:       slog.New(slog.DiscardHandler),
 	}
 }
@@ -53,6 +55,8 @@ func (c *cfg) validate() error {
 		return configErr("poll interval must be positive, got %s", c.pollInterval)
 	case c.txnTimeout <= 0:
 		return configErr("transaction timeout must be positive, got %s", c.txnTimeout)
+	case c.idleTxn < 0:
+		return configErr("idle transaction timeout must not be negative, got %s", c.idleTxn)
 	}
 	if c.progressTopic == "" {
 		c.progressTopic = c.name + "-outbox-progress"
@@ -95,6 +99,16 @@ func TransactionTimeout(d time.Duration) Opt { return opt(func(c *cfg) { c.txnTi
 // ProgressTopic sets the compacted topic holding the relay's progress.
 // The default value is <name>-outbox-progress.
 func ProgressTopic(t string) Opt { return opt(func(c *cfg) { c.progressTopic = t }) }
+
+// IdleTransactionTimeout is how long the relay's delete transaction may
+// wait for its next statement before the database server ends it
+// (sqldb.IdleLimit). A relay frozen inside it (SIGSTOP, a VM pause) holds
+// the rows' locks, and on MariaDB/MySQL the gap after them, which holds up
+// its successor and the service's own outbox writes: this bounds that.
+// SQLite has no such limit. Zero turns it off. The default value is 30s.
+func IdleTransactionTimeout(d time.Duration) Opt {
+	return opt(func(c *cfg) { c.idleTxn = d })
+}
 
 // WithLogger sets the logger. The default value discards.
 func WithLogger(l *slog.Logger) Opt { return opt(func(c *cfg) { c.logger = l }) }

@@ -27,6 +27,8 @@ type Relay struct {
 	d   sqldb.Dialect
 	q   queries
 
+	idle sqldb.IdleLimit // set by Run
+
 	cl  *kgo.Client // plain client: admin requests, progress reads
 	adm *kadm.Client
 
@@ -106,6 +108,12 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer r.goroutines.Wait()
 	defer cancel()
 	if err := r.ensureProgressTopic(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if r.idle, err = sqldb.NewIdleLimit(ctx, r.db, r.d, r.cfg.idleTxn); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}

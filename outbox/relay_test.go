@@ -305,3 +305,50 @@ func TestCloseBeforeRun(t *testing.T) {
 	r.Close() // idempotent
 	require.ErrorIs(t, r.Run(t.Context()), outbox.ErrClosed)
 }
+
+// TestFrozenDeleteIsEnded: a relay freezes inside its delete transaction,
+// holding the published rows' locks. A successor fences it and must delete
+// those rows first: the idle transaction limit makes the server end the
+// frozen transaction, so the successor goes on and publishes everything
+// once. The woken relay's delete fails (its connection is gone); it starts
+// over from the progress and publishes nothing twice.
+//
+// Regression: without the limit (IdleTransactionTimeout(0)) the successor
+// waited on the locks for as long as the relay stayed frozen. SQLite has no
+// such limit, so this runs on the servers only.
+func TestFrozenDeleteIsEnded(t *testing.T) {
+	t.Parallel()
+	var servers []sqldb.Dialect
+	for _, d := range dbtest.Configured() {
+		if d != sqldb.SQLite {
+			servers = append(servers, d)
+		}
+	}
+	if len(servers) == 0 {
+		t.Skipf("no database server configured (%s, %s)", dbtest.EnvPostgres, dbtest.EnvMySQL)
+	}
+	for _, d := range servers {
+		t.Run(d.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, dbtest.Open(t, d))
+			e.write(msg("k", "one"), msg("k", "two"))
+			paused, release := make(chan struct{}), make(chan struct{})
+			var once, wake sync.Once
+			frozen := e.start(outbox.IdleTransactionTimeout(2*time.Second), outbox.Hook(func(p string) {
+				if p == crashpoint.RelayDeleting {
+					once.Do(func() { close(paused); <-release })
+				}
+			}))
+			t.Cleanup(func() { wake.Do(func() { close(release) }) }) // before the relay's Close
+			<-paused
+			successor := e.start()
+			e.write(msg("k", "three"))
+			requireOnce(t, e.waitDrained(3), []string{"one", "two", "three"})
+			require.NoError(t, successor.stop(t))
+			e.write(msg("k", "four"))
+			wake.Do(func() { close(release) })
+			requireOnce(t, e.waitDrained(4), []string{"one", "two", "three", "four"})
+			require.NoError(t, frozen.stop(t))
+		})
+	}
+}

@@ -260,6 +260,9 @@ func (r *Relay) deleteRows(ctx context.Context, rs []idRange) error {
 		return fmt.Errorf("deleting relayed rows: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := r.idle.Apply(ctx, tx); err != nil {
+		return fmt.Errorf("deleting relayed rows: %w", err)
+	}
 	stmt := r.q.deleteRange()
 	for _, rg := range rs {
 		if _, err := tx.ExecContext(ctx, stmt, rg.lo, rg.hi); err != nil {

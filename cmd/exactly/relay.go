@@ -52,6 +52,7 @@ func relaySetup(fs *flag.FlagSet) app.Runner {
 	batch := fs.Int("batch-size", 500, "rows per batch: one Kafka transaction, one delete")
 	poll := fs.Duration("poll-interval", time.Second, "how long to wait for new rows before looking again (on PostgreSQL a fallback: writes notify)")
 	txnTimeout := fs.Duration("transaction-timeout", 10*time.Second, "Kafka transaction timeout (Java transaction.timeout.ms)")
+	idleTxn := fs.Duration("db-idle-timeout", 30*time.Second, "the database ends the relay's delete transaction when it waits this long for its next statement, freeing its locks (a frozen process); 0: never")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address at /metrics (default: none)")
 	timeout := connectTimeoutFlag(fs)
 	sec := kafkaauth.RegisterFlags(fs, "")
@@ -70,6 +71,8 @@ func relaySetup(fs *flag.FlagSet) app.Runner {
 			return app.Usagef("--poll-interval: want a positive duration, got %s", *poll)
 		case *txnTimeout <= 0:
 			return app.Usagef("--transaction-timeout: want a positive duration, got %s", *txnTimeout)
+		case *idleTxn < 0:
+			return app.Usagef("--db-idle-timeout: want a duration of 0 or more, got %s", *idleTxn)
 		case outbox.Schema(d, *table) == "":
 			return app.Usagef("--table: %q is not a plain SQL identifier", *table)
 		}
@@ -99,7 +102,7 @@ func relaySetup(fs *flag.FlagSet) app.Runner {
 			}
 		}
 		r, err := outbox.NewRelay(*name, db, d, outbox.Brokers(app.SplitBrokers(*brokers)...), outbox.KgoOpts(kopts...),
-			outbox.Table(*table), outbox.BatchSize(*batch), outbox.PollInterval(*poll), outbox.TransactionTimeout(*txnTimeout),
+			outbox.Table(*table), outbox.BatchSize(*batch), outbox.PollInterval(*poll), outbox.TransactionTimeout(*txnTimeout), outbox.IdleTransactionTimeout(*idleTxn),
 			outbox.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
 		if err != nil {
 			return fmt.Errorf("%w: %w", app.ErrUsage, err)
