@@ -353,26 +353,57 @@ func readTopics(ctx context.Context, adm *kadm.Client, topics []string) (topicsS
 	if len(existing) == 0 {
 		return s, nil
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, existing...)
-	if err != nil && len(rcs) == 0 {
-		return s, fmt.Errorf("describing topic configs: %w", err)
+	// A broker may answer the configs of a topic the metadata (from
+	// another broker) already lists with UNKNOWN_TOPIC_OR_PARTITION: it
+	// has not learnt of the topic yet. Such topics are asked for again,
+	// for configLag at most.
+	deadline := time.Now().Add(configLag)
+	for pending := existing; ; {
+		rcs, err := adm.DescribeTopicConfigs(ctx, pending...)
+		if err != nil && len(rcs) == 0 {
+			return s, fmt.Errorf("describing topic configs: %w", err)
+		}
+		var again []string
+		for _, t := range pending {
+			rc, err := rcs.On(t, nil)
+			if err == nil {
+				err = rc.Err
+			}
+			if err != nil {
+				s.configErrs[t] = err
+				if errors.Is(err, kerr.UnknownTopicOrPartition) {
+					again = append(again, t)
+				}
+				continue
+			}
+			delete(s.configErrs, t)
+			m := map[string]string{}
+			for _, c := range rc.Configs {
+				m[c.Key] = c.MaybeValue()
+			}
+			s.configs[t] = m
+		}
+		if len(again) == 0 || time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+			return s, nil
+		}
+		pending = again
 	}
-	for _, t := range existing {
-		rc, err := rcs.On(t, nil)
-		if err == nil {
-			err = rc.Err
-		}
-		if err != nil {
-			s.configErrs[t] = err
-			continue
-		}
-		m := map[string]string{}
-		for _, c := range rc.Configs {
-			m[c.Key] = c.MaybeValue()
-		}
-		s.configs[t] = m
+}
+
+// configLag bounds how long readTopics asks again for the configs of a
+// topic that the metadata lists and a broker does not know yet.
+const configLag = 10 * time.Second
+
+// sleepCtx sleeps d; it reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
-	return s, nil
 }
 
 // wantPartitions is the partition count topic t must have: the actual

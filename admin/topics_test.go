@@ -3,9 +3,12 @@ package admin
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestPipelineTopics(t *testing.T) {
@@ -138,4 +141,47 @@ func find(ms []Mismatch, topic string) Mismatch {
 		}
 	}
 	return Mismatch{}
+}
+
+// TestCheckRidesOutABrokerThatDoesNotKnowTheTopicYet: on a real cluster
+// the broker answering DescribeConfigs may not know a topic that the
+// metadata, from another broker, already lists; it answers
+// UNKNOWN_TOPIC_OR_PARTITION. The check asks again instead of reporting
+// the topic's configs unreadable.
+//
+// Regression: TestOperate failed on the three-node Kafka with
+// "…-payments-state-changelog: configs unreadable: UNKNOWN_TOPIC_OR_PARTITION"
+// right after CreateTopics had created the topic.
+func TestCheckRidesOutABrokerThatDoesNotKnowTheTopicYet(t *testing.T) {
+	t.Parallel()
+	c, cl, _ := newCluster(t)
+	p := OrderPipeline("u-", "", "")
+	cfg := TopicsConfig{Partitions: 3, ReplicationFactor: -1}
+	_, err := CreateTopics(ctxT(t), cl, p, cfg)
+	require.NoError(t, err)
+
+	lagging := p.Topics()[len(p.Topics())-1]
+	var answered atomic.Int32
+	c.ControlKey(int16(kmsg.DescribeConfigs), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.DescribeConfigsRequest)
+		if !slices.ContainsFunc(r.Resources, func(rr kmsg.DescribeConfigsRequestResource) bool { return rr.ResourceName == lagging }) {
+			return nil, nil, false
+		}
+		if answered.Add(1) > 2 {
+			return nil, nil, false
+		}
+		c.KeepControl()
+		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, rr := range r.Resources {
+			res := kmsg.NewDescribeConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			resp.Resources = append(resp.Resources, res)
+		}
+		return resp, nil, true
+	})
+	r, err := CheckTopics(ctxT(t), cl, p, cfg)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, answered.Load(), "two answers UNKNOWN_TOPIC_OR_PARTITION, then one that holds the configs")
+	require.True(t, r.OK(), "%v", r.Mismatches)
 }
