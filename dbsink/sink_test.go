@@ -354,16 +354,7 @@ func TestNewValidates(t *testing.T) {
 // limit (see IdleTransactionTimeout), so this runs on the servers only.
 func TestSinkZombieFrozenInTransaction(t *testing.T) {
 	t.Parallel()
-	var servers []sqldb.Dialect
-	for _, d := range dbtest.Configured() {
-		if d != sqldb.SQLite {
-			servers = append(servers, d)
-		}
-	}
-	if len(servers) == 0 {
-		t.Skipf("no database server configured (%s, %s)", dbtest.EnvPostgres, dbtest.EnvMySQL)
-	}
-	for _, d := range servers {
+	for _, d := range dbtest.Servers(t) {
 		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()
 			db := dbtest.Open(t, d)

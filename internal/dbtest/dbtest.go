@@ -52,6 +52,23 @@ func Configured() []sqldb.Dialect {
 	return ds
 }
 
+// Servers returns the configured database servers (PostgreSQL, MySQL),
+// for a test of what only a server does; it skips t when none is
+// configured.
+func Servers(t testing.TB) []sqldb.Dialect {
+	t.Helper()
+	var ds []sqldb.Dialect
+	for _, d := range Configured() {
+		if d != sqldb.SQLite {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) == 0 {
+		t.Skipf("no database server configured (%s, %s)", EnvPostgres, EnvMySQL)
+	}
+	return ds
+}
+
 // Each runs f as a subtest, named after the dialect, on a fresh database
 // of every configured dialect.
 func Each(t *testing.T, f func(t *testing.T, db *DB)) {
