@@ -383,8 +383,13 @@ func readTopics(ctx context.Context, adm *kadm.Client, topics []string) (topicsS
 			}
 			s.configs[t] = m
 		}
-		if len(again) == 0 || time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+		if len(again) == 0 || time.Now().After(deadline) {
 			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s, nil // the errors stay recorded
+		case <-time.After(100 * time.Millisecond):
 		}
 		pending = again
 	}
@@ -393,18 +398,6 @@ func readTopics(ctx context.Context, adm *kadm.Client, topics []string) (topicsS
 // configLag bounds how long readTopics asks again for the configs of a
 // topic that the metadata lists and a broker does not know yet.
 const configLag = 10 * time.Second
-
-// sleepCtx sleeps d; it reports false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 // wantPartitions is the partition count topic t must have: the actual
 // count of the input it follows (inputOf), or what that input wants when it
