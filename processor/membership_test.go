@@ -85,15 +85,7 @@ func TestStopsWhenFencedInstanceTwice(t *testing.T) {
 // failing at once if it stopped.
 func (in *instance) waitRestarts(t testing.TB, n int64) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d sessions recreated", n), func() bool {
-		select {
-		case err := <-in.err:
-			in.err <- err
-			require.NoError(t, err, "instance stopped")
-		default:
-		}
-		return in.p.Stats().SessionRestart >= n
-	})
+	in.waitStats(t, 30*time.Second, fmt.Sprintf("%d sessions recreated", n), func(st Stats) bool { return st.SessionRestart >= n })
 }
 
 // joinAs sends one JoinGroup to group with instanceID and no member ID,

@@ -146,14 +146,21 @@ func (in *instance) close(t testing.TB) {
 // at once if it stopped with an error.
 func (in *instance) waitRecords(t testing.TB, n int64) {
 	t.Helper()
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d records committed", n), func() bool {
+	in.waitStats(t, 60*time.Second, fmt.Sprintf("%d records committed", n), func(st Stats) bool { return st.Records == n })
+}
+
+// waitStats waits until cond holds of the instance's Stats, failing at
+// once if it stopped with an error.
+func (in *instance) waitStats(t testing.TB, timeout time.Duration, what string, cond func(Stats) bool) {
+	t.Helper()
+	waitFor(t, timeout, what, func() bool {
 		select {
 		case err := <-in.err:
 			in.err <- err
 			require.NoError(t, err, "instance stopped")
 		default:
 		}
-		return in.p.Stats().Records == n
+		return cond(in.p.Stats())
 	})
 }
 
