@@ -8,14 +8,18 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-stream/exactly/internal/dbtest"
+	"github.com/exactly-stream/exactly/internal/kfaketest"
 	"github.com/exactly-stream/exactly/sqldb"
 )
 
@@ -206,4 +210,21 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// holdHeartbeats takes the group's only member and returns freeze, after
+// which its heartbeats hang as a frozen process's would (the group expels
+// it after its session timeout), and unfreeze, which lets them through.
+func (e *env) holdHeartbeats() (freeze, unfreeze func()) {
+	t := e.t
+	t.Helper()
+	groups, err := kadm.NewClient(e.cl).DescribeGroups(ctxT(t), "sink")
+	require.NoError(t, err)
+	require.Len(t, groups["sink"].Members, 1)
+	member := groups["sink"].Members[0].MemberID
+	var frozen atomic.Bool
+	_, unfreeze = kfaketest.HoldRequests(t, e.c, kmsg.Heartbeat, func(req kmsg.Request) bool {
+		return frozen.Load() && req.(*kmsg.HeartbeatRequest).MemberID == member
+	})
+	return func() { frozen.Store(true) }, unfreeze
 }

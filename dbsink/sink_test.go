@@ -12,10 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-stream/exactly/internal/dbtest"
-	"github.com/exactly-stream/exactly/internal/kfaketest"
 	"github.com/exactly-stream/exactly/sqldb"
 )
 
@@ -161,18 +159,8 @@ func TestSinkZombieCannotCommit(t *testing.T) {
 		ra := start(t, a)
 		e.waitApplied(good, bad)
 
-		// The zombie's heartbeats hang from the moment it pauses, as a
-		// frozen process's would: the group expels it after its session
-		// timeout.
-		adm := kadm.NewClient(e.cl)
-		groups, err := adm.DescribeGroups(ctxT(t), "sink")
-		require.NoError(t, err)
-		require.Len(t, groups["sink"].Members, 1)
-		zombie := groups["sink"].Members[0].MemberID
-		var frozen atomic.Bool
-		_, unfreeze := kfaketest.HoldRequests(t, e.c, kmsg.Heartbeat, func(req kmsg.Request) bool {
-			return frozen.Load() && req.(*kmsg.HeartbeatRequest).MemberID == zombie
-		})
+		// The zombie's heartbeats hang from the moment it pauses.
+		freeze, unfreeze := e.holdHeartbeats()
 		armed.Store(true)
 		// No malformed record in the zombie's batch: its dead letters'
 		// keys would collide with the new owner's and hide a missing
@@ -180,7 +168,7 @@ func TestSinkZombieCannotCommit(t *testing.T) {
 		e.allGood = true
 		g2, b2 := e.produce(30, false)
 		<-paused
-		frozen.Store(true)
+		freeze()
 		applied, batches := len(e.applied()), a.Stats().Batches
 
 		b := e.sink("b", nil)
@@ -376,19 +364,11 @@ func TestSinkZombieFrozenInTransaction(t *testing.T) {
 			t.Cleanup(func() { wake.Do(func() { close(release) }) }) // before ra's, on failure too
 			e.waitApplied(good, 0)
 
-			adm := kadm.NewClient(e.cl)
-			groups, err := adm.DescribeGroups(ctxT(t), "sink")
-			require.NoError(t, err)
-			require.Len(t, groups["sink"].Members, 1)
-			zombie := groups["sink"].Members[0].MemberID
-			var frozen atomic.Bool
-			_, unfreeze := kfaketest.HoldRequests(t, e.c, kmsg.Heartbeat, func(req kmsg.Request) bool {
-				return frozen.Load() && req.(*kmsg.HeartbeatRequest).MemberID == zombie
-			})
+			freeze, unfreeze := e.holdHeartbeats()
 			armed.Store(true)
 			g2, _ := e.produce(30, false)
 			<-frozenIn
-			frozen.Store(true)
+			freeze()
 			batches := a.Stats().Batches
 
 			b := e.sink("b", nil)
