@@ -359,9 +359,11 @@ func (v *validator) cycles() {
 }
 
 // storeSources computes, per node, the source topics that reach it, and
-// requires every user of a store to be reached by the same sources: a task
-// owns one partition of the store, so records from unrelated inputs must not
-// share it.
+// per store the union over its users: a task owns partition p of the store
+// and of every one of those topics, so they must be co-partitioned (the
+// processor checks their partition counts at start). A store written by
+// one input and read by another (a table and the stream joined with it) is
+// how a join keeps its state.
 func (v *validator) storeSources() {
 	reach := make(map[*node][]string)
 	var walk func(n *node, topic string)
@@ -379,26 +381,19 @@ func (v *validator) storeSources() {
 			walk(n, n.topic)
 		}
 	}
-	users := make(map[string][]*node)
 	for _, n := range v.t.nodes {
-		sort.Strings(reach[n])
 		if n.kind == kindPunctuator {
 			continue // it runs per task, fed by no source: any store of the task suits it
 		}
 		for _, s := range n.stores {
-			users[s] = append(users[s], n)
-		}
-	}
-	for _, s := range v.t.stores {
-		us := users[s.name]
-		for _, u := range us[min(1, len(us)):] {
-			if !slices.Equal(reach[u], reach[us[0]]) {
-				v.fail(u.name, "uses store %q, also used by %q, but is fed by sources [%s] where %q is fed by [%s]",
-					s.name, us[0].name, strings.Join(reach[u], ", "), us[0].name, strings.Join(reach[us[0]], ", "))
+			for _, topic := range reach[n] {
+				if !slices.Contains(v.t.storeSrc[s], topic) {
+					v.t.storeSrc[s] = append(v.t.storeSrc[s], topic)
+				}
 			}
 		}
-		if len(us) > 0 {
-			v.t.storeSrc[s.name] = reach[us[0]]
-		}
+	}
+	for _, srcs := range v.t.storeSrc {
+		sort.Strings(srcs)
 	}
 }
