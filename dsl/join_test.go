@@ -159,3 +159,57 @@ func TestJoinBasics(t *testing.T) {
 	require.Equal(t, []string{"c1:o1@?", "c1:o2@Ann", "c1:o3@?"}, []string{left[0].Value, left[1].Value, left[2].Value})
 	require.Equal(t, hdr, left[1].Headers)
 }
+
+// TestJoinNils: as in Kafka Streams, a stream record with a nil value
+// joins nothing, one with a nil key joins only in a left join (without a
+// lookup, found false); a table join whose joiner returns nil deletes
+// the key.
+func TestJoinNils(t *testing.T) {
+	t.Parallel()
+	ps := topology.JSON[*string]()
+	d := dsl.New(nil)
+	s := dsl.StreamFrom(d, "s", "s", ps, ps)
+	tab := dsl.TableFrom(d, "t", "t", ps, ps)
+	dsl.Join(s, tab, func(_, v, vt *string) string { return *v + "@" + *vt }).To("inner", ps, str)
+	dsl.LeftJoin(s, tab, func(_, v, vt *string, found bool) string {
+		if !found {
+			return *v + "@?"
+		}
+		return *v + "@" + *vt
+	}).To("left", ps, str)
+	other := dsl.TableFrom(d, "u", "u", ps, ps)
+	dsl.TableJoin(tab, other, func(_, a, b *string) *string {
+		if *b == "none" {
+			return nil
+		}
+		r := *a + "+" + *b
+		return &r
+	}).ToStream().To("tables", ps, ps)
+	top, err := d.Build()
+	require.NoError(t, err)
+	drv := topologytest.New(t, top, topologytest.Options{})
+	p := func(s string) *string { return &s }
+	in := topologytest.Input(drv, "s", ps, ps)
+	topologytest.Input(drv, "t", ps, ps).Pipe(p("k"), p("T"))
+	in.Pipe(p("k"), nil)
+	in.Pipe(nil, p("v0"))
+	in.Pipe(p("k"), p("v1"))
+	require.Equal(t, []string{"v1@T"}, values(topologytest.Output(drv, "inner", ps, str).ReadAll()))
+	require.Equal(t, []string{"v0@?", "v1@T"}, values(topologytest.Output(drv, "left", ps, str).ReadAll()))
+
+	u := topologytest.Input(drv, "u", ps, ps)
+	u.Pipe(p("k"), p("U"))
+	u.Pipe(p("k"), p("none"))
+	got := topologytest.Output(drv, "tables", ps, ps).ReadAll()
+	require.Len(t, got, 2)
+	require.Equal(t, "T+U", *got[0].Value)
+	require.Nil(t, got[1].Value, "a nil result is a deletion: a tombstone")
+}
+
+func values[K, V any](rs []topology.Record[K, V]) []V {
+	var out []V
+	for _, r := range rs {
+		out = append(out, r.Value)
+	}
+	return out
+}
