@@ -53,10 +53,10 @@
 // per key, with deletions. Operators that keep the types are methods
 // (Filter, FilterNot, Peek, Branch, Merge, To, GroupByKey, Count, Reduce,
 // ToStream); those that change them are generic functions (Map, MapValues,
-// SelectKey, FlatMap, FlatMapValues, Aggregate, MapTableValues), since Go
-// methods cannot take type parameters. Serdes are given where bytes are
-// made: at sources (StreamFrom, TableFrom), sinks (To) and stores
-// (GroupByKey's key serde, Reduce's and Aggregate's value serde).
+// SelectKey, FlatMap, FlatMapValues, Aggregate, MapTableValues, the
+// joins), since Go methods cannot take type parameters. Serdes are given
+// where bytes are made: at sources (StreamFrom, TableFrom), sinks (To) and
+// stores (GroupByKey's key serde, Reduce's and Aggregate's value serde).
 //
 // Stateless operators are fused: they run as typed function calls inside
 // the low-level node that produced the record (the first operator after a
@@ -82,7 +82,7 @@
 // operator is filter, filter-not, map, map-values, select-key, flat-map,
 // flat-map-values, peek, branch (its streams "<branch>-0", "-1"...), merge,
 // to, group, count, reduce, aggregate, to-stream, materialize, stream
-// (FromNode). A
+// (FromNode), join, left-join, outer-join. A
 // second operator of a kind on one parent gets "-2", the next "-3", in
 // declaration order. So the same code always gives the same names.
 //
@@ -114,6 +114,52 @@
 // transaction that closes it; CloseOnWallClock also closes windows on the
 // wall clock, for partitions that went quiet. Without EmitFinal every
 // update is emitted, timestamped as its record.
+//
+// # Joins
+//
+// Join and LeftJoin join a stream with a table (Kafka Streams'
+// KStream-KTable join): each stream record is joined with the table's
+// value for its key, read from the table's store when the record is
+// processed; the output keeps the record's key, timestamp and headers.
+// Join emits nothing for a key the table does not hold; LeftJoin calls its
+// joiner with found false (and the zero table value). Only stream records
+// trigger output: a table update changes what later records see and
+// emits nothing. As in Kafka Streams, a record with a nil value joins
+// nothing, and one with a nil key is joined only by LeftJoin (with no
+// lookup). The runtime processes a task's inputs in timestamp
+// order, so on a cold start, with a backlog on both topics, a record
+// sees the table as of its own timestamp, not as of the end of the
+// backlog.
+//
+// TableJoin, TableLeftJoin and TableOuterJoin join two tables (KTable-KTable,
+// not windowed) into a table with a result for a key when both sides hold
+// it (inner), when the first does (left), or when either does (outer). A
+// change on either side reads the other side's store and emits the key's
+// new result, or a deletion when the key has no result any more (or its
+// joiner returns nil), timestamped as the change; the result table is not
+// materialized (Materialize it to read or join it).
+// The join remembers no results, so a tombstone of a key its side did
+// not hold may give a deletion of a key that had no result (a no-op for
+// a consumer that keeps a table); Kafka Streams emits none there.
+//
+// A joined table must be materialized: TableFrom and the aggregations
+// are, a table derived with Filter or MapTableValues needs Materialize,
+// or Build fails with ErrNotMaterialized naming the table. The join node
+// reads the table's store while being fed by the stream's topic (or the
+// other table's), so the task that owns partition p owns partition p of
+// both topics: they must be co-partitioned, with the same partition
+// count (the processor checks at start) and keyed alike with the default
+// partitioner, so that a key is in the same partition of both. A stream
+// re-keyed by Map, SelectKey or FlatMap is not in its new key's partition:
+// joining it fails the build with ErrRekeyed ("stream X was re-keyed; call
+// Repartition(ks, vs) before joining it with table Y"). Kafka Streams
+// inserts that repartition itself; here the serdes it needs are given to
+// Repartition. The join operators are named "<stream>-join",
+// "<stream>-left-join", "<table>-join", "<table>-left-join" and
+// "<table>-outer-join" unless Named; they own no state.
+//
+// Not yet built: stream-stream (windowed) joins, global tables, and
+// foreign-key table joins.
 //
 // # Mixing with the low-level API
 //
