@@ -217,8 +217,8 @@ func TestTableTableJoinProperty(t *testing.T) {
 			var want []joinRec
 			for id, e := range evs {
 				side := tabs[e.topic]
-				va, okA := tabs["a"][e.key]
-				vb, okB := tabs["b"][e.key]
+				_, okA := tabs["a"][e.key]
+				_, okB := tabs["b"][e.key]
 				before := kd.has(okA, okB)
 				_, heldBefore := side[e.key]
 				if e.del {
@@ -226,8 +226,8 @@ func TestTableTableJoinProperty(t *testing.T) {
 				} else {
 					side[e.key] = e.value
 				}
-				va, okA = tabs["a"][e.key]
-				vb, okB = tabs["b"][e.key]
+				va, okA := tabs["a"][e.key]
+				vb, okB := tabs["b"][e.key]
 				rec := joinRec{Key: e.key, TS: e.ts, Header: strconv.Itoa(id)}
 				switch {
 				case kd.has(okA, okB):
