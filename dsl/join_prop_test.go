@@ -56,7 +56,7 @@ var joinT0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 // table may not hold), timestamps wandering back and forth (the driver
 // processes in pipe order regardless).
 func randJoinEvents(rng *rand.Rand, stream string, tables []string, nkeys int) []joinEvent {
-	n := 5 + rng.IntN(60)
+	n := 5 + rng.IntN(40)
 	topics := append([]string{stream}, tables...)
 	if stream == "" {
 		topics = tables
@@ -116,7 +116,7 @@ func TestStreamTableJoinProperty(t *testing.T) {
 	t.Parallel()
 	seed := joinSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	for i := range 300 {
+	for i := range 200 {
 		parts := 1 + rng.Int32N(3)
 		evs := randJoinEvents(rng, "s", []string{"t"}, 1+rng.IntN(6))
 		name := fmt.Sprintf("seed %d case %d partitions=%d events=%v", seed, i, parts, evs)
@@ -194,7 +194,7 @@ func TestTableTableJoinProperty(t *testing.T) {
 		}
 		return k + ":" + va + "+" + vb
 	}
-	for i := range 300 {
+	for i := range 200 {
 		parts := 1 + rng.Int32N(3)
 		evs := randJoinEvents(rng, "", []string{"a", "b"}, 1+rng.IntN(6))
 		name := fmt.Sprintf("seed %d case %d partitions=%d events=%v", seed, i, parts, evs)
