@@ -24,6 +24,7 @@ type cfg struct {
 	stateDir       string
 	maxRecords     int
 	commitInterval time.Duration
+	taskIdle       time.Duration
 	txnTimeout     time.Duration
 	fetchMaxWait   time.Duration
 	dlqTopic       string
@@ -95,6 +96,22 @@ func MaxRecordsPerTxn(n int) Opt { return opt(func(c *cfg) { c.maxRecords = n })
 // records. This corresponds to the Java commit.interval.ms of Kafka
 // Streams under exactly-once. The default value is 100ms.
 func CommitInterval(d time.Duration) Opt { return opt(func(c *cfg) { c.commitInterval = d }) }
+
+// TaskIdle sets how long a task whose inputs are joined (they share a
+// store: a table and the stream joined with it) waits for an input that
+// has no record buffered before it processes the others. This corresponds
+// to the Java max.task.idle.ms. Such a task processes the records of its
+// inputs in timestamp order, the lowest first; an input that has nothing
+// buffered is always waited for while the broker holds committed records
+// of it that the task has not fetched, so over data already in the topics
+// (a cold start, a replay) every record meets the others as of its
+// timestamp. TaskIdle is how long to wait beyond that for an input that is
+// caught up, in case a record with an earlier timestamp is about to be
+// written to it: more determinism for live data, paid in latency. The
+// default value, 0, waits only for records already written; a negative
+// value does not wait at all (processing in arrival order, as the
+// processor does for inputs that are not joined).
+func TaskIdle(d time.Duration) Opt { return opt(func(c *cfg) { c.taskIdle = d }) }
 
 // TransactionTimeout sets the transaction timeout. This corresponds to the
 // Java transaction.timeout.ms. It must exceed the commit interval. The

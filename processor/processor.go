@@ -40,9 +40,14 @@ type Processor struct {
 	stats     counters
 	parts     atomic.Int32 // input partition count, known after open
 	hasWall   bool         // the topology has wall-clock punctuators
-	purge     purger       // repartition records to delete, below committed offsets
-	coop      atomic.Bool  // the session's balancers are all cooperative
-	bg        sync.WaitGroup
+	// joined maps each source topic that shares a store with another to
+	// the topics it is processed in time order with (order.go); nil when
+	// none does.
+	joined map[string][]string
+	order  orderState  // the loop's memory of joined inputs
+	purge  purger      // repartition records to delete, below committed offsets
+	coop   atomic.Bool // the session's balancers are all cooperative
+	bg     sync.WaitGroup
 	// noTopicIDs warns once that the brokers report no topic IDs.
 	noTopicIDs sync.Once
 	// fencedInstanceAt is when the group last fenced this static member
@@ -99,18 +104,16 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 			return nil, configErr("error policy", "topic %s is not a source of the topology", topic)
 		}
 	}
+	storeSrcs := make(map[string][]string)
 	for _, store := range t.StoreNames() {
 		p.changelogs[store] = ChangelogTopic(c.group, store)
 		srcs := t.StoreSources(store)
-		if len(srcs) > 1 {
-			// kgo's balancers do not keep partition p of several topics on
-			// one member; a co-partitioning balancer must come first.
-			return nil, configErr("topology", "store %q is fed by several source topics %v: co-partitioned multi-source tasks are not supported yet", store, srcs)
-		}
+		storeSrcs[store] = srcs
 		for _, src := range srcs {
 			p.storesOf[src] = append(p.storesOf[src], store)
 		}
 	}
+	p.joined = joinedTopics(storeSrcs)
 	return p, nil
 }
 

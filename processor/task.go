@@ -52,6 +52,9 @@ type txn struct {
 	// tasks holds the tasks this transaction touched, each with its own
 	// copy of the task's clock: kept if the transaction commits.
 	tasks map[int32]*taskrun.Task
+	// order holds the records of joined inputs not yet processed, when
+	// the topology joins inputs (order.go).
+	order *order
 }
 
 func (p *Processor) newTxn(ctx context.Context, produce func(context.Context, *kgo.Record, func(*kgo.Record, error))) *txn {

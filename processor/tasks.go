@@ -284,6 +284,15 @@ func (t *tasks) sawStable(topic string, p int32, lso int64) {
 	t.mu.stable[topicPart{topic, p}] = lso
 }
 
+// stableOf returns the last stable offset the fetches (or the broker,
+// asked by order.position) saw for tp.
+func (t *tasks) stableOf(tp topicPart) (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lso, ok := t.mu.stable[tp]
+	return lso, ok
+}
+
 func (t *tasks) committedUpTo(topic string, p int32, next int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

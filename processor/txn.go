@@ -195,6 +195,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.order.reset()
 	defer func() {
 		p.closeSession(s)
 		p.tasks.reset()
@@ -325,14 +326,26 @@ func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Recor
 	// the transaction still ends with a commit when it can.
 	t := p.newTxn(context.WithoutCancel(ctx), s.Produce)
 	t.revokes = s.ended
+	if p.joined != nil {
+		t.order = p.newOrder(s.Client())
+	}
 	defer t.staged.Discard()
 	deadline := t.start.Add(p.cfg.commitInterval)
 	err = p.processAll(t, first)
 	crashpoint.Hit(crashpoint.MidProduce)
+	// Held records (order.go) do not count: they are not processed in
+	// this transaction unless their turn comes, and a bound counting them
+	// could end every transaction before the input they wait for arrives.
+	// They are at most what the fetches return in one commit interval.
 	for err == nil && !t.doomed && t.records < p.cfg.maxRecords && ctx.Err() == nil {
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			break
+		}
+		if t.held() > 0 {
+			// A task waits for an input: look again soon, a wait may
+			// run out (TaskIdle) without a record arriving.
+			wait = min(wait, p.cfg.fetchMaxWait)
 		}
 		var recs []*kgo.Record
 		if recs, err = p.poll(ctx, s, p.cfg.maxRecords-t.records, wait); err == nil {
@@ -350,7 +363,9 @@ func (p *Processor) transact(ctx context.Context, s *session, first []*kgo.Recor
 	return p.end(ctx, s, t, err)
 }
 
-// processAll runs records in order. A record of a partition that is not
+// processAll runs records in order; records of joined topics go through
+// the transaction's order (order.go), which runs them in timestamp order
+// across the task's joined inputs. A record of a partition that is not
 // ready (revoked since it was polled) dooms the transaction: the session
 // will abort it anyway, and processing it could only waste work.
 func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
@@ -366,9 +381,16 @@ func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
 			t.doomed = true
 			return nil
 		}
+		if t.order != nil && p.joined[r.Topic] != nil {
+			t.order.add(r)
+			continue
+		}
 		if err := t.process(r); err != nil {
 			return err
 		}
+	}
+	if t.order != nil {
+		return t.order.drain(t)
 	}
 	return nil
 }
@@ -403,12 +425,15 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 	// Held until the commit is applied: a restore waits for it (tasks).
 	p.tasks.applyMu.Lock()
 	s.ended = p.tasks.revokes.Load()
-	committed, err = s.End(kgo.PreTxnCommitFnContext(ectx, t.checkOffsetCommit), try)
+	committed, err = s.End(kgo.PreTxnCommitFnContext(ectx, t.commitOffsets), try)
 	if errors.Is(err, errOffsetsDiverge) {
 		p.cfg.logger.Warn("transaction aborted: the session's offsets differ from what it processed", "err", err)
 		err = nil // an abort, as after a revoke the session did not pass on
 	}
 	if committed {
+		if t.order != nil {
+			t.order.rewindHeld()
+		}
 		crashpoint.Hit(crashpoint.AfterCommit)
 		err := t.apply()
 		p.tasks.applyMu.Unlock()
@@ -473,6 +498,25 @@ func (p *Processor) committed(t *txn) {
 
 // errOffsetsDiverge is what checkOffsetCommit refuses a commit with.
 var errOffsetsDiverge = errors.New("processor: the offsets the session would commit are not those of the records processed")
+
+// commitOffsets runs just before the session sends the transaction's
+// TxnOffsetCommit: records a joined input held are taken out of it
+// (order.commitProcessed), then checkOffsetCommit judges it.
+func (t *txn) commitOffsets(req *kmsg.TxnOffsetCommitRequest) error {
+	if t.order != nil {
+		t.order.commitProcessed(t.consumed, req)
+	}
+	return t.checkOffsetCommit(req)
+}
+
+// held returns how many polled records the transaction holds, not yet
+// processed (order.go).
+func (t *txn) held() int {
+	if t.order == nil {
+		return 0
+	}
+	return t.order.held
+}
 
 // checkOffsetCommit runs just before the session sends the transaction's
 // TxnOffsetCommit (kgo.PreTxnCommitFnContext): the offsets it commits must

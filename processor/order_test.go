@@ -1,0 +1,191 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-stream/exactly/topology"
+)
+
+func TestJoinedTopics(t *testing.T) {
+	require.Nil(t, joinedTopics(map[string][]string{"counts": {"in"}, "other": {"re"}}))
+	got := joinedTopics(map[string][]string{
+		"a": {"orders", "profiles"},
+		"b": {"profiles", "prices"},
+		"c": {"clicks", "users"},
+		"d": {"alone"},
+	})
+	require.Equal(t, map[string][]string{
+		"orders": {"orders", "prices", "profiles"}, "profiles": {"orders", "prices", "profiles"}, "prices": {"orders", "prices", "profiles"},
+		"clicks": {"clicks", "users"}, "users": {"clicks", "users"},
+	}, got)
+}
+
+// enrichTopology keeps each customer's latest profile (topic customers)
+// in store "profiles" and sends each order (topic orders, keyed by
+// customer) to topic enriched as "<order>|<profile>", "<order>|none"
+// without one.
+func enrichTopology(t testing.TB) *topology.Topology {
+	b := topology.NewBuilder()
+	str := topology.String()
+	customers := topology.Source(b, "customers", "customers", str, str)
+	orders := topology.Source(b, "orders", "orders", str, str)
+	profiles := topology.Store(b, "profiles", str, str)
+	out := topology.Sink(b, "enriched", "enriched", str, str, topology.Parents("enrich"))
+	topology.Node(b, "profile", func(c *topology.Call, r topology.Record[string, string]) error {
+		return profiles.Put(c, r.Key, r.Value)
+	}, topology.Parents(customers.Name()), topology.Stores(profiles.Name()))
+	topology.Node(b, "enrich", func(c *topology.Call, r topology.Record[string, string]) error {
+		p, ok, err := profiles.Get(c, r.Key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			p = "none"
+		}
+		return out.Send(c, r.Key, r.Value+"|"+p)
+	}, topology.Parents(orders.Name()), topology.Stores(profiles.Name()))
+	topo, err := b.Build()
+	require.NoError(t, err)
+	return topo
+}
+
+// joinData is a cold start: every customer's profile versions and the
+// orders, written before the application starts, with timestamps that
+// interleave. want maps an order to the profile it must meet: the last
+// version of its customer at or before its timestamp.
+type joinData struct {
+	customers, orders []*kgo.Record
+	want              map[string]string
+}
+
+func newJoinData(seed uint64, customers, versions, orders int) joinData {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	d := joinData{want: make(map[string]string)}
+	type version struct {
+		at      time.Time
+		profile string
+	}
+	history := make(map[string][]version)
+	for v := range versions {
+		for c := range customers {
+			key := "c" + strconv.Itoa(c)
+			// Distinct timestamps: version v of customer c at v minutes
+			// plus c seconds (orders fall on half seconds).
+			at := base.Add(time.Duration(v)*time.Minute + time.Duration(c)*time.Second)
+			p := fmt.Sprintf("%s-v%d", key, v)
+			history[key] = append(history[key], version{at, p})
+			d.customers = append(d.customers, &kgo.Record{Topic: "customers", Key: []byte(key), Value: []byte(p), Timestamp: at})
+		}
+	}
+	span := time.Duration(versions) * time.Minute
+	for i := range orders {
+		key := "c" + strconv.Itoa(rng.IntN(customers))
+		at := base.Add(time.Duration(rng.Int64N(int64(span/time.Second)))*time.Second + 500*time.Millisecond)
+		id := "o" + strconv.Itoa(i)
+		d.orders = append(d.orders, &kgo.Record{Topic: "orders", Key: []byte(key), Value: []byte(id), Timestamp: at})
+		want := "none"
+		for _, v := range history[key] {
+			if !v.at.After(at) {
+				want = v.profile
+			}
+		}
+		d.want[id] = want
+	}
+	// Orders are written in timestamp order, as a service writes them;
+	// the versions too.
+	sortByTime(d.orders)
+	return d
+}
+
+func sortByTime(recs []*kgo.Record) {
+	for i := 1; i < len(recs); i++ {
+		for j := i; j > 0 && recs[j].Timestamp.Before(recs[j-1].Timestamp); j-- {
+			recs[j], recs[j-1] = recs[j-1], recs[j]
+		}
+	}
+}
+
+// checkEnriched asserts every order was enriched once, with the profile
+// as of its timestamp.
+func checkEnriched(t testing.TB, recs []*kgo.Record, want map[string]string) {
+	t.Helper()
+	got := make(map[string]string)
+	var wrong []string
+	for _, r := range recs {
+		id, profile, ok := strings.Cut(string(r.Value), "|")
+		require.True(t, ok, "enriched value %q", r.Value)
+		_, dup := got[id]
+		require.False(t, dup, "order %s enriched twice", id)
+		got[id] = profile
+		if want[id] != profile {
+			wrong = append(wrong, fmt.Sprintf("%s: %s, want %s", id, profile, want[id]))
+		}
+	}
+	require.Len(t, got, len(want), "orders enriched")
+	require.Empty(t, wrong, "%d of %d orders met the wrong profile", len(wrong), len(want))
+}
+
+func produceAll(t testing.TB, brokers []string, recs []*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
+}
+
+// A cold start over a stream and a table already in their topics: every
+// order meets its customer's profile as of the order's timestamp, however
+// the fetches interleave the two topics, and across a restart mid-stream.
+func TestJoinedInputsInTimestampOrder(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "customers", "orders"))
+			require.NoError(t, err)
+			t.Cleanup(c.Close)
+			brokers := c.ListenAddrs()
+			d := newJoinData(uint64(time.Now().UnixNano()), 20, 6, 300)
+			// The orders go first: a loop reading in arrival order
+			// would meet no profile for most of them.
+			produceAll(t, brokers, d.orders)
+			produceAll(t, brokers, d.customers)
+			total := int64(len(d.orders) + len(d.customers))
+			topo := enrichTopology(t)
+			dir := t.TempDir()
+			var in *instance
+			if restart {
+				// Stop the first instance at its third transaction's end.
+				var ends int
+				stopped := make(chan struct{})
+				testHookBeforeEnd = func() {
+					if ends++; ends == 3 {
+						close(stopped)
+					}
+				}
+				in = start(t, topo, brokers, dir, "a")
+				<-stopped
+				in.close(t)
+				testHookBeforeEnd = nil
+				done := in.p.Stats().Records
+				require.Less(t, done, total, "the restart comes mid-stream")
+				in = start(t, topo, brokers, dir, "a")
+				in.waitRecords(t, total-done)
+			} else {
+				in = start(t, topo, brokers, dir, "a")
+				in.waitRecords(t, total)
+			}
+			checkEnriched(t, readAll(t, brokers, "enriched"), d.want)
+			in.close(t)
+		})
+	}
+}
