@@ -26,6 +26,7 @@ type runConfig struct {
 	stateDir       string
 	maxRecords     int
 	commitInterval time.Duration
+	taskIdle       time.Duration
 	txnTimeout     time.Duration
 	createTopics   bool
 	replication    int
@@ -53,6 +54,7 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	fs.StringVar(&c.stateDir, "state-dir", "", "directory of the local state (required)")
 	fs.IntVar(&c.maxRecords, "max-records", 10000, "input records per transaction at most: a bound on a transaction's memory; --commit-interval sets its pace")
 	fs.DurationVar(&c.commitInterval, "commit-interval", 100*time.Millisecond, "how long a transaction collects records at most")
+	fs.DurationVar(&c.taskIdle, "task-idle", 0, "for inputs a topology joins: how long to wait for a caught-up input before processing the others past it (Java max.task.idle.ms); inputs with committed records not fetched yet are always waited for; negative: never wait")
 	fs.DurationVar(&c.txnTimeout, "transaction-timeout", 10*time.Second, "transaction timeout (Java transaction.timeout.ms); must exceed --commit-interval")
 	fs.BoolVar(&c.createTopics, "create-topics", true, "create missing changelog, output and dead-letter topics")
 	fs.IntVar(&c.replication, "replication-factor", -1, "replication factor of created topics (-1: broker default)")
@@ -203,6 +205,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		processor.StateDir(c.stateDir),
 		processor.MaxRecordsPerTxn(c.maxRecords),
 		processor.CommitInterval(c.commitInterval),
+		processor.TaskIdle(c.taskIdle),
 		processor.TransactionTimeout(c.txnTimeout),
 		processor.DeadLetterTopic(dlq),
 		processor.CreateTopics(c.createTopics),

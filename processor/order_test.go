@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,4 +189,37 @@ func TestJoinedInputsInTimestampOrder(t *testing.T) {
 			in.close(t)
 		})
 	}
+}
+
+// A second instance joins while the first is mid-stream over the joined
+// inputs: the rebalance moves tasks with held records, and still every
+// order is enriched once, as of its timestamp.
+func TestJoinedInputsAcrossARebalance(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "customers", "orders"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	d := newJoinData(uint64(time.Now().UnixNano()), 30, 8, 1500)
+	produceAll(t, brokers, d.orders)
+	produceAll(t, brokers, d.customers)
+	total := int64(len(d.orders) + len(d.customers))
+	topo := enrichTopology(t)
+	var ends atomic.Int64
+	joined := make(chan struct{})
+	testHookBeforeEnd = func() {
+		if ends.Add(1) == 3 {
+			close(joined)
+		}
+	}
+	t.Cleanup(func() { testHookBeforeEnd = nil })
+	a := start(t, topo, brokers, t.TempDir(), "a", MaxRecordsPerTxn(20))
+	<-joined
+	b := start(t, topo, brokers, t.TempDir(), "b", MaxRecordsPerTxn(20))
+	waitFor(t, 90*time.Second, "every record committed by one of the two", func() bool {
+		return a.p.Stats().Records+b.p.Stats().Records == total
+	})
+	require.Positive(t, b.p.Stats().Records, "the second instance took tasks")
+	checkEnriched(t, readAll(t, brokers, "enriched"), d.want)
+	a.close(t)
+	b.close(t)
 }
