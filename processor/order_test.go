@@ -169,8 +169,11 @@ func TestJoinedInputsInTimestampOrder(t *testing.T) {
 				var ends int
 				stopped := make(chan struct{})
 				testHookBeforeEnd = func() {
-					if ends++; ends == 3 {
+					switch ends++; {
+					case ends == 3:
 						close(stopped)
+					case ends > 3:
+						time.Sleep(100 * time.Millisecond) // until it stops
 					}
 				}
 				in = start(t, topo, brokers, dir, "a")
@@ -204,17 +207,27 @@ func TestJoinedInputsAcrossARebalance(t *testing.T) {
 	produceAll(t, brokers, d.customers)
 	total := int64(len(d.orders) + len(d.customers))
 	topo := enrichTopology(t)
+	// From its third transaction on, the first instance goes slowly
+	// until the second holds tasks, so that the rebalance comes
+	// mid-stream.
 	var ends atomic.Int64
+	var second atomic.Pointer[Processor]
 	joined := make(chan struct{})
 	testHookBeforeEnd = func() {
-		if ends.Add(1) == 3 {
+		switch n := ends.Add(1); {
+		case n == 3:
 			close(joined)
+		case n > 3:
+			if b := second.Load(); b == nil || len(b.Assigned()) == 0 {
+				time.Sleep(25 * time.Millisecond)
+			}
 		}
 	}
 	t.Cleanup(func() { testHookBeforeEnd = nil })
 	a := start(t, topo, brokers, t.TempDir(), "a", MaxRecordsPerTxn(20))
 	<-joined
 	b := start(t, topo, brokers, t.TempDir(), "b", MaxRecordsPerTxn(20))
+	second.Store(b.p)
 	waitFor(t, 90*time.Second, "every record committed by one of the two", func() bool {
 		return a.p.Stats().Records+b.p.Stats().Records == total
 	})
