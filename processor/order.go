@@ -136,7 +136,8 @@ func (o *order) add(r *kgo.Record) {
 	}
 }
 
-// drain processes, task by task, every held record whose turn has come.
+// drain processes, task by task, every held record whose turn has come,
+// up to the transaction's record bound: what is left stays held.
 func (o *order) drain(t *txn) error {
 	parts := make([]int32, 0, len(o.queues))
 	for part, qs := range o.queues {
@@ -150,7 +151,7 @@ func (o *order) drain(t *txn) error {
 	slices.Sort(parts)
 	for _, part := range parts {
 		qs := o.queues[part]
-		for {
+		for t.records < o.p.cfg.maxRecords {
 			topic, ok := o.next(part, qs)
 			if !ok {
 				break
