@@ -106,7 +106,6 @@ type order struct {
 	held   int
 	polled map[topicPart]*kgo.Record // the last record polled, per joined partition
 	epochs map[topicPart]int32       // the leader epoch of the last record processed
-	commit map[string]map[int32]kgo.EpochOffset
 }
 
 func (p *Processor) newOrder(cl *kgo.Client) *order {
