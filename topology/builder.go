@@ -70,7 +70,8 @@ type store struct {
 	name     string
 	keyType  reflect.Type
 	valType  reflect.Type
-	windowed bool // a WindowStore: keys are window store keys
+	windowed bool   // a WindowStore: keys are window store keys
+	global   string // a GlobalStore: the topic it replicates
 }
 
 // Builder collects nodes and stores; Build validates them into a Topology.
@@ -248,6 +249,23 @@ func (s StoreRef[K, V]) Serdes() (Serde[K], Serde[V]) { return s.ks, s.vs }
 // Store declares a named state store with key and value serdes.
 func Store[K, V any](b *Builder, name string, ks Serde[K], vs Serde[V]) StoreRef[K, V] {
 	b.stores = append(b.stores, &store{name: name, keyType: typeOf[K](), valType: typeOf[V]()})
+	return StoreRef[K, V]{name: name, ks: ks, vs: vs}
+}
+
+// GlobalStore adds a read-only store holding the latest value of every key
+// of topic (normally compacted; a record with a null value deletes its
+// key), replicated whole on every instance: Kafka Streams' global store,
+// which a GlobalKTable reads. It is not partitioned with the tasks, so a
+// node of any task reads any key (look the key up with whatever the record
+// holds: a join with a key selector), and topic need not be co-partitioned
+// with anything. The processor reads topic to its end before the first
+// record is processed (bootstrap), then follows it in the background: a
+// read sees the topic as far as the instance has read it, which is not
+// synchronized with the task's inputs (as in Kafka Streams). Nodes read it
+// with Get and Range after declaring it with Stores; Put and Delete on it
+// are a *UsageError. topic must not also be read by a Source.
+func GlobalStore[K, V any](b *Builder, name, topic string, ks Serde[K], vs Serde[V]) StoreRef[K, V] {
+	b.stores = append(b.stores, &store{name: name, keyType: typeOf[K](), valType: typeOf[V](), global: topic})
 	return StoreRef[K, V]{name: name, ks: ks, vs: vs}
 }
 

@@ -125,6 +125,18 @@ func (c *Call) checkStore(name string) error {
 	return nil
 }
 
+// checkWrite is checkStore for a write: a global store is written only
+// from its topic.
+func (c *Call) checkWrite(store string) error {
+	if err := c.checkStore(store); err != nil {
+		return err
+	}
+	if c.t != nil && c.t.globals[store] {
+		return c.misuse(&UsageError{Node: c.node.name, Store: store, ReadOnly: true})
+	}
+	return nil
+}
+
 func (c *Call) get(store string, key []byte) ([]byte, bool, error) {
 	if err := c.checkStore(store); err != nil {
 		return nil, false, err
@@ -141,14 +153,14 @@ func (c *Call) rangeKeys(store string, lo, hi []byte, fn func(key, value []byte)
 }
 
 func (c *Call) put(store string, key, value []byte) error {
-	if err := c.checkStore(store); err != nil {
+	if err := c.checkWrite(store); err != nil {
 		return err
 	}
 	return c.runtimeErr(c.rt.Put(store, key, value))
 }
 
 func (c *Call) del(store string, key []byte) error {
-	if err := c.checkStore(store); err != nil {
+	if err := c.checkWrite(store); err != nil {
 		return err
 	}
 	return c.runtimeErr(c.rt.Delete(store, key))

@@ -78,9 +78,15 @@ type UsageError struct {
 	Node  string // the node whose code is at fault
 	Store string // the undeclared store, if a store was used
 	Child string // the node sent to, if a send was refused
+	// ReadOnly: the node wrote to a global store, which only its topic
+	// writes (GlobalStore).
+	ReadOnly bool
 }
 
 func (e *UsageError) Error() string {
+	if e.ReadOnly {
+		return fmt.Sprintf("topology: node %q writes global store %q, which is read-only: write its topic instead", e.Node, e.Store)
+	}
 	if e.Store != "" {
 		return fmt.Sprintf("topology: node %q uses store %q without declaring it with Stores", e.Node, e.Store)
 	}

@@ -17,6 +17,7 @@ type Topology struct {
 	byTopic  map[string]*node // source topic -> source node
 	stores   []*store
 	storeSrc map[string][]string // store -> source topics feeding its users
+	globals  map[string]bool     // global stores (read-only in nodes)
 }
 
 // SourceInfo describes a source.
@@ -60,7 +61,22 @@ func (t *Topology) SinkTopics() []string {
 func (t *Topology) StoreNames() []string {
 	var out []string
 	for _, s := range t.stores {
-		out = append(out, s.name)
+		if s.global == "" {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+// GlobalStores returns the global stores (GlobalStore), each with the
+// topic it replicates. StoreNames does not list them: they have no
+// changelog and no task partition.
+func (t *Topology) GlobalStores() map[string]string {
+	out := make(map[string]string)
+	for _, s := range t.stores {
+		if s.global != "" {
+			out[s.name] = s.global
+		}
 	}
 	return out
 }
@@ -156,8 +172,12 @@ func (t *Topology) Describe() string {
 	}
 	for _, s := range t.stores {
 		kind := "store"
-		if s.windowed {
+		switch {
+		case s.windowed:
 			kind = "window store"
+		case s.global != "":
+			fmt.Fprintf(&sb, "  global store %q [%s, %s] topic=%s\n", s.name, s.keyType, s.valType, s.global)
+			continue
 		}
 		fmt.Fprintf(&sb, "  %s %q [%s, %s] sources=%s\n", kind, s.name, s.keyType, s.valType, strings.Join(t.storeSrc[s.name], ", "))
 	}
@@ -191,6 +211,7 @@ func (b *Builder) Build() (*Topology, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	t.globals = v.global
 	return t, nil
 }
 
@@ -209,8 +230,9 @@ func cloneNodes(ns []*node) []*node {
 }
 
 type validator struct {
-	t    *Topology
-	errs []error
+	t      *Topology
+	errs   []error
+	global map[string]bool // global stores
 }
 
 func (v *validator) fail(name, format string, args ...any) {
@@ -263,6 +285,15 @@ func (v *validator) stores() {
 			bad[s.name] = true
 		}
 		seen[s.name] = true
+		if s.global != "" {
+			if v.global == nil {
+				v.global = make(map[string]bool)
+			}
+			v.global[s.name] = true
+			if src := v.t.byTopic[s.global]; src != nil {
+				v.fail(s.name, "global store replicates topic %q, which source %q reads: a topic is either an input or a global table", s.global, src.name)
+			}
+		}
 	}
 	used := make(map[string]bool)
 	for _, n := range v.t.nodes {
@@ -386,6 +417,9 @@ func (v *validator) storeSources() {
 			continue // it runs per task, fed by no source: any store of the task suits it
 		}
 		for _, s := range n.stores {
+			if v.global[s] {
+				continue // replicated whole on every instance: no task partition
+			}
 			for _, topic := range reach[n] {
 				if !slices.Contains(v.t.storeSrc[s], topic) {
 					v.t.storeSrc[s] = append(v.t.storeSrc[s], topic)
