@@ -68,6 +68,9 @@ func (t *Topology) StoreNames() []string {
 	return out
 }
 
+// IsGlobalStore reports whether store was declared with GlobalStore.
+func (t *Topology) IsGlobalStore(store string) bool { return t.globals[store] }
+
 // GlobalStores returns the global stores (GlobalStore), each with the
 // topic it replicates. StoreNames does not list them: they have no
 // changelog and no task partition.

@@ -56,6 +56,7 @@ type Txn interface {
 // Reset; reusing one Runtime across records saves allocations.
 type Runtime struct {
 	txn    Txn
+	topo   *topology.Topology // set by Task: routes global stores
 	part   int32
 	ops    []stateOp
 	emits  []Output
@@ -98,7 +99,20 @@ func (rt *Runtime) Get(store string, key []byte) ([]byte, bool, error) {
 			return op.value, !op.del, nil
 		}
 	}
-	return rt.txn.Get(store, rt.part, key)
+	return rt.txn.Get(store, rt.partOf(store), key)
+}
+
+// GlobalPartition is the state partition that holds a global store's data
+// (topology.GlobalStore): one copy of the whole topic, whatever the task.
+const GlobalPartition int32 = 0
+
+// partOf returns the state partition a read of store goes to: the task's,
+// or GlobalPartition for a global store.
+func (rt *Runtime) partOf(store string) int32 {
+	if rt.topo != nil && rt.topo.IsGlobalStore(store) {
+		return GlobalPartition
+	}
+	return rt.part
 }
 
 // Range merges the record's own writes in [lo, hi) (the last per key
@@ -107,7 +121,7 @@ func (rt *Runtime) Get(store string, key []byte) ([]byte, bool, error) {
 func (rt *Runtime) Range(store string, lo, hi []byte, fn func(key, value []byte) bool) error {
 	held := rt.heldIn(store, lo, hi)
 	stopped := false
-	err := rt.txn.Range(store, rt.part, lo, hi, func(k, v []byte) bool {
+	err := rt.txn.Range(store, rt.partOf(store), lo, hi, func(k, v []byte) bool {
 		for len(held) > 0 && bytes.Compare(held[0].key, k) <= 0 {
 			op := held[0]
 			held = held[1:]
@@ -222,6 +236,7 @@ type Result struct {
 // punctuators its timestamp made due. A returned error (a runtime or usage
 // error, or a punctuator's) must abort the transaction.
 func (t *Task) Process(ctx context.Context, txn Txn, in *topology.Input) (Result, error) {
+	t.rt.topo = t.Topo
 	t.rt.Reset(txn, t.Part)
 	in.StreamTime = t.Clock.Stream
 	err := t.Topo.Dispatch(ctx, &t.rt, in)
@@ -250,6 +265,7 @@ func (t *Task) PunctuateWall(ctx context.Context, txn Txn, now time.Time) (int, 
 
 func (t *Task) punctuate(ctx context.Context, txn Txn, due []firing) (int, error) {
 	total := 0
+	t.rt.topo = t.Topo
 	for _, f := range due {
 		t.rt.Reset(txn, t.Part)
 		if err := t.Topo.Punctuate(ctx, &t.rt, f.name, t.Part, f.at, t.Clock.Stream); err != nil {
