@@ -101,19 +101,25 @@ func StreamJoin[K, V1, V2, VR any](a *Stream[K, V1], b *Stream[K, V2], w JoinWin
 // record of b is emitted too, once, as joiner(key, value, zero V2, false),
 // with its own timestamp and no headers: not when it arrives (a record of
 // b may still come) but when stream time passes its window end (its
-// timestamp plus after) plus grace, in the transaction of the record that
-// moves stream time so far, and only if no record of b joined it by then
-// (Kafka Streams' behaviour since 3.1, without its spurious left
-// results). A record of a with a nil key is emitted so at once, as in
-// Kafka Streams since KIP-962.
+// timestamp plus after) plus grace, in the transaction of the first
+// record of a or b the task processes once stream time passed it, and
+// only if no record of b joined it by then (Kafka Streams' behaviour since
+// 3.1, without its spurious left results). There is no wall-clock close:
+// a partition whose inputs go quiet holds its last unjoined records until
+// a record of a or b arrives. A record of a with a nil key is emitted as
+// unjoined at once, as in Kafka Streams since KIP-962.
 //
-// One case still gives both: when before > 0, a record of b that is not
-// late may join a record of a already emitted as unjoined (its timestamp
-// t2 is within the window but t2 + before + grace is still in the future
-// while t1 + after + grace is past); the join result is then emitted
-// after the unjoined one, as Kafka Streams does. With grace >= before it
-// cannot happen for in-order input. The operator is named
-// "<a>-left-join" unless Named.
+// One case still gives both: an out-of-order record of b (before > 0)
+// that is not late may join a record of a already emitted as unjoined
+// (t2 <= t1 + after and t1 + after + grace is before stream time, while
+// t2 + before + grace is not); the pair is then emitted after the
+// unjoined record. In-order input never gives both. Kafka Streams keeps
+// the buffered records as long and, as far as we know, does the same.
+// Kafka Streams also emits at once an out-of-order unjoined record whose
+// window end (without grace) is already past; this join holds it until
+// end plus grace like any other, which can only avoid such duplicates.
+//
+// The operator is named "<a>-left-join" unless Named.
 func StreamLeftJoin[K, V1, V2, VR any](a *Stream[K, V1], b *Stream[K, V2], w JoinWindows, joiner func(k K, v1 V1, v2 V2, found bool) VR,
 	ks topology.Serde[K], vs1 topology.Serde[V1], vs2 topology.Serde[V2], opts ...Opt) *Stream[K, VR] {
 	return streamJoin(a, b, w, "left-join", true, false, ks, vs1, vs2, opts,

@@ -157,6 +157,25 @@ func TestStreamLeftJoin(t *testing.T) {
 	require.Equal(t, []ssRec{{"k1", "a4+-", 185, ""}}, ssRead(drv, "out"))
 }
 
+// TestStreamLeftJoinAfterUnjoined: the documented case giving both an
+// unjoined record and a pair with it: an out-of-order record of b, not
+// late (its own window end is ahead), joins a record of a whose window
+// closed already.
+func TestStreamLeftJoinAfterUnjoined(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	a := dsl.StreamFrom(d, "a", "a", str, str)
+	b := dsl.StreamFrom(d, "b", "b", str, str)
+	dsl.StreamLeftJoin(a, b, dsl.JoinTimeDifference(10*time.Millisecond), ssLeft, str, str, str).To("out", str, str)
+	top, err := d.Build()
+	require.NoError(t, err)
+	drv := topologytest.New(t, top, topologytest.Options{})
+	ssPipe(drv, "a", "k1", "a1", 0, "1")
+	ssPipe(drv, "a", "k2", "x", 11, "2") // 0 + 10 < 11: a1 closes
+	ssPipe(drv, "b", "k1", "b1", 5, "3") // 5 + 10 >= 11: not late
+	require.Equal(t, []ssRec{{"k1", "a1+-", 0, ""}, {"k1", "a1+b1", 5, "3"}}, ssRead(drv, "out"))
+}
+
 // TestStreamOuterJoin: unjoined records of either side are emitted when
 // their window closes, unless joined before.
 func TestStreamOuterJoin(t *testing.T) {
