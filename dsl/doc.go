@@ -165,9 +165,10 @@
 // passes their timestamp plus before, after and grace. Stream time is the
 // task's, over all its inputs; unjoined records are emitted while the
 // join processes a record, so a partition that goes quiet holds its last
-// ones (there is no wall-clock close). A stream cannot be joined with
-// itself (ErrSelfJoin), and records with a nil key or value join nothing
-// (a nil-key record of an outer side is emitted as unjoined at once). The
+// ones (there is no wall-clock close). Records with a nil key or value
+// join nothing (a nil-key record of an outer side is emitted as unjoined
+// at once); a stream joined with itself gives each pair in both orders
+// and each record with itself, as in Kafka Streams. The
 // operators are named "<first>-join", "-left-join" and "-outer-join"
 // unless Named; they own state, so name them (RequireNames).
 //

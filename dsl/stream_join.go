@@ -57,11 +57,6 @@ func (w JoinWindows) validate() error {
 	return nil
 }
 
-// ErrSelfJoin is wrapped by the *BuildError of a stream-stream join of a
-// stream with itself, which is not supported: join it with a copy made
-// by a stateless operator instead (e.g. Peek).
-var ErrSelfJoin = errors.New("dsl: stream joined with itself")
-
 // StreamJoin joins two streams within windows (Kafka Streams'
 // KStream-KStream inner join): each record of a joins every record of b
 // with the same key whose timestamp is within w of its own, and vice
@@ -85,10 +80,11 @@ var ErrSelfJoin = errors.New("dsl: stream joined with itself")
 // windowed aggregations.
 //
 // a and b must be co-partitioned (same partition count, keyed alike: see
-// "Joins" in the package documentation), not re-keyed (Build fails with
-// ErrRekeyed; call Repartition) and not the same stream (ErrSelfJoin);
-// w must be valid (no negative or sub-millisecond durations, else
-// ErrBadWindow). The operator is named "<a>-join" unless Named; its nodes
+// "Joins" in the package documentation) and not re-keyed (Build fails with
+// ErrRekeyed; call Repartition); w must be valid (no negative or
+// sub-millisecond durations, else ErrBadWindow). a and b may be the same
+// stream: as in Kafka Streams, a self-join gives each pair of records in
+// both orders and each record with itself. The operator is named "<a>-join" unless Named; its nodes
 // are "<name>-this" (fed by a) and "<name>-other" (fed by b). It owns
 // state, so RequireNames requires a name.
 func StreamJoin[K, V1, V2, VR any](a *Stream[K, V1], b *Stream[K, V2], w JoinWindows, joiner func(K, V1, V2) VR,
@@ -196,9 +192,6 @@ func streamJoin[K, V1, V2, VR any](a *Stream[K, V1], b *Stream[K, V2], w JoinWin
 	out := &Stream[K, VR]{d: d, name: name, procs: []string{this, other}}
 	if err := w.validate(); err != nil {
 		d.fail(name, err)
-	}
-	if any(a) == any(b) {
-		d.fail(name, fmt.Errorf("%w: %q", ErrSelfJoin, a.name))
 	}
 	for _, s := range []struct {
 		name    string
