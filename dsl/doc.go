@@ -56,7 +56,8 @@
 // SelectKey, FlatMap, FlatMapValues, Aggregate, MapTableValues, the
 // joins), since Go methods cannot take type parameters. Serdes are given
 // where bytes are made: at sources (StreamFrom, TableFrom), sinks (To) and
-// stores (GroupByKey's key serde, Reduce's and Aggregate's value serde).
+// stores (GroupByKey's key serde, Reduce's and Aggregate's value serde,
+// a stream-stream join's key and value serdes).
 //
 // Stateless operators are fused: they run as typed function calls inside
 // the low-level node that produced the record (the first operator after a
@@ -142,6 +143,35 @@
 // not hold may give a deletion of a key that had no result (a no-op for
 // a consumer that keeps a table); Kafka Streams emits none there.
 //
+// StreamJoin, StreamLeftJoin and StreamOuterJoin join two streams within
+// JoinWindows (Kafka Streams' KStream-KStream join): a record of the
+// first stream at t1 joins each record of the second with its key and a
+// timestamp t2 in [t1 - before, t1 + after] (JoinTimeDifference(d): |t1 -
+// t2| <= d). Each side's records are buffered in a window store of its
+// own ("<name>-this-store", "<name>-other-store", encoded with the serdes
+// given to the join: key, then each side's value), so a pair is emitted
+// when its second record arrives, with the later timestamp, the key, and
+// the headers of the second record. The left and outer joins emit a
+// record that joined nothing, with the other side absent (found false),
+// only once stream time passes its window end (t1 + after; t2 + before
+// for the second stream) plus the windows' grace, and not at all if a
+// partner came first: no spurious results for in-order input, as in Kafka
+// Streams since 3.1 (one out-of-order case gives an unjoined record and
+// then a pair with it: see StreamLeftJoin). A record whose window end plus
+// grace is before stream time is late: dropped, counted as the event
+// EventLateDropped of the node of its side ("<name>-this",
+// "<name>-other"); unlike the windowed aggregations there is no
+// dead-letter policy. Buffered records are deleted once stream time
+// passes their timestamp plus before, after and grace. Stream time is the
+// task's, over all its inputs; unjoined records are emitted while the
+// join processes a record, so a partition that goes quiet holds its last
+// ones (there is no wall-clock close). Records with a nil key or value
+// join nothing (a nil-key record of an outer side is emitted as unjoined
+// at once); a stream joined with itself gives each pair in both orders
+// and each record with itself, as in Kafka Streams. The
+// operators are named "<first>-join", "-left-join" and "-outer-join"
+// unless Named; they own state, so name them (RequireNames).
+//
 // A joined table must be materialized: TableFrom and the aggregations
 // are, a table derived with Filter or MapTableValues needs Materialize,
 // or Build fails with ErrNotMaterialized naming the table. The join node
@@ -154,12 +184,15 @@
 // joining it fails the build with ErrRekeyed ("stream X was re-keyed; call
 // Repartition(ks, vs) before joining it with table Y"). Kafka Streams
 // inserts that repartition itself; here the serdes it needs are given to
-// Repartition. The join operators are named "<stream>-join",
-// "<stream>-left-join", "<table>-join", "<table>-left-join" and
-// "<table>-outer-join" unless Named; they own no state.
+// Repartition. A stream-stream join's nodes read both sides' buffers
+// while fed by both topics, so the same holds for its two streams: they
+// must be co-partitioned, and a re-keyed one fails the build
+// (ErrRekeyed). The stream-table and table-table join operators are named
+// "<stream>-join", "<stream>-left-join", "<table>-join",
+// "<table>-left-join" and "<table>-outer-join" unless Named; they own no
+// state.
 //
-// Not yet built: stream-stream (windowed) joins, global tables, and
-// foreign-key table joins.
+// Not yet built: global tables and foreign-key table joins.
 //
 // # Mixing with the low-level API
 //
