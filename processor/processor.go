@@ -44,10 +44,13 @@ type Processor struct {
 	// the topics it is processed in time order with (order.go); nil when
 	// none does.
 	joined map[string][]string
-	order  orderState  // the loop's memory of joined inputs
-	purge  purger      // repartition records to delete, below committed offsets
-	coop   atomic.Bool // the session's balancers are all cooperative
-	bg     sync.WaitGroup
+	order  orderState // the loop's memory of joined inputs
+	// globals maps each global store to the topic it replicates
+	// (global.go).
+	globals map[string]string
+	purge   purger      // repartition records to delete, below committed offsets
+	coop    atomic.Bool // the session's balancers are all cooperative
+	bg      sync.WaitGroup
 	// noTopicIDs warns once that the brokers report no topic IDs.
 	noTopicIDs sync.Once
 	// fencedInstanceAt is when the group last fenced this static member
@@ -114,6 +117,7 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 		}
 	}
 	p.joined = joinedTopics(storeSrcs)
+	p.globals = t.GlobalStores()
 	return p, nil
 }
 
@@ -168,6 +172,19 @@ func (p *Processor) Run(ctx context.Context) error {
 			return nil // stopped while starting: not a failure to start
 		}
 		return err
+	}
+	// The loop following the global topics stops before shutdown waits
+	// for it (defers run last first).
+	gctx, stopGlobals := context.WithCancel(ctx)
+	defer stopGlobals()
+	globals, err := p.bootstrapGlobals(gctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case err != nil:
+		return err
+	case globals != nil:
+		p.spawn(func() { globals.follow(gctx) })
 	}
 	if len(p.topo.Repartitions()) > 0 {
 		// Stopped before shutdown waits for it (defers run last first).
