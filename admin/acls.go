@@ -193,6 +193,9 @@ func (b *aclSet) instance(s Stage, o ACLOptions) {
 	for _, t := range s.Inputs {
 		b.topic(t, "consumes the input, commits its offsets in transactions", opRead)
 	}
+	for _, t := range s.Globals {
+		b.topic(t, "reads the topic of a global store, whole", opRead)
+	}
 	for _, t := range s.Outputs {
 		b.topic(t, "writes outputs or dead letters in transactions", opWrite)
 	}

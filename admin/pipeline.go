@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/exactly-stream/exactly/processor"
@@ -30,6 +31,10 @@ type Stage struct {
 	// back, and purges what it consumed (DeleteRecords). Each is listed in
 	// Inputs, after the external ones, and in Outputs as well.
 	Repartitions []string
+	// Globals are the topics the stage's global stores replicate
+	// (topology.GlobalStore): read whole by every instance, outside the
+	// group, so neither co-partitioned with the inputs nor listed in them.
+	Globals []string
 }
 
 // Pipeline is the stages of an application, in data-flow order: an
@@ -68,6 +73,11 @@ func StageOf(t *topology.Topology, group, deadLetter string) Stage {
 		s.Outputs = append(s.Outputs, deadLetter)
 	}
 	s.Changelogs = changelogs(group, t.StoreNames()...)
+	for _, store := range slices.Sorted(maps.Keys(t.GlobalStores())) {
+		if topic := t.GlobalStores()[store]; !slices.Contains(s.Globals, topic) {
+			s.Globals = append(s.Globals, topic)
+		}
+	}
 	return s
 }
 
@@ -92,6 +102,7 @@ func (p Pipeline) Topics() []string {
 	}
 	for _, s := range p.Stages {
 		add(s.Inputs...)
+		add(s.Globals...)
 		add(s.Outputs...)
 		add(s.Changelogs...)
 	}
