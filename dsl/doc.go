@@ -192,7 +192,29 @@
 // "<table>-left-join" and "<table>-outer-join" unless Named; they own no
 // state.
 //
-// Not yet built: global tables and foreign-key table joins.
+// GlobalTableFrom replicates a whole topic (normally compacted) into a
+// read-only global store on every instance (Kafka Streams'
+// GlobalKTable); JoinGlobal and LeftJoinGlobal join a stream with it,
+// looking up the key a selector computes from each record (key,
+// value), so the stream need not be co-partitioned with the topic and
+// may be re-keyed (the output keeps the record's key, timestamp and
+// headers, and stays re-keyed if the stream was). The inner join emits
+// nothing for an absent (or nil) looked-up key, the left join calls its
+// joiner with found false; a record with a nil value joins nothing; only
+// stream records trigger output. The processor reads the topic to its end
+// (bootstrap) before it processes any record, then follows it in the
+// background: a lookup sees the topic as far as the instance has read it,
+// not as of the stream record's timestamp (no time synchronization, as in
+// Kafka Streams), so on a cold start with a backlog every record sees the
+// bootstrapped table, and later updates race with the stream. A record
+// with a null value deletes its key. Every instance holds the whole topic,
+// in memory and on disk, whatever its share of the tasks: keep global
+// tables to small reference data. The operators are named
+// "<stream>-global-join" and "<stream>-global-left-join" unless Named;
+// they own no state. topologytest writes a record piped into a global
+// table's topic into its store at once.
+//
+// Not yet built: foreign-key table joins.
 //
 // # Mixing with the low-level API
 //

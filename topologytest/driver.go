@@ -10,6 +10,12 @@
 // commits, before Pipe returns. Wall-clock time is the driver's: it moves
 // only with AdvanceWallClock, which fires the wall-clock punctuators of
 // every partition, whether records came to it or not.
+//
+// A record piped into the topic of a global store (topology.GlobalStore)
+// is written into the store directly, as the processor's global-store
+// reader does, outside any task's transaction: its key put, or deleted
+// when the value is nil (a Kafka null). It produces no output and no
+// changelog; nodes of every task read it from then on.
 package topologytest
 
 import (
@@ -99,6 +105,7 @@ type Driver struct {
 	read   map[string]int      // records read by output readers, per topic
 	queue  []Record            // repartition records to feed back
 	counts map[[2]string]int64 // topology events of committed transactions: node, event
+	global map[string][]string // global stores, per topic they replicate
 }
 
 // New returns a driver for topo. Every failure of the driver (a runtime
@@ -118,7 +125,13 @@ func New(t TB, topo *topology.Topology, opts Options) *Driver {
 	d := &Driver{
 		t: t, opts: opts, topo: topo, db: db, now: opts.Start,
 		next: make(map[string][]int64), topics: make(map[string][]Record), read: make(map[string]int),
-		counts: make(map[[2]string]int64),
+		counts: make(map[[2]string]int64), global: make(map[string][]string),
+	}
+	for store, topic := range topo.GlobalStores() {
+		d.global[topic] = append(d.global[topic], store)
+	}
+	for _, stores := range d.global {
+		slices.Sort(stores)
 	}
 	for p := range opts.Partitions {
 		d.tasks = append(d.tasks, &taskrun.Task{Topo: topo, Part: p, Clock: taskrun.NewClock(topo, time.Time{}, d.now)})
@@ -141,12 +154,19 @@ func (d *Driver) StreamTime(partition int32) time.Time { return d.tasks[partitio
 // PipeRaw runs one raw record into topic, in partition r.Partition (r's
 // topic and offset are set by the driver), in a transaction of its own,
 // then feeds back whatever it sent to repartition topics.
+//
+// A record of a global store's topic is written into the store instead
+// (see the package documentation); its partition does not matter.
 func (d *Driver) PipeRaw(topic string, r Record) {
 	d.t.Helper()
 	if r.Partition < 0 || r.Partition >= d.opts.Partitions {
 		d.t.Fatalf("topologytest: partition %d of %s: the driver has %d partitions", r.Partition, topic, d.opts.Partitions)
 	}
 	r.Topic = topic
+	if stores, ok := d.global[topic]; ok {
+		d.applyGlobal(stores, r)
+		return
+	}
 	d.process(r)
 	for len(d.queue) > 0 {
 		next := d.queue[0]
@@ -172,6 +192,32 @@ func (d *Driver) AdvanceWallClock(by time.Duration) {
 		next := d.queue[0]
 		d.queue = d.queue[1:]
 		d.process(next)
+	}
+}
+
+// applyGlobal writes a record of a global store's topic into each store
+// replicating it, in state partition taskrun.GlobalPartition (where the
+// tasks' reads of a global store go), as the processor's global-store
+// reader does: a put, or a delete for a nil value. No task, transaction,
+// output or changelog is involved.
+func (d *Driver) applyGlobal(stores []string, r Record) {
+	d.t.Helper()
+	staged := d.db.NewStaged()
+	for _, store := range stores {
+		var err error
+		if r.Value == nil {
+			err = staged.Delete(store, taskrun.GlobalPartition, r.Key)
+		} else {
+			err = staged.Put(store, taskrun.GlobalPartition, r.Key, r.Value)
+		}
+		if err != nil {
+			staged.Discard()
+			d.fatalf("writing global store %s: %v", store, err)
+			return
+		}
+	}
+	if err := staged.Apply(); err != nil {
+		d.fatalf("applying global store write: %v", err)
 	}
 }
 
