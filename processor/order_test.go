@@ -244,3 +244,16 @@ func TestJoinedInputsAcrossARebalance(t *testing.T) {
 	a.close(t)
 	b.close(t)
 }
+
+// Joined topics with different partition counts are refused at start, the
+// error naming each topic's count.
+func TestJoinedTopicsMustBeCoPartitioned(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "orders"), kfake.SeedTopics(3, "customers"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	p, err := New(enrichTopology(t), Brokers(c.ListenAddrs()...), Group("app"), StateDir(t.TempDir()), WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	err = p.Run(context.Background())
+	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorContains(t, err, "source topics are not co-partitioned, their partition counts differ (customers 3, orders 4)")
+}

@@ -76,15 +76,21 @@ func (p *Processor) sourcePartitions(ctx context.Context) (int32, error) {
 		return 0, fmt.Errorf("listing source topics: %w", err)
 	}
 	n := int32(-1)
+	differ := false
+	counts := make([]string, 0, len(sources))
 	for _, t := range sources {
 		d, ok := details[t]
 		if !ok || d.Err != nil {
 			return 0, fmt.Errorf("%w: source topic %s: missing or unreadable (%w)", ErrConfig, t, errors.Join(d.Err, errMissing(ok)))
 		}
-		if n >= 0 && int32(len(d.Partitions)) != n {
-			return 0, fmt.Errorf("%w: source topics are not co-partitioned: %s has %d partitions, others %d", ErrConfig, t, len(d.Partitions), n)
-		}
+		differ = differ || n >= 0 && int32(len(d.Partitions)) != n
 		n = int32(len(d.Partitions))
+		counts = append(counts, fmt.Sprintf("%s %d", t, len(d.Partitions)))
+	}
+	if differ {
+		// A task reads partition p of every input (a join reads its
+		// table there): the counts must agree.
+		return 0, fmt.Errorf("%w: source topics are not co-partitioned, their partition counts differ (%s): a task reads partition p of each, so give them the same count", ErrConfig, strings.Join(counts, ", "))
 	}
 	return n, nil
 }
