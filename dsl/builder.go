@@ -82,7 +82,10 @@ func (d *Builder) fail(op string, err error) {
 // Opt configures one operator.
 type Opt interface{ apply(*opCfg) }
 
-type opCfg struct{ name string }
+type opCfg struct {
+	name   string
+	ks, vs any // RepartitionWith's serdes
+}
 
 type opOpt func(*opCfg)
 
@@ -94,6 +97,28 @@ func (o opOpt) apply(c *opCfg) { o(c) }
 // names of the operators downstream of it. Names are unique across the
 // Builder.
 func Named(name string) Opt { return opOpt(func(c *opCfg) { c.name = name }) }
+
+// RepartitionWith gives a join the serdes of a re-keyed stream, so that
+// the join repartitions it by its new key first (a topic
+// "<group>-<join>-repartition", as Repartition makes), as Kafka Streams
+// does with Joined.with: without it, joining a re-keyed stream with a
+// table fails the build (ErrRekeyed). The serdes must be the stream's key
+// and value types; a stream that is not re-keyed ignores them.
+func RepartitionWith[K, V any](ks topology.Serde[K], vs topology.Serde[V]) Opt {
+	return opOpt(func(c *opCfg) { c.ks, c.vs = ks, vs })
+}
+
+// repartitionSerdes returns RepartitionWith's serdes among opts, when they
+// are of types K and V.
+func repartitionSerdes[K, V any](opts []Opt) (topology.Serde[K], topology.Serde[V], bool) {
+	var c opCfg
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	ks, ok1 := c.ks.(topology.Serde[K])
+	vs, ok2 := c.vs.(topology.Serde[V])
+	return ks, vs, ok1 && ok2
+}
 
 // opName returns the name of a new operator: the explicit one, or
 // "<parent>-<op>" with "-2", "-3"... appended when an earlier operator took

@@ -181,13 +181,14 @@
 // count (the processor checks at start) and keyed alike with the default
 // partitioner, so that a key is in the same partition of both. A stream
 // re-keyed by Map, SelectKey or FlatMap is not in its new key's partition:
-// joining it fails the build with ErrRekeyed ("stream X was re-keyed; call
-// Repartition(ks, vs) before joining it with table Y"). Kafka Streams
-// inserts that repartition itself; here the serdes it needs are given to
-// Repartition. A stream-stream join's nodes read both sides' buffers
-// while fed by both topics, so the same holds for its two streams: they
-// must be co-partitioned, and a re-keyed one fails the build
-// (ErrRekeyed). The stream-table and table-table join operators are named
+// joining it with a table repartitions it by its new key first when the
+// join is given its serdes (RepartitionWith(ks, vs), Kafka Streams'
+// Joined.with), and fails the build with ErrRekeyed otherwise ("stream X
+// was re-keyed; call Repartition(ks, vs) before joining it with table
+// Y"). A stream-stream join's nodes read both sides' buffers while fed by
+// both topics, so the same holds for its two streams: they must be
+// co-partitioned, and a re-keyed one is repartitioned with the join's own
+// serdes, as Kafka Streams does. The stream-table and table-table join operators are named
 // "<stream>-join", "<stream>-left-join", "<table>-join",
 // "<table>-left-join" and "<table>-outer-join" unless Named; they own no
 // state.

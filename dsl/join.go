@@ -69,8 +69,12 @@ func streamTableJoin[K, V, VT, VR any](s *Stream[K, V], t *Table[K, VT], op stri
 	name := d.opName(s.name, op, opts, false)
 	out := &Stream[K, VR]{d: d, name: name, procs: []string{name}}
 	if s.rekeyed {
-		d.fail(name, fmt.Errorf("%w: stream %q was re-keyed; call Repartition(ks, vs) before joining it with table %q",
-			ErrRekeyed, s.name, t.name))
+		if ks, vs, ok := repartitionSerdes[K, V](opts); ok {
+			s = repartition(s, d.take(name+"-repartition"), ks, vs)
+		} else {
+			d.fail(name, fmt.Errorf("%w: stream %q was re-keyed; call Repartition(ks, vs) before joining it with table %q, or give the join RepartitionWith(ks, vs)",
+				ErrRekeyed, s.name, t.name))
+		}
 	}
 	var nodeOpts []topology.NodeOpt
 	if t.store == nil {

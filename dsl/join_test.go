@@ -2,6 +2,7 @@ package dsl_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,12 +89,23 @@ func TestJoinRekeyed(t *testing.T) {
 		require.ErrorIs(t, be, dsl.ErrRekeyed)
 		require.Contains(t, be.Error(), `stream "lines-select-key" was re-keyed; call Repartition(ks, vs) before joining it with table "customers"`)
 
+		// RepartitionWith: the join repartitions the stream itself.
+		d = dsl.New(nil)
+		lines = dsl.StreamFrom(d, "lines", "lines", str, str)
+		byLine = dsl.SelectKey(lines, func(_, v string) string { return v })
+		customers = dsl.TableFrom(d, "customers", "customers", str, str)
+		dsl.Join(byLine, customers, func(_, v, c string) string { return v + c }, dsl.RepartitionWith(str, str)).To("out", str, str)
+		topo, err := d.Build()
+		require.NoError(t, err)
+		require.Len(t, topo.Repartitions(), 1)
+		require.Equal(t, "lines-select-key-join-repartition", topo.Repartitions()[0].Name)
+
 		d = dsl.New(nil)
 		lines = dsl.StreamFrom(d, "lines", "lines", str, str)
 		byLine = dsl.SelectKey(lines, func(_, v string) string { return v }).Repartition(str, str, dsl.Named("by-line"))
 		customers = dsl.TableFrom(d, "customers", "customers", str, str)
 		dsl.Join(byLine, customers, func(_, v, c string) string { return v + c }).To("out", str, str)
-		_, err := d.Build()
+		_, err = d.Build()
 		require.NoError(t, err)
 	}
 }
@@ -241,4 +253,36 @@ func TestJoinChained(t *testing.T) {
 	store, ok := ab.Store()
 	require.True(t, ok)
 	require.Empty(t, topologytest.All(drv, store))
+}
+
+// TestJoinRepartitionWith: orders keyed by order id, their value the
+// customer, re-keyed by customer and joined with the customers table; the
+// join repartitions them itself (RepartitionWith), so every order meets its
+// customer whatever partition it was written to.
+func TestJoinRepartitionWith(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	orders := dsl.StreamFrom(d, "orders", "orders", str, str)
+	byCustomer := dsl.SelectKey(orders, func(_, customer string) string { return customer })
+	customers := dsl.TableFrom(d, "customers", "customers", str, str)
+	dsl.Join(byCustomer, customers, func(k, _, c string) string { return k + "@" + c }, dsl.RepartitionWith(str, str)).To("out", str, str)
+	top, err := d.Build()
+	require.NoError(t, err)
+	drv := topologytest.New(t, top, topologytest.Options{Partitions: 4})
+	tab := topologytest.Input(drv, "customers", str, str)
+	in := topologytest.Input(drv, "orders", str, str)
+	var want []string
+	for c := range 8 {
+		tab.Pipe(fmt.Sprintf("c%d", c), fmt.Sprintf("name%d", c))
+	}
+	for o := range 40 {
+		c := fmt.Sprintf("c%d", o%8)
+		in.Pipe(fmt.Sprintf("o%d", o), c)
+		want = append(want, c+"@name"+c[1:])
+	}
+	var got []string
+	for _, r := range topologytest.Output(drv, "out", str, str).ReadAll() {
+		got = append(got, r.Value)
+	}
+	require.ElementsMatch(t, want, got)
 }

@@ -80,8 +80,9 @@ func (w JoinWindows) validate() error {
 // windowed aggregations.
 //
 // a and b must be co-partitioned (same partition count, keyed alike: see
-// "Joins" in the package documentation) and not re-keyed (Build fails with
-// ErrRekeyed; call Repartition); w must be valid (no negative or
+// "Joins" in the package documentation); a re-keyed one is repartitioned
+// by its new key first, with ks and its value serde (a topic
+// "<group>-<name>-this-repartition" or "-other-repartition"); w must be valid (no negative or
 // sub-millisecond durations, else ErrBadWindow). a and b may be the same
 // stream: as in Kafka Streams, a self-join gives each pair of records in
 // both orders and each record with itself. The operator is named "<a>-join" unless Named; its nodes
@@ -193,13 +194,13 @@ func streamJoin[K, V1, V2, VR any](a *Stream[K, V1], b *Stream[K, V2], w JoinWin
 	if err := w.validate(); err != nil {
 		d.fail(name, err)
 	}
-	for _, s := range []struct {
-		name    string
-		rekeyed bool
-	}{{a.name, a.rekeyed}, {b.name, b.rekeyed}} {
-		if s.rekeyed {
-			d.fail(name, fmt.Errorf("%w: stream %q was re-keyed; call Repartition(ks, vs) before joining it", ErrRekeyed, s.name))
-		}
+	// A re-keyed side is repartitioned by its new key first, with the
+	// join's serdes, as Kafka Streams does.
+	if a.rekeyed {
+		a = repartition(a, d.take(name+"-this-repartition"), ks, vs1)
+	}
+	if b.rekeyed {
+		b = repartition(b, d.take(name+"-other-repartition"), ks, vs2)
 	}
 	s1 := joinSideOf[K, V1]{store: topology.WindowStore(d.b, name+"-this-store", ks, topology.Serde[joinBuf[V1]](joinBufSerde[V1]{valueListSerde[V1]{vs1}})),
 		reach: w.after, outer: outer1, nilV: nilFunc[V1]()}
