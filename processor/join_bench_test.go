@@ -64,7 +64,8 @@ func BenchmarkStreamTableJoin(b *testing.B) {
 				r.Offset = int64(i)
 				var err error
 				if ordered {
-					err = p.processAll(t, []*kgo.Record{r})
+					t.order.add(r)
+					err = t.order.drain(t)
 				} else {
 					err = t.process(r)
 				}
@@ -81,6 +82,9 @@ func BenchmarkStreamTableJoin(b *testing.B) {
 			}
 			t.staged.Discard()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			if got := p.stats.dlq.Load(); got != 0 {
+				b.Fatalf("%d orders dead-lettered", got)
+			}
 		})
 	}
 }
