@@ -74,8 +74,13 @@ const maxLagWait = 2 * time.Second
 // transactions: only the loop's goroutine uses it.
 type orderState struct {
 	// waitSince is when a task began to wait for an input with nothing
-	// buffered; a record of it clears it.
+	// buffered (for TaskIdle); a record of it clears it, as Kafka Streams
+	// clears its idle deadline when the partition has data.
 	waitSince map[topicPart]time.Time
+	// lag is when a task began to wait for records an input has and its
+	// fetches have not returned, at that (position, last stable offset):
+	// a wait for another lag starts afresh.
+	lag map[topicPart]lagWait
 	// settled is the (position, last stable offset) at which a lag wait
 	// ran out: the lag there is offsets without records.
 	settled map[topicPart][2]int64
@@ -86,15 +91,37 @@ type orderState struct {
 	// starts holds the log start of partitions the broker was asked for
 	// (askStart).
 	starts map[topicPart]int64
+	// revokes is tasks.revokes when the waits above began: a task that
+	// was revoked and came back starts its waits afresh (its old wait
+	// was spent while another member owned it).
+	revokes int64
+}
+
+type lagWait struct {
+	at    [2]int64 // position, last stable offset
+	since time.Time
 }
 
 func (o *orderState) reset() {
 	o.waitSince = make(map[topicPart]time.Time)
+	o.lag = make(map[topicPart]lagWait)
 	o.settled = make(map[topicPart][2]int64)
 	o.starts = make(map[topicPart]int64)
 	if o.txnal == nil {
 		o.txnal = make(map[string]bool)
 	}
+}
+
+// sync forgets the waits when partitions were revoked (or lost) since they
+// began.
+func (o *orderState) sync(revokes int64) {
+	if revokes == o.revokes {
+		return
+	}
+	o.revokes = revokes
+	clear(o.waitSince)
+	clear(o.lag)
+	clear(o.settled)
 }
 
 // order is one transaction's records polled but not yet processed, per
@@ -130,6 +157,7 @@ func (o *order) add(r *kgo.Record) {
 	tp := topicPart{r.Topic, r.Partition}
 	o.polled[tp] = r
 	delete(o.p.order.waitSince, tp)
+	delete(o.p.order.lag, tp)
 	if r.ProducerID >= 0 && r.Attrs.IsTransactional() {
 		o.p.order.txnal[r.Topic] = true
 	}
@@ -203,26 +231,34 @@ func (o *order) ready(tp topicPart) bool {
 		return true
 	}
 	st := &o.p.order
+	st.sync(o.p.tasks.revokes.Load())
+	now := time.Now()
 	since, waiting := st.waitSince[tp]
 	if !waiting {
-		since = time.Now()
+		since = now
 		st.waitSince[tp] = since
 	}
-	waited := time.Since(since)
 	pos, lso, known := o.position(tp)
+	at := [2]int64{pos, lso}
 	if !known {
-		// The broker could not say: wait as for a lag.
-		return waited >= max(maxLagWait, idle)
+		at = [2]int64{-1, -1} // the broker could not say: wait as for a lag
 	}
-	if pos < lso && !(st.txnal[tp.topic] && lso-pos == 1) && st.settled[tp] != [2]int64{pos, lso} {
-		if waited < max(maxLagWait, idle) {
-			return false
+	if !known || pos < lso && !(st.txnal[tp.topic] && lso-pos == 1) && st.settled[tp] != at {
+		w, ok := st.lag[tp]
+		if !ok || w.at != at {
+			w = lagWait{at: at, since: now}
+			st.lag[tp] = w
 		}
-		st.settled[tp] = [2]int64{pos, lso}
-		o.p.cfg.logger.Info("a joined input reports records its fetches did not return; going on without them",
-			"topic", tp.topic, "partition", tp.part, "position", pos, "last_stable_offset", lso, "waited", waited)
+		if waited := now.Sub(w.since); waited < max(maxLagWait, idle) {
+			return false
+		} else if known {
+			st.settled[tp] = at
+			o.p.cfg.logger.Info("a joined input reports records its fetches did not return; going on without them",
+				"topic", tp.topic, "partition", tp.part, "position", pos, "last_stable_offset", lso, "waited", waited)
+		}
 	}
-	return waited >= idle
+	delete(st.lag, tp)
+	return now.Sub(since) >= idle
 }
 
 // position returns where the task stands in tp (the next offset after the

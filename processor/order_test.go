@@ -257,3 +257,48 @@ func TestJoinedTopicsMustBeCoPartitioned(t *testing.T) {
 	require.ErrorIs(t, err, ErrConfig)
 	require.ErrorContains(t, err, "source topics are not co-partitioned, their partition counts differ (customers 3, orders 4)")
 }
+
+// orderUnderTest returns an order of a processor of the enrichment
+// topology that polled customers partition 0 up to offset 9: its
+// position there is 10.
+func orderUnderTest(t *testing.T) (*Processor, *order, topicPart) {
+	p, err := New(enrichTopology(t), Brokers("127.0.0.1:1"), Group("app"), StateDir(t.TempDir()))
+	require.NoError(t, err)
+	p.order.reset()
+	o := p.newOrder(nil)
+	tp := topicPart{"customers", 0}
+	o.polled[tp] = &kgo.Record{Topic: "customers", Partition: 0, Offset: 9, ProducerID: -1}
+	return p, o, tp
+}
+
+// An input that sat caught up for long, then has records the fetches have
+// not returned (a customer written just before an order): the task waits
+// for them. A wait counted from when the input first went quiet would have
+// run out at once, and the order would have missed its customer.
+func TestOrderWaitsForALagAfterALongQuiet(t *testing.T) {
+	p, o, tp := orderUnderTest(t)
+	p.tasks.sawStable(tp.topic, tp.part, 10) // caught up
+	require.True(t, o.ready(tp))
+	p.order.waitSince[tp] = time.Now().Add(-time.Hour) // quiet for an hour
+	p.tasks.sawStable(tp.topic, tp.part, 12)           // then a record, not fetched yet
+	require.False(t, o.ready(tp), "a lag is waited for")
+	// The same lag, waited for past maxLagWait: offsets without records.
+	w := p.order.lag[tp]
+	w.since = time.Now().Add(-maxLagWait - time.Second)
+	p.order.lag[tp] = w
+	require.True(t, o.ready(tp))
+	require.True(t, o.ready(tp), "settled at that position")
+}
+
+// A task revoked while it waited, and given back, waits afresh: the time
+// another member owned it does not count.
+func TestOrderForgetsTheWaitsOfARevokedTask(t *testing.T) {
+	p, o, tp := orderUnderTest(t)
+	p.tasks.sawStable(tp.topic, tp.part, 12)
+	require.False(t, o.ready(tp))
+	w := p.order.lag[tp]
+	w.since = time.Now().Add(-10 * time.Second) // revoked meanwhile, for 10 s
+	p.order.lag[tp] = w
+	p.tasks.revokes.Add(1)
+	require.False(t, o.ready(tp), "the wait starts again")
+}
