@@ -73,9 +73,9 @@ func (e *env) enrichOutput(prefix string) ([]enrich.Output, error) {
 // joined with a compacted topic of customer profiles) as 2 processes on a
 // cold start: every profile version and every order is in the topics
 // before the first instance starts, the orders written first, with
-// timestamps that interleave. One instance is SIGKILLed mid-stream (some
-// but not all of the output committed) and restarted on its state
-// directory. The committed output (read_committed) must hold every order
+// timestamps that interleave. The second instance joins once the first is
+// under way, is SIGKILLed mid-stream (some but not all of the output
+// committed) and restarted on its state directory. The committed output (read_committed) must hold every order
 // exactly once, with its customer's profile as of the order's timestamp
 // (enrich.Check): a task that read its two topics in arrival order, or a
 // restart that lost the table or replayed orders against a newer one,
@@ -119,11 +119,12 @@ func TestEnrichExactlyOnceAcrossInstances(t *testing.T) {
 	}
 	progress := func(min int) func() bool { return func() bool { return count() >= min } }
 
+	// a starts alone and b joins once a is under way (a scale-up): b's
+	// tasks move from a to b, and back to a when b dies.
 	dirs := map[string]string{"a": filepath.Join(e.root, "a"), "b": filepath.Join(e.root, "b")}
-	kids := map[string]*child{}
-	for _, id := range []string{"a", "b"} {
-		kids[id] = e.spawnEnrich(prefix, id, dirs[id])
-	}
+	kids := map[string]*child{"a": e.spawnEnrich(prefix, "a", dirs["a"])}
+	waitFor(t, time.Minute, "a tenth of the output", progress(len(placed)/10))
+	kids["b"] = e.spawnEnrich(prefix, "b", dirs["b"])
 	waitFor(t, time.Minute, "b to be assigned partitions", func() bool { return len(kids["b"].logs("restored store partition")) > 0 })
 	waitFor(t, time.Minute, "a fifth of the output", progress(len(placed)/5))
 	kids["b"].kill(t) // SIGKILL mid-stream: its open transaction is left to be fenced or to time out
