@@ -68,7 +68,10 @@ func joinedTopics(sources map[string][]string) map[string][]string {
 // next fetch; what never comes is offsets without records (aborted
 // transactions, markers of a producer that writes both kinds), after which
 // the task goes on, and remembers it for that position (orderState.settled).
-const maxLagWait = 2 * time.Second
+// A fetch held up by a broker failover takes seconds, so the bound is
+// generous: a record that does come within it is never passed over, and
+// offsets without records are rare (they cost this once per position).
+const maxLagWait = 10 * time.Second
 
 // orderState is what the loop keeps about joined inputs across
 // transactions: only the loop's goroutine uses it.
