@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -94,6 +95,9 @@ type orderState struct {
 	// starts holds the log start of partitions the broker was asked for
 	// (askStart).
 	starts map[topicPart]int64
+	// asked is when the broker was last asked a topic's last stable
+	// offsets (askEnd).
+	asked map[string]time.Time
 	// revokes is tasks.revokes when the waits above began: a task that
 	// was revoked and came back starts its waits afresh (its old wait
 	// was spent while another member owned it).
@@ -110,6 +114,7 @@ func (o *orderState) reset() {
 	o.lag = make(map[topicPart]lagWait)
 	o.settled = make(map[topicPart][2]int64)
 	o.starts = make(map[topicPart]int64)
+	o.asked = make(map[string]time.Time)
 	if o.txnal == nil {
 		o.txnal = make(map[string]bool)
 	}
@@ -135,7 +140,10 @@ type order struct {
 	queues map[int32]map[string][]*kgo.Record
 	held   int
 	polled map[topicPart]*kgo.Record // the last record polled, per joined partition
-	epochs map[topicPart]int32       // the leader epoch of the last record processed
+	// added is when the last record was queued: an input looks caught up
+	// only by a last stable offset asked after it (ready).
+	added  time.Time
+	epochs map[topicPart]int32 // the leader epoch of the last record processed
 }
 
 func (p *Processor) newOrder(cl *kgo.Client) *order {
@@ -159,6 +167,7 @@ func (o *order) add(r *kgo.Record) {
 	o.held++
 	tp := topicPart{r.Topic, r.Partition}
 	o.polled[tp] = r
+	o.added = time.Now()
 	delete(o.p.order.waitSince, tp)
 	delete(o.p.order.lag, tp)
 	if r.ProducerID >= 0 && r.Attrs.IsTransactional() {
@@ -242,11 +251,19 @@ func (o *order) ready(tp topicPart) bool {
 		st.waitSince[tp] = since
 	}
 	pos, lso, known := o.position(tp)
+	if known && !o.lags(tp, pos, lso) && st.asked[tp.topic].Before(o.added) {
+		// Caught up by a last stable offset from before the records
+		// queued: a record written before them (a customer, then its
+		// order) may not be in it. Ask the broker now, after them.
+		if fresh, ok := o.askEnd(tp); ok {
+			lso = fresh
+		}
+	}
 	at := [2]int64{pos, lso}
 	if !known {
 		at = [2]int64{-1, -1} // the broker could not say: wait as for a lag
 	}
-	if !known || pos < lso && !(st.txnal[tp.topic] && lso-pos == 1) && st.settled[tp] != at {
+	if !known || o.lags(tp, pos, lso) && st.settled[tp] != at {
 		w, ok := st.lag[tp]
 		if !ok || w.at != at {
 			w = lagWait{at: at, since: now}
@@ -262,6 +279,13 @@ func (o *order) ready(tp topicPart) bool {
 	}
 	delete(st.lag, tp)
 	return now.Sub(since) >= idle
+}
+
+// lags reports whether the broker holds committed records of tp past pos:
+// its last stable offset is past pos, and not only by the commit marker of
+// a transactional record.
+func (o *order) lags(tp topicPart, pos, lso int64) bool {
+	return pos < lso && !(o.p.order.txnal[tp.topic] && lso-pos == 1)
 }
 
 // position returns where the task stands in tp (the next offset after the
@@ -320,6 +344,7 @@ func (o *order) askStart(tp topicPart) (int64, bool) {
 func (o *order) askEnd(tp topicPart) (int64, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	asked := time.Now()
 	ends, err := o.p.admin.ListCommittedOffsets(ctx, tp.topic)
 	if err == nil {
 		err = ends.Error()
@@ -329,8 +354,14 @@ func (o *order) askEnd(tp topicPart) (int64, bool) {
 		o.p.cfg.logger.Warn("asking the end of a joined input failed", "topic", tp.topic, "partition", tp.part, "err", err)
 		return 0, false
 	}
-	o.p.tasks.sawStable(tp.topic, tp.part, e.Offset)
-	return e.Offset, true
+	ends.Each(func(l kadm.ListedOffset) {
+		if l.Err == nil {
+			o.p.tasks.sawStable(l.Topic, l.Partition, l.Offset)
+		}
+	})
+	o.p.order.asked[tp.topic] = asked
+	lso, _ := o.p.tasks.stableOf(tp)
+	return max(lso, e.Offset), true
 }
 
 // commitProcessed rewrites the session's TxnOffsetCommit to the offsets of

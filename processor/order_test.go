@@ -302,3 +302,32 @@ func TestOrderForgetsTheWaitsOfARevokedTask(t *testing.T) {
 	p.tasks.revokes.Add(1)
 	require.False(t, o.ready(tp), "the wait starts again")
 }
+
+// An input that looks caught up by a last stable offset seen before the
+// records queued (a customer written and acknowledged, then its order
+// written and fetched first): the broker is asked again, and the task
+// waits for the customer.
+func TestOrderAsksAgainWhenCaughtUpByAnOldOffset(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "customers", "orders"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	var recs []*kgo.Record
+	for i := range 12 {
+		recs = append(recs, &kgo.Record{Topic: "customers", Key: []byte("c" + strconv.Itoa(i)), Value: []byte("v")})
+	}
+	produceAll(t, brokers, recs)
+	p, err := New(enrichTopology(t), Brokers(brokers...), Group("app"), StateDir(t.TempDir()), WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	require.NoError(t, p.open(context.Background()))
+	t.Cleanup(p.shutdown)
+	p.order.reset()
+	o := p.newOrder(nil)
+	tp := topicPart{"customers", 0}
+	o.polled[tp] = &kgo.Record{Topic: "customers", Partition: 0, Offset: 9, ProducerID: -1}
+	p.tasks.sawStable(tp.topic, tp.part, 10) // what a fetch said before the last two
+	o.added = time.Now()                     // an order queued since
+	require.False(t, o.ready(tp), "the customers at offsets 10 and 11 are waited for")
+	lso, _ := p.tasks.stableOf(tp)
+	require.Equal(t, int64(12), lso)
+}

@@ -278,10 +278,16 @@ func (t *tasks) assignedParts() []int32 {
 	return out
 }
 
+// sawStable records a last stable offset a fetch (or ListOffsets) saw. It
+// only moves forward: a fetch response older than a ListOffsets answer
+// may arrive after it (order.ready relies on the newer one).
 func (t *tasks) sawStable(topic string, p int32, lso int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mu.stable[topicPart{topic, p}] = lso
+	tp := topicPart{topic, p}
+	if cur, ok := t.mu.stable[tp]; !ok || lso > cur {
+		t.mu.stable[tp] = lso
+	}
 }
 
 // stableOf returns the last stable offset the fetches (or the broker,
