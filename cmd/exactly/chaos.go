@@ -33,7 +33,7 @@ var chaosCommand = app.Command{
 
 func chaosSetup(fs *flag.FlagSet) app.Runner {
 	var c chaos.Config
-	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service), mirror (exactly mirror between two clusters) or revenue (the revenue example's command, given with --instance-binary: a repartition and punctuators)")
+	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service), mirror (exactly mirror between two clusters) revenue (the revenue example's command, given with --instance-binary: a repartition and punctuators) or enrich (the enrich example's command, given with --instance-binary: a stream-table join)")
 	targetBrokers := fs.String("target-brokers", "", "mirror mode: the real target cluster's seed brokers, --brokers being the source (default: two embedded kfake clusters)")
 	fs.IntVar(&c.MirrorTopics, "mirror-topics", 3, "mirror mode: source topics to mirror")
 	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long failures are injected")
@@ -68,9 +68,9 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 		}
 		c.Partitions = int32(*partitions)
 		switch c.Mode {
-		case chaos.ModeRevenue:
+		case chaos.ModeRevenue, chaos.ModeEnrich:
 			if *instanceBinary == "" {
-				return app.Usagef("--instance-binary: --mode revenue runs the revenue example's command (go build ./examples/revenue/cmd/revenue); name it")
+				return app.Usagef("--instance-binary: --mode %s runs the %s example's command (go build ./examples/%s/cmd/%s); name it", c.Mode, c.Mode, c.Mode, c.Mode)
 			}
 			if c.KafkaDir != "" {
 				return app.Usagef("--kafka-dir: broker kills are for --mode pipeline only")
@@ -91,7 +91,7 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 				return app.Usagef("--mirror-topics: want 1..100, got %d", c.MirrorTopics)
 			}
 		default:
-			return app.Usagef("--mode: want %s, %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, chaos.ModeRevenue, c.Mode)
+			return app.Usagef("--mode: want %s, %s, %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, chaos.ModeRevenue, chaos.ModeEnrich, c.Mode)
 		}
 		c.TargetBrokers = app.SplitBrokers(*targetBrokers)
 		if c.IdleEvery == 0 {

@@ -131,8 +131,8 @@ const envPrefix = "EXACTLY_"
 // password there shows in ps.
 func (f *fleet) command(id, dir string, maxRecords int, commitInterval time.Duration, extra ...string) *exec.Cmd {
 	service := []string{"--service", "order"}
-	if f.cfg.Mode == ModeRevenue {
-		service = nil // the revenue command runs its one service
+	if f.cfg.Mode == ModeRevenue || f.cfg.Mode == ModeEnrich {
+		service = nil // the example's command runs its one service
 	}
 	args := slices.Concat([]string{"run"}, service, []string{"--brokers", f.brokers,
 		"--instance-id", id, "--state-dir", dir, "--topic-prefix", f.cfg.TopicPrefix,
