@@ -56,6 +56,7 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix of the topics and group (default: none on kfake, chaos-<seed>-<time>- on a real cluster)")
 	fs.StringVar(&c.StateDir, "state-dir", "", "where the instances' state goes (default: a temporary directory, removed)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 3*time.Minute, "how long the pipeline may take to catch up once the failures stop")
+	fs.DurationVar(&c.TaskIdle, "task-idle", 0, "enrich mode: --task-idle for the instances (how long a task waits for a caught-up joined input; negative: never; default: theirs, 0)")
 	instanceLogs := fs.Bool("instance-logs", false, "copy the instances' logs to stderr")
 	instanceBinary := fs.String("instance-binary", "", "the exactly binary that runs the instances (default: this one); make chaos gives one built with the race detector")
 	sec, targetSec := kafkaauth.RegisterFlags(fs, ""), kafkaauth.RegisterFlags(fs, "target-")
@@ -77,10 +78,16 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 			}
 			fallthrough
 		case chaos.ModePipeline:
+			if c.TaskIdle != 0 && c.Mode != chaos.ModeEnrich {
+				return app.Usagef("--task-idle: only with --mode enrich")
+			}
 			if *targetBrokers != "" {
 				return app.Usagef("--target-brokers: only with --mode mirror")
 			}
 		case chaos.ModeMirror:
+			if c.TaskIdle != 0 {
+				return app.Usagef("--task-idle: only with --mode enrich")
+			}
 			if (*brokers == "") != (*targetBrokers == "") {
 				return app.Usagef("--target-brokers: a mirror soak on real clusters needs both --brokers (the source) and --target-brokers")
 			}

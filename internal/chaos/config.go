@@ -49,6 +49,12 @@ type Config struct {
 	// value is ModePipeline.
 	Mode string
 
+	// TaskIdle, when not zero, is passed to the instances as --task-idle
+	// (how long a task waits for a caught-up joined input before
+	// processing the others past it; negative: never). Enrich mode only.
+	// The default value is 0: the instances' default.
+	TaskIdle time.Duration
+
 	// TargetBrokers names the mirror's real target cluster, Brokers its
 	// source; both empty run two embedded kfake clusters. Mirror mode
 	// only. The default value is empty.
@@ -254,6 +260,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: broker kills (a Kafka run directory) are for the pipeline mode only", ErrConfig)
 	case c.Mode != ModeMirror && len(c.TargetBrokers) > 0:
 		return fmt.Errorf("%w: target brokers are for the mirror mode only", ErrConfig)
+	case c.Mode != ModeEnrich && c.TaskIdle != 0:
+		return fmt.Errorf("%w: a task idle time is for the enrich mode only", ErrConfig)
 	case c.MirrorTopics < 0:
 		return fmt.Errorf("%w: mirror topics must not be negative", ErrConfig)
 	case c.Binary == "":

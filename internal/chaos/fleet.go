@@ -139,6 +139,9 @@ func (f *fleet) command(id, dir string, maxRecords int, commitInterval time.Dura
 		"--max-records", fmt.Sprint(maxRecords), "--commit-interval", commitInterval.String(),
 		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", txnTimeout.String(),
 		"--log-level", "info", "--log-format", "json"}, extra)
+	if f.cfg.TaskIdle != 0 {
+		args = append(args, "--task-idle", f.cfg.TaskIdle.String())
+	}
 	if f.cfg.Mode == ModeMirror {
 		// The mirror has no state directory, no transaction size and
 		// no session timeout flag: on kfake the soak lowers the session
