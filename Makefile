@@ -13,6 +13,8 @@
 #                    kfake clusters; DURATION, SEED as for chaos
 #   make chaos-revenue the same soak of the revenue example (a repartition
 #                    topic and punctuators); DURATION, SEED as for chaos
+#   make chaos-enrich the same soak of the enrich example (a stream-table
+#                    join); DURATION, SEED as for chaos
 #   make db-up       start the test databases (PostgreSQL, MariaDB) and print the
 #                    variables that point the tests at them:
 #                    eval "$$(make -s db-up)" && make test
@@ -25,7 +27,7 @@ PG        := integration/db/postgres.sh
 MARIADB   := integration/db/mariadb.sh
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror chaos-revenue kafka-up kafka-down db-up db-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror bench-kstreams kstreams-build fuzz clean
+.PHONY: all build test test-kafka test-mirror-kafka chaos chaos-mirror chaos-revenue chaos-enrich kafka-up kafka-down db-up db-down lint vet fmt tidy demo bench bench-pipeline bench-quick bench-mirror bench-kstreams kstreams-build fuzz clean
 
 all: build lint test
 
@@ -126,6 +128,18 @@ chaos-revenue:
 	$(GO) build -race -o bin/revenue-race ./examples/revenue/cmd/revenue
 	$(GO) build -o bin/exactly ./cmd/exactly
 	./bin/exactly chaos --mode revenue --instance-binary bin/revenue-race --duration $(DURATION) --seed $(SEED) \
+		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(CHAOS_FLAGS)
+
+# chaos-enrich runs `exactly chaos --mode enrich`: instances of `enrich run`
+# (examples/enrich/cmd/enrich, built with the race detector) on an embedded
+# kfake cluster with broker faults, or on KAFKA_BROKERS, while profile
+# versions and then orders are written in timestamp order. It exits 3 when
+# enrich.Check finds an order lost, enriched twice or with a profile other
+# than its customer's as of its timestamp.
+chaos-enrich:
+	$(GO) build -race -o bin/enrich-race ./examples/enrich/cmd/enrich
+	$(GO) build -o bin/exactly ./cmd/exactly
+	./bin/exactly chaos --mode enrich --instance-binary bin/enrich-race --duration $(DURATION) --seed $(SEED) \
 		$(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) $(CHAOS_FLAGS)
 
 vet:

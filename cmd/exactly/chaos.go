@@ -33,7 +33,7 @@ var chaosCommand = app.Command{
 
 func chaosSetup(fs *flag.FlagSet) app.Runner {
 	var c chaos.Config
-	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service), mirror (exactly mirror between two clusters) or revenue (the revenue example's command, given with --instance-binary: a repartition and punctuators)")
+	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service), mirror (exactly mirror between two clusters) revenue (the revenue example's command, given with --instance-binary: a repartition and punctuators) or enrich (the enrich example's command, given with --instance-binary: a stream-table join)")
 	targetBrokers := fs.String("target-brokers", "", "mirror mode: the real target cluster's seed brokers, --brokers being the source (default: two embedded kfake clusters)")
 	fs.IntVar(&c.MirrorTopics, "mirror-topics", 3, "mirror mode: source topics to mirror")
 	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long failures are injected")
@@ -56,6 +56,7 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix of the topics and group (default: none on kfake, chaos-<seed>-<time>- on a real cluster)")
 	fs.StringVar(&c.StateDir, "state-dir", "", "where the instances' state goes (default: a temporary directory, removed)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 3*time.Minute, "how long the pipeline may take to catch up once the failures stop")
+	fs.DurationVar(&c.TaskIdle, "task-idle", 0, "enrich mode: --task-idle for the instances (how long a task waits for a caught-up joined input; negative: never; default: theirs, 0)")
 	instanceLogs := fs.Bool("instance-logs", false, "copy the instances' logs to stderr")
 	instanceBinary := fs.String("instance-binary", "", "the exactly binary that runs the instances (default: this one); make chaos gives one built with the race detector")
 	sec, targetSec := kafkaauth.RegisterFlags(fs, ""), kafkaauth.RegisterFlags(fs, "target-")
@@ -68,19 +69,25 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 		}
 		c.Partitions = int32(*partitions)
 		switch c.Mode {
-		case chaos.ModeRevenue:
+		case chaos.ModeRevenue, chaos.ModeEnrich:
 			if *instanceBinary == "" {
-				return app.Usagef("--instance-binary: --mode revenue runs the revenue example's command (go build ./examples/revenue/cmd/revenue); name it")
+				return app.Usagef("--instance-binary: --mode %s runs the %s example's command (go build ./examples/%s/cmd/%s); name it", c.Mode, c.Mode, c.Mode, c.Mode)
 			}
 			if c.KafkaDir != "" {
 				return app.Usagef("--kafka-dir: broker kills are for --mode pipeline only")
 			}
 			fallthrough
 		case chaos.ModePipeline:
+			if c.TaskIdle != 0 && c.Mode != chaos.ModeEnrich {
+				return app.Usagef("--task-idle: only with --mode enrich")
+			}
 			if *targetBrokers != "" {
 				return app.Usagef("--target-brokers: only with --mode mirror")
 			}
 		case chaos.ModeMirror:
+			if c.TaskIdle != 0 {
+				return app.Usagef("--task-idle: only with --mode enrich")
+			}
 			if (*brokers == "") != (*targetBrokers == "") {
 				return app.Usagef("--target-brokers: a mirror soak on real clusters needs both --brokers (the source) and --target-brokers")
 			}
@@ -91,7 +98,7 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 				return app.Usagef("--mirror-topics: want 1..100, got %d", c.MirrorTopics)
 			}
 		default:
-			return app.Usagef("--mode: want %s, %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, chaos.ModeRevenue, c.Mode)
+			return app.Usagef("--mode: want %s, %s, %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, chaos.ModeRevenue, chaos.ModeEnrich, c.Mode)
 		}
 		c.TargetBrokers = app.SplitBrokers(*targetBrokers)
 		if c.IdleEvery == 0 {

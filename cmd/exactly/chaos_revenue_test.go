@@ -15,7 +15,10 @@ func TestChaosRevenueUsage(t *testing.T) {
 	}{
 		"no instance binary": {[]string{"chaos", "--mode", "revenue"}, "--instance-binary: --mode revenue runs the revenue example's command"},
 		"broker kills":       {[]string{"chaos", "--mode", "revenue", "--instance-binary", "main.go", "--kafka-dir", "/tmp/k"}, "--kafka-dir: broker kills are for --mode pipeline only"},
-		"unknown mode":       {[]string{"chaos", "--mode", "revenues"}, "--mode: want pipeline, mirror or revenue"},
+		"unknown mode":       {[]string{"chaos", "--mode", "revenues"}, "--mode: want pipeline, mirror, revenue or enrich"},
+		"enrich, no binary":  {[]string{"chaos", "--mode", "enrich"}, "--instance-binary: --mode enrich runs the enrich example's command"},
+		"task idle":          {[]string{"chaos", "--mode", "revenue", "--instance-binary", "main.go", "--task-idle", "1s"}, "--task-idle: only with --mode enrich"},
+		"enrich, kills":      {[]string{"chaos", "--mode", "enrich", "--instance-binary", "main.go", "--kafka-dir", "/tmp/k"}, "--kafka-dir: broker kills are for --mode pipeline only"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := runCLI(tc.args...)

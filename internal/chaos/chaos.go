@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-stream/exactly/app"
+	"github.com/exactly-stream/exactly/examples/enrich"
 	"github.com/exactly-stream/exactly/examples/orders"
 	"github.com/exactly-stream/exactly/internal/cluster"
 	"github.com/exactly-stream/exactly/kafkaauth"
@@ -60,6 +61,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Mode == ModeRevenue {
 		r.revenueTopics()
+	}
+	if cfg.Mode == ModeEnrich {
+		r.enrichTopics()
 	}
 	// Shutdown, in order: the instances (SIGKILL whatever still runs,
 	// then reap), the producer and broker restarts, the clients, the
@@ -118,6 +122,7 @@ type run struct {
 
 	mirror *mirrorRun  // mirror mode only
 	rev    *revenueRun // revenue mode only
+	enr    *enrichRun  // enrich mode only
 }
 
 // timed is an action due at a time.
@@ -212,6 +217,17 @@ func (r *run) cluster(ctx context.Context) error {
 	defer cancel()
 	for _, t := range []string{r.topics.Orders, r.topics.Events} {
 		resp, err := r.admin.CreateTopic(cctx, r.cfg.Partitions, -1, nil, t)
+		if err == nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			err = resp.Err
+		}
+		if err != nil {
+			return fmt.Errorf("creating topic %s: %w", t, err)
+		}
+	}
+	if r.enr != nil {
+		// The table's topic: compacted, co-partitioned with the orders.
+		t := r.cfg.TopicPrefix + enrich.TopicCustomers
+		resp, err := r.admin.CreateTopic(cctx, r.cfg.Partitions, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, t)
 		if err == nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
 			err = resp.Err
 		}
@@ -389,13 +405,16 @@ func (r *run) soak(ctx context.Context) error {
 		r.startMirrorProducer()
 	case r.rev != nil:
 		r.startRevenueProducer()
+	case r.enr != nil:
+		r.startEnrichProducer()
 	default:
 		r.startProducer()
 	}
 	begin := time.Now()
 	r.schedulePhases(begin)
-	if r.rev != nil {
-		// The revenue producer runs its own idle phases, as the mirror's.
+	if r.rev != nil || r.enr != nil {
+		// The revenue and enrich producers run their own idle phases,
+		// as the mirror's.
 		r.nextIdle, r.nextReset = time.Time{}, time.Time{}
 	}
 	end := begin.Add(r.cfg.Duration)
@@ -898,6 +917,9 @@ func (r *run) progress(ctx context.Context, elapsed time.Duration) {
 	if r.st.r.Revenue != nil {
 		produced = r.st.r.Revenue.Sales
 	}
+	if r.st.r.Enrich != nil {
+		produced = r.st.r.Enrich.Orders
+	}
 	r.st.mu.Unlock()
 	if err != nil {
 		fmt.Fprintf(r.cfg.Out, "%s: produced %d, %d instances (lag unknown: %v)\n", elapsed.Round(time.Second), produced, len(r.live), err)
@@ -924,6 +946,9 @@ func (r *run) check(ctx context.Context) (*Report, error) {
 	}
 	if r.rev != nil {
 		return r.revenueCheck(ctx)
+	}
+	if r.enr != nil {
+		return r.enrichCheck(ctx)
 	}
 	opts := r.topics.VerifyOptions(false)
 	for _, store := range orders.OrderStores() {

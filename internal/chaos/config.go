@@ -36,15 +36,24 @@ import (
 type Config struct {
 	// Binary is the exactly command that runs the instances; in
 	// ModeRevenue, the revenue example's command
-	// (examples/revenue/cmd/revenue). Required.
+	// (examples/revenue/cmd/revenue); in ModeEnrich, the enrich example's
+	// (examples/enrich/cmd/enrich). Required.
 	Binary string
 
 	// Mode is what the soak runs: ModePipeline, the order service,
 	// ModeMirror, `exactly mirror` instances copying topics from a source
 	// cluster to a target cluster (see mirror.go in this package), or
 	// ModeRevenue, the revenue example (a repartition and punctuators; see
-	// revenue.go in this package). The default value is ModePipeline.
+	// revenue.go in this package), or ModeEnrich, the enrich example (a
+	// stream-table join; see enrich.go in this package). The default
+	// value is ModePipeline.
 	Mode string
+
+	// TaskIdle, when not zero, is passed to the instances as --task-idle
+	// (how long a task waits for a caught-up joined input before
+	// processing the others past it; negative: never). Enrich mode only.
+	// The default value is 0: the instances' default.
+	TaskIdle time.Duration
 
 	// TargetBrokers names the mirror's real target cluster, Brokers its
 	// source; both empty run two embedded kfake clusters. Mirror mode
@@ -182,6 +191,7 @@ const (
 	ModePipeline = "pipeline"
 	ModeMirror   = "mirror"
 	ModeRevenue  = "revenue"
+	ModeEnrich   = "enrich"
 )
 
 func (c *Config) ensureDefaults() {
@@ -194,7 +204,7 @@ func (c *Config) ensureDefaults() {
 		setDefault(&c.MirrorTopics, 3)
 		c.ResetEvery = -1
 	}
-	if c.Mode == ModeRevenue {
+	if c.Mode == ModeRevenue || c.Mode == ModeEnrich {
 		// Its idle phases are the mirror's (production stops, the
 		// failures go on); the order service's resets do not apply.
 		setDefault(&c.IdleEvery, 30*time.Second)
@@ -242,14 +252,16 @@ var ErrConfig = errors.New("chaos: invalid configuration")
 
 func (c *Config) validate() error {
 	switch {
-	case c.Mode != ModePipeline && c.Mode != ModeMirror && c.Mode != ModeRevenue:
-		return fmt.Errorf("%w: mode %q: want %s, %s or %s", ErrConfig, c.Mode, ModePipeline, ModeMirror, ModeRevenue)
+	case c.Mode != ModePipeline && c.Mode != ModeMirror && c.Mode != ModeRevenue && c.Mode != ModeEnrich:
+		return fmt.Errorf("%w: mode %q: want %s, %s, %s or %s", ErrConfig, c.Mode, ModePipeline, ModeMirror, ModeRevenue, ModeEnrich)
 	case c.Mode == ModeMirror && (len(c.Brokers) == 0) != (len(c.TargetBrokers) == 0):
 		return fmt.Errorf("%w: a mirror soak on real clusters needs both the source and the target brokers", ErrConfig)
 	case c.Mode != ModePipeline && c.KafkaDir != "":
 		return fmt.Errorf("%w: broker kills (a Kafka run directory) are for the pipeline mode only", ErrConfig)
 	case c.Mode != ModeMirror && len(c.TargetBrokers) > 0:
 		return fmt.Errorf("%w: target brokers are for the mirror mode only", ErrConfig)
+	case c.Mode != ModeEnrich && c.TaskIdle != 0:
+		return fmt.Errorf("%w: a task idle time is for the enrich mode only", ErrConfig)
 	case c.MirrorTopics < 0:
 		return fmt.Errorf("%w: mirror topics must not be negative", ErrConfig)
 	case c.Binary == "":

@@ -131,14 +131,17 @@ const envPrefix = "EXACTLY_"
 // password there shows in ps.
 func (f *fleet) command(id, dir string, maxRecords int, commitInterval time.Duration, extra ...string) *exec.Cmd {
 	service := []string{"--service", "order"}
-	if f.cfg.Mode == ModeRevenue {
-		service = nil // the revenue command runs its one service
+	if f.cfg.Mode == ModeRevenue || f.cfg.Mode == ModeEnrich {
+		service = nil // the example's command runs its one service
 	}
 	args := slices.Concat([]string{"run"}, service, []string{"--brokers", f.brokers,
 		"--instance-id", id, "--state-dir", dir, "--topic-prefix", f.cfg.TopicPrefix,
 		"--max-records", fmt.Sprint(maxRecords), "--commit-interval", commitInterval.String(),
 		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", txnTimeout.String(),
 		"--log-level", "info", "--log-format", "json"}, extra)
+	if f.cfg.TaskIdle != 0 {
+		args = append(args, "--task-idle", f.cfg.TaskIdle.String())
+	}
 	if f.cfg.Mode == ModeMirror {
 		// The mirror has no state directory, no transaction size and
 		// no session timeout flag: on kfake the soak lowers the session

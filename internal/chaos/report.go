@@ -73,6 +73,9 @@ type Report struct {
 
 	// Revenue is the revenue mode's part; nil in the other modes.
 	Revenue *RevenueReport
+
+	// Enrich is the enrich mode's part; nil in the other modes.
+	Enrich *EnrichReport
 }
 
 // MirrorReport is what a mirror soak did and found.
@@ -108,6 +111,12 @@ func (r *Report) Violations() int {
 		}
 		return n + len(r.Revenue.Violations)
 	}
+	if r.Enrich != nil {
+		if !r.Enrich.Checked {
+			return n + 1
+		}
+		return n + len(r.Enrich.Violations)
+	}
 	if r.Verify == nil {
 		return n + 1
 	}
@@ -123,6 +132,9 @@ func (r *Report) String() string {
 	}
 	if r.Revenue != nil {
 		return r.revenueString()
+	}
+	if r.Enrich != nil {
+		return r.enrichString()
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos: seed %d, failures for %s on %s, %d orders/s\n", r.Seed, r.Duration, r.Cluster, r.Rate)
