@@ -98,15 +98,18 @@ func (p *Processor) newGroupSession(clientCtx context.Context, scope *groupscope
 	}
 	if len(p.topo.SourceTopics()) > 1 {
 		// A task is a partition number: partition p of every input
-		// (repartition topics included) must go to one member. The range
-		// balancer gives each member the same partition range of every
-		// topic of equal partition count (they are: ensureTopics). The
-		// cooperative, sticky task balancer (balancer.go) is built and
-		// unit-tested but not used yet: with it, TestMetamorphicRevenue
-		// (seed 1796225539611960517) dead-letters sales of a future
-		// minute as late, which the range balancer never does; until
-		// that is understood, range.
-		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()))
+		// (repartition topics included) must go to one member. The task
+		// balancer (balancer.go) assigns tasks whole, cooperatively and
+		// sticky: a membership change moves only the tasks balance needs,
+		// and a moved task costs a restore. The range balancer stays in
+		// the list, second: the broker picks a protocol every member
+		// offers, by the members' preference, so a group still holding
+		// members of a release that offered only range (a rolling
+		// upgrade) balances by range until they are gone; range also
+		// keeps partition p of every topic on one member. With both
+		// listed, cooperative() is false: a revoke that takes nothing
+		// counts as dooming the open transaction (newSession).
+		opts = append(opts, kgo.Balancers(newTaskBalancer(), kgo.RangeBalancer()))
 	}
 	opts = append(opts, tuning.ClientOpts()...)
 	sess, err := kgo.NewGroupTransactSession(append(opts, p.cfg.kgoOpts...)...)
