@@ -75,9 +75,10 @@ func (w JoinWindows) validate() error {
 // event EventLateDropped of the node of their side. Records with a nil
 // key or value join nothing.
 //
-// Stream time is the task's (topology.Call.StreamTime): the largest
-// timestamp of the task's inputs, both streams' included, as for the
-// windowed aggregations.
+// Stream time is the join's sub-topology's in the task
+// (topology.Call.StreamTime): the largest timestamp of both streams' records
+// (after their repartitions, when re-keyed), as for the windowed
+// aggregations.
 //
 // a and b must be co-partitioned (same partition count, keyed alike: see
 // "Joins" in the package documentation); a re-keyed one is repartitioned

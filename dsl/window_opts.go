@@ -60,7 +60,7 @@ func EmitFinal() WindowOpt { return windowOpt(func(c *windowCfg) { c.final = tru
 
 // CloseOnWallClock also closes windows on the wall clock: a window whose
 // end plus grace plus after has passed on the wall clock is closed even if
-// the task's stream time has not reached it, so a partition that received
+// stream time has not reached it, so a partition that received
 // its last record still emits its last windows (checked every after/2, at
 // least every second). Records that arrive later for a window closed so
 // are late. It assumes event time follows the wall clock: records more

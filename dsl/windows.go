@@ -225,7 +225,7 @@ func wallCloseInterval(after time.Duration) time.Duration {
 
 // watermark returns the time up to which windows are closed (a window is
 // closed when its end plus grace is at or before it): the larger of the
-// task's stream time and the closed mark; and the mark (ok false: none).
+// stream time (of the sub-topology, in the task) and the closed mark; and the mark (ok false: none).
 func (a *timeWindowed[K, V, A]) watermark(c *topology.Call) (wm, mark time.Time, ok bool, err error) {
 	mark, ok, err = a.store.Mark(c, timeMarkClosed)
 	wm = c.StreamTime()

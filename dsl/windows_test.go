@@ -288,3 +288,39 @@ func TestWindowStoreOf(t *testing.T) {
 	require.True(t, top.IsWindowStore("counts"))
 	require.True(t, top.IsWindowStore("sessions"))
 }
+
+// TestRepartitionedWindowsKeepTheirOwnStreamTime: stream time is per
+// sub-topology. A record read before a repartition (a till's sale) moves
+// only its own part's stream time, so it cannot close a window of the
+// part after the repartition (the per-product minutes) in its task while
+// the records it overtook are still on their way through the topic: a
+// sale for product y at 5 s read from partition p, then a sale for
+// product x (whose product partition is p) at 0.5 s, is not late. With one
+// stream time per task it was: the second sale met windows closed by the
+// first.
+func TestRepartitionedWindowsKeepTheirOwnStreamTime(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	sales := dsl.StreamFrom(d, "sales", "sales", str, str) // till -> product
+	byProduct := dsl.GroupBy(sales, func(_, product string) string { return product }, str, str, dsl.Named("by-product"))
+	dsl.WindowedBy(byProduct, dsl.Tumbling(time.Second), dsl.EmitFinal()).Count(dsl.Named("counts")).ToStream().To("out", winKeySerde, topology.Int64())
+	top, err := d.Build()
+	require.NoError(t, err)
+	drv := topologytest.New(t, top, topologytest.Options{Partitions: 2, Start: winT0})
+	in := topologytest.Input(drv, "sales", str, str)
+	// Two products in different partitions.
+	x, y := "", ""
+	for i := 0; x == "" || y == ""; i++ {
+		k := string(rune('a' + i))
+		switch drv.Partition([]byte(k)) {
+		case 0:
+			x = k
+		case 1:
+			y = k
+		}
+	}
+	in.PipeTo(0, topology.Record[string, string]{Key: "till-1", Value: y, Timestamp: winAt(5000)})
+	in.PipeTo(0, topology.Record[string, string]{Key: "till-1", Value: x, Timestamp: winAt(500)})
+	require.Empty(t, drv.DeadLetters(), "x's sale is on time in its product's part: nothing there passed 1 s")
+	require.Equal(t, winAt(5000), drv.StreamTime(0), "the task's stream time is still the largest of its parts'")
+}

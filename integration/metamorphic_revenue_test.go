@@ -150,10 +150,10 @@ type revResult struct {
 // idle. Each run must pass revenue.Check, and the runs must agree.
 //
 // What is deterministic: a sale is late, and dead-lettered, when its
-// product's task has closed its minute, which depends on the interleaving
-// of the sales topic and the repartition topic in a task (a till's sale
-// moves its partition's stream time before the sales it overtook reach
-// their products' tasks), so which sales are late is not. A minute without
+// product's task has closed its minute, which depends on the order in
+// which the re-keyed sales of one product from several tills reach its
+// task (the order their transactions committed, not sale time), so which
+// sales are late is not. A minute without
 // a late sale, though, is emitted once with the sum of all its valid
 // sales, whatever the interleaving. The input is timed to keep the
 // comparison wide:

@@ -19,25 +19,26 @@ func (p *Processor) clockOf(part int32) *taskrun.Clock {
 	return c
 }
 
-// storedStreamTime returns the largest stream time any store of the task
-// keeps (they are written together; a store added since has none), or
-// zero.
-func (p *Processor) storedStreamTime(part int32) time.Time {
-	var best int64
+// storedStreamTime returns the stream time of each sub-topology of the
+// task: the largest any store of the sub-topology keeps (they are written
+// together; a store added since has none), or zero.
+func (p *Processor) storedStreamTime(part int32) []time.Time {
+	out := make([]time.Time, p.topo.Subtopologies())
 	for _, store := range p.topo.StoreNames() {
+		sub := p.topo.StoreSubtopology(store)
+		if sub < 0 {
+			continue
+		}
 		ns, ok, err := p.db.Load().InputCheckpoint(inputCheckpointName(store, streamTimeTopic), part)
 		if err != nil {
 			p.cfg.logger.Warn("reading stored stream time; starting without", "store", store, "partition", part, "err", err)
 			continue
 		}
-		if ok && ns > best {
-			best = ns
+		if ok && ns > 0 && time.Unix(0, ns).After(out[sub]) {
+			out[sub] = time.Unix(0, ns)
 		}
 	}
-	if best == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, best)
+	return out
 }
 
 // keepClocks makes the clocks of a committed transaction's tasks the

@@ -201,7 +201,7 @@ func (t *txn) produceChangelog(store string, part int32, rec *kgo.Record) {
 // the transaction's state writes before it.
 func (t *txn) finish() error {
 	for part, tk := range t.tasks {
-		if err := t.finishStreamTime(part, tk.Clock.Stream); err != nil {
+		if err := t.finishStreamTime(part, tk.Clock); err != nil {
 			return err
 		}
 	}
@@ -227,15 +227,19 @@ func (t *txn) apply() error {
 	return t.staged.Apply()
 }
 
-// finishStreamTime writes a task's stream time, when this transaction
-// moved it, into every store's changelog partition of the task, as an
-// offset record of the pseudo-topic streamTimeTopic, and stages it as that
-// input checkpoint: a restore restores it like any offset record.
-func (t *txn) finishStreamTime(part int32, stream time.Time) error {
-	if stream.IsZero() || stream.UnixNano() < 0 || stream.Equal(t.p.clockOf(part).Stream) {
-		return nil
-	}
+// finishStreamTime writes a task's stream time, per sub-topology that this
+// transaction moved it in, into the changelog partition of the task of
+// every store of the sub-topology, as an offset record of the pseudo-topic
+// streamTimeTopic, and stages it as that input checkpoint: a restore
+// restores it like any offset record.
+func (t *txn) finishStreamTime(part int32, c *taskrun.Clock) error {
+	committed := t.p.clockOf(part)
 	for _, store := range t.p.topo.StoreNames() {
+		sub := t.p.topo.StoreSubtopology(store)
+		stream := c.StreamOf(sub)
+		if sub < 0 || stream.IsZero() || stream.UnixNano() < 0 || stream.Equal(committed.StreamOf(sub)) {
+			continue
+		}
 		t.produceChangelog(store, part, offsetRecord(streamTimeTopic, stream.UnixNano()))
 		if err := t.staged.SetInputCheckpoint(inputCheckpointName(store, streamTimeTopic), part, stream.UnixNano()); err != nil {
 			return err

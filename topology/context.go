@@ -45,7 +45,8 @@ type Input struct {
 	Value     []byte
 	Timestamp time.Time
 	Headers   []Header
-	// StreamTime is the task's stream time before this record. Dispatch
+	// StreamTime is the stream time of the sub-topology of the record's
+	// source (Subtopology) in its task, before this record. Dispatch
 	// advances it to the record's timestamp (as the source's extractor
 	// gives it) when that is later and the record succeeds.
 	StreamTime time.Time
@@ -61,7 +62,7 @@ type Call struct {
 	in     *Input
 	node   *node
 	ts     time.Time
-	stream time.Time   // the task's stream time, this record included
+	stream time.Time   // the sub-topology's stream time, this record included
 	rtErr  error       // first Runtime failure; it wins over whatever the processor returned
 	useErr *UsageError // first undeclared access; it wins over all but rtErr
 }
@@ -83,8 +84,12 @@ func (c *Call) Offset() int64 { return c.in.Offset }
 // sender gave with SendRecord; in a punctuator, the time it fires for.
 func (c *Call) Timestamp() time.Time { return c.ts }
 
-// StreamTime returns the task's stream time: the largest input timestamp
-// the task has processed, the current record's included. It survives
+// StreamTime returns the stream time of the record's sub-topology in its
+// task: the largest input timestamp the sub-topology's sources have
+// processed in the task, the current record's included (Subtopology: a
+// repartition starts a new sub-topology, whose stream time only the
+// re-keyed records move, as in Kafka Streams). In a punctuator, that of
+// the sub-topology it follows (PunctuatorInfo.Subtopology). It survives
 // restarts and rebalances where the runtime keeps it (the processor: in
 // its changelogs' offset records, so a task with a store).
 func (c *Call) StreamTime() time.Time { return c.stream }

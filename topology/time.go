@@ -34,8 +34,9 @@ func (o sourceOptFor[K, V]) applySource(n *node) { o(n) }
 type PunctuationType int
 
 const (
-	// StreamTime punctuators fire when a task's stream time (the largest
-	// record timestamp it has processed) crosses the next multiple of the
+	// StreamTime punctuators fire when their sub-topology's stream time in
+	// a task (the largest record timestamp it has processed; see
+	// PunctuatorInfo.Subtopology) crosses the next multiple of the
 	// interval; they fire once per crossing, however many multiples a
 	// record skips, as Kafka Streams' do.
 	StreamTime PunctuationType = iota
@@ -86,6 +87,11 @@ type PunctuatorInfo struct {
 	Name     string
 	Interval time.Duration
 	Type     PunctuationType
+	// Subtopology is the sub-topology whose stream time the punctuator
+	// follows: that of the nodes it shares stores with or sends to; -1
+	// when they read no source, and then it follows the task's stream
+	// time (the largest of its sub-topologies').
+	Subtopology int
 }
 
 // Punctuators returns the punctuators in declaration order.
@@ -93,14 +99,14 @@ func (t *Topology) Punctuators() []PunctuatorInfo {
 	var out []PunctuatorInfo
 	for _, n := range t.nodes {
 		if n.kind == kindPunctuator {
-			out = append(out, PunctuatorInfo{n.name, n.interval, n.ptype})
+			out = append(out, PunctuatorInfo{n.name, n.interval, n.ptype, t.punctSub(n)})
 		}
 	}
 	return out
 }
 
 // Punctuate runs the punctuator name for the task of partition at time at,
-// with the task's stream time. Store access and output go through rt, as
+// with the stream time of its sub-topology in the task. Store access and output go through rt, as
 // in Dispatch. Every error aborts the transaction: a *ProcessError (the
 // punctuator or a node it sent to failed), a *RuntimeError, a *UsageError,
 // or one wrapping ErrNoPunctuator.

@@ -18,6 +18,8 @@ type Topology struct {
 	stores   []*store
 	storeSrc map[string][]string // store -> source topics feeding its users
 	globals  map[string]bool     // global stores (read-only in nodes)
+	sub      map[*node]int       // node -> its sub-topology (subtopology.go)
+	nsub     int
 }
 
 // SourceInfo describes a source.
@@ -215,6 +217,7 @@ func (b *Builder) Build() (*Topology, error) {
 		return nil, err
 	}
 	t.globals = v.global
+	v.subtopologies()
 	return t, nil
 }
 

@@ -134,7 +134,7 @@ func New(t TB, topo *topology.Topology, opts Options) *Driver {
 		slices.Sort(stores)
 	}
 	for p := range opts.Partitions {
-		d.tasks = append(d.tasks, &taskrun.Task{Topo: topo, Part: p, Clock: taskrun.NewClock(topo, time.Time{}, d.now)})
+		d.tasks = append(d.tasks, &taskrun.Task{Topo: topo, Part: p, Clock: taskrun.NewClock(topo, nil, d.now)})
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return d
@@ -149,7 +149,7 @@ func (d *Driver) WallClock() time.Time { return d.now }
 
 // StreamTime returns the stream time of partition's task (zero before its
 // first record).
-func (d *Driver) StreamTime(partition int32) time.Time { return d.tasks[partition].Clock.Stream }
+func (d *Driver) StreamTime(partition int32) time.Time { return d.tasks[partition].Clock.Stream() }
 
 // PipeRaw runs one raw record into topic, in partition r.Partition (r's
 // topic and offset are set by the driver), in a transaction of its own,

@@ -20,11 +20,14 @@
 //   - or the wall clock passes its end plus WallClockGrace: a partition
 //     whose sales stopped still emits its last minutes.
 //
-// Stream time is per task, and a task reads partition p of both topics:
-// a sale rekeyed in p moves p's stream time at once, while the sales it
-// overtook may still be on their way through the repartition topic. So a
-// sale for a minute near its end can arrive after its product's task
-// closed the minute, more often under load, kills and rebalances.
+// Stream time is per task and sub-topology: the sales read from the
+// sales topic do not move the per-product minutes' stream time, only the
+// re-keyed sales read back from the repartition topic do. A sale can
+// still come late: sales of one product from several tills reach its
+// task through the repartition topic in the order their transactions
+// committed, not in sale time order, so a sale near the end of a minute
+// can arrive after a later sale of its product closed the minute, more
+// often under load, kills and rebalances.
 //
 // Late sales: a sale for a minute that is already closed would change a
 // total already emitted; it is dead-lettered with ErrLate (dsl.ErrLate).

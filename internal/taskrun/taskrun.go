@@ -238,7 +238,8 @@ type Result struct {
 func (t *Task) Process(ctx context.Context, txn Txn, in *topology.Input) (Result, error) {
 	t.rt.topo = t.Topo
 	t.rt.Reset(txn, t.Part)
-	in.StreamTime = t.Clock.Stream
+	sub := t.Topo.Subtopology(in.Topic)
+	in.StreamTime = t.Clock.StreamOf(sub)
 	err := t.Topo.Dispatch(ctx, &t.rt, in)
 	switch {
 	case err == nil:
@@ -252,7 +253,9 @@ func (t *Task) Process(ctx context.Context, txn Txn, in *topology.Input) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	t.Clock.Stream = in.StreamTime
+	if sub >= 0 {
+		t.Clock.Streams[sub] = in.StreamTime
+	}
 	m, err := t.punctuate(ctx, txn, t.Clock.dueStream())
 	return Result{Outputs: n + m}, err
 }
@@ -268,7 +271,7 @@ func (t *Task) punctuate(ctx context.Context, txn Txn, due []firing) (int, error
 	t.rt.topo = t.Topo
 	for _, f := range due {
 		t.rt.Reset(txn, t.Part)
-		if err := t.Topo.Punctuate(ctx, &t.rt, f.name, t.Part, f.at, t.Clock.Stream); err != nil {
+		if err := t.Topo.Punctuate(ctx, &t.rt, f.name, t.Part, f.at, t.Clock.StreamOf(f.sub)); err != nil {
 			return total, err
 		}
 		n, err := t.rt.Flush(nil)
