@@ -215,3 +215,50 @@ func TestForeignKeyJoinTopology(t *testing.T) {
 	dsl.ForeignKeyLeftJoin(orders, customers, orderCustomer, func(_, o, c string, _ bool) string { return o + c }).ToStream().To("out", str, str)
 	require.ErrorIs(t, joinBuildError(t, d), dsl.ErrNameRequired)
 }
+
+// TestForeignKeyJoinNotMaterializedAlone: the build reports the missing
+// store and nothing else (no dangling node downstream).
+func TestForeignKeyJoinNotMaterializedAlone(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	orders := dsl.TableFrom(d, "orders", "orders", str, str)
+	customers := dsl.TableFrom(d, "customers", "customers", pstr, str)
+	vip := customers.Filter(func(_ *string, v string) bool { return strings.HasPrefix(v, "vip") })
+	dsl.ForeignKeyJoin(orders, vip, orderCustomer, func(_, o, c string) string { return o + c }).ToStream().To("out", str, str)
+	_, err := d.Build()
+	require.ErrorIs(t, err, dsl.ErrNotMaterialized)
+	require.Len(t, err.(interface{ Unwrap() []error }).Unwrap(), 1, "%v", err)
+}
+
+// TestForeignKeyJoinSelf joins a table with itself: employees with their
+// manager's name. The left and right nodes then hang off the same table,
+// and one change both re-subscribes the employee and answers the
+// employee's reports.
+func TestForeignKeyJoinSelf(t *testing.T) {
+	t.Parallel()
+	d := dsl.New(nil)
+	emps := dsl.TableFrom(d, "emps", "emps", pstr, str) // value "<manager>/<name>"
+	manager := func(_ *string, v string) *string { return orderCustomer("", v) }
+	dsl.ForeignKeyLeftJoin(emps, emps, manager, func(k *string, v, m string, found bool) string {
+		_, name, _ := strings.Cut(v, "/")
+		_, mname, _ := strings.Cut(m, "/")
+		if !found {
+			mname = "?"
+		}
+		return name + " reports to " + mname
+	}, dsl.Named("reports")).ToStream().To("out", pstr, str)
+	top, err := d.Build()
+	require.NoError(t, err)
+	for _, parts := range []int32{1, 3} {
+		drv := topologytest.New(t, top, topologytest.Options{Partitions: parts})
+		in := topologytest.Input(drv, "emps", str, str)
+		in.Pipe("e1", "/Ann")
+		in.Pipe("e2", "e1/Bob")
+		in.Pipe("e3", "e1/Cid")
+		in.Pipe("e1", "/Anne")
+		in.Pipe("e3", "e2/Cid")
+		in.Pipe("e2", "e1/Bobby")
+		got := topologytest.Output(drv, "out", str, str).ReadKeyValues()
+		require.Equal(t, map[string]string{"e1": "Anne reports to ?", "e2": "Bobby reports to Anne", "e3": "Cid reports to Bobby"}, got, "%d partitions", parts)
+	}
+}
