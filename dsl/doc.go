@@ -83,7 +83,7 @@
 // operator is filter, filter-not, map, map-values, select-key, flat-map,
 // flat-map-values, peek, branch (its streams "<branch>-0", "-1"...), merge,
 // to, group, count, reduce, aggregate, to-stream, materialize, stream
-// (FromNode), join, left-join, outer-join. A
+// (FromNode), join, left-join, outer-join, fk-join, fk-left-join. A
 // second operator of a kind on one parent gets "-2", the next "-3", in
 // declaration order. So the same code always gives the same names.
 //
@@ -215,7 +215,40 @@
 // they own no state. topologytest writes a record piped into a global
 // table's topic into its store at once.
 //
-// Not yet built: foreign-key table joins.
+// ForeignKeyJoin and ForeignKeyLeftJoin join two tables on a foreign key
+// (Kafka Streams' KTable-KTable foreign-key join, KIP-213): a key k of the
+// left table joins the right table's entry at fk(k, v), a key of the
+// right. The two tables need not be co-partitioned: the join adds two
+// internal topics, made like repartition topics (the processor creates
+// them with the inputs' partition count, so every input and internal
+// topic must have that count, which it checks at start), and a store.
+// A left change is sent, keyed by its foreign key, to
+// <group>-<join>-subscription-repartition, with the left key and a hash
+// of the left value as stored (the first 128 bits of its SHA-256); when
+// the foreign key changed, an unsubscribe goes to the old one. The task
+// that holds the foreign key's partition of the right table keeps the
+// subscriptions in the store "<join>-subscriptions" (changelogged like
+// every store), keyed by the foreign key (length-prefixed) then the left
+// key, so that a right change finds its subscribers by a range over one
+// prefix. A subscription is answered at once, and a right change answers
+// every subscriber of its key, through
+// <group>-<join>-response-repartition, keyed by the left key: the right
+// value (or its absence) and the hash the subscriber sent. The task of
+// the left key reads its left value: if its hash is not the response's,
+// the left key changed (or was deleted) since it subscribed, and the
+// response is dropped (counted as EventStaleDropped): a newer response,
+// or a result already emitted, supersedes it. Otherwise it emits the
+// result, or a deletion (inner join, right side absent). A left key that
+// is deleted or gets a nil foreign key has its result at once, without a
+// round trip: a deletion, or the left join's result with found false; a
+// response in flight for it is then stale. So the results are eventually
+// consistent per key, as Kafka Streams' are: a change's results follow it
+// by a round trip through the topics, and a result may briefly reflect an
+// older right value, never an older left one. As with TableJoin, the
+// inner join may emit a deletion of a key that had no result. The
+// operators are named "<left>-fk-join" and "<left>-fk-left-join" unless
+// Named; they own a store and two topics (named after the join), so name
+// them (RequireNames). Both tables must be materialized.
 //
 // # Mixing with the low-level API
 //

@@ -10,6 +10,11 @@ import (
 // deletion when deleted is true (r.Value is then the zero value).
 type change[K, V any] func(c *topology.Call, r topology.Record[K, V], deleted bool) error
 
+// changeOld is a change with the key's value before it (had false: the
+// key had none), for an operator that must undo what the old value did
+// (the foreign-key join unsubscribes the old foreign key).
+type changeOld[K, V any] func(c *topology.Call, r topology.Record[K, V], deleted bool, old V, had bool) error
+
 // Table is a typed changelog stream: the latest value per key, with
 // deletions. Tables made by TableFrom and by the aggregations are
 // materialized in a store (changelog-backed, as every store is); tables
@@ -22,6 +27,9 @@ type Table[K, V any] struct {
 	store *topology.StoreRef[K, V]
 	wins  any // a windowed aggregation's topology.WindowStoreRef (see WindowStoreOf)
 	next  []change[K, V]
+	// nextOld get the old value too; only a materialized table has them
+	// (apply reads the old value, and only when there are any).
+	nextOld []changeOld[K, V]
 }
 
 // WindowStoreOf returns the window store of a windowed table (made by a
@@ -58,9 +66,16 @@ func (t *Table[K, V]) push(c *topology.Call, r topology.Record[K, V], deleted bo
 }
 
 // apply writes a change to the store of a materialized table (a deletion
-// deletes the key) and forwards it.
+// deletes the key) and forwards it, to nextOld with the value it replaced.
 func (t *Table[K, V]) apply(c *topology.Call, r topology.Record[K, V], deleted bool) error {
+	var old V
+	var had bool
 	var err error
+	if len(t.nextOld) > 0 {
+		if old, had, err = t.store.Get(c, r.Key); err != nil {
+			return err
+		}
+	}
 	if deleted {
 		err = t.store.Delete(c, r.Key)
 	} else {
@@ -69,7 +84,15 @@ func (t *Table[K, V]) apply(c *topology.Call, r topology.Record[K, V], deleted b
 	if err != nil {
 		return err
 	}
-	return t.push(c, r, deleted)
+	if err := t.push(c, r, deleted); err != nil {
+		return err
+	}
+	for _, f := range t.nextOld {
+		if err := f(c, r, deleted, old, had); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ToStream returns the table's changes as a stream: an update as its new

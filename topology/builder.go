@@ -308,6 +308,42 @@ func (s StoreRef[K, V]) Put(ctx *Call, key K, value V) error {
 	return ctx.put(s.name, k, v)
 }
 
+// Range calls fn in key order for every entry whose encoded key is in
+// [lo, hi) (nil lo: from the first key, nil hi: to the last), decoded with
+// the store's serdes, until fn returns false. The bounds are encoded keys
+// because the order is that of the encoded bytes, which a serde need not
+// keep (topology.Int64 keeps it for non-negative numbers, JSON does not).
+// Writes made while Range runs need not be seen by it; a node that writes
+// what it ranges over collects first.
+func (s StoreRef[K, V]) Range(ctx *Call, lo, hi []byte, fn func(key K, value V) bool) error {
+	var derr error
+	err := ctx.rangeKeys(s.name, lo, hi, func(bk, bv []byte) bool {
+		k, err := s.ks.Decode(bk)
+		if err != nil {
+			derr = fmt.Errorf("decoding key from store %q: %w", s.name, err)
+			return false
+		}
+		v, err := s.vs.Decode(bv)
+		if err != nil {
+			derr = fmt.Errorf("decoding value from store %q: %w", s.name, err)
+			return false
+		}
+		return fn(k, v)
+	})
+	if err != nil {
+		return err
+	}
+	return derr
+}
+
+// Raw returns a handle on the same store that reads and writes its bytes
+// as they are (the Bytes serde): for a node that compares or forwards
+// stored values without decoding them. It declares nothing; the node
+// still lists the store in Stores.
+func (s StoreRef[K, V]) Raw() StoreRef[[]byte, []byte] {
+	return StoreRef[[]byte, []byte]{name: s.name, ks: Bytes(), vs: Bytes()}
+}
+
 // Delete removes key.
 func (s StoreRef[K, V]) Delete(ctx *Call, key K) error {
 	k, err := s.ks.Encode(key)

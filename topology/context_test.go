@@ -242,6 +242,45 @@ func TestProcessStoreReadsOwnWrites(t *testing.T) {
 	require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 42}, rt.stores["counts"]["k"])
 }
 
+// TestStoreRange ranges over a half-open interval of encoded keys, stops
+// when fn says so, and reads the same bytes through Raw.
+func TestStoreRange(t *testing.T) {
+	t.Parallel()
+	b := topology.NewBuilder()
+	topology.Source(b, "in", "in", topology.String(), topology.Int64())
+	st := topology.Store(b, "s", topology.String(), topology.Int64())
+	var got []string
+	topology.Node(b, "p", func(ctx *topology.Call, r topology.Record[string, int64]) error {
+		for _, k := range []string{"a", "b1", "b2", "b3", "c"} {
+			if err := st.Put(ctx, k, int64(len(k))); err != nil {
+				return err
+			}
+		}
+		err := st.Range(ctx, []byte("b"), []byte("c"), func(k string, v int64) bool {
+			got = append(got, fmt.Sprintf("%s=%d", k, v))
+			return k != "b2"
+		})
+		if err != nil {
+			return err
+		}
+		err = st.Range(ctx, nil, []byte("b"), func(k string, _ int64) bool {
+			got = append(got, k)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		raw, ok, err := st.Raw().Get(ctx, []byte("c"))
+		got = append(got, fmt.Sprintf("%v %v", raw, ok))
+		return err
+	}, topology.Parents("in"), topology.Stores(st.Name()))
+	top := mustBuild(t, b)
+	v, err := topology.Int64().Encode(1)
+	require.NoError(t, err)
+	require.NoError(t, top.Dispatch(context.Background(), newFakeRuntime(), &topology.Input{Topic: "in", Key: []byte("k"), Value: v}))
+	require.Equal(t, []string{"b1=2", "b2=2", "a", "[0 0 0 0 0 0 0 1] true"}, got)
+}
+
 func TestProcessDecodeError(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
