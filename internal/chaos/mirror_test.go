@@ -22,7 +22,7 @@ func TestChaosMirrorOnKfake(t *testing.T) {
 	bin := buildBinary(t)
 	var progress syncBuffer
 	cfg := Config{
-		Mode: ModeMirror, Binary: bin, Duration: 20 * time.Second, Seed: time.Now().UnixNano() % 1_000_000,
+		Mode: ModeMirror, Binary: bin, Duration: 20 * time.Second, Seed: chaosSeed(t),
 		Rate: 200, Customers: 50, Partitions: 3, MirrorTopics: 2,
 		EventInterval: 1500 * time.Millisecond, IdleEvery: 12 * time.Second, IdleFor: 4 * time.Second,
 		// A clean stop of the mirror may take its flush, its commit and
@@ -33,7 +33,6 @@ func TestChaosMirrorOnKfake(t *testing.T) {
 	if os.Getenv("EXACTLY_TEST_LOG") != "" {
 		cfg.InstanceLogs = os.Stderr
 	}
-	t.Logf("seed %d", cfg.Seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
