@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -106,6 +107,8 @@ func TestMirrorVerdict(t *testing.T) {
 			return append(recs[:5:5], append([]*kgo.Record{recs[4]}, recs[5:]...)...)
 		}, func(t *testing.T, v *MirrorVerdict) {
 			require.Equal(t, 1, v.Duplicates)
+			require.Len(t, v.DuplicateDetails, 2, "the duplicate, and that the offsets topic is missing")
+			require.Contains(t, v.DuplicateDetails[0], fmt.Sprintf("(source offset %d)", read(false)[4].Offset))
 			require.Positive(t, v.Extra+v.Mismatch)
 		}},
 		{"a missing record", func() []*kgo.Record {
