@@ -10,7 +10,10 @@
 // on the source cluster only assigns partitions to instances, and its
 // offsets are never committed. On assignment a partition resumes from the
 // position read, read_committed and up to the high watermark (so after
-// every transaction open at that moment has ended), from the offsets topic.
+// every transaction open at that moment has ended), from the offsets topic;
+// a listing that does not find that topic (kgo's cached metadata from
+// before it was created) fails the assignment, and kgo rejoins, rather
+// than reading as no positions.
 //
 // Every source partition has its own transactional ID,
 // <name>/<topic>/<partition>, and its owner a target producer for it. On

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -51,5 +52,33 @@ func TestFailedProduceAbortsAndRetries(t *testing.T) {
 	require.Equal(t, 40, tgt)
 	require.EqualValues(t, 2, failed.Load())
 	require.Positive(t, m.Stats().TxnsAborted)
+	require.NoError(t, r.stop(t))
+}
+
+// An instance that created the offsets topic lists it, for its first
+// assignment a moment later, through kgo's cached metadata from before it
+// existed: UNKNOWN_TOPIC_OR_PARTITION. The mirror read that as "no
+// positions" and copied every partition it took again from its start,
+// over the positions another instance had committed (the chaos soak,
+// seed 222 under load: 60 duplicates, chaos-2 starting mirror-src-0/2,
+// 1/1 and 1/2 at the log start). Here the target answers the first
+// listing of the offsets topic so; the positions must still hold.
+func TestUnknownOffsetsTopicIsNotNoPositions(t *testing.T) {
+	t.Parallel()
+	c := newClusters(t)
+	mkTopic(t, c.srcAdm, "events", 2)
+	p := c.producer(t, "src-txn")
+	produceTxn(t, p, "events", "a", 20, true, time.Now())
+	r := start(t, c.newMirror(t, "a"))
+	c.waitMirrored(t, []string{"events"}, 20*time.Second)
+	require.NoError(t, r.stop(t))
+
+	produceTxn(t, p, "events", "b", 10, true, time.Now())
+	stale := c.tgt.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.ListOffsets}, Topic: "mm-mirror-offsets", Err: kerr.UnknownTopicOrPartition})
+	r = start(t, c.newMirror(t, "b"))
+	rep := c.waitMirrored(t, []string{"events"}, 20*time.Second)
+	_, tgt := totalRecords(rep)
+	require.Equal(t, 30, tgt)
+	require.Equal(t, 1, stale.Hits(), "the offsets topic was never listed as unknown")
 	require.NoError(t, r.stop(t))
 }

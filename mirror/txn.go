@@ -74,7 +74,7 @@ func (m *Mirror) adjustOffsets(ctx context.Context, offsets map[string]map[int32
 		m.cfg.logger.Warn("taking newly assigned partitions", "err", err)
 		return nil, err
 	}
-	pos, err := ReadPositionDetails(ctx, m.tgt, m.cfg.offsetsTopic, 2*m.cfg.txnTimeout)
+	pos, err := readPositions(ctx, m.tgt, m.cfg.offsetsTopic, 2*m.cfg.txnTimeout, true)
 	if err != nil {
 		return fail(err)
 	}

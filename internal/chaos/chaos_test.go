@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,21 @@ func buildBinary(t *testing.T) string {
 	out, err := exec.Command("go", "build", "-race", "-o", bin, "github.com/exactly-stream/exactly/cmd/exactly").CombinedOutput()
 	require.NoError(t, err, "building the exactly binary:\n%s", out)
 	return bin
+}
+
+// chaosSeed is the seed of a soak: EXACTLY_CHAOS_SEED when set, to replay
+// a run's choices (timing still differs from run to run), else drawn from
+// the clock. It is logged either way.
+func chaosSeed(t *testing.T) int64 {
+	t.Helper()
+	seed := time.Now().UnixNano() % 1_000_000
+	if s := os.Getenv("EXACTLY_CHAOS_SEED"); s != "" {
+		var err error
+		seed, err = strconv.ParseInt(s, 10, 64)
+		require.NoError(t, err, "EXACTLY_CHAOS_SEED")
+	}
+	t.Logf("seed %d (replay with EXACTLY_CHAOS_SEED=%d)", seed, seed)
+	return seed
 }
 
 // syncBuffer is a bytes.Buffer safe for the log readers' goroutines.
@@ -51,7 +67,7 @@ func TestChaosOnKfake(t *testing.T) {
 	bin := buildBinary(t)
 	var progress syncBuffer
 	cfg := Config{
-		Binary: bin, Duration: 20 * time.Second, Seed: time.Now().UnixNano() % 1_000_000,
+		Binary: bin, Duration: 20 * time.Second, Seed: chaosSeed(t),
 		Rate: 200, Customers: 50, Instances: 2, MaxInstances: 3, Partitions: 4,
 		EventInterval: 1500 * time.Millisecond, StopTimeout: 20 * time.Second, StateDir: t.TempDir(), Out: &progress,
 		IdleEvery: -1, ResetEvery: -1,
@@ -59,7 +75,6 @@ func TestChaosOnKfake(t *testing.T) {
 	if os.Getenv("EXACTLY_TEST_LOG") != "" {
 		cfg.InstanceLogs = os.Stderr
 	}
-	t.Logf("seed %d", cfg.Seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)

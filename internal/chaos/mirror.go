@@ -506,6 +506,11 @@ type MirrorVerdict struct {
 	// record of the partition already has; AbortedCopies the target
 	// records whose source record was aborted.
 	Duplicates, AbortedCopies int
+	// DuplicateDetails shows a few duplicates: the source offset, and
+	// for each copy its target offset, the producer epoch of the target
+	// transaction that committed it and the instance whose position
+	// record that transaction holds.
+	DuplicateDetails []string
 
 	// Hanging lists target partitions whose last stable offset stayed
 	// below the high watermark: a transaction left open.
@@ -524,6 +529,7 @@ func (v *MirrorVerdict) Violations() int {
 func checkMirror(ctx context.Context, src, tgt *kgo.Client, topics []string, offsetsTopic string, l *ledger, stableWait time.Duration) (*MirrorVerdict, error) {
 	v := &MirrorVerdict{}
 	v.Committed, v.Aborted = l.totals()
+	var dups []duplicate
 	var err error
 	if v.Hanging, err = hanging(ctx, kadm.NewClient(tgt), append(slices.Clone(topics), offsetsTopic), stableWait); err != nil {
 		return nil, err
@@ -534,11 +540,14 @@ func checkMirror(ctx context.Context, src, tgt *kgo.Client, topics []string, off
 			return nil, fmt.Errorf("reading source topic %s: %w", t, err)
 		}
 		v.checkSource(t, recs, l)
-		recs, err = exactlytest.ReadCommitted(ctx, tgt, t, exactlytest.ReadOptions{})
+		tgtRecs, err := exactlytest.ReadCommitted(ctx, tgt, t, exactlytest.ReadOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("reading target topic %s: %w", t, err)
 		}
-		v.checkTarget(recs)
+		dups = append(dups, v.checkTarget(t, recs, tgtRecs)...)
+	}
+	if len(dups) > 0 {
+		v.DuplicateDetails = describeDuplicates(ctx, tgt, offsetsTopic, dups)
 	}
 	// Every difference is kept, to count them by kind.
 	rep, err := mirror.Verify(ctx, src, tgt, topics, mirror.VerifyOptions{MaxDifferences: v.SourceRecords + v.TargetRecords + 1})
@@ -547,9 +556,9 @@ func checkMirror(ctx context.Context, src, tgt *kgo.Client, topics []string, off
 	}
 	kinds := map[mirror.DifferenceKind]*int{mirror.Missing: &v.Missing, mirror.Extra: &v.Extra, mirror.Mismatch: &v.Mismatch}
 	for _, p := range rep.Partitions {
-		for _, d := range p.Differences {
+		for i, d := range p.Differences {
 			*kinds[d.Kind]++
-			if len(v.Details) < 10 {
+			if i < 3 && len(v.Details) < 12 { // the first of every partition: later ones follow from them
 				v.Details = append(v.Details, fmt.Sprintf("%s/%d: %s at record %d (source offset %d, target offset %d): %s", p.Topic, p.Partition, d.Kind, d.Index, d.SourceOffset, d.TargetOffset, d.Detail))
 			}
 		}
@@ -583,22 +592,80 @@ func (v *MirrorVerdict) checkSource(topic string, recs map[int32][]*kgo.Record, 
 	}
 }
 
+// duplicate is a target record whose value an earlier target record of
+// its partition has.
+type duplicate struct {
+	topic     string
+	srcOffset int64 // -1 when the source has no such committed record
+	first, r  *kgo.Record
+}
+
 // checkTarget counts a target topic's records, its duplicates and its
-// copies of aborted records.
-func (v *MirrorVerdict) checkTarget(recs map[int32][]*kgo.Record) {
-	for _, rs := range recs {
-		seen := make(map[string]bool, len(rs))
+// copies of aborted records, and returns the duplicates; src is the
+// topic's committed source records.
+func (v *MirrorVerdict) checkTarget(topic string, src, recs map[int32][]*kgo.Record) []duplicate {
+	var dups []duplicate
+	for p, rs := range recs {
+		srcAt := make(map[string]int64, len(src[p]))
+		for _, r := range src[p] {
+			srcAt[string(r.Value)] = r.Offset
+		}
+		seen := make(map[string]*kgo.Record, len(rs))
 		for _, r := range rs {
 			v.TargetRecords++
 			if strings.HasSuffix(string(r.Value), " aborted") {
 				v.AbortedCopies++
 			}
-			if seen[string(r.Value)] {
+			if first := seen[string(r.Value)]; first != nil {
 				v.Duplicates++
+				at, ok := srcAt[string(r.Value)]
+				if !ok {
+					at = -1
+				}
+				dups = append(dups, duplicate{topic, at, first, r})
+				continue
 			}
-			seen[string(r.Value)] = true
+			seen[string(r.Value)] = r
 		}
 	}
+	return dups
+}
+
+// describeDuplicates says, for the first few duplicates, which target
+// transactions committed each copy: a transaction is a producer ID and
+// epoch (every commit bumps the epoch under KIP-890), and its position
+// record on the offsets topic names the instance and the position.
+func describeDuplicates(ctx context.Context, tgt *kgo.Client, offsetsTopic string, dups []duplicate) []string {
+	type txn struct {
+		id    int64
+		epoch int16
+	}
+	writers := make(map[txn]string)
+	err := exactlytest.ReadCommittedFunc(ctx, tgt, offsetsTopic, exactlytest.ReadOptions{Timeout: 30 * time.Second}, func(r *kgo.Record) error {
+		instance := "?"
+		for _, h := range r.Headers {
+			if h.Key == "exactly.mirror.instance" {
+				instance = string(h.Value)
+			}
+		}
+		writers[txn{r.ProducerID, r.ProducerEpoch}] = fmt.Sprintf("%s, position %s of %s", instance, r.Value, r.Key)
+		return nil
+	})
+	copyOf := func(r *kgo.Record) string {
+		w, ok := writers[txn{r.ProducerID, r.ProducerEpoch}]
+		if !ok {
+			w = "no position record"
+		}
+		return fmt.Sprintf("target offset %d (producer %d epoch %d: %s)", r.Offset, r.ProducerID, r.ProducerEpoch, w)
+	}
+	var out []string
+	for _, d := range dups[:min(len(dups), 10)] {
+		out = append(out, fmt.Sprintf("duplicate %s/%d: %q (source offset %d) at %s and at %s", d.topic, d.r.Partition, d.r.Value, d.srcOffset, copyOf(d.first), copyOf(d.r)))
+	}
+	if err != nil {
+		out = append(out, fmt.Sprintf("(reading the offsets topic %s for the writers: %s)", offsetsTopic, err.Error()))
+	}
+	return out
 }
 
 // hanging returns the partitions of topics (those that exist) whose last

@@ -76,6 +76,9 @@ func (v *MirrorVerdict) String() string {
 		fmt.Fprintf(&b, "    %s\n", d)
 	}
 	fmt.Fprintf(&b, "  duplicates on the target: %d; aborted source records on the target: %d\n", v.Duplicates, v.AbortedCopies)
+	for _, d := range v.DuplicateDetails {
+		fmt.Fprintf(&b, "    %s\n", d)
+	}
 	if len(v.Hanging) == 0 {
 		b.WriteString("  no transaction left open on the target\n")
 	}

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestChaosMirrorOnKfake(t *testing.T) {
 	bin := buildBinary(t)
 	var progress syncBuffer
 	cfg := Config{
-		Mode: ModeMirror, Binary: bin, Duration: 20 * time.Second, Seed: time.Now().UnixNano() % 1_000_000,
+		Mode: ModeMirror, Binary: bin, Duration: 20 * time.Second, Seed: chaosSeed(t),
 		Rate: 200, Customers: 50, Partitions: 3, MirrorTopics: 2,
 		EventInterval: 1500 * time.Millisecond, IdleEvery: 12 * time.Second, IdleFor: 4 * time.Second,
 		// A clean stop of the mirror may take its flush, its commit and
@@ -33,7 +34,6 @@ func TestChaosMirrorOnKfake(t *testing.T) {
 	if os.Getenv("EXACTLY_TEST_LOG") != "" {
 		cfg.InstanceLogs = os.Stderr
 	}
-	t.Logf("seed %d", cfg.Seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
@@ -107,6 +107,8 @@ func TestMirrorVerdict(t *testing.T) {
 			return append(recs[:5:5], append([]*kgo.Record{recs[4]}, recs[5:]...)...)
 		}, func(t *testing.T, v *MirrorVerdict) {
 			require.Equal(t, 1, v.Duplicates)
+			require.Len(t, v.DuplicateDetails, 2, "the duplicate, and that the offsets topic is missing")
+			require.Contains(t, v.DuplicateDetails[0], fmt.Sprintf("(source offset %d)", read(false)[4].Offset))
 			require.Positive(t, v.Extra+v.Mismatch)
 		}},
 		{"a missing record", func() []*kgo.Record {

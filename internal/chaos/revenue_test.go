@@ -26,14 +26,13 @@ func TestChaosRevenueOnKfake(t *testing.T) {
 	require.NoError(t, err, "building the revenue binary:\n%s", out)
 	var progress syncBuffer
 	cfg := Config{
-		Mode: ModeRevenue, Binary: bin, Duration: 20 * time.Second, Seed: time.Now().UnixNano() % 1_000_000,
+		Mode: ModeRevenue, Binary: bin, Duration: 20 * time.Second, Seed: chaosSeed(t),
 		Rate: 100, Partitions: 3, EventInterval: 1500 * time.Millisecond, IdleEvery: 12 * time.Second, IdleFor: 4 * time.Second,
 		StopTimeout: 45 * time.Second, Out: &progress,
 	}
 	if os.Getenv("EXACTLY_TEST_LOG") != "" {
 		cfg.InstanceLogs = os.Stderr
 	}
-	t.Logf("seed %d", cfg.Seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
