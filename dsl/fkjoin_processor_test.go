@@ -23,7 +23,9 @@ import (
 // and create the internal topics, and the committed results, folded per
 // key, must reach the brute-force join, first of a backlog, then of
 // updates made while it runs (a foreign key change, a left deletion, a
-// right deletion and a right update).
+// right deletion and a right update), the updates by a second instance
+// that restored everything from the changelogs onto an empty state
+// directory.
 func TestForeignKeyJoinOnProcessor(t *testing.T) {
 	t.Parallel()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders", "customers"))
@@ -99,9 +101,26 @@ func TestForeignKeyJoinOnProcessor(t *testing.T) {
 	for i := range 20 {
 		produce("orders", fmt.Sprintf("o%d", i), fmt.Sprintf("c%d/item%d", i%6, i)) // c5 has no customer
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	run := func(p *processor.Processor) (stop func()) {
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- p.Run(rctx) }()
+		return func() {
+			rcancel()
+			require.NoError(t, <-done)
+		}
+	}
+	stop := run(p)
 	waitFor(t, 60*time.Second, "the backlog's join", func() bool { return maps.Equal(want(), folded()) })
+	// A new instance on an empty state directory: the subscriptions and
+	// both tables come back from their changelogs, and the updates below
+	// reach the right subscribers only through the restored subscriptions.
+	stop()
+	p, err = processor.New(build(t, d), processor.Brokers(c.ListenAddrs()...), processor.Group("fk"),
+		processor.InstanceID("fk-1"), processor.StateDir(t.TempDir()), processor.CommitInterval(20*time.Millisecond))
+	require.NoError(t, err)
+	stop = run(p)
+	defer stop()
 
 	produce("orders", "o1", "c2/item1") // c1 -> c2
 	produce("orders", "o2", "")         // deleted
@@ -109,6 +128,4 @@ func TestForeignKeyJoinOnProcessor(t *testing.T) {
 	produce("customers", "c4", "renamed")
 	produce("orders", "o7", "/item7") // no foreign key
 	waitFor(t, 60*time.Second, "the updates' join", func() bool { return maps.Equal(want(), folded()) })
-	cancel()
-	require.NoError(t, <-done)
 }
