@@ -136,8 +136,9 @@ type Config struct {
 
 	// Security secures the connections to Brokers (TLS, SASL): Run's
 	// own clients (admin, producer, checks) have its options, and the
-	// instances get it through their EXACTLY_ environment variables
-	// (EXACTLY_SASL_PASSWORD, ...; in mirror mode EXACTLY_SOURCE_...),
+	// instances get it through their program's environment variables
+	// (EXACTLY_SASL_PASSWORD, ...; in mirror mode EXACTLY_SOURCE_...; in
+	// revenue and enrich mode REVENUE_... and ENRICH_...),
 	// never on their command lines, which ps shows. The embedded kfake
 	// cluster is plain, so it needs Brokers. The default value is a
 	// plaintext connection.

@@ -126,6 +126,20 @@ const resetDoneMsg = "state reset: done"
 // (package app: EXACTLY_<FLAG>).
 const envPrefix = "EXACTLY_"
 
+// instanceEnvPrefix is the prefix of the environment variables of the
+// program the instances run: the examples' commands are programs of their
+// own (package app derives the prefix from the program's name), and read
+// REVENUE_<FLAG> and ENRICH_<FLAG>, not EXACTLY_<FLAG>.
+func (f *fleet) instanceEnvPrefix() string {
+	switch f.cfg.Mode {
+	case ModeRevenue:
+		return "REVENUE_"
+	case ModeEnrich:
+		return "ENRICH_"
+	}
+	return envPrefix
+}
+
 // command returns the command of an instance (see start). The connection
 // settings go into its environment, never onto its command line: a
 // password there shows in ps.
@@ -154,7 +168,7 @@ func (f *fleet) command(id, dir string, maxRecords int, commitInterval time.Dura
 	if f.cfg.Mode == ModeMirror {
 		cmd.Env = f.cfg.TargetSecurity.Environ(f.cfg.Security.Environ(os.Environ(), envPrefix, "source-"), envPrefix, "target-")
 	} else {
-		cmd.Env = f.cfg.Security.Environ(os.Environ(), envPrefix, "")
+		cmd.Env = f.cfg.Security.Environ(os.Environ(), f.instanceEnvPrefix(), "")
 	}
 	return cmd
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // TestInstanceEnvironmentCarriesSecurity: the instances get the
-// connection settings through their EXACTLY_ environment variables (with
-// the mirror's --source-/--target- prefixes in mirror mode), the password
+// connection settings through their program's environment variables
+// (EXACTLY_, with the mirror's --source-/--target- prefixes in mirror mode;
+// REVENUE_ and ENRICH_ for the examples' commands), the password
 // included, and nothing of them on their command lines, which ps shows.
 // A setting the parent inherited but was not given is not passed on.
 func TestInstanceEnvironmentCarriesSecurity(t *testing.T) { // not parallel: it sets the environment
@@ -43,6 +44,15 @@ func TestInstanceEnvironmentCarriesSecurity(t *testing.T) { // not parallel: it 
 			"EXACTLY_TARGET_SASL_MECHANISM": "PLAIN", "EXACTLY_TARGET_SASL_USERNAME": "mirror",
 			"EXACTLY_TARGET_SASL_PASSWORD": targetPassword, "EXACTLY_TARGET_TLS_SERVER_NAME": "",
 			"EXACTLY_SASL_PASSWORD": "",
+		}},
+		// The examples' commands read their own program's variables.
+		{ModeRevenue, map[string]string{
+			"REVENUE_TLS_CA_FILE": "/certs/ca.pem", "REVENUE_SASL_MECHANISM": "SCRAM-SHA-512",
+			"REVENUE_SASL_USERNAME": "orders", "REVENUE_SASL_PASSWORD": password, "EXACTLY_SASL_USERNAME": "",
+		}},
+		{ModeEnrich, map[string]string{
+			"ENRICH_TLS_CA_FILE": "/certs/ca.pem", "ENRICH_SASL_MECHANISM": "SCRAM-SHA-512",
+			"ENRICH_SASL_USERNAME": "orders", "ENRICH_SASL_PASSWORD": password, "EXACTLY_SASL_USERNAME": "",
 		}},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
