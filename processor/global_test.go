@@ -117,6 +117,13 @@ func TestGlobalStore(t *testing.T) {
 		_, ok2, _ := in.p.db.Load().Get("profiles", taskrun.GlobalPartition, []byte("c2"))
 		return string(v1) == "c1-v9" && !ok2
 	})
+	// Queried on any instance, from its replica.
+	q, err := in.p.Query(context.Background(), "profiles", []byte("c1"))
+	require.NoError(t, err)
+	require.Equal(t, QueryResult{Partition: taskrun.GlobalPartition, Value: []byte("c1-v9"), Found: true, Offset: -1}, q)
+	q, err = in.p.Query(context.Background(), "profiles", []byte("c2"))
+	require.NoError(t, err)
+	require.False(t, q.Found, "a tombstone deleted c2")
 	produceAll(t, brokers, orderRecs("b", 3))
 	in.waitRecords(t, customers+3)
 	require.Equal(t, map[string]string{"b0": "none", "b1": "c1-v9", "b2": "none"}, enrichedBy(t, brokers, "b"))
@@ -200,4 +207,14 @@ func TestGlobalBootstrapReadsToTheEnd(t *testing.T) {
 			require.Equal(t, val, string(got), "%s", key)
 		}
 	}
+}
+
+// A global store answers queries only once bootstrapped: before, Query
+// says the processor has not started, not that the key is absent.
+func TestGlobalStoreQueryBeforeBootstrap(t *testing.T) {
+	t.Parallel()
+	p, err := New(globalTopology(t), Brokers("127.0.0.1:1"), Group("app"), StateDir(t.TempDir()))
+	require.NoError(t, err)
+	_, err = p.Query(context.Background(), "profiles", []byte("c1"))
+	require.ErrorIs(t, err, ErrNotStarted)
 }

@@ -48,9 +48,12 @@ type Processor struct {
 	// globals maps each global store to the topic it replicates
 	// (global.go).
 	globals map[string]string
-	purge   purger      // repartition records to delete, below committed offsets
-	coop    atomic.Bool // the session's balancers are all cooperative
-	bg      sync.WaitGroup
+	// globalsReady is set once the global stores are bootstrapped: they
+	// answer queries from then on.
+	globalsReady atomic.Bool
+	purge        purger      // repartition records to delete, below committed offsets
+	coop         atomic.Bool // the session's balancers are all cooperative
+	bg           sync.WaitGroup
 	// noTopicIDs warns once that the brokers report no topic IDs.
 	noTopicIDs sync.Once
 	// fencedInstanceAt is when the group last fenced this static member
@@ -184,6 +187,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	case err != nil:
 		return err
 	case globals != nil:
+		p.globalsReady.Store(true)
 		p.spawn(func() { globals.follow(gctx) })
 	}
 	if len(p.topo.Repartitions()) > 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-stream/exactly/internal/taskrun"
 	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
@@ -53,7 +54,8 @@ type QueryResult struct {
 var ErrUnknownStore = errors.New("processor: unknown store")
 
 // ErrNotStarted is returned by Query before the processor knows its input
-// (Run has not yet checked the topics).
+// (Run has not yet checked the topics), and for a global store before it
+// is bootstrapped.
 var ErrNotStarted = errors.New("processor: not started")
 
 // QueryOpt configures one Query.
@@ -77,7 +79,9 @@ func RoutingKey(route []byte) QueryOpt {
 
 // Query reads key's committed state in store, from this instance if it
 // owns the key's partition (restored and processing), else it fails with a
-// *NotOwnerError naming the owner. The partition is the one the store key
+// *NotOwnerError naming the owner. A global store is on every instance:
+// each answers from its replica once bootstrapped (Partition 0, Offset
+// -1), as up to date as its reading of the store's topic. The partition is the one the store key
 // would go to as an input record key (the Java client's default
 // partitioner, murmur2, as the input is expected to be partitioned), or
 // RoutingKey's: a store keyed differently from its input needs it. Get is
@@ -141,6 +145,17 @@ func (p *Processor) locate(ctx context.Context, store string, key []byte, opts [
 	route := key
 	if qc.route != nil {
 		route = qc.route
+	}
+	if p.topo.IsGlobalStore(store) {
+		// Replicated whole on every instance: this one answers, once its
+		// global stores are bootstrapped. The input offset is not one
+		// offset (each partition of the store's topic has its own).
+		l := QueryResult{Partition: taskrun.GlobalPartition, Offset: -1}
+		db := p.db.Load()
+		if !p.globalsReady.Load() || db == nil {
+			return nil, l, fmt.Errorf("querying global store %q: %w", store, ErrNotStarted)
+		}
+		return db, l, nil
 	}
 	srcs := p.topo.StoreSources(store)
 	if len(srcs) == 0 {
