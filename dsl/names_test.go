@@ -42,6 +42,8 @@ func TestDerivedNames(t *testing.T) {
   processor "other-filter-2" [string, string] <- other -> other-filter-2-to
   sink "other-filter-2-to" topic=y [string, string] <- other-filter-2
   store "lines-filter-group-count" [string, int64] sources=lines
+  sub-topology 0: lines, lines-filter, lines-filter-group-count, lines-filter-group-count-to-stream-to
+  sub-topology 1: other, other-filter, other-filter-to, other-filter-2, other-filter-2-to
 `, top.Describe())
 }
 

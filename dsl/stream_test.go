@@ -104,5 +104,6 @@ func TestFusedChainHasOneNode(t *testing.T) {
   source "in" topic=in [string, string] -> in-filter
   processor "in-filter" [string, string] <- in -> in-filter-map-values-peek-to
   sink "in-filter-map-values-peek-to" topic=out [string, string] <- in-filter
+  sub-topology 0: in, in-filter, in-filter-map-values-peek-to
 `, top.Describe())
 }

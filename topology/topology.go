@@ -146,7 +146,8 @@ func (t *Topology) Dispatch(ctx context.Context, rt Runtime, in *Input) error {
 }
 
 // Describe returns a human-readable description of the graph: nodes in
-// declaration order with their edges, stores with the sources feeding them.
+// declaration order with their edges, stores with the sources feeding them,
+// and the sub-topologies (Subtopology) with their nodes.
 func (t *Topology) Describe() string {
 	var sb strings.Builder
 	sb.WriteString("Topology\n")
@@ -185,6 +186,14 @@ func (t *Topology) Describe() string {
 			continue
 		}
 		fmt.Fprintf(&sb, "  %s %q [%s, %s] sources=%s\n", kind, s.name, s.keyType, s.valType, strings.Join(t.storeSrc[s.name], ", "))
+	}
+	// The sub-topologies: each keeps its own stream time in a task.
+	members := make([][]string, t.nsub)
+	for _, n := range t.nodes {
+		members[t.sub[n]] = append(members[t.sub[n]], n.name)
+	}
+	for i, names := range members {
+		fmt.Fprintf(&sb, "  sub-topology %d: %s\n", i, strings.Join(names, ", "))
 	}
 	return sb.String()
 }
