@@ -18,6 +18,10 @@ type DB struct {
 	pdb  *pebble.DB
 	lock *dirLock
 
+	// cache holds committed values that staged reads fetched (see
+	// valueCache): every write of committed data below keeps it true.
+	cache *valueCache
+
 	// mu guards the open/closed state: every call that reaches Pebble holds
 	// mu for reading, Close holds it for writing.
 	mu struct {
@@ -55,13 +59,16 @@ func open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache := pebble.NewCache(opts.CacheSize)
+	// Pebble reserves its memtables (the mutable one and one flushing or
+	// kept for reuse, MemTableSize each at most) from the block cache: the
+	// blocks get CacheSize on top of them.
+	cache := pebble.NewCache(opts.CacheSize + 2*int64(opts.MemTableSize))
 	defer cache.Unref() // the DB holds its own reference
 	pdb, err := pebble.Open(dir, opts.pebbleOptions(cache, lock.pebble))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("opening pebble: %w", err), lock.Close())
 	}
-	db := &DB{dir: dir, pdb: pdb, lock: lock}
+	db := &DB{dir: dir, pdb: pdb, lock: lock, cache: newValueCache(opts.ValueCacheSize)}
 	db.iters.open = make(map[*Iter]struct{})
 	return db, nil
 }
@@ -202,7 +209,12 @@ func (db *DB) resetPartition(store string, partition int32, inputs []string, bin
 	if err != nil {
 		return err
 	}
-	return b.Commit(pebble.NoSync)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		db.cache.dropAll()
+		return err
+	}
+	db.cache.dropPartition(storePartition{store, partition})
+	return nil
 }
 
 // Binding returns the changelog identity store partition is bound to (see

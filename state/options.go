@@ -5,12 +5,14 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 const (
 	defaultCacheSize    = 64 << 20
 	defaultMemTableSize = 32 << 20
+	defaultValueCache   = 16 << 20
 	maxMemTableSize     = 4 << 30
 )
 
@@ -23,10 +25,25 @@ type Options struct {
 	// The default value is vfs.Default.
 	FS vfs.FS
 
-	// CacheSize is the size in bytes of Pebble's block cache.
+	// CacheSize is the size in bytes of Pebble's block cache, for table
+	// blocks (data, index and filter blocks). Pebble also accounts its
+	// memtables against its cache, so the cache is created this much larger
+	// than two memtables: otherwise the memtables alone fill it and every
+	// read decompresses its blocks from the files again.
 	//
 	// The default value is 64 MiB.
 	CacheSize int64
+
+	// ValueCacheSize bounds, in bytes, the cache of committed values that
+	// transactions read (keys, values and about 64 bytes a key): a key read
+	// again is answered from memory instead of Pebble, and a committed write
+	// of a cached key updates it. Absence is not cached. It corresponds to
+	// the Java statestore.cache.max.bytes of Kafka Streams, for reads only:
+	// writes are not held back or deduplicated, as every one is in the
+	// transaction's changelog. A negative value turns the cache off.
+	//
+	// The default value is 16 MiB.
+	ValueCacheSize int64
 
 	// MemTableSize is the size in bytes of one Pebble memtable; Pebble keeps
 	// up to two before stalling writes. It must be below 4 GiB.
@@ -51,6 +68,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MemTableSize == 0 {
 		o.MemTableSize = defaultMemTableSize
 	}
+	if o.ValueCacheSize == 0 {
+		o.ValueCacheSize = defaultValueCache
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -73,7 +93,7 @@ func (o *Options) Validate() error {
 
 // pebbleOptions translates o. The caller owns cache and lock.
 func (o *Options) pebbleOptions(cache *pebble.Cache, lock *pebble.Lock) *pebble.Options {
-	return &pebble.Options{
+	po := &pebble.Options{
 		FS:                 o.FS,
 		Cache:              cache,
 		MemTableSize:       o.MemTableSize,
@@ -81,4 +101,10 @@ func (o *Options) pebbleOptions(cache *pebble.Cache, lock *pebble.Lock) *pebble.
 		Lock:               lock,
 		FormatMajorVersion: pebble.FormatNewest,
 	}
+	// A Bloom filter per table (10 bits a key, 1% false positives) answers
+	// most lookups of a key a table does not hold without reading its index
+	// and data blocks: a store's point reads, and above all those of keys
+	// that are nowhere, stay cheap as it grows. Levels below inherit it.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	return po
 }

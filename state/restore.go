@@ -186,8 +186,10 @@ func (r *Restorer) flush() error {
 	}
 	defer r.db.mu.RUnlock()
 	if err := r.b.Commit(pebble.NoSync); err != nil {
+		r.db.cache.dropAll()
 		return err
 	}
+	r.db.cache.dropPartition(storePartition{r.store, r.partition})
 	r.pending = 0
 	return nil
 }

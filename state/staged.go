@@ -9,7 +9,10 @@ import (
 
 // Staged holds the uncommitted state writes of one Kafka transaction, over
 // every store and partition, in a Pebble indexed batch: reads see the
-// staged writes first and fall through to the committed data.
+// staged writes first and fall through to the committed data. A Get looks
+// in a map of the transaction's own writes, then in the DB's cache of
+// committed values (Options.ValueCacheSize), and reads Pebble only when
+// both miss; Range merges the indexed batch with the committed data.
 //
 // Nothing staged reaches the DB before Apply, which the processor calls
 // only after the Kafka transaction committed (invariant S1). After Apply or
@@ -21,6 +24,17 @@ type Staged struct {
 	db  *DB
 	b   *pebble.Batch // nil once finished
 	key []byte        // scratch for encoding keys
+
+	// writes holds the latest staged write of every key, by store
+	// partition: what the batch holds, in a form a Get reads in a map
+	// lookup instead of an iterator over the batch and the DB.
+	writes map[storePartition]map[string]stagedValue
+}
+
+// stagedValue is a staged write: a value, or a deletion.
+type stagedValue struct {
+	value   []byte
+	deleted bool
 }
 
 // NewStaged returns an empty Staged over db.
@@ -46,8 +60,44 @@ func (s *Staged) get(store string, partition int32, key []byte) ([]byte, bool, e
 		return nil, false, err
 	}
 	defer s.db.mu.RUnlock()
+	sp := storePartition{store, partition}
+	if w, ok := s.writes[sp][string(key)]; ok {
+		if w.deleted {
+			return nil, false, nil
+		}
+		return slices.Clone(w.value), true, nil
+	}
+	v, ok, gen := s.db.cache.get(sp, key)
+	if ok {
+		return slices.Clone(v), true, nil
+	}
 	s.key = appendDataKey(s.key[:0], store, partition, key)
-	return getCopy(s.b, s.key)
+	// The key is not staged (writes holds every staged key), so the
+	// committed DB answers.
+	v, ok, err := getCopy(s.db.pdb, s.key)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	s.db.cache.fill(sp, key, v, gen)
+	return slices.Clone(v), true, nil
+}
+
+// stage records a write in s.writes, owning a copy of value.
+func (s *Staged) stage(store string, partition int32, key, value []byte, deleted bool) {
+	sp := storePartition{store, partition}
+	if s.writes == nil {
+		s.writes = make(map[storePartition]map[string]stagedValue)
+	}
+	m := s.writes[sp]
+	if m == nil {
+		m = make(map[string]stagedValue)
+		s.writes[sp] = m
+	}
+	w := stagedValue{deleted: deleted}
+	if !deleted {
+		w.value = append(make([]byte, 0, len(value)), value...)
+	}
+	m[string(key)] = w
 }
 
 // Put stages key = value in store partition. An empty value is a value, not
@@ -60,6 +110,7 @@ func (s *Staged) Put(store string, partition int32, key, value []byte) error {
 	if err := s.b.Set(s.key, value, nil); err != nil {
 		return fmt.Errorf("staging put in %s/%d: %w", store, partition, err)
 	}
+	s.stage(store, partition, key, value, false)
 	return nil
 }
 
@@ -72,6 +123,7 @@ func (s *Staged) Delete(store string, partition int32, key []byte) error {
 	if err := s.b.Delete(s.key, nil); err != nil {
 		return fmt.Errorf("staging delete in %s/%d: %w", store, partition, err)
 	}
+	s.stage(store, partition, key, nil, true)
 	return nil
 }
 
@@ -141,7 +193,16 @@ func (s *Staged) apply() error {
 	if s.b.Empty() {
 		return nil
 	}
-	return s.b.Commit(pebble.NoSync)
+	if err := s.b.Commit(pebble.NoSync); err != nil {
+		// Whether any of it reached the DB is unknown: the cache forgets
+		// everything rather than guess.
+		s.db.cache.dropAll()
+		return err
+	}
+	for sp, m := range s.writes {
+		s.db.cache.written(sp, m)
+	}
+	return nil
 }
 
 // Discard drops everything staged, leaving the DB untouched. It is
@@ -151,7 +212,7 @@ func (s *Staged) Discard() {
 		return
 	}
 	_ = s.b.Close() // only fails on a batch closed twice, which b == nil prevents
-	s.b = nil
+	s.b, s.writes = nil, nil
 }
 
 // check validates a write target and that s is not finished.
