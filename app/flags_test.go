@@ -35,6 +35,8 @@ func TestValueMessages(t *testing.T) {
 		"bool env":        {map[string]string{"WC_CREATE_TOPICS": "maybe"}, base, `usage: environment variable WC_CREATE_TOPICS="maybe": not a boolean (true or false)`},
 		"range env":       {map[string]string{"WC_MAX_RECORDS": "-1"}, base, "usage: environment variable WC_MAX_RECORDS=-1: want a positive count, got -1"},
 		"range flag":      {nil, append(base, "--max-records", "-1"), "usage: --max-records: want a positive count, got -1"},
+		"state cache":     {nil, append(base, "--state-cache-mb", "-1"), "usage: --state-cache-mb: want 0 (off) to 1048576 MiB, got -1"},
+		"block cache env": {map[string]string{"WC_BLOCK_CACHE_MB": "0"}, base, "usage: environment variable WC_BLOCK_CACHE_MB=0: want 1 to 1048576 MiB, got 0"},
 		"range env quote": {map[string]string{"WC_ERROR_POLICY": "re try"}, base, `usage: environment variable WC_ERROR_POLICY="re try": `},
 		"unknown flag":    {nil, []string{"run", "--bogus"}, "usage: unknown flag --bogus (see `wc run --help`)"},
 		"unknown single":  {nil, []string{"topics", "check", "-bogus=1"}, "usage: unknown flag --bogus (see `wc topics check --help`)"},
@@ -112,4 +114,22 @@ func TestBadHTTPAddrNamesTheNameUsed(t *testing.T) {
 		"--metrics-addr", "127.0.0.1:notaport", "--log-level", "error")
 	require.ErrorContains(t, err, "--metrics-addr: listen tcp")
 	require.Equal(t, ExitUsage, ExitCode(err))
+}
+
+// TestStateCacheFlags: the cache flags reach the state's options, and
+// --state-cache-mb 0 turns the value cache off rather than asking for
+// state's default (its zero value).
+func TestStateCacheFlags(t *testing.T) {
+	for _, tc := range []struct {
+		stateMB, blockMB int
+		value, block     int64
+	}{
+		{16, 64, 16 << 20, 64 << 20},
+		{0, 8, -1, 8 << 20},
+	} {
+		c := runConfig{stateCacheMB: tc.stateMB, blockCacheMB: tc.blockMB}
+		o := c.stateOptions()
+		require.Equal(t, tc.value, o.ValueCacheSize)
+		require.Equal(t, tc.block, o.CacheSize)
+	}
 }

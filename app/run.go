@@ -14,6 +14,7 @@ import (
 	"github.com/exactly-stream/exactly/httpapi"
 	"github.com/exactly-stream/exactly/kafkaauth"
 	"github.com/exactly-stream/exactly/processor"
+	"github.com/exactly-stream/exactly/state"
 	"github.com/exactly-stream/exactly/topology"
 )
 
@@ -34,6 +35,8 @@ type runConfig struct {
 	sessionTimeout time.Duration
 	connectTimeout time.Duration
 	restoreBatch   int
+	stateCacheMB   int
+	blockCacheMB   int
 	errorPolicy    string
 	resetState     bool
 	httpAddr       string
@@ -62,6 +65,8 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout (Java session.timeout.ms)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 30*time.Second, "how long to wait for a broker to answer before giving up")
 	fs.IntVar(&c.restoreBatch, "restore-batch", 10000, "changelog records per restore batch")
+	fs.IntVar(&c.stateCacheMB, "state-cache-mb", 16, "MiB of committed store values kept in memory for reads (Java statestore.cache.max.bytes, for reads); 0 turns the cache off")
+	fs.IntVar(&c.blockCacheMB, "block-cache-mb", 64, "MiB of Pebble's block cache for the local state's tables")
 	fs.StringVar(&c.errorPolicy, "error-policy", "dead-letter", "what to do with a bad record: dead-letter, fail or skip")
 	fs.StringVar(&c.httpAddr, "http-addr", "", "serve /metrics, /healthz, /readyz and /state/{store}/{key} on this address (e.g. :9100)")
 	fs.alias("metrics-addr", "http-addr", "the older name of --http-addr")
@@ -115,8 +120,21 @@ func (c *runConfig) validate(fs *flagSet) error {
 		return fs.usagef("replication-factor", "want -1 or 1..32767, got %d", c.replication)
 	case c.restoreBatch <= 0:
 		return fs.usagef("restore-batch", "want a positive count, got %d", c.restoreBatch)
+	case c.stateCacheMB < 0 || c.stateCacheMB > 1<<20:
+		return fs.usagef("state-cache-mb", "want 0 (off) to %d MiB, got %d", 1<<20, c.stateCacheMB)
+	case c.blockCacheMB < 1 || c.blockCacheMB > 1<<20:
+		return fs.usagef("block-cache-mb", "want 1 to %d MiB, got %d", 1<<20, c.blockCacheMB)
 	}
 	return nil
+}
+
+// stateOptions returns the local state's options from the cache flags.
+func (c *runConfig) stateOptions() state.Options {
+	o := state.Options{CacheSize: int64(c.blockCacheMB) << 20, ValueCacheSize: int64(c.stateCacheMB) << 20}
+	if c.stateCacheMB == 0 {
+		o.ValueCacheSize = -1 // off; 0 is the default
+	}
+	return o
 }
 
 // service returns the service named name; "" is the first.
@@ -203,6 +221,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		processor.Group(group),
 		processor.InstanceID(c.instanceID),
 		processor.StateDir(c.stateDir),
+		processor.StateOptions(c.stateOptions()),
 		processor.MaxRecordsPerTxn(c.maxRecords),
 		processor.CommitInterval(c.commitInterval),
 		processor.TaskIdle(c.taskIdle),
