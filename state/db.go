@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -335,6 +336,28 @@ func getCopy(r getter, key []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	defer closer.Close()
+	return append(make([]byte, 0, len(v)), v...), true, nil
+}
+
+// getData reads a data key from the committed DB and returns a copy of its
+// value. It seeks an iterator that consults the Bloom filters of every
+// level: pebble.DB.Get skips those of L6, where most keys of a large store
+// live, so a key that is nowhere cost a read of L6's index and data blocks
+// (4.8 µs over 1,000,000 keys against 1.1 µs here; a key that is there
+// costs about 1 µs more: BenchmarkStagedGetLarge).
+func getData(db *pebble.DB, key []byte) (_ []byte, ok bool, err error) {
+	it, err := db.NewIter(&pebble.IterOptions{UseL6Filters: true})
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { err = errors.Join(err, it.Close()) }()
+	if !it.SeekPrefixGE(key) || !bytes.Equal(it.Key(), key) {
+		return nil, false, it.Error()
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return nil, false, err
+	}
 	return append(make([]byte, 0, len(v)), v...), true, nil
 }
 

@@ -74,7 +74,7 @@ func (s *Staged) get(store string, partition int32, key []byte) ([]byte, bool, e
 	s.key = appendDataKey(s.key[:0], store, partition, key)
 	// The key is not staged (writes holds every staged key), so the
 	// committed DB answers.
-	v, ok, err := getCopy(s.db.pdb, s.key)
+	v, ok, err := getData(s.db.pdb, s.key)
 	if err != nil || !ok {
 		return nil, false, err
 	}
