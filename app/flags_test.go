@@ -35,6 +35,7 @@ func TestValueMessages(t *testing.T) {
 		"bool env":        {map[string]string{"WC_CREATE_TOPICS": "maybe"}, base, `usage: environment variable WC_CREATE_TOPICS="maybe": not a boolean (true or false)`},
 		"range env":       {map[string]string{"WC_MAX_RECORDS": "-1"}, base, "usage: environment variable WC_MAX_RECORDS=-1: want a positive count, got -1"},
 		"range flag":      {nil, append(base, "--max-records", "-1"), "usage: --max-records: want a positive count, got -1"},
+		"loops":           {nil, append(base, "--loops", "0"), "usage: --loops: want 1 to 64, got 0"},
 		"state cache":     {nil, append(base, "--state-cache-mb", "-1"), "usage: --state-cache-mb: want 0 (off) to 1048576 MiB, got -1"},
 		"block cache env": {map[string]string{"WC_BLOCK_CACHE_MB": "0"}, base, "usage: environment variable WC_BLOCK_CACHE_MB=0: want 1 to 1048576 MiB, got 0"},
 		"range env quote": {map[string]string{"WC_ERROR_POLICY": "re try"}, base, `usage: environment variable WC_ERROR_POLICY="re try": `},

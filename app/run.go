@@ -36,6 +36,7 @@ type runConfig struct {
 	connectTimeout time.Duration
 	restoreBatch   int
 	stateCacheMB   int
+	loops          int
 	blockCacheMB   int
 	errorPolicy    string
 	resetState     bool
@@ -65,6 +66,7 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	fs.DurationVar(&c.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout (Java session.timeout.ms)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 30*time.Second, "how long to wait for a broker to answer before giving up")
 	fs.IntVar(&c.restoreBatch, "restore-batch", 10000, "changelog records per restore batch")
+	fs.IntVar(&c.loops, "loops", 1, "transaction loops in this instance (Java num.stream.threads): each a group member on its own core with its own transactional ID (<group>-<instance id>-loop-<i> for i > 0), all sharing the local state")
 	fs.IntVar(&c.stateCacheMB, "state-cache-mb", 16, "MiB of committed store values kept in memory for reads (Java statestore.cache.max.bytes, for reads); 0 turns the cache off")
 	fs.IntVar(&c.blockCacheMB, "block-cache-mb", 64, "MiB of Pebble's block cache for the local state's tables")
 	fs.StringVar(&c.errorPolicy, "error-policy", "dead-letter", "what to do with a bad record: dead-letter, fail or skip")
@@ -120,6 +122,8 @@ func (c *runConfig) validate(fs *flagSet) error {
 		return fs.usagef("replication-factor", "want -1 or 1..32767, got %d", c.replication)
 	case c.restoreBatch <= 0:
 		return fs.usagef("restore-batch", "want a positive count, got %d", c.restoreBatch)
+	case c.loops < 1 || c.loops > 64:
+		return fs.usagef("loops", "want 1 to 64, got %d", c.loops)
 	case c.stateCacheMB < 0 || c.stateCacheMB > 1<<20:
 		return fs.usagef("state-cache-mb", "want 0 (off) to %d MiB, got %d", 1<<20, c.stateCacheMB)
 	case c.blockCacheMB < 1 || c.blockCacheMB > 1<<20:
@@ -223,6 +227,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 		processor.StateDir(c.stateDir),
 		processor.StateOptions(c.stateOptions()),
 		processor.MaxRecordsPerTxn(c.maxRecords),
+		processor.Loops(c.loops),
 		processor.CommitInterval(c.commitInterval),
 		processor.TaskIdle(c.taskIdle),
 		processor.TransactionTimeout(c.txnTimeout),
@@ -242,7 +247,7 @@ func (k *kit) run(ctx context.Context, fs *flagSet, c *runConfig, log *slog.Logg
 	if err := pingBrokers(ctx, fs, brokers, c.connectTimeout, secOpts...); err != nil || ctx.Err() != nil {
 		return err // a cancelled ctx while waiting is a clean stop
 	}
-	log.Info("starting", "service", svc.Name, "group", group, "transactional_id", p.TransactionalID(), "reset_state", c.resetState)
+	log.Info("starting", "service", svc.Name, "group", group, "transactional_id", p.TransactionalID(), "loops", c.loops, "reset_state", c.resetState)
 	if c.httpAddr != "" {
 		stop, err := serve(ctx, fs, c.httpAddr, httpSec.tls, api.Handler(httpSec.opts...), log)
 		if err != nil {

@@ -3,6 +3,7 @@ package processor
 import (
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,6 +44,7 @@ type cfg struct {
 	resetState     bool
 	dynamic        bool // no group.instance.id (StaticMembership(false))
 	stayOnStop     bool // a static member does not leave on a clean stop
+	loops          int
 }
 
 func defaultCfg() cfg {
@@ -56,6 +58,7 @@ func defaultCfg() cfg {
 		restoreTimeout: 60 * time.Second,
 		restoreBatch:   10000,
 		maxAborts:      10,
+		loops:          1,
 		startupTimeout: 30 * time.Second,
 		logger:         slog.New(slog.DiscardHandler),
 	}
@@ -91,6 +94,28 @@ func StateDir(dir string) Opt { return opt(func(c *cfg) { c.stateDir = dir }) }
 // (BENCHMARKS.md: 18,400 records/s at 10000 against 8,200 at 1000 on a
 // three-node Apache Kafka).
 func MaxRecordsPerTxn(n int) Opt { return opt(func(c *cfg) { c.maxRecords = n }) }
+
+// Loops sets how many transaction loops the instance runs. This
+// corresponds to the Java num.stream.threads. Each loop is a member of the
+// group with its own GroupTransactSession, transactional ID and tasks, and
+// uses its own core; all share the instance's local state (one Pebble
+// database), its global store replicas and its queries, Stats and HTTP
+// surface. Loop 0 has the instance ID, loop i > 0 the instance ID with
+// "-loop-<i>" appended (so its transactional ID is
+// <group>-<instance id>-loop-<i>), stable across restarts; the default
+// value is 1.
+func Loops(n int) Opt { return opt(func(c *cfg) { c.loops = n }) }
+
+// maxLoops bounds Loops.
+const maxLoops = 64
+
+// loopInstanceID returns the instance ID of loop i of an instance.
+func loopInstanceID(instanceID string, i int) string {
+	if i == 0 {
+		return instanceID
+	}
+	return instanceID + "-loop-" + strconv.Itoa(i)
+}
 
 // CommitInterval bounds how long a transaction stays open collecting
 // records. This corresponds to the Java commit.interval.ms of Kafka
@@ -203,6 +228,8 @@ func (c *cfg) validate() error {
 		return configErr("reset state", "the reset deletes the changelogs and creates them again, and topic creation is off")
 	case c.policy < DeadLetter || c.policy > Skip:
 		return configErr("error policy", "unknown policy %s", c.policy)
+	case c.loops < 1 || c.loops > maxLoops:
+		return configErr("loops", "want 1 to %d, got %d", maxLoops, c.loops)
 	}
 	if c.instanceID == "" {
 		host, err := os.Hostname()

@@ -60,6 +60,13 @@ type Processor struct {
 	// (rejoinFencedInstance); Run's goroutine owns it.
 	fencedInstanceAt time.Time
 
+	// loops holds the loops of an instance that runs several (Loops): p
+	// then only runs them (loops.go) and answers for them. shared is set
+	// on each of those loops, loopIndex is its index.
+	loops     []*Processor
+	shared    *loopShared
+	loopIndex int
+
 	progressMu sync.Mutex // restore progress logging
 	progressAt time.Time
 	progressN  int64
@@ -94,6 +101,33 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 	if err != nil {
 		return nil, configErr("topology", "%v", err)
 	}
+	p, err := newProcessor(c, t)
+	if err != nil || c.loops == 1 {
+		return p, err
+	}
+	// Several loops: p runs them (loops.go), each a Processor of its own
+	// with the instance's configuration but its instance ID.
+	sh := &loopShared{opened: make(chan struct{}), globals: make(chan struct{})}
+	for i := range c.loops {
+		lc := c
+		lc.loops = 1
+		lc.instanceID = loopInstanceID(c.instanceID, i)
+		lc.logger = c.logger.With("loop", i)
+		lc.resetState = c.resetState && i == 0 // loop 0 resets before the others start
+		l, err := newProcessor(lc, t)
+		if err != nil {
+			return nil, err
+		}
+		l.shared, l.loopIndex = sh, i
+		p.loops = append(p.loops, l)
+	}
+	sh.loops = p.loops
+	return p, nil
+}
+
+// newProcessor builds a Processor of a validated configuration and its
+// application's topology.
+func newProcessor(c cfg, t *topology.Topology) (*Processor, error) {
 	p := &Processor{
 		cfg:        c,
 		topo:       t,
@@ -126,6 +160,9 @@ func New(t *topology.Topology, opts ...Opt) (*Processor, error) {
 
 // Stats returns the processor's cumulative counters.
 func (p *Processor) Stats() Stats {
+	if len(p.loops) > 0 {
+		return p.loopsStats()
+	}
 	s := &p.stats
 	return Stats{
 		Committed: s.committed.Load(), Aborted: s.aborted.Load(), Records: s.records.Load(),
@@ -155,8 +192,22 @@ func (s *counters) addEvents(events map[Event]int64) {
 	}
 }
 
-// TransactionalID returns the transactional ID this instance uses.
+// TransactionalID returns the transactional ID this instance uses: that of
+// its loop 0 when it runs several (TransactionalIDs).
 func (p *Processor) TransactionalID() string { return p.cfg.transactionalID() }
+
+// TransactionalIDs returns the transactional ID of each of the instance's
+// loops (Loops), in loop order.
+func (p *Processor) TransactionalIDs() []string {
+	if len(p.loops) == 0 {
+		return []string{p.cfg.transactionalID()}
+	}
+	out := make([]string, len(p.loops))
+	for i, l := range p.loops {
+		out[i] = l.cfg.transactionalID()
+	}
+	return out
+}
 
 // Run opens the local state, checks or creates the topics, joins the group
 // and processes until ctx is cancelled or a fatal error occurs. On
@@ -164,6 +215,9 @@ func (p *Processor) TransactionalID() string { return p.cfg.transactionalID() }
 // aborted), the member leaves the group and the state is closed; Run then
 // returns nil. Run may be called once.
 func (p *Processor) Run(ctx context.Context) error {
+	if len(p.loops) > 0 {
+		return p.runLoops(ctx)
+	}
 	ctx, done, err := p.begin(ctx)
 	if err != nil {
 		return err
@@ -176,19 +230,32 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if p.shared != nil && p.loopIndex == 0 {
+		close(p.shared.opened)
+	}
 	// The loop following the global topics stops before shutdown waits
 	// for it (defers run last first).
 	gctx, stopGlobals := context.WithCancel(ctx)
 	defer stopGlobals()
-	globals, err := p.bootstrapGlobals(gctx)
-	switch {
-	case ctx.Err() != nil:
-		return nil
-	case err != nil:
-		return err
-	case globals != nil:
-		p.globalsReady.Store(true)
-		p.spawn(func() { globals.follow(gctx) })
+	if p.shared != nil && p.loopIndex > 0 {
+		// Loop 0 keeps the instance's global store replicas.
+		if !p.waitGlobals(ctx) {
+			return nil
+		}
+	} else {
+		globals, err := p.bootstrapGlobals(gctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return err
+		case globals != nil:
+			p.globalsReady.Store(true)
+			p.spawn(func() { globals.follow(gctx) })
+		}
+		if p.shared != nil {
+			close(p.shared.globals)
+		}
 	}
 	if len(p.topo.Repartitions()) > 0 {
 		// Stopped before shutdown waits for it (defers run last first).
@@ -316,17 +383,31 @@ func (p *Processor) begin(ctx context.Context) (context.Context, chan struct{}, 
 	return ctx, p.mu.done, nil
 }
 
-// open opens the state and the helper clients and provisions topics.
-func (p *Processor) open(ctx context.Context) error {
+// openState opens the local state.
+func (p *Processor) openState() (*state.DB, error) {
 	db, err := state.Open(p.cfg.stateDir, p.cfg.stateOpts)
 	if err != nil {
 		hint := "not usable"
 		if errors.Is(err, state.ErrLocked) {
 			hint = "locked by another running instance"
 		}
-		return fmt.Errorf("%w: state dir %s: %s: %w", ErrConfig, p.cfg.stateDir, hint, err)
+		return nil, fmt.Errorf("%w: state dir %s: %s: %w", ErrConfig, p.cfg.stateDir, hint, err)
+	}
+	return db, nil
+}
+
+// open opens the state (a loop of several takes the instance's) and the
+// helper clients and provisions topics.
+func (p *Processor) open(ctx context.Context) error {
+	db := p.sharedDB()
+	if db == nil {
+		var err error
+		if db, err = p.openState(); err != nil {
+			return err
+		}
 	}
 	p.db.Store(db)
+	var err error
 	base := []kgo.Opt{kgo.SeedBrokers(p.cfg.brokers...), kgo.WithLogger(p.kgoLogger())}
 	if p.adminCl, err = kgo.NewClient(append(base, p.cfg.kgoOpts...)...); err != nil {
 		return fmt.Errorf("%w: brokers: %w", ErrConfig, err)
@@ -421,11 +502,19 @@ func (p *Processor) shutdown() {
 	if p.adminCl != nil {
 		p.adminCl.Close()
 	}
-	if db := p.db.Load(); db != nil {
+	if db := p.db.Load(); db != nil && p.shared == nil { // the runner closes a shared one
 		if err := db.Close(); err != nil {
 			p.cfg.logger.Error("closing state", "err", err)
 		}
 	}
+}
+
+// sharedDB returns the instance's state when p is one of several loops.
+func (p *Processor) sharedDB() *state.DB {
+	if p.shared == nil {
+		return nil
+	}
+	return p.shared.db
 }
 
 // kgoLogger bridges kgo's logs at warn and above, and those of its info

@@ -87,6 +87,10 @@ func RoutingKey(route []byte) QueryOpt {
 // RoutingKey's: a store keyed differently from its input needs it. Get is
 // the typed form.
 func (p *Processor) Query(ctx context.Context, store string, key []byte, opts ...QueryOpt) (QueryResult, error) {
+	if len(p.loops) > 0 {
+		_, global := p.globals[store]
+		return loopsQuery(p, global, func(l *Processor) (QueryResult, error) { return l.Query(ctx, store, key, opts...) })
+	}
 	if p.topo.IsWindowStore(store) {
 		return QueryResult{Offset: -1}, fmt.Errorf("querying store %q: %w", store, ErrWindowStore)
 	}
@@ -114,6 +118,9 @@ type WindowValue struct {
 // QueryResult says where the answer came from; its Value is unset, and
 // Found says whether any window was. FetchWindows is the typed form.
 func (p *Processor) QueryWindows(ctx context.Context, store string, key []byte, from, to time.Time, opts ...QueryOpt) ([]WindowValue, QueryResult, error) {
+	if len(p.loops) > 0 {
+		return p.loopsQueryWindows(ctx, store, key, from, to, opts)
+	}
 	if len(p.topo.StoreSources(store)) > 0 && !p.topo.IsWindowStore(store) {
 		return nil, QueryResult{Offset: -1}, fmt.Errorf("querying windows of store %q: it is not a window store (use Query)", store)
 	}
@@ -257,7 +264,12 @@ func (p *Processor) owner(ctx context.Context, topic string, part int32) string 
 
 // Ready reports whether the instance is in its group and every partition
 // assigned to it is restored and processing.
-func (p *Processor) Ready() bool { return p.tasks.allReady() }
+func (p *Processor) Ready() bool {
+	if len(p.loops) > 0 {
+		return p.loopsReady()
+	}
+	return p.tasks.allReady()
+}
 
 // Task is the unit of ownership: what the group assigns to one instance,
 // which restores its state before processing its records, and what a key
@@ -282,6 +294,9 @@ func (ts Tasks) Partitions() []int32 {
 // Assigned returns the tasks assigned to this instance, sorted by
 // partition.
 func (p *Processor) Assigned() Tasks {
+	if len(p.loops) > 0 {
+		return p.loopsAssigned()
+	}
 	parts := p.tasks.assignedParts()
 	out := make(Tasks, len(parts))
 	for i, part := range parts {
@@ -293,7 +308,12 @@ func (p *Processor) Assigned() Tasks {
 // Lag returns, per assigned input partition, how many offsets the last
 // committed transaction is behind the last stable offset the consumer saw.
 // A caught-up transactional input may show 1: commit markers take offsets.
-func (p *Processor) Lag() map[int32]int64 { return p.tasks.lag() }
+func (p *Processor) Lag() map[int32]int64 {
+	if len(p.loops) > 0 {
+		return p.loopsLag()
+	}
+	return p.tasks.lag()
+}
 
 // StateMetrics returns the local Pebble store's metrics, or nil when it is
 // not open.

@@ -40,9 +40,9 @@ func (p *Processor) restoreAssigned(ctx context.Context, cl *kgo.Client, assigne
 	// A transaction that committed before the revoke of one of these
 	// partitions was let through (kgo holds a revoke behind End) may still
 	// be applying: let it finish before reading the checkpoints.
-	p.tasks.applyMu.Lock()
-	//lint:ignore SA2001 an empty critical section: waiting for the holder is the point
-	p.tasks.applyMu.Unlock()
+	// With several loops on one database, a commit of another loop that
+	// held one of them (loops.go).
+	p.waitApplies()
 	committed := &groupOffsets{p: p, cl: cl}
 	if err := committed.fetch(ctx); err != nil {
 		if ctx.Err() == nil { // not the session closing

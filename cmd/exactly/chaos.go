@@ -36,6 +36,7 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 	fs.StringVar(&c.Mode, "mode", chaos.ModePipeline, "what to soak: pipeline (the order service), mirror (exactly mirror between two clusters) revenue (the revenue example's command, given with --instance-binary: a repartition and punctuators) or enrich (the enrich example's command, given with --instance-binary: a stream-table join)")
 	targetBrokers := fs.String("target-brokers", "", "mirror mode: the real target cluster's seed brokers, --brokers being the source (default: two embedded kfake clusters)")
 	fs.IntVar(&c.MirrorTopics, "mirror-topics", 3, "mirror mode: source topics to mirror")
+	fs.IntVar(&c.Loops, "loops", 1, "transaction loops per instance (their --loops); not for the mirror mode")
 	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long failures are injected")
 	fs.Int64Var(&c.Seed, "seed", 0, "seed of every random choice (0: from the clock; the seed is printed)")
 	fs.IntVar(&c.Rate, "rate", 300, "orders produced per second")
@@ -94,11 +95,17 @@ func chaosSetup(fs *flag.FlagSet) app.Runner {
 			if c.KafkaDir != "" {
 				return app.Usagef("--kafka-dir: broker kills are for --mode pipeline only")
 			}
+			if c.Loops > 1 {
+				return app.Usagef("--loops: not for --mode mirror (a mirror instance has one producer per source partition)")
+			}
 			if c.MirrorTopics < 1 || c.MirrorTopics > 100 {
 				return app.Usagef("--mirror-topics: want 1..100, got %d", c.MirrorTopics)
 			}
 		default:
 			return app.Usagef("--mode: want %s, %s, %s or %s, got %q", chaos.ModePipeline, chaos.ModeMirror, chaos.ModeRevenue, chaos.ModeEnrich, c.Mode)
+		}
+		if c.Loops < 1 || c.Loops > 64 {
+			return app.Usagef("--loops: want 1 to 64, got %d", c.Loops)
 		}
 		c.TargetBrokers = app.SplitBrokers(*targetBrokers)
 		if c.IdleEvery == 0 {

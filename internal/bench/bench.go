@@ -43,7 +43,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	defer cc.close()
 	r := &runner{cfg: cfg, cluster: cc, input: cfg.TopicPrefix + "orders"}
 	res.Setup = Setup{
-		Cluster: cc.describe(cfg.KfakeBrokers), Partitions: cfg.Partitions,
+		Cluster: cc.describe(cfg.KfakeBrokers), Partitions: cfg.Partitions, Loops: cfg.Loops,
 		Customers: cfg.Customers, Seed: cfg.Seed, Repeat: cfg.repeat(),
 	}
 	if err := r.runParts(ctx, res); err != nil {

@@ -122,7 +122,10 @@ type Config struct {
 
 	// Instances lists the instance counts of the scaling runs, at
 	// ScaleTxnSize and ScaleCommitInterval.
-	Instances           []int
+	Instances []int
+	// Loops is the transaction loops of every exactly instance of the
+	// pipeline suite (processor.Loops). The default value is 1.
+	Loops               int
 	ScaleTxnSize        int
 	ScaleCommitInterval time.Duration
 
@@ -181,6 +184,7 @@ func DefaultConfig() Config {
 		RestoreCustomers:      1_000_000,
 		RSSOrders:             10_000,
 		Instances:             []int{1, 2, 3},
+		Loops:                 1,
 		ScaleTxnSize:          1000,
 		ScaleCommitInterval:   100 * time.Millisecond,
 		RunTimeout:            10 * time.Minute,
@@ -250,6 +254,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--restore-customers: want at least 1, got %d", c.RestoreCustomers)
 	case c.RSSOrders < 1:
 		return fmt.Errorf("--rss-orders: want at least 1, got %d", c.RSSOrders)
+	case c.Loops < 1 || c.Loops > 64:
+		return fmt.Errorf("--loops: want 1 to 64, got %d", c.Loops)
 	case len(c.Instances) == 0 || slices.Min(c.Instances) < 1:
 		return fmt.Errorf("--instances: want positive counts, got %v", c.Instances)
 	case c.ScaleTxnSize < 1:

@@ -35,6 +35,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RestoreCustomers, "restore-customers", c.RestoreCustomers, "customers (keys) in the changelog that is restored and held by the RSS child")
 	fs.IntVar(&c.RSSOrders, "rss-orders", c.RSSOrders, "orders the RSS child processes after restoring")
 	fs.Var((*intList)(&c.Instances), "instances", "instance counts of the scaling runs")
+	fs.IntVar(&c.Loops, "loops", c.Loops, "transaction loops of every exactly instance (run --loops; the Java num.stream.threads)")
 	fs.IntVar(&c.ScaleTxnSize, "scale-txn-size", c.ScaleTxnSize, "transaction size of the scaling runs")
 	fs.DurationVar(&c.ScaleCommitInterval, "scale-commit-interval", c.ScaleCommitInterval, "commit interval of the scaling runs")
 	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "run each throughput and scaling measurement this many times and report the median")

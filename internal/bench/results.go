@@ -43,6 +43,7 @@ type Machine struct {
 type Setup struct {
 	Cluster    string `json:"cluster"`
 	Partitions int32  `json:"partitions"`
+	Loops      int    `json:"loops,omitempty"` // transaction loops per exactly instance
 	Orders     int64  `json:"orders"`
 	Customers  int    `json:"customers"`
 	Seed       int64  `json:"seed"`
@@ -212,7 +213,11 @@ func (r *Results) WriteTable(w io.Writer) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	fmt.Fprintf(&b, "cluster: %s; %d partitions\n", s.Cluster, s.Partitions)
+	fmt.Fprintf(&b, "cluster: %s; %d partitions", s.Cluster, s.Partitions)
+	if s.Loops > 1 {
+		fmt.Fprintf(&b, "; %d transaction loops per exactly instance", s.Loops)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "input: %d orders over %d customers (seed %d), 0 malformed, 0 duplicates", s.Orders, s.Customers, s.Seed)
 	if s.EventBytes > 0 {
 		fmt.Fprintf(&b, "; the pipeline produces %s of event and %s of changelog values for it", mb(s.EventBytes), mb(s.ChangelogBytes))

@@ -318,7 +318,10 @@ func (r *run) evictLater(in *instance) {
 		return
 	}
 	in.waitExit(10 * time.Second)
-	dead := r.members(r.group + "-" + in.id)
+	var dead []string
+	for _, id := range r.clientIDs(in.id) {
+		dead = append(dead, r.members(id)...)
+	}
 	if len(dead) == 0 {
 		return
 	}
@@ -326,6 +329,16 @@ func (r *run) evictLater(in *instance) {
 		r.evict(dead)
 		return nil
 	}})
+}
+
+// clientIDs returns the client ids of an instance's group members: its
+// transactional ids, one per loop (processor.Loops).
+func (r *run) clientIDs(id string) []string {
+	out := []string{r.group + "-" + id}
+	for i := 1; i < r.cfg.Loops; i++ {
+		out = append(out, fmt.Sprintf("%s-%s-loop-%d", r.group, id, i))
+	}
+	return out
 }
 
 // members returns the member ids of the group's members with client id

@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,32 +60,38 @@ func (s *syncBuffer) String() string {
 }
 
 // TestChaosOnKfake runs a short chaos soak on the embedded cluster: kills,
-// restarts, scaling, zombies and broker faults for 20 s, then the checks.
-// Every failure the run injects must be ridden out: no violation, no
-// instance stopping on its own. Idle phases and operator resets are off:
-// they take longer than this run, and `make chaos` runs them.
+// restarts, scaling, zombies and broker faults for 20 s, then the checks;
+// once with instances of one transaction loop, once of two (each instance
+// two group members on one state directory). Every failure the run
+// injects must be ridden out: no violation, no instance stopping on its
+// own. Idle phases and operator resets are off: they take longer than
+// this run, and `make chaos` runs them.
 func TestChaosOnKfake(t *testing.T) {
 	bin := buildBinary(t)
-	var progress syncBuffer
-	cfg := Config{
-		Binary: bin, Duration: 20 * time.Second, Seed: chaosSeed(t),
-		Rate: 200, Customers: 50, Instances: 2, MaxInstances: 3, Partitions: 4,
-		EventInterval: 1500 * time.Millisecond, StopTimeout: 20 * time.Second, StateDir: t.TempDir(), Out: &progress,
-		IdleEvery: -1, ResetEvery: -1,
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			var progress syncBuffer
+			cfg := Config{
+				Binary: bin, Duration: 20 * time.Second, Seed: chaosSeed(t),
+				Rate: 200, Customers: 50, Instances: 2, MaxInstances: 3, Partitions: 4, Loops: loops,
+				EventInterval: 1500 * time.Millisecond, StopTimeout: 20 * time.Second, StateDir: t.TempDir(), Out: &progress,
+				IdleEvery: -1, ResetEvery: -1,
+			}
+			if os.Getenv("EXACTLY_TEST_LOG") != "" {
+				cfg.InstanceLogs = os.Stderr
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			rep, err := Run(ctx, cfg)
+			require.NoError(t, err, progress.String())
+			t.Logf("\n%s%s", progress.String(), rep)
+			require.True(t, rep.OK(), rep.String())
+			require.Positive(t, rep.Produced.Produced)
+			require.Equal(t, rep.Produced.Valid, rep.Verify.Events)
+			require.Positive(t, rep.Killed+rep.Stopped+rep.Paused+rep.ScaledUp+rep.ScaledDown+len(rep.Faults), "no failure was injected")
+			require.Contains(t, rep.String(), "PASS: exactly once under chaos")
+		})
 	}
-	if os.Getenv("EXACTLY_TEST_LOG") != "" {
-		cfg.InstanceLogs = os.Stderr
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	require.NoError(t, err, progress.String())
-	t.Logf("\n%s%s", progress.String(), rep)
-	require.True(t, rep.OK(), rep.String())
-	require.Positive(t, rep.Produced.Produced)
-	require.Equal(t, rep.Produced.Valid, rep.Verify.Events)
-	require.Positive(t, rep.Killed+rep.Stopped+rep.Paused+rep.ScaledUp+rep.ScaledDown+len(rep.Faults), "no failure was injected")
-	require.Contains(t, rep.String(), "PASS: exactly once under chaos")
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -102,6 +109,8 @@ func TestConfigValidate(t *testing.T) {
 		{"unknown mode", Config{Binary: "x", Mode: "mirrors"}, `mode "mirrors"`},
 		{"mirror with a source only", Config{Binary: "x", Mode: ModeMirror, Brokers: []string{"s:9092"}}, "needs both the source and the target"},
 		{"target brokers without the mirror", Config{Binary: "x", TargetBrokers: []string{"t:9092"}}, "mirror mode only"},
+		{"loops out of range", Config{Binary: "x", Loops: 65}, "loops 65"},
+		{"mirror with loops", Config{Binary: "x", Mode: ModeMirror, Loops: 2}, "not for the mirror"},
 		{"mirror with broker kills", Config{Binary: "x", Mode: ModeMirror, Brokers: []string{"s"}, TargetBrokers: []string{"t"}, KafkaDir: "/tmp/k"}, "pipeline mode only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,6 +55,11 @@ type Config struct {
 	// The default value is 0: the instances' default.
 	TaskIdle time.Duration
 
+	// Loops, when above 1, is passed to the instances as --loops: each runs
+	// that many transaction loops (group members) on one state directory.
+	// Not for the mirror mode. The default value is 1.
+	Loops int
+
 	// TargetBrokers names the mirror's real target cluster, Brokers its
 	// source; both empty run two embedded kfake clusters. Mirror mode
 	// only. The default value is empty.
@@ -263,6 +268,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: target brokers are for the mirror mode only", ErrConfig)
 	case c.Mode != ModeEnrich && c.TaskIdle != 0:
 		return fmt.Errorf("%w: a task idle time is for the enrich mode only", ErrConfig)
+	case c.Loops < 0 || c.Loops > 64:
+		return fmt.Errorf("%w: loops %d: want 1 to 64", ErrConfig, c.Loops)
+	case c.Mode == ModeMirror && c.Loops > 1:
+		return fmt.Errorf("%w: loops are not for the mirror mode", ErrConfig)
 	case c.MirrorTopics < 0:
 		return fmt.Errorf("%w: mirror topics must not be negative", ErrConfig)
 	case c.Binary == "":

@@ -156,6 +156,9 @@ func (f *fleet) command(id, dir string, maxRecords int, commitInterval time.Dura
 	if f.cfg.TaskIdle != 0 {
 		args = append(args, "--task-idle", f.cfg.TaskIdle.String())
 	}
+	if f.cfg.Loops > 1 {
+		args = append(args, "--loops", fmt.Sprint(f.cfg.Loops))
+	}
 	if f.cfg.Mode == ModeMirror {
 		// The mirror has no state directory, no transaction size and
 		// no session timeout flag: on kfake the soak lowers the session

@@ -50,3 +50,15 @@ internal/poll.runtime_pollWait()
 	require.NotContains(t, rep, "goroutine 9")
 	require.NotContains(t, rep, "goroutine 1 ")
 }
+
+// An instance of several loops is that many group members, with the
+// transactional ids the processor gives its loops (processor.Loops):
+// settling, evicting a dead instance's members and finding its partitions
+// count them all.
+func TestClientIDsOfLoops(t *testing.T) {
+	t.Parallel()
+	r := &run{cfg: &Config{Loops: 3}, group: "g"}
+	require.Equal(t, []string{"g-chaos-1", "g-chaos-1-loop-1", "g-chaos-1-loop-2"}, r.clientIDs("chaos-1"))
+	r.cfg.Loops = 0 // the zero Config: one loop
+	require.Equal(t, []string{"g-chaos-1"}, r.clientIDs("chaos-1"))
+}

@@ -247,9 +247,12 @@ func (r *run) idleRound(ctx context.Context, ph *Phase) error {
 // joined owns, for customers of that partition, and returns how many.
 func (r *run) trickle(ctx context.Context, joined []*instance) (int, error) {
 	parts := make(map[int32]bool)
+	assigned := r.assigned(ctx)
 	for _, in := range joined {
-		for _, p := range r.assigned(ctx)[r.group+"-"+in.id] {
-			parts[p] = true
+		for _, id := range r.clientIDs(in.id) {
+			for _, p := range assigned[id] {
+				parts[p] = true
+			}
 		}
 	}
 	cl, err := r.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -580,12 +583,12 @@ func (r *run) committed(ctx context.Context) (map[int32]int64, error) {
 // settleTimeout bounds each wait of a phase.
 const settleTimeout = 45 * time.Second
 
-// settle waits until the group is stable with every live instance a
-// member and every orders partition assigned (a cooperative rebalance
+// settle waits until the group is stable with every live instance's loops
+// members and every orders partition assigned (a cooperative rebalance
 // takes two rounds), then a second more for the assignment callbacks.
 func (r *run) settle(ctx context.Context, ph *Phase) {
 	r.waitGroup(ctx, ph, "the group to settle", func(g kadm.DescribedGroup) bool {
-		if g.State != "Stable" || len(g.Members) != len(r.live) {
+		if g.State != "Stable" || len(g.Members) != len(r.live)*max(r.cfg.Loops, 1) {
 			return false
 		}
 		n := 0
