@@ -20,9 +20,9 @@ import (
 // and instance ID, tasks, restore client and transaction bookkeeping, all
 // of it as for an instance of one loop. What they share is the instance's:
 // the Pebble database (opened once by the runner), the global store
-// replicas (loop 0 reads the global topics; the others start once it has
+// replicas (loop 0 reads the global topics; the others wait until it has
 // bootstrapped them), an operator reset (loop 0 does it; the others start
-// once it opened), and the hooks.
+// once it is done), and the hooks.
 //
 // Sharing the database adds one interleaving that separate instances do
 // not have: a partition that moves from loop A to loop B of the same
@@ -59,8 +59,9 @@ func (p *Processor) waitApplies() {
 }
 
 // runLoops is Run for an instance of several loops: it opens the state,
-// starts loop 0, the others once loop 0 opened, and returns when all have
-// returned; the first to fail stops the others.
+// starts the loops (after an operator reset, the others once loop 0 has
+// done it), and returns when all have returned; the first to fail stops
+// the others.
 func (p *Processor) runLoops(ctx context.Context) error {
 	ctx, done, err := p.begin(ctx)
 	if err != nil {
@@ -90,12 +91,19 @@ func (p *Processor) runLoops(ctx context.Context) error {
 		})
 	}
 	start(0)
-	select {
-	case <-sh.opened:
+	if p.cfg.resetState {
+		// The reset is loop 0's alone: the others join once it is done.
+		select {
+		case <-sh.opened:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() == nil {
+		// Together, so that the group's first rebalance already has
+		// them all.
 		for i := 1; i < len(p.loops); i++ {
 			start(i)
 		}
-	case <-ctx.Done():
 	}
 	wg.Wait()
 	return errors.Join(errs...)
