@@ -56,7 +56,7 @@ func (k *kit) runFlags(fs *flagSet, c *runConfig, reset bool) {
 	fs.StringVar(&c.group, "group", "", "consumer group and application id (default: "+k.defaultGroups()+")")
 	fs.StringVar(&c.instanceID, "instance-id", "", "stable instance id; the transactional id is <group>-<instance id> (default: the host name)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "directory of the local state (required)")
-	fs.IntVar(&c.maxRecords, "max-records", 10000, "input records per transaction at most: a bound on a transaction's memory; --commit-interval sets its pace")
+	fs.IntVar(&c.maxRecords, "max-records", processor.DefaultMaxRecordsPerTxn, "input records per transaction at most: a bound on a transaction's memory; --commit-interval sets its pace")
 	fs.DurationVar(&c.commitInterval, "commit-interval", 100*time.Millisecond, "how long a transaction collects records at most")
 	fs.DurationVar(&c.taskIdle, "task-idle", 0, "for inputs a topology joins: how long to wait for a caught-up input before processing the others past it (Java max.task.idle.ms); inputs with committed records not fetched yet are always waited for; negative: never wait")
 	fs.DurationVar(&c.txnTimeout, "transaction-timeout", 10*time.Second, "transaction timeout (Java transaction.timeout.ms); must exceed --commit-interval")

@@ -49,7 +49,7 @@ type cfg struct {
 
 func defaultCfg() cfg {
 	return cfg{
-		maxRecords:     10000,
+		maxRecords:     DefaultMaxRecordsPerTxn,
 		commitInterval: 100 * time.Millisecond,
 		txnTimeout:     10 * time.Second,
 		fetchMaxWait:   250 * time.Millisecond,
@@ -94,6 +94,9 @@ func StateDir(dir string) Opt { return opt(func(c *cfg) { c.stateDir = dir }) }
 // (BENCHMARKS.md: 18,400 records/s at 10000 against 8,200 at 1000 on a
 // three-node Apache Kafka).
 func MaxRecordsPerTxn(n int) Opt { return opt(func(c *cfg) { c.maxRecords = n }) }
+
+// DefaultMaxRecordsPerTxn is MaxRecordsPerTxn's default value.
+const DefaultMaxRecordsPerTxn = 10000
 
 // Loops sets how many transaction loops the instance runs. This
 // corresponds to the Java num.stream.threads. Each loop is a member of the

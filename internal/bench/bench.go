@@ -18,6 +18,9 @@ type runner struct {
 	inputCount int64       // its records
 	sizes      outputSizes // the pipeline's output sizes per input record (ceiling)
 	maxOutput  int         // the largest of them
+	// loops, when set, overrides cfg.Loops for the runs under way (the
+	// side-by-side runs with PeerLoops).
+	loops int
 }
 
 // Run runs every part of cfg not skipped and returns the figures. Parts

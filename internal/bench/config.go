@@ -144,6 +144,11 @@ type Config struct {
 	// Streams threads (num.stream.threads, one JVM) of the side-by-side
 	// runs. The default value is 1,2.
 	PeerInstances []int
+	// PeerLoops runs the exactly side of each side-by-side run as one
+	// instance of that many transaction loops (processor.Loops) instead of
+	// that many instances: threads of one process on both sides. The
+	// default value is false.
+	PeerLoops bool
 	// PeerTxnSize is the records per transaction of both sides in the
 	// equal-transaction-size runs (PeerModeEqual). The default value is
 	// 1000.

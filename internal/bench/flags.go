@@ -42,6 +42,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Peer, "peer", c.Peer, "measure a peer side by side with exactly: "+PeerKStreams+" (the order application on Kafka Streams, exactly_once_v2; needs java and `make kstreams-build`)")
 	fs.StringVar(&c.PeerJar, "peer-jar", cmp.Or(c.PeerJar, DefaultPeerJar), "the Kafka Streams peer's jar")
 	fs.Var((*intList)(&c.PeerInstances), "peer-instances", "exactly instances and Kafka Streams threads of the side-by-side runs")
+	fs.BoolVar(&c.PeerLoops, "peer-loops", c.PeerLoops, "run exactly's side of the side-by-side runs as one instance of --peer-instances transaction loops, threads of one process as Kafka Streams' are")
 	fs.IntVar(&c.PeerTxnSize, "peer-txn-size", c.PeerTxnSize, "records per transaction of both sides in the side-by-side runs at equal transaction size")
 	fs.Var((*stringList)(&c.Skip), "skip", "parts not to run, comma-separated: "+strings.Join(AllParts, ","))
 	fs.DurationVar(&c.RunTimeout, "run-timeout", c.RunTimeout, "bound of each single run")

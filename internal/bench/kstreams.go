@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/exactly-stream/exactly/processor"
 )
 
 // PeerKStreams names the Kafka Streams peer (Config.Peer): the order
@@ -38,8 +40,10 @@ const (
 )
 
 // processorDefaultTxnSize is processor.MaxRecordsPerTxn's default, the
-// transaction size of exactly at its defaults.
-const processorDefaultTxnSize = 1000
+// transaction size of exactly at its defaults. It was 1000 here after the
+// processor's default became 10000, so "defaults" ran exactly at a tenth
+// of its default transaction size.
+const processorDefaultTxnSize = processor.DefaultMaxRecordsPerTxn
 
 // peerPollInterval is how often a Kafka Streams run polls its group's
 // committed offsets: the resolution of its finish line.

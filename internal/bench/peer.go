@@ -16,8 +16,9 @@ type PeerCell struct {
 	Peer           string        `json:"peer"`
 	Mode           string        `json:"mode"` // PeerModeDefaults or PeerModeEqual
 	CommitInterval time.Duration `json:"commit_interval_ns"`
-	Instances      int           `json:"instances"` // exactly instances, Kafka Streams threads
-	TxnSize        int           `json:"txn_size"`  // exactly's MaxRecordsPerTxn (and the peer's in PeerModeEqual)
+	Instances      int           `json:"instances"`       // exactly instances (loops with Loops), Kafka Streams threads
+	Loops          bool          `json:"loops,omitempty"` // exactly ran one instance of Instances loops
+	TxnSize        int           `json:"txn_size"`        // exactly's MaxRecordsPerTxn (and the peer's in PeerModeEqual)
 	Exactly        Measurement   `json:"exactly"`
 	KStreams       Measurement   `json:"kstreams"`
 }
@@ -65,7 +66,12 @@ func (r *runner) peers(ctx context.Context, res *Results) error {
 // peerCell measures one side-by-side point.
 func (r *runner) peerCell(ctx context.Context, mode string, interval time.Duration, n int) (PeerCell, error) {
 	c := &r.cfg
-	cell := PeerCell{Peer: c.Peer, Mode: mode, CommitInterval: interval, Instances: n, TxnSize: processorDefaultTxnSize}
+	cell := PeerCell{Peer: c.Peer, Mode: mode, CommitInterval: interval, Instances: n, Loops: c.PeerLoops, TxnSize: processorDefaultTxnSize}
+	instances := n
+	if c.PeerLoops {
+		r.loops, instances = n, 1
+		defer func() { r.loops = 0 }()
+	}
 	commitEvery := 0
 	if mode == PeerModeEqual {
 		cell.TxnSize, commitEvery = c.PeerTxnSize, c.PeerTxnSize
@@ -73,7 +79,7 @@ func (r *runner) peerCell(ctx context.Context, mode string, interval time.Durati
 	suffix := fmt.Sprintf("%s-%s-n%d", mode, interval, n)
 	var ex, ks []Measurement
 	for round := range c.repeat() {
-		m, err := r.pipeline(ctx, runName("exactly-"+suffix, round, c.repeat()), cell.TxnSize, interval, n)
+		m, err := r.pipeline(ctx, runName("exactly-"+suffix, round, c.repeat()), cell.TxnSize, interval, instances)
 		if err != nil {
 			return cell, err
 		}
@@ -92,11 +98,15 @@ func writePeer(b *strings.Builder, cells []PeerCell) {
 	if len(cells) == 0 {
 		return
 	}
-	b.WriteString("\nside by side with Kafka Streams (exactly_once_v2, one JVM, num.stream.threads = instances), input records/s\n")
-	b.WriteString("defaults: exactly's transaction ends at the commit interval or 1000 records, Kafka Streams' spans the commit interval;\n")
+	if cells[0].Loops {
+		b.WriteString("\nside by side with Kafka Streams (exactly_once_v2), one process each: exactly one instance of n loops, Kafka Streams one JVM of n threads; input records/s\n")
+	} else {
+		b.WriteString("\nside by side with Kafka Streams (exactly_once_v2, one JVM, num.stream.threads = instances), input records/s\n")
+	}
+	fmt.Fprintf(b, "defaults: exactly's transaction ends at the commit interval or %d records, Kafka Streams' spans the commit interval;\n", processorDefaultTxnSize)
 	b.WriteString("equal: both end a transaction every txn records (Kafka Streams: ProcessorContext.commit every txn records of a task)\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "commit\tinstances\tmode\ttxn\texactly\tKafka Streams\texactly / KS\tafter 1st commit: exactly\tKafka Streams\t")
+	fmt.Fprintln(tw, "commit\tn\tmode\ttxn\texactly\tKafka Streams\texactly / KS\tafter 1st commit: exactly\tKafka Streams\t")
 	for _, c := range cells {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.2f\t%s\t%s\t\n", c.CommitInterval, c.Instances, c.Mode, c.TxnSize,
 			thousands(c.Exactly.RecordsPerSec), thousands(c.KStreams.RecordsPerSec), c.Ratio(),

@@ -86,6 +86,17 @@ func TestWritePeerTable(t *testing.T) {
 	require.Len(t, rows, 8)
 	require.Equal(t, "100ms 1 defaults 1000 2,000 1,000 2.00 1,000 0", rows[0])
 	require.Equal(t, "1s 2 equal 1000 5,000 2,500 2.00 1,000 0", rows[7])
+	require.Contains(t, out, "defaults: exactly's transaction ends at the commit interval or 10000 records")
+
+	// With --peer-loops the table says both sides are threads of one
+	// process.
+	cells := samplePeer()
+	for i := range cells {
+		cells[i].Loops = true
+	}
+	b.Reset()
+	require.NoError(t, (&Results{Peer: cells}).WriteTable(&b))
+	require.Contains(t, b.String(), "exactly one instance of n loops, Kafka Streams one JVM of n threads")
 }
 
 func TestPeerRatioWithoutPeerFigure(t *testing.T) {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,7 +63,7 @@ func (r *runner) newProcessor(spec instanceSpec, id string) (*processor.Processo
 		processor.InstanceID(id),
 		processor.StateDir(filepath.Join(spec.dir, id)),
 		processor.MaxRecordsPerTxn(spec.txnSize),
-		processor.Loops(r.cfg.Loops),
+		processor.Loops(cmp.Or(r.loops, r.cfg.Loops)),
 		processor.CommitInterval(spec.interval),
 		processor.TransactionTimeout(max(10*time.Second, 4*spec.interval)),
 		processor.DeadLetterTopic(spec.app.topics.DLQ),
