@@ -192,13 +192,13 @@ kstreams-build:
 
 # bench-kstreams measures exactly and the Kafka Streams peer side by side on
 # KAFKA_BROKERS (the figures of BENCHMARKS.md: 100,000 orders, commit
-# intervals 100ms and 1s, 1 and 2 instances/threads); KSTREAMS_ORDERS sets
+# intervals 100ms and 1s, one process of 1 and 2 loops/threads); KSTREAMS_ORDERS sets
 # the input, KSTREAMS_FLAGS adds flags.
 KSTREAMS_FLAGS ?=
 KSTREAMS_ORDERS ?= 100000
 bench-kstreams: kstreams-build
 	$(GO) run ./cmd/exactly bench --brokers "$$KAFKA_BROKERS" --peer kstreams --orders $(KSTREAMS_ORDERS) \
-		--skip pipeline,ceiling,alo,latency,restore,rss,scaling --commit-intervals 100ms,1s --peer-instances 1,2 $(KSTREAMS_FLAGS)
+		--skip pipeline,ceiling,alo,latency,restore,rss,scaling --commit-intervals 100ms,1s --peer-instances 1,2 --peer-loops $(KSTREAMS_FLAGS)
 
 bench-quick:
 	$(GO) run ./cmd/exactly bench --quick
