@@ -105,8 +105,10 @@ const DefaultMaxRecordsPerTxn = 10000
 // database), its global store replicas and its queries, Stats and HTTP
 // surface. Loop 0 has the instance ID, loop i > 0 the instance ID with
 // "-loop-<i>" appended (so its transactional ID is
-// <group>-<instance id>-loop-<i>), stable across restarts; the default
-// value is 1.
+// <group>-<instance id>-loop-<i>), stable across restarts. The loops run
+// the topology's node functions at the same time, each for its own tasks:
+// a node must keep its state in stores, not in variables the loops share.
+// The default value is 1.
 func Loops(n int) Opt { return opt(func(c *cfg) { c.loops = n }) }
 
 // maxLoops bounds Loops.
