@@ -81,15 +81,17 @@ func TestMirrorVerdict(t *testing.T) {
 	require.Equal(t, 90, committed)
 	require.Equal(t, 30, aborted)
 
-	// read returns the source's records: committed only, or all.
+	// read returns the source's records: committed only, or all; in
+	// topic, partition and offset order, the same every time (the
+	// duplicated-record case reads twice and names the record it
+	// duplicated by its index: in map order it was another record every
+	// other run).
 	read := func(all bool) []*kgo.Record {
 		var out []*kgo.Record
 		for _, topic := range topics {
 			recs, err := exactlytest.ReadCommitted(ctx, srcCl, topic, exactlytest.ReadOptions{Uncommitted: all})
 			require.NoError(t, err)
-			for _, rs := range recs {
-				out = append(out, rs...)
-			}
+			out = append(out, exactlytest.Records(recs)...)
 		}
 		return out
 	}
