@@ -2,10 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -114,29 +116,35 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 		}
 	}
 	prof := NewRequestProfile()
+	// As many bare loops as the pipeline has transaction loops, each its
+	// own session and transactional ID in the one group: the pipeline's
+	// loops overlap one loop's commit with another's processing, and so
+	// do these.
+	loops := cmp.Or(r.loops, r.cfg.Loops)
 	m, err := measure(ctx, r.cfg.RunTimeout, r.inputCount, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
-		sess, err := kgo.NewGroupTransactSession(append(append(r.cluster.seeds(),
-			kgo.WithHooks(prof),
-			kgo.ConsumerGroup(group),
-			kgo.ConsumeTopics(r.input),
-			kgo.TransactionalID(group+"-1"),
-			kgo.TransactionTimeout(max(10*time.Second, 4*interval)),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.FetchMaxWait(250*time.Millisecond), // the processor's default
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.RecordPartitioner(partitioner{manual: map[string]bool{customers: true, orderIDs: true}}),
-		), tuning.ClientOpts()...)..., // the processor's client
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var (
+			wg     sync.WaitGroup
+			mu     sync.Mutex
+			counts txnCounts
+			errs   error
 		)
-		if err != nil {
-			return txnCounts{}, err
+		for i := range loops {
+			wg.Go(func() {
+				c, err := r.ceilingLoop(ctx, fl, prof, fmt.Sprintf("%s-%d", group, i+1), group, txnSize, interval, events, customers, orderIDs)
+				mu.Lock()
+				defer mu.Unlock()
+				counts.committed += c.committed
+				counts.aborted += c.aborted
+				if err != nil {
+					errs = errors.Join(errs, err)
+					cancel() // one loop failed: the run has
+				}
+			})
 		}
-		defer sess.Close()
-		l := &ceilingLoop{
-			sess: sess, batcher: batcher{txnSize, interval}, events: events, customers: customers, orderIDs: orderIDs,
-			sizes: r.sizes, zeros: make([]byte, r.maxOutput), keys: bytes.Repeat([]byte("k"), r.maxOutput),
-		}
-		err = l.run(ctx, fl)
-		return l.counts, err
+		wg.Wait()
+		return counts, errs
 	})
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
@@ -144,6 +152,33 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 	m.Requests = prof.Stats()
 	r.progress(name, "transaction", "transactions", m)
 	return m, nil
+}
+
+// ceilingLoop runs one bare loop of the ceiling under the transactional
+// ID txnID until ctx is done.
+func (r *runner) ceilingLoop(ctx context.Context, fl *finishLine, prof *RequestProfile, txnID, group string, txnSize int, interval time.Duration, events, customers, orderIDs string) (txnCounts, error) {
+	sess, err := kgo.NewGroupTransactSession(append(append(r.cluster.seeds(),
+		kgo.WithHooks(prof),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(r.input),
+		kgo.TransactionalID(txnID),
+		kgo.TransactionTimeout(max(10*time.Second, 4*interval)),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(250*time.Millisecond), // the processor's default
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RecordPartitioner(partitioner{manual: map[string]bool{customers: true, orderIDs: true}}),
+	), tuning.ClientOpts()...)..., // the processor's client
+	)
+	if err != nil {
+		return txnCounts{}, err
+	}
+	defer sess.Close()
+	l := &ceilingLoop{
+		sess: sess, batcher: batcher{txnSize, interval}, events: events, customers: customers, orderIDs: orderIDs,
+		sizes: r.sizes, zeros: make([]byte, r.maxOutput), keys: bytes.Repeat([]byte("k"), r.maxOutput),
+	}
+	err = l.run(ctx, fl)
+	return l.counts, err
 }
 
 func (l *ceilingLoop) run(ctx context.Context, fl *finishLine) error {

@@ -215,7 +215,7 @@ func (r *Results) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "cluster: %s; %d partitions", s.Cluster, s.Partitions)
 	if s.Loops > 1 {
-		fmt.Fprintf(&b, "; %d transaction loops per exactly instance", s.Loops)
+		fmt.Fprintf(&b, "; %d transaction loops per exactly instance, as many bare loops in the ceiling", s.Loops)
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "input: %d orders over %d customers (seed %d), 0 malformed, 0 duplicates", s.Orders, s.Customers, s.Seed)

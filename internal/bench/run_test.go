@@ -124,3 +124,49 @@ func TestRunSmall(t *testing.T) {
 	require.Contains(t, table.String(), "pipeline/ceiling")
 	require.NoError(t, WriteChart(&bytes.Buffer{}, res))
 }
+
+// TestCeilingLoops runs the ceiling as as many bare loops as the pipeline
+// has transaction loops: each its own transactional ID in the one group,
+// and together they commit every input record once.
+func TestCeilingLoops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a throughput cell (a few seconds)")
+	}
+	cfg := QuickConfig()
+	cfg.KfakeBrokers = 1
+	cfg.Partitions = 4
+	cfg.TopicPrefix = "l-"
+	cfg.KeepTopics = true
+	cfg.Orders, cfg.Customers = 3000, 40
+	cfg.TxnSizes = []int{100}
+	cfg.CommitIntervals = []time.Duration{100 * time.Millisecond}
+	cfg.Loops = 2
+	cfg.Skip = []string{"pipeline", "alo", "latency", "restore", "rss", "scaling"}
+	cfg.Dir = t.TempDir()
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+
+	ctx := context.Background()
+	c, err := openCluster(ctx, &Config{KfakeBrokers: 1, Replication: -1})
+	require.NoError(t, err)
+	defer c.close()
+	cfg.Brokers = c.brokers
+	res, err := Run(ctx, cfg)
+	require.NoError(t, err, progress.String())
+	require.Len(t, res.Throughput, 1)
+	m := res.Throughput[0].Ceiling
+	require.NotNil(t, m)
+	require.Equal(t, int64(3000), m.Records)
+
+	txns, err := c.adm.ListTransactions(ctx, nil, nil)
+	require.NoError(t, err)
+	var ids []string
+	for _, tx := range txns.Sorted() {
+		if strings.HasPrefix(tx.TxnID, "l-ceiling-") {
+			ids = append(ids, tx.TxnID)
+		}
+	}
+	require.Equal(t, []string{"l-ceiling-txn100-100ms-1", "l-ceiling-txn100-100ms-2"}, ids)
+	events := countBytes(t, c, "l-ceiling-txn100-100ms-events")
+	require.Equal(t, int64(3000), events.records, "every input once, by one loop or the other")
+}
