@@ -118,11 +118,11 @@ func (r *refused) take(in inputRef) (error, bool) {
 // outputPromise returns the promise of an output of input record in: a
 // refused output marks in as bad for the retry.
 func (t *txn) outputPromise(in inputRef) func(*kgo.Record, error) {
-	promise := t.errs.Promise()
+	t.errs.add()
 	return func(r *kgo.Record, err error) {
 		if err != nil && isRecordRefused(err) {
 			t.p.refused.add(in, fmt.Errorf("output to %s refused: %w", r.Topic, err))
 		}
-		promise(r, err)
+		t.errs.done(r, err)
 	}
 }

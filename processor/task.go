@@ -38,7 +38,7 @@ type txn struct {
 	ctx      context.Context
 	produce  func(context.Context, *kgo.Record, func(*kgo.Record, error))
 	staged   *state.Staged
-	errs     kgo.FirstErrPromise
+	errs     firstErr
 	consumed map[topicPart]int64
 	lastCL   map[storePart]*kgo.Record
 	records  int
@@ -123,7 +123,7 @@ func (t *txn) deadLetter(in *topology.Input, cause error) {
 	t.dlq++
 	t.p.cfg.logger.Debug("dead-lettering record", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "err", cause)
 	out := taskrun.DeadLetter(t.p.cfg.dlqTopic, in, cause)
-	t.produce(t.ctx, toKgoRecord(&out), t.errs.Promise())
+	t.produce(t.ctx, toKgoRecord(&out), t.errs.promise())
 }
 
 // punctuateWall runs the due wall-clock punctuators of the ready tasks
@@ -176,7 +176,7 @@ func (t *txn) Count(node, event string, n int64) {
 
 func (t *txn) Emit(out *taskrun.Output, from *topology.Input) {
 	if from == nil {
-		t.produce(t.ctx, toKgoRecord(out), t.errs.Promise())
+		t.produce(t.ctx, toKgoRecord(out), t.errs.promise())
 		return
 	}
 	t.produce(t.ctx, toKgoRecord(out), t.outputPromise(inputRef{from.Topic, from.Partition, from.Offset}))
@@ -191,7 +191,7 @@ func (t *txn) produceChangelog(store string, part int32, rec *kgo.Record) {
 	rec.Topic = t.p.changelogs[store]
 	rec.Partition = part
 	t.lastCL[storePart{store, part}] = rec
-	t.produce(t.ctx, rec, t.errs.Promise())
+	t.produce(t.ctx, rec, t.errs.promise())
 }
 
 // finish writes, for every input partition consumed, its offset record into
