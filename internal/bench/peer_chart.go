@@ -74,12 +74,20 @@ func writePeerChart(w io.Writer, res *Results) error {
 		dc.FillText(side, vg.Point{X: px(10), Y: area.Center().Y}, "records/s")
 		under := textStyle(11, colInk)
 		under.XAlign, under.YAlign = draw.XCenter, draw.YTop
-		dc.FillText(under, vg.Point{X: area.Center().X, Y: area.Min.Y - px(8)}, "exactly instances / Kafka Streams threads")
+		dc.FillText(under, vg.Point{X: area.Center().X, Y: area.Min.Y - px(8)}, peerAxisLabel(res.Peer))
 		x := px(marginLeft)
 		for _, s := range peerChartSeries {
 			x = legendEntry(dc, s.series, x, px(24))
 		}
 	})
+}
+
+// peerAxisLabel names the x axis: what n counts on exactly's side.
+func peerAxisLabel(cells []PeerCell) string {
+	if len(cells) > 0 && cells[0].Loops {
+		return "n: loops of one exactly instance / threads of one Kafka Streams JVM"
+	}
+	return "exactly instances / Kafka Streams threads"
 }
 
 // peerPanel plots the side-by-side cells of one commit interval.
