@@ -269,7 +269,7 @@ func (r *mirrorRunner) cleanup(ctx context.Context, name, target string) {
 // statsEvery is how often runMirrors samples the instances' Stats: the
 // finish line (and the first commit) of a mirror run is seen up to this
 // late.
-const statsEvery = 2 * time.Millisecond
+var statsEvery = 2 * time.Millisecond // a var for TestMirrorLatencyCountsTheLastCommit
 
 // runMirrors runs spec.instances mirror instances, named like the run,
 // and adds the records their Stats count committed to fl. One failing
@@ -300,25 +300,34 @@ func (r *mirrorRunner) runMirrors(ctx context.Context, spec copySpec, fl *finish
 			}
 		})
 	}
-	err := r.follow(ctx, spec, ms, fl)
+	seen, err := r.follow(ctx, spec, ms, fl)
 	cancel()
 	wg.Wait()
 	close(errs)
 	for e := range errs {
 		err = errors.Join(err, e)
 	}
+	// The instances have stopped: count what they committed since the
+	// last sample. The latency run stops them as soon as its consumer
+	// has read every record, often before the next sample.
 	var counts txnCounts
+	var copied int64
 	for _, m := range ms {
 		st := m.Stats()
 		counts.committed += st.TxnsCommitted
 		counts.aborted += st.TxnsAborted
+		copied += st.RecordsCopied
+	}
+	if copied > seen {
+		fl.add(copied - seen)
 	}
 	return counts, err
 }
 
 // follow samples the instances' Stats until ctx is done: committed records
-// go to fl, and spec.ready is closed once they own every partition.
-func (r *mirrorRunner) follow(ctx context.Context, spec copySpec, ms []*mirror.Mirror, fl *finishLine) error {
+// go to fl, and spec.ready is closed once they own every partition. It
+// returns the records committed as last sampled.
+func (r *mirrorRunner) follow(ctx context.Context, spec copySpec, ms []*mirror.Mirror, fl *finishLine) (int64, error) {
 	t := time.NewTicker(statsEvery)
 	defer t.Stop()
 	var seen int64
@@ -340,7 +349,7 @@ func (r *mirrorRunner) follow(ctx context.Context, spec copySpec, ms []*mirror.M
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return seen, nil
 		case <-t.C:
 		}
 	}
