@@ -72,6 +72,9 @@ func (t tp) String() string { return t.topic + "/" + strconv.Itoa(int(t.part)) }
 func positionKey(t tp) []byte { return []byte(t.String()) }
 
 func parsePositionKey(k []byte) (tp, bool) {
+	if len(k) > 0 && k[0] == 0 {
+		return tp{}, false // a read barrier (barrierKey), no position
+	}
 	s := string(k)
 	i := strings.LastIndexByte(s, '/')
 	if i <= 0 {
@@ -141,7 +144,6 @@ func ReadPositionDetails(ctx context.Context, target *kgo.Client, offsetsTopic s
 // created (by this very instance, a moment earlier). Read as no positions
 // it would copy every newly assigned partition again from its start.
 func readPositions(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration, mustExist bool) (map[string]map[int32]Position, error) {
-	out := make(map[string]map[int32]Position)
 	ends, err := kadm.NewClient(target).ListEndOffsets(ctx, offsetsTopic)
 	if err != nil {
 		return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
@@ -156,12 +158,19 @@ func readPositions(ctx context.Context, target *kgo.Client, offsetsTopic string,
 		hwm[o.Partition] = o.Offset
 	})
 	if missing && len(hwm) == 0 && !mustExist {
-		return out, nil
+		return make(map[string]map[int32]Position), nil
 	}
 	if err := ends.Error(); err != nil {
 		return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
 	}
-	err = exactlytest.ReadCommittedFunc(ctx, target, offsetsTopic, exactlytest.ReadOptions{Ends: hwm, Timeout: timeout}, func(r *kgo.Record) error {
+	return readPositionsTo(ctx, target, offsetsTopic, timeout, hwm)
+}
+
+// readPositionsTo reads the positions in offsetsTopic with read_committed
+// up to ends (per partition, the offset to read to, exclusive).
+func readPositionsTo(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration, ends map[int32]int64) (map[string]map[int32]Position, error) {
+	out := make(map[string]map[int32]Position)
+	err := exactlytest.ReadCommittedFunc(ctx, target, offsetsTopic, exactlytest.ReadOptions{Ends: ends, Timeout: timeout}, func(r *kgo.Record) error {
 		t, ok := parsePositionKey(r.Key)
 		if !ok {
 			return nil
@@ -186,4 +195,50 @@ func readPositions(ctx context.Context, target *kgo.Client, offsetsTopic string,
 		return nil, fmt.Errorf("reading positions from %s: %w", offsetsTopic, err)
 	}
 	return out, nil
+}
+
+// barrierKey is the key of instance's read barriers in the offsets topic:
+// a NUL byte first, which no topic name holds, so no position key is one.
+func barrierKey(instance string) []byte { return append([]byte{0}, "barrier:"+instance...) }
+
+// barrier writes a record to every partition of the offsets topic and
+// returns, per partition, the offset just past it: where a read of the
+// positions has read everything written before. The write moves the high
+// watermark: a broker restarted after a crash serves a partition only up
+// to the high watermark it last checkpointed (every 5 s), which can lie
+// below position records it acknowledged before, until a write or a
+// follower's fetch moves it, and with one replica only a write does. Read
+// to that stale end, the positions missed an earlier owner's last commits
+// and the mirror copied their records again (TestMirrorTargetBrokerKilled,
+// on the one-node target). The barrier is acknowledged by every in-sync
+// replica, so the high watermark is past it, and past everything before
+// it, when the write returns. Its value is a tombstone: compaction
+// removes it. The client is not idempotent, so it needs no more than the
+// Write permission on the offsets topic that the positions need anyway; a
+// retry that writes a barrier twice is harmless.
+func (m *Mirror) barrier(ctx context.Context) (map[int32]int64, error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(m.cfg.targetBrokers...)}, clientOnly(m.cfg.targetOpts)...),
+		kgo.ClientID(m.cfg.instance()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DisableIdempotentWrite(),
+		kgo.ProducerLinger(0),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating the offsets topic's barrier producer: %w", ErrConfig, err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, m.offsetsParts)
+	for p := range m.offsetsParts {
+		recs[p] = &kgo.Record{Topic: m.cfg.offsetsTopic, Partition: p, Key: barrierKey(m.cfg.instance())}
+	}
+	res := cl.ProduceSync(ctx, recs...)
+	if err := res.FirstErr(); err != nil {
+		return nil, fmt.Errorf("writing a read barrier to %s: %w", m.cfg.offsetsTopic, err)
+	}
+	ends := make(map[int32]int64, len(res))
+	for _, r := range res {
+		ends[r.Record.Partition] = r.Record.Offset + 1
+	}
+	return ends, nil
 }

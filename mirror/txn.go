@@ -50,7 +50,9 @@ func (m *Mirror) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 //     partition, a zombie too, and ends (commits or aborts) the
 //     transaction it left open;
 //  2. only then it reads the positions from the offsets topic, so they
-//     include every commit an earlier owner can ever make;
+//     include every commit an earlier owner can ever make: up to a
+//     barrier it writes first (barrier), past the records of those
+//     commits whatever the high watermark a restarted broker reports;
 //  3. it lists the target partitions' ends, the sync point of the first
 //     new transaction (no earlier owner can write there any more);
 //  4. it starts every partition at its position (at the log start when it
@@ -74,7 +76,13 @@ func (m *Mirror) adjustOffsets(ctx context.Context, offsets map[string]map[int32
 		m.cfg.logger.Warn("taking newly assigned partitions", "err", err)
 		return nil, err
 	}
-	pos, err := readPositions(ctx, m.tgt, m.cfg.offsetsTopic, 2*m.cfg.txnTimeout, true)
+	bctx, cancel := context.WithTimeout(ctx, 2*m.cfg.txnTimeout)
+	barriers, err := m.barrier(bctx)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	pos, err := readPositionsTo(ctx, m.tgt, m.cfg.offsetsTopic, 2*m.cfg.txnTimeout, barriers)
 	if err != nil {
 		return fail(err)
 	}
