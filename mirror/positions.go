@@ -132,18 +132,9 @@ func ReadPositions(ctx context.Context, target *kgo.Client, offsetsTopic string,
 }
 
 // ReadPositionDetails is ReadPositions with each position's sync point.
+// The mirror itself reads its positions to a barrier (Mirror.barrier), not
+// to the listed high watermark.
 func ReadPositionDetails(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration) (map[string]map[int32]Position, error) {
-	return readPositions(ctx, target, offsetsTopic, timeout, false)
-}
-
-// readPositions is ReadPositionDetails; with mustExist an offsets topic
-// that the listing does not find is an error, not the absence of
-// positions. The mirror reads its positions only after Run ensured the
-// topic, so such a listing is stale: kadm lists through kgo's cached
-// metadata, which can still hold an answer from before the topic was
-// created (by this very instance, a moment earlier). Read as no positions
-// it would copy every newly assigned partition again from its start.
-func readPositions(ctx context.Context, target *kgo.Client, offsetsTopic string, timeout time.Duration, mustExist bool) (map[string]map[int32]Position, error) {
 	ends, err := kadm.NewClient(target).ListEndOffsets(ctx, offsetsTopic)
 	if err != nil {
 		return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
@@ -157,7 +148,7 @@ func readPositions(ctx context.Context, target *kgo.Client, offsetsTopic string,
 		}
 		hwm[o.Partition] = o.Offset
 	})
-	if missing && len(hwm) == 0 && !mustExist {
+	if missing && len(hwm) == 0 {
 		return make(map[string]map[int32]Position), nil
 	}
 	if err := ends.Error(); err != nil {

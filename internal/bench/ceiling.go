@@ -132,7 +132,7 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 		)
 		for i := range loops {
 			wg.Go(func() {
-				c, err := r.ceilingLoop(ctx, fl, prof, fmt.Sprintf("%s-%d", group, i+1), group, txnSize, interval, events, customers, orderIDs)
+				c, err := r.runCeilingLoop(ctx, fl, prof, fmt.Sprintf("%s-%d", group, i+1), group, txnSize, interval, events, customers, orderIDs)
 				mu.Lock()
 				defer mu.Unlock()
 				counts.committed += c.committed
@@ -154,9 +154,9 @@ func (r *runner) ceiling(ctx context.Context, name string, txnSize int, interval
 	return m, nil
 }
 
-// ceilingLoop runs one bare loop of the ceiling under the transactional
+// runCeilingLoop runs one bare loop of the ceiling under the transactional
 // ID txnID until ctx is done.
-func (r *runner) ceilingLoop(ctx context.Context, fl *finishLine, prof *RequestProfile, txnID, group string, txnSize int, interval time.Duration, events, customers, orderIDs string) (txnCounts, error) {
+func (r *runner) runCeilingLoop(ctx context.Context, fl *finishLine, prof *RequestProfile, txnID, group string, txnSize int, interval time.Duration, events, customers, orderIDs string) (txnCounts, error) {
 	sess, err := kgo.NewGroupTransactSession(append(append(r.cluster.seeds(),
 		kgo.WithHooks(prof),
 		kgo.ConsumerGroup(group),
