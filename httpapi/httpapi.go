@@ -48,7 +48,8 @@
 // exactly_records_out_total, exactly_records_dead_lettered_total,
 // exactly_records_skipped_total, exactly_transactions_committed_total,
 // exactly_transactions_aborted_total{cause},
-// exactly_transaction_duration_seconds, exactly_transaction_records,
+// exactly_transaction_duration_seconds,
+// exactly_transaction_ending_seconds, exactly_transaction_records,
 // exactly_rebalances_total, exactly_restored_records_total{store},
 // exactly_restore_remaining_offsets{store,partition}, and, read at scrape
 // time, exactly_ready, exactly_consumer_lag_offsets{partition} and the

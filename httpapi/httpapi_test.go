@@ -129,6 +129,7 @@ func TestMetricsAfterARunWithAborts(t *testing.T) {
 	metric(`exactly_transactions_aborted_total{cause="cluster",group="g"}`)
 	metric(`exactly_ready{group="g"} 1`)
 	metric(`exactly_transaction_duration_seconds_count{group="g"}`)
+	metric(`exactly_transaction_ending_seconds_count{group="g"}`)
 	metric(`exactly_consumer_lag_offsets{group="g",partition="0"}`)
 	metric(`exactly_state_disk_bytes{group="g"}`)
 	require.Positive(t, in.p.Stats().Aborted)

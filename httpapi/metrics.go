@@ -19,7 +19,7 @@ type metrics struct {
 	recordsIn, recordsOut, deadLettered, skipped prometheus.Counter
 	committed                                    prometheus.Counter
 	aborted                                      *prometheus.CounterVec
-	txnSeconds, txnRecords                       prometheus.Histogram
+	txnSeconds, txnEnding, txnRecords            prometheus.Histogram
 	rebalances                                   prometheus.Counter
 	restored                                     *prometheus.CounterVec
 	restoreRemaining                             *prometheus.GaugeVec
@@ -36,6 +36,8 @@ func newMetrics(reg *prometheus.Registry, group string, p func() *processor.Proc
 		aborted: f.counterVec("exactly_transactions_aborted_total",
 			"Transactions aborted, by cause: rebalance, cluster (aborted by the broker), a Kafka error code, timeout or error.", "cause"),
 		txnSeconds: f.histogram("exactly_transaction_duration_seconds", "Duration of committed transactions, from Begin to the local apply.",
+			prometheus.ExponentialBuckets(0.005, 2, 12)),
+		txnEnding: f.histogram("exactly_transaction_ending_seconds", "Of a committed transaction's duration, the time spent ending it (flush, offset commit, EndTxn) until the broker confirmed the commit.",
 			prometheus.ExponentialBuckets(0.005, 2, 12)),
 		txnRecords: f.histogram("exactly_transaction_records", "Input records per committed transaction.",
 			prometheus.ExponentialBuckets(1, 4, 9)),
@@ -57,6 +59,7 @@ func (m *metrics) hooks() processor.Hooks {
 			m.deadLettered.Add(float64(i.DeadLetter))
 			m.skipped.Add(float64(i.Skipped))
 			m.txnSeconds.Observe(i.Duration.Seconds())
+			m.txnEnding.Observe(i.Ending.Seconds())
 			m.txnRecords.Observe(float64(i.Records))
 		},
 		OnAbort: func(err error) { m.aborted.WithLabelValues(causeLabel(err)).Inc() },

@@ -37,7 +37,13 @@ type TxnInfo struct {
 	DeadLetter int // of which went to the dead-letter topic
 	Skipped    int // of which were skipped (error policy skip)
 	Outputs    int // records produced to sinks
-	Duration   time.Duration
+	// Duration runs from Begin to the local state applied.
+	Duration time.Duration
+	// Ending is the part of Duration the transaction spent ending: the
+	// flush of its outputs, the offset commit and EndTxn, until the
+	// broker confirmed the commit. Its loop processes nothing meanwhile;
+	// other loops (Loops) do.
+	Ending time.Duration
 }
 
 // RestoreInfo describes the restore of one store partition.

@@ -1,9 +1,12 @@
 package processor
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestWithHooksAppends: WithHooks given twice must run both sets of hooks,
@@ -39,4 +42,38 @@ func TestWithHooksAppends(t *testing.T) {
 		"metrics.progress", "app.progress",
 		"metrics.rebalance", "app.rebalance",
 	}, calls)
+}
+
+// TestTxnInfoEnding: a commit the broker takes 150 ms to confirm shows in
+// TxnInfo.Ending, which is part of Duration. Ending is what a transaction
+// loop spends waiting on the broker, the share other loops can use.
+func TestTxnInfoEnding(t *testing.T) {
+	t.Parallel()
+	const delay = 150 * time.Millisecond
+	c := newCluster(t, 1)
+	brokers := c.ListenAddrs()
+	c.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if req.(*kmsg.EndTxnRequest).Commit {
+			time.Sleep(delay)
+		}
+		return nil, nil, false
+	})
+	var mu sync.Mutex
+	var infos []TxnInfo
+	produceInputs(t, brokers, 1, 20, nil)
+	in := start(t, counterTopology(t), brokers, t.TempDir(), "a", WithHooks(Hooks{OnCommit: func(i TxnInfo) {
+		mu.Lock()
+		infos = append(infos, i)
+		mu.Unlock()
+	}}))
+	in.waitRecords(t, 20)
+	in.close(t)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, infos)
+	for _, i := range infos {
+		require.GreaterOrEqual(t, i.Ending, delay, "%+v", i)
+		require.Less(t, i.Ending, i.Duration, "%+v", i)
+	}
 }

@@ -412,6 +412,7 @@ func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
 func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) (committed bool, cause, err error) {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.txnTimeout)
 	defer cancel()
+	t.ending = time.Now()
 	try := kgo.TryCommit
 	cause = procErr
 	if cause == nil && !t.doomed {
@@ -439,6 +440,7 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 		err = nil // an abort, as after a revoke the session did not pass on
 	}
 	if committed {
+		t.endDur = time.Since(t.ending)
 		if t.order != nil {
 			t.order.rewindHeld()
 		}
@@ -501,7 +503,7 @@ func (p *Processor) committed(t *txn) {
 	for tp, off := range t.consumed {
 		p.tasks.committedUpTo(tp.topic, tp.part, off+1)
 	}
-	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Skipped: t.skipped, Outputs: t.outputs, Duration: time.Since(t.start)})
+	p.cfg.hooks.commit(TxnInfo{Records: t.records, DeadLetter: t.dlq, Skipped: t.skipped, Outputs: t.outputs, Duration: time.Since(t.start), Ending: t.endDur})
 }
 
 // errOffsetsDiverge is what checkOffsetCommit refuses a commit with.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -128,6 +129,10 @@ func (r *runner) progress(name, unit, units string, m Measurement) {
 	if s := requestSummary(&m); s != "" {
 		r.cfg.progressf("  %-32s per %s: %s", "", unit, s)
 	}
+	if sh := m.EndingShare(); sh > 0 && m.Transactions > 0 {
+		r.cfg.progressf("  %-32s per %s: %s, of which ending (flush, offset commit, EndTxn) %s: %.0f%%", "", unit,
+			round(m.TxnTime/time.Duration(m.Transactions)), round(m.Ending/time.Duration(m.Transactions)), 100*sh)
+	}
 }
 
 // measurePipeline runs instances processors of a, each on a fresh state
@@ -139,14 +144,20 @@ func (r *runner) measurePipeline(ctx context.Context, a app, target int64, txnSi
 	}
 	defer os.RemoveAll(dir)
 	prof := NewRequestProfile()
+	var txnTime, ending atomic.Int64
 	m, err := measure(ctx, r.cfg.RunTimeout, target, func(ctx context.Context, fl *finishLine) (txnCounts, error) {
 		spec := instanceSpec{app: a, dir: dir, txnSize: txnSize, interval: interval, hooks: processor.Hooks{
-			OnCommit: func(ti processor.TxnInfo) { fl.add(int64(ti.Records)) },
+			OnCommit: func(ti processor.TxnInfo) {
+				txnTime.Add(int64(ti.Duration))
+				ending.Add(int64(ti.Ending))
+				fl.add(int64(ti.Records))
+			},
 		}, kgoOpts: []kgo.Opt{kgo.WithHooks(prof)}}
 		return r.runProcessors(ctx, spec, instances)
 	})
 	if err == nil {
 		m.Requests = prof.Stats()
+		m.TxnTime, m.Ending = time.Duration(txnTime.Load()), time.Duration(ending.Load())
 	}
 	return m, err
 }

@@ -74,6 +74,21 @@ type Measurement struct {
 	// Requests sums the requests of the run's clients by Kafka API, for
 	// where a transaction's time goes (requestSummary).
 	Requests map[string]RequestStat `json:"requests,omitempty"`
+	// TxnTime sums the committed transactions' durations (Begin to the
+	// local state applied) and Ending the part of them spent ending
+	// (flush, offset commit, EndTxn: processor.TxnInfo.Ending), summed
+	// over the loops of every instance; the pipeline only.
+	TxnTime time.Duration `json:"txn_time_ns,omitempty"`
+	Ending  time.Duration `json:"ending_ns,omitempty"`
+}
+
+// EndingShare returns the share of its transactions' time a pipeline's
+// loops spent ending them, waiting on the broker; 0 when not measured.
+func (m Measurement) EndingShare() float64 {
+	if m.TxnTime <= 0 {
+		return 0
+	}
+	return float64(m.Ending) / float64(m.TxnTime)
 }
 
 // Cell is one point of the throughput grid.

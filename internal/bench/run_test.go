@@ -87,6 +87,11 @@ func TestRunSmall(t *testing.T) {
 			require.Positive(t, m.Transactions)
 		}
 		require.Positive(t, cell.CeilingRatio())
+		// Every committed transaction's time, and the part of it spent
+		// ending (flush, offset commit, EndTxn), which is within it.
+		require.Positive(t, cell.Pipeline.Ending)
+		require.Greater(t, cell.Pipeline.TxnTime, cell.Pipeline.Ending)
+		require.Contains(t, progress.String(), "of which ending (flush, offset commit, EndTxn)")
 	}
 	require.NotNil(t, res.Latency)
 	require.Positive(t, res.Latency.Events)
