@@ -80,6 +80,13 @@ func (r *runner) restoreRuns(ctx context.Context, a app, n int, fill Measurement
 			[]string{"restore from an empty state dir", "restore from the local checkpoint"}[i],
 			perSec(run.RecordsPerSec), run.Records, round(run.Restoring), round(run.Ready))
 	}
+	f, err := r.fetchOnly(ctx, a.changelogs())
+	if err != nil {
+		return nil, err
+	}
+	rs.FetchOnly = &f
+	r.cfg.progressf("  %-32s %10s records/s  (%d records in %s; every partition at once: %s records/s)",
+		"fetch only, a partition at a time", perSec(f.SerialPerSec()), f.Records, round(f.Serial), perSec(f.ConcurrentPerSec()))
 	return rs, nil
 }
 

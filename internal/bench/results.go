@@ -175,6 +175,9 @@ type Restore struct {
 	// and into the directory the first restore left.
 	FromEmpty      RestoreRun `json:"from_empty"`
 	FromCheckpoint RestoreRun `json:"from_checkpoint"`
+	// FetchOnly reads the same changelogs with nothing applied: what the
+	// fetch alone allows a restore.
+	FetchOnly *FetchOnly `json:"fetch_only,omitempty"`
 }
 
 // RestoreRun is one restore of every partition by one instance.
@@ -349,6 +352,10 @@ func writeRestore(b *strings.Builder, r *Restore) {
 		run  RestoreRun
 	}{{"empty state dir", r.FromEmpty}, {"local checkpoint", r.FromCheckpoint}} {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", x.name, x.run.Records, round(x.run.Restoring), perSec(x.run.RecordsPerSec), round(x.run.Ready))
+	}
+	if f := r.FetchOnly; f != nil {
+		fmt.Fprintf(tw, "fetch only, a partition at a time\t%d\t%s\t%s\t-\t\n", f.Records, round(f.Serial), perSec(f.SerialPerSec()))
+		fmt.Fprintf(tw, "fetch only, every partition at once\t%d\t%s\t%s\t-\t\n", f.Records, round(f.Concurrent), perSec(f.ConcurrentPerSec()))
 	}
 	tw.Flush()
 }

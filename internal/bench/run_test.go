@@ -100,6 +100,12 @@ func TestRunSmall(t *testing.T) {
 	require.NotNil(t, res.Restore)
 	require.Equal(t, int64(2*3000), res.Restore.FromEmpty.Records, "one customer and one order id record per order")
 	require.Zero(t, res.Restore.FromCheckpoint.Records, "the checkpoint is at the end of the changelog")
+	require.NotNil(t, res.Restore.FetchOnly)
+	// Every record the restore applied, and the processor's offset records.
+	require.GreaterOrEqual(t, res.Restore.FetchOnly.Records, res.Restore.FromEmpty.Records)
+	require.Less(t, res.Restore.FetchOnly.Records, res.Restore.FromEmpty.Records+100)
+	require.Positive(t, res.Restore.FetchOnly.SerialPerSec())
+	require.Positive(t, res.Restore.FetchOnly.ConcurrentPerSec())
 	require.NotNil(t, res.RSS)
 	require.Greater(t, res.RSS.PeakBytes, int64(10<<20))
 	require.Len(t, res.Scaling, 2)

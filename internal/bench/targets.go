@@ -2,26 +2,34 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
-// The targets of the benchmarks issue. They are reported against, never
+// The targets of the benchmark issues. They are reported against, never
 // asserted: figures depend on the machine, its load and the cluster.
+// Pipeline against the ceiling: 0.9 on a real cluster, 0.5 on kfake, whose
+// nearly free transport makes its ceiling measure the application's CPU.
 const (
-	targetCeilingRatio = 0.8
-	targetOverhead     = 0.15
-	targetOverheadAt   = 100 * time.Millisecond
-	targetRestoreRate  = 500_000
-	targetLatencySlack = 50 * time.Millisecond
-	targetRSSBytes     = 300_000_000
-	targetRSSCustomers = 1_000_000
+	targetCeilingRatio      = 0.9
+	targetCeilingRatioKfake = 0.5
+	targetOverhead          = 0.15
+	targetOverheadAt        = 100 * time.Millisecond
+	targetRestoreRate       = 3_000_000
+	targetLatencySlack      = 50 * time.Millisecond
+	targetRSSBytes          = 300_000_000
+	targetRSSCustomers      = 1_000_000
 )
 
 // evaluate checks the figures against the targets; a figure not measured
 // gives no target line.
 func (r *Results) evaluate() []Target {
 	var ts []Target
-	if t, ok := ceilingTarget(r.Throughput); ok {
+	want := targetCeilingRatio
+	if strings.HasPrefix(r.Setup.Cluster, "embedded kfake") {
+		want = targetCeilingRatioKfake
+	}
+	if t, ok := ceilingTarget(r.Throughput, want); ok {
 		ts = append(ts, t)
 	}
 	if t, ok := overheadTarget(r.Throughput); ok {
@@ -61,7 +69,7 @@ func (r *Results) evaluate() []Target {
 }
 
 // ceilingTarget reports the worst pipeline/ceiling ratio over the grid.
-func ceilingTarget(cells []Cell) (Target, bool) {
+func ceilingTarget(cells []Cell, want float64) (Target, bool) {
 	worst, at := 0.0, Cell{}
 	for _, c := range cells {
 		if r := c.CeilingRatio(); r > 0 && (worst == 0 || r < worst) {
@@ -73,9 +81,9 @@ func ceilingTarget(cells []Cell) (Target, bool) {
 	}
 	return Target{
 		Name: "pipeline vs ceiling",
-		Want: fmt.Sprintf(">= %.2f at equal transaction size (worst cell)", targetCeilingRatio),
+		Want: fmt.Sprintf(">= %.2f at equal transaction size (worst cell)", want),
 		Got:  fmt.Sprintf("%.2f at txn %d, commit %s", worst, at.TxnSize, at.CommitInterval),
-		Met:  worst >= targetCeilingRatio,
+		Met:  worst >= want,
 	}, true
 }
 
