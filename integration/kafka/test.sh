@@ -7,7 +7,8 @@
 # second, one-node cluster (the target, ports 2N092, run dir
 # EXACTLY_KAFKA_TARGET_DIR, default /tmp/exactly-kafka-target), then a short
 # chaos soak with broker kills (EXACTLY_NO_CHAOS=1 skips it,
-# EXACTLY_CHAOS_DURATION sets its length, 3m by default). Extra arguments go
+# EXACTLY_CHAOS_DURATION sets its length, 3m by default, EXACTLY_CHAOS_FLAGS
+# its flags, "--loops 2" by default). Extra arguments go
 # to the suite's `go test` (e.g. -run TestOneInstance).
 #
 # The v2 cluster is a secured one (cluster.sh up --security sasl_ssl): beside
@@ -126,10 +127,13 @@ for tv in 2 1; do
 		# restarted, frozen and scaled while brokers die and come back. On
 		# a fresh cluster: after the suite's hundreds of partitions a
 		# SIGKILLed node once took over 120 s to recover on two busy cores.
+		# Two transaction loops per instance (--loops 2): the suite above
+		# runs one, so the soak is where several loops sharing one state
+		# directory meet real brokers' faults.
 		start=$(date +%s)
 		bash "$cluster" up --transaction-version "$tv" >/dev/null
 		if ! EXACTLY_KAFKA_WAIT=170 make -s chaos DURATION="${EXACTLY_CHAOS_DURATION:-3m}" KAFKA_BROKERS="$(bash "$cluster" brokers)" \
-			KAFKA_DIR="${EXACTLY_KAFKA_DIR:-/tmp/exactly-kafka-cluster}"; then
+			KAFKA_DIR="${EXACTLY_KAFKA_DIR:-/tmp/exactly-kafka-cluster}" CHAOS_FLAGS="${EXACTLY_CHAOS_FLAGS---loops 2}"; then
 			rc=1
 		fi
 		echo "== transaction.version=$tv: chaos soak took $(( $(date +%s) - start ))s"
