@@ -49,8 +49,7 @@ type txn struct {
 	doomed   bool            // a record of a partition no longer ours was polled: abort
 	revokes  int64           // tasks.revokes at Begin: a change means a rebalance aborted us
 	start    time.Time
-	ending   time.Time     // when end began: the flush, offset commit and EndTxn
-	endDur   time.Duration // from ending until End reported the commit
+	endDur   time.Duration // from the start of end (flush, offset commit, EndTxn) until End reported the commit
 	// tasks holds the tasks this transaction touched, each with its own
 	// copy of the task's clock: kept if the transaction commits.
 	tasks map[int32]*taskrun.Task

@@ -412,7 +412,7 @@ func (p *Processor) processAll(t *txn, recs []*kgo.Record) error {
 func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) (committed bool, cause, err error) {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.txnTimeout)
 	defer cancel()
-	t.ending = time.Now()
+	ending := time.Now()
 	try := kgo.TryCommit
 	cause = procErr
 	if cause == nil && !t.doomed {
@@ -440,7 +440,7 @@ func (p *Processor) end(ctx context.Context, s *session, t *txn, procErr error) 
 		err = nil // an abort, as after a revoke the session did not pass on
 	}
 	if committed {
-		t.endDur = time.Since(t.ending)
+		t.endDur = time.Since(ending)
 		if t.order != nil {
 			t.order.rewindHeld()
 		}
